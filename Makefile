@@ -1,0 +1,39 @@
+# Set-up and the two main jobs. Everything a fresh machine needs is installed here.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# torch: installed only when none is importable; override with TORCH_SPEC (e.g. "torch==2.14.1"
+# for a CUDA build) or TORCH_SPEC=skip to leave it alone.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test lint demo serve clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel versioneer
+	@if [ "$(TORCH_SPEC)" != "skip" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo "installing $(TORCH_SPEC)"; $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q numpy
+	@# pyradiomics ships only an sdist that fails under build isolation on Python >= 3.10
+	$(BIN)/python -c "import radiomics" 2>/dev/null || \
+		$(BIN)/python -m pip install -q --no-build-isolation "pyradiomics>=3.0.1"
+	$(BIN)/python -m pip install -q -e ".[dev,postgres]"
+	@touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/turingct demo
+
+serve: setup
+	$(BIN)/turingct serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Study database: SQLAlchemy models, engine/session factories and Alembic migrations."""

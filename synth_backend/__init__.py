@@ -1,0 +1,1 @@
+"""Everything that makes tumors: volume IO and geometry, methods behind one interface, batches."""

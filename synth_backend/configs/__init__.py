@@ -1,0 +1,1 @@
+"""Packaged YAML presets for training the learning-based methods (tiny / full)."""

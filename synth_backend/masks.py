@@ -1,0 +1,144 @@
+"""Ellipsoid tumor masks with the reference size mix (SyntheticTumors / DiffTumor).
+
+Sampling is split from drawing (STYLE habit 4): ``sample_tumor_specs(rng, ...)`` returns frozen
+:class:`TumorSpec` records (centre, radii, elastic deformation), and ``draw_tumor_mask(shape,
+specs, organ)`` turns them into a mask deterministically. Everything works on (x, y, z) arrays at
+1 mm isotropic spacing (the learning-based methods' working grid), so radii are in voxels = mm.
+
+Reference size classes (spec, "Hand-crafted" and "DiffTumor"): radius r = 4 / 8 / 16 / 32 mm for
+tiny / small / medium / large, each axis U(0.75 r, 1.25 r). DiffTumor's stages: *early* = 1-3
+tumors, each tiny or small (p = 0.5); *medium* = 1 tumor with r ~ U(12, 20); *large* = 1 tumor
+with r ~ U(24, 64). The final mask is the deformed ellipsoid AND the organ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+SIZE_RADIUS_MM = {"tiny": 4.0, "small": 8.0, "medium": 16.0, "large": 32.0}
+# elastic deformation sigma (voxels) per size class, from the hand-crafted reference
+ELASTIC_SIGMA = {"tiny": (0.5, 1.0), "small": (1.0, 2.0), "medium": (3.0, 6.0),
+                 "large": (5.0, 10.0)}
+STAGES = ("early", "medium", "large")
+
+
+@dataclass(frozen=True)
+class TumorSpec:
+    """One ellipsoid tumor: centre (x, y, z) in voxels of the 1 mm grid, radii in mm,
+    elastic-deformation strength ``elastic_sigma`` (voxels) and the seed of its displacement
+    field. JSON-serializable through :meth:`to_dict` (kept as provenance)."""
+
+    center: tuple[int, int, int]
+    radii: tuple[float, float, float]
+    elastic_sigma: float
+    deform_seed: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def equivalent_radius_mm(self) -> float:
+        return float(np.prod(self.radii) ** (1.0 / 3.0))
+
+
+def stage_for_radius(radius_mm: float) -> str:
+    """DiffTumor's split: early tumors have equivalent radius <= 10 mm, else medium/large."""
+    if radius_mm <= 10.0:
+        return "early"
+    return "medium" if radius_mm <= 20.0 else "large"
+
+
+def _size_classes(stage: str, rng: np.random.Generator) -> list[tuple[str, float]]:
+    """(size class, base radius in mm) for each tumor of one DiffTumor stage."""
+    if stage == "early":
+        count = int(rng.integers(1, 4))
+        out = []
+        for _ in range(count):
+            name = "tiny" if rng.random() < 0.5 else "small"
+            out.append((name, SIZE_RADIUS_MM[name]))
+        return out
+    if stage == "medium":
+        return [("medium", float(rng.uniform(12.0, 20.0)))]
+    if stage == "large":
+        return [("large", float(rng.uniform(24.0, 64.0)))]
+    raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+
+
+def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stage: str = "early",
+                       max_radius_mm: float | None = None) -> list[TumorSpec]:
+    """Draw the tumors of one DiffTumor stage, centred on voxels chosen from ``candidates``.
+
+    ``candidates`` is a boolean (x, y, z) array (typically the eroded organ on the 1 mm patch
+    grid); it must contain at least one voxel. ``max_radius_mm`` caps each radius (e.g. to
+    half the patch size) so a tumor fits the model's field of view. Early tumors all lie within
+    the same region (the reference places 1-3 small lesions per patch).
+    """
+    coords = np.argwhere(candidates)
+    if coords.size == 0:
+        raise ValueError("candidates mask is empty: no voxel to centre a tumor on")
+    specs = []
+    for name, base in _size_classes(stage, rng):
+        radii = base * rng.uniform(0.75, 1.25, size=3)
+        if max_radius_mm is not None:
+            radii = np.minimum(radii, max_radius_mm)
+        centre = coords[int(rng.integers(len(coords)))]
+        lo, hi = ELASTIC_SIGMA[name]
+        specs.append(TumorSpec(center=tuple(int(c) for c in centre),
+                               radii=tuple(float(r) for r in radii),
+                               elastic_sigma=float(rng.uniform(lo, hi)),
+                               deform_seed=int(rng.integers(2**31 - 1))))
+    return specs
+
+
+def ellipsoid(shape: Sequence[int], center: Sequence[float], radii: Sequence[float]) -> np.ndarray:
+    """Boolean (x, y, z) ellipsoid, axes aligned; radii in voxels (clipped below at 0.5)."""
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    dist = sum(((g - c) / max(r, 0.5)) ** 2 for g, c, r in zip(grids, center, radii, strict=True))
+    return dist <= 1.0
+
+
+def elastic_deform(mask: np.ndarray, sigma: float, rng: np.random.Generator,
+                   control_points: int = 3) -> np.ndarray:
+    """Smoothly deform a binary mask: random displacements (std ``sigma`` voxels) on a
+    ``control_points``^3 grid, cubic-interpolated to full resolution (elasticdeform's scheme,
+    used by the reference)."""
+    if sigma <= 0 or not mask.any():
+        return mask.copy()
+    coords = np.indices(mask.shape, dtype=np.float32)
+    for axis in range(3):
+        coarse = rng.normal(0.0, sigma, size=(control_points,) * 3)
+        zoom = [n / control_points for n in mask.shape]
+        field = ndimage.zoom(coarse, zoom, order=3, mode="nearest")[
+            tuple(slice(0, n) for n in mask.shape)]
+        coords[axis] += field
+    return ndimage.map_coordinates(mask.astype(np.float32), coords, order=1,
+                                   mode="constant") >= 0.5
+
+
+def draw_tumor_mask(shape: Sequence[int], specs: Sequence[TumorSpec],
+                    organ: np.ndarray | None = None) -> np.ndarray:
+    """Union of the (deformed) ellipsoids of ``specs`` on an (x, y, z) grid, AND ``organ``.
+
+    Each ellipsoid is drawn in a box of 1.5x its radius plus the deformation margin, so the cost
+    scales with the tumor, not with the grid. Returns a bool array of ``shape``.
+    """
+    out = np.zeros(tuple(shape), dtype=bool)
+    for spec in specs:
+        margin = np.ceil(np.asarray(spec.radii) * 1.5 + 3 * spec.elastic_sigma + 2).astype(int)
+        centre = np.asarray(spec.center)
+        lo = np.maximum(centre - margin, 0)
+        hi = np.minimum(centre + margin + 1, shape)
+        if np.any(hi <= lo):
+            continue
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        local = ellipsoid(hi - lo, centre - lo, spec.radii)
+        local = elastic_deform(local, spec.elastic_sigma,
+                               np.random.default_rng(spec.deform_seed))
+        out[box] |= local
+    if organ is not None:
+        out &= organ.astype(bool)
+    return out

@@ -1,0 +1,29 @@
+"""Name -> synthesizer class, imported lazily so that listing methods needs no torch."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from synth_backend.base import Synthesizer
+
+# name -> "module:ClassName"; a method registers itself by adding one line here.
+_METHODS: dict[str, str] = {
+    "handcrafted": "synth_backend.handcrafted.synthesizer:HandcraftedSynthesizer",
+    "pixel2cancer": "synth_backend.pixel2cancer.synthesizer:Pixel2CancerSynthesizer",
+    "difftumor": "synth_backend.difftumor.synthesizer:DiffTumorSynthesizer",
+    "tumorgen": "synth_backend.tumorgen.synthesizer:TumorGenSynthesizer",
+}
+
+
+def available_methods() -> list[str]:
+    return sorted(_METHODS)
+
+
+def get_synthesizer(name: str, **kwargs: Any) -> Synthesizer:
+    """Instantiate a registered method, e.g. ``get_synthesizer("pixel2cancer")``."""
+    if name not in _METHODS:
+        raise KeyError(f"method must be one of {available_methods()}, got {name!r}")
+    module_name, class_name = _METHODS[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**kwargs)

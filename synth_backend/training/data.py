@@ -1,0 +1,212 @@
+"""Training cases and 1 mm patches for the autoencoder and the latent generative models.
+
+A *case* is a CT, an organ mask and optionally a tumor mask on the same grid. Cases come from
+a directory in the atlas / phantom layout (``<case>/ct.nii.gz``,
+``<case>/segmentations/<organ>.nii.gz`` and, when present, ``<organ>_tumor.nii.gz``) or from a
+manifest file with one ``ct,organ_mask[,tumor_mask]`` line per case (paths relative to the
+manifest). Volumes are read with :func:`synth_backend.io.load_volume`, resampled to 1 mm
+isotropic and kept in a small LRU cache; patches are (x, y, z) cubes of ``patch_size`` voxels.
+
+When a case has no tumor mask, :class:`PatchSampler` can paste an ellipsoid pseudo tumor with
+the hand-crafted look (``tumor_source="ellipsoid"`` or ``"auto"``): diffusion models need tumor
+examples, and this is the label-free recipe of Hu et al. Real masks always win under ``auto``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synth_backend.errors import TuringCTError
+from synth_backend.geometry import resample_to_spacing
+from synth_backend.io import check_same_grid, load_volume, sha256_file
+from synth_backend.training.pseudo_tumors import paste_pseudo_tumor
+
+AIR_HU = -1024.0
+
+
+class DataError(TuringCTError, ValueError):
+    """Training data that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """Paths of one training case (tumor optional)."""
+
+    name: str
+    ct: Path
+    organ: Path
+    tumor: Path | None = None
+
+
+@dataclass
+class LoadedCase:
+    """A case on the 1 mm grid: CT in HU (float32), organ and tumor masks (bool), (x, y, z)."""
+
+    ct: np.ndarray
+    organ: np.ndarray
+    tumor: np.ndarray | None
+
+
+def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
+    """Cases of the atlas / phantom layout under ``data_dir`` that have a mask for ``organ``."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: data directory does not exist; pass a folder holding "
+                        "<case>/ct.nii.gz and <case>/segmentations/<organ>.nii.gz")
+    cases = []
+    for ct in sorted(root.glob("*/ct.nii*")):
+        seg = ct.parent / "segmentations"
+        organ_file = next(iter(sorted(seg.glob(f"{organ}.nii*"))), None)
+        if organ_file is None:
+            continue
+        tumor_file = next(iter(sorted(seg.glob(f"{organ}_tumor.nii*"))), None)
+        cases.append(Case(ct.parent.name, ct, organ_file, tumor_file))
+    if not cases:
+        raise DataError(f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
+                        "check the layout or pass a manifest file with ct,organ[,tumor] lines")
+    return cases
+
+
+def read_manifest(path: str | os.PathLike) -> list[Case]:
+    """Cases from a CSV/text file of ``ct,organ_mask[,tumor_mask]`` lines (``#`` comments)."""
+    path = Path(path)
+    cases = []
+    with open(path, newline="") as handle:
+        for i, row in enumerate(csv.reader(handle)):
+            row = [c.strip() for c in row if c.strip()]
+            if not row or row[0].startswith("#") or row[0] == "ct":
+                continue
+            if len(row) not in (2, 3):
+                raise DataError(f"{path}: line {i + 1} must be ct,organ_mask[,tumor_mask], "
+                                f"got {len(row)} fields; fix the manifest")
+            files = [(path.parent / p).resolve() for p in row]
+            cases.append(Case(f"case{i:04d}", files[0], files[1],
+                              files[2] if len(files) == 3 else None))
+    if not cases:
+        raise DataError(f"{path}: manifest lists no case; add ct,organ_mask[,tumor_mask] lines")
+    return cases
+
+
+def find_cases(data: str | os.PathLike, organ: str) -> list[Case]:
+    """A directory (atlas layout) or a manifest file."""
+    return read_manifest(data) if Path(data).is_file() else discover_cases(data, organ)
+
+
+def data_hashes(cases: list[Case]) -> dict[str, str]:
+    """sha256 of every file used for training (recorded in the checkpoint)."""
+    out = {}
+    for case in cases:
+        for p in (case.ct, case.organ, case.tumor):
+            if p is not None:
+                out[str(p)] = sha256_file(p)
+    return out
+
+
+def load_case(case: Case) -> LoadedCase:
+    """Read a case and resample it to 1 mm isotropic (linear for CT, nearest for masks)."""
+    ct = load_volume(case.ct, "ct")
+    organ = load_volume(case.organ, "mask")
+    check_same_grid(ct, organ)
+    target = (1.0, 1.0, 1.0)
+    ct_1mm, _ = resample_to_spacing(ct.array, ct.affine, ct.spacing, target, is_mask=False)
+    organ_1mm, _ = resample_to_spacing(organ.array, ct.affine, ct.spacing, target, is_mask=True)
+    tumor_1mm = None
+    if case.tumor is not None:
+        tumor = load_volume(case.tumor, "mask")
+        check_same_grid(ct, tumor)
+        tumor_1mm = resample_to_spacing(tumor.array, ct.affine, ct.spacing, target,
+                                        is_mask=True)[0] > 0
+        if not tumor_1mm.any():
+            tumor_1mm = None
+    if not (organ_1mm > 0).any():
+        raise DataError(f"{case.organ}: organ mask is empty; pass the mask of this organ")
+    return LoadedCase(ct_1mm.astype(np.float32), organ_1mm > 0, tumor_1mm)
+
+
+def crop_patch(array: np.ndarray, center: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """Cube of ``size`` voxels centred on ``center`` (x, y, z); outside the array -> ``fill``."""
+    lo = np.asarray(center, dtype=int) - size // 2
+    out = np.full((size,) * 3, fill, dtype=array.dtype)
+    src_lo = np.maximum(lo, 0)
+    src_hi = np.minimum(lo + size, array.shape)
+    if np.any(src_hi <= src_lo):
+        return out
+    dst_lo = src_lo - lo
+    dst = tuple(slice(a, a + (b - c)) for a, b, c in zip(dst_lo, src_hi, src_lo, strict=True))
+    out[dst] = array[tuple(slice(a, b) for a, b in zip(src_lo, src_hi, strict=True))]
+    return out
+
+
+class PatchSampler:
+    """Draws batches of 1 mm patches from a list of cases with a caller-supplied generator.
+
+    ``sample(rng, batch_size)`` returns a dict of float32 arrays shaped (B, 1, P, P, P):
+    ``ct`` in HU, ``organ`` and ``tumor`` in {0, 1}. ``mode="any"`` centres patches in the organ
+    with probability ``organ_fraction`` and anywhere in the volume otherwise (autoencoder);
+    ``mode="tumor"`` centres them near a tumor, real or pseudo (diffusion / flow models).
+    """
+
+    def __init__(self, cases: list[Case], patch_size: int, *, mode: str = "any",
+                 organ_fraction: float = 0.8, tumor_source: str = "auto",
+                 stage: str | None = None, max_cached_cases: int = 8):
+        if not cases:
+            raise DataError("no training case given; pass --data DIR or a manifest")
+        if mode not in ("any", "tumor"):
+            raise ValueError(f"mode must be 'any' or 'tumor', got {mode!r}")
+        if tumor_source not in ("auto", "real", "ellipsoid"):
+            raise ValueError(f"tumor_source must be auto, real or ellipsoid, got {tumor_source!r}")
+        self.cases = cases
+        self.patch_size = int(patch_size)
+        self.mode = mode
+        self.organ_fraction = organ_fraction
+        self.tumor_source = tumor_source
+        self.stage = stage
+        self.max_cached = max_cached_cases
+        self._cache: OrderedDict[int, LoadedCase] = OrderedDict()
+
+    def case(self, index: int) -> LoadedCase:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        loaded = load_case(self.cases[index])
+        if self.mode == "tumor" and self.tumor_source == "real" and loaded.tumor is None:
+            raise DataError(f"{self.cases[index].ct}: case has no tumor mask but tumor_source "
+                            "is 'real'; add <organ>_tumor.nii.gz or use tumor_source=auto")
+        self._cache[index] = loaded
+        while len(self._cache) > self.max_cached:
+            self._cache.popitem(last=False)
+        return loaded
+
+    def _one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        case = self.case(int(rng.integers(len(self.cases))))
+        p = self.patch_size
+        use_real = self.mode == "tumor" and case.tumor is not None and self.tumor_source != "ellipsoid"
+        if use_real:
+            pts = np.argwhere(case.tumor)
+            # random shift up to p/4 keeps the tumor inside the patch but off-centre
+            center = pts[rng.integers(len(pts))] + rng.integers(-p // 4, p // 4 + 1, size=3)
+        elif self.mode == "any" and rng.random() >= self.organ_fraction:
+            center = np.array([rng.integers(n) for n in case.ct.shape])
+        else:
+            pts = np.argwhere(case.organ)
+            center = pts[rng.integers(len(pts))]
+        ct = crop_patch(case.ct, center, p, AIR_HU)
+        organ = crop_patch(case.organ, center, p, False)
+        if use_real:
+            tumor = crop_patch(case.tumor, center, p, False)
+        elif self.mode == "tumor":
+            ct, tumor = paste_pseudo_tumor(ct, organ, rng, stage=self.stage or "early")
+        else:
+            tumor = np.zeros_like(organ)
+        return ct, organ, tumor
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
+        items = [self._one(rng) for _ in range(batch_size)]
+        return {key: np.stack([it[i] for it in items])[:, None].astype(np.float32)
+                for i, key in enumerate(("ct", "organ", "tumor"))}
