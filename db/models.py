@@ -151,8 +151,10 @@ class Volume(Base):
 class VolumeOrgan(Base):
     """An organ present in a volume: its mask and, when there is one, its tumor mask.
 
-    ``mask_label`` / ``tumor_label`` select a value in a multi-label file (None: any nonzero
-    voxel). ``healthy`` is True when the organ has no tumor of any kind.
+    A mask may be the union of several files (kidney_left + kidney_right, two IRCAD tumor
+    files), hence path lists; ``*_labels`` select values in a multi-label file (None: any
+    nonzero voxel). Use ``synth_backend.catalog.load_organ_mask`` / ``load_tumor_mask`` to read
+    them. ``healthy`` is True when the organ has no tumor of any kind annotated.
     """
 
     __tablename__ = "volume_organs"
@@ -162,12 +164,12 @@ class VolumeOrgan(Base):
     volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"),
                                            index=True)
     organ: Mapped[str] = mapped_column(String(32))
-    mask_path: Mapped[str] = mapped_column(Text)
-    mask_sha256: Mapped[str] = mapped_column(String(64))
+    mask_paths: Mapped[list[Any]] = mapped_column()
+    mask_sha256: Mapped[str] = mapped_column(String(64))   # of the files' hashes, in order
     mask_labels: Mapped[list[Any] | None] = mapped_column(default=None)
     organ_voxels: Mapped[int] = mapped_column(Integer)
     tumor_kind: Mapped[TumorKind] = mapped_column(_enum(TumorKind), default=TumorKind.NONE)
-    tumor_path: Mapped[str | None] = mapped_column(Text, default=None)
+    tumor_paths: Mapped[list[Any]] = mapped_column(default=list)
     tumor_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     tumor_labels: Mapped[list[Any] | None] = mapped_column(default=None)
     tumor_voxels: Mapped[int] = mapped_column(Integer, default=0)

@@ -65,7 +65,8 @@ class Volume:
 
     def to_source_array(self, array: np.ndarray) -> np.ndarray:
         """Map an RAS-ordered array back to the file's original axis order."""
-        back = nib.orientations.ornt_inv(self.source_ornt)
+        ras = nib.orientations.axcodes2ornt("RAS")
+        back = nib.orientations.ornt_transform(ras, self.source_ornt)
         return nib.orientations.apply_orientation(array, back)
 
 

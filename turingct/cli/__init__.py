@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except TuringCTError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # file names may not be UTF-8: escape rather than crash while reporting the error
+        message = f"error: {exc}".encode("utf-8", "backslashreplace").decode("utf-8")
+        print(" ".join(message.splitlines()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:20:18.840688
+Create Date: 2026-11-23 15:21:32.497642
 """
 from alembic import op
 import sqlalchemy as sa
@@ -167,12 +167,12 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('volume_id', sa.Integer(), nullable=False),
     sa.Column('organ', sa.String(length=32), nullable=False),
-    sa.Column('mask_path', sa.Text(), nullable=False),
+    sa.Column('mask_paths', sa.JSON(), nullable=False),
     sa.Column('mask_sha256', sa.String(length=64), nullable=False),
     sa.Column('mask_labels', sa.JSON(), nullable=True),
     sa.Column('organ_voxels', sa.Integer(), nullable=False),
     sa.Column('tumor_kind', sa.Enum('none', 'real', 'phantom_lesion', 'synthetic', name='tumorkind', native_enum=False, length=32), nullable=False),
-    sa.Column('tumor_path', sa.Text(), nullable=True),
+    sa.Column('tumor_paths', sa.JSON(), nullable=False),
     sa.Column('tumor_sha256', sa.String(length=64), nullable=True),
     sa.Column('tumor_labels', sa.JSON(), nullable=True),
     sa.Column('tumor_voxels', sa.Integer(), nullable=False),
