@@ -1,0 +1,91 @@
+"""Schema guarantees: migrations match the models, answers are unique and protected."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import delete, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from db.models import (
+    Answer,
+    Arm,
+    Base,
+    Dataset,
+    DatasetFormat,
+    Origin,
+    Role,
+    Study,
+    StudyCase,
+    StudyDesign,
+    User,
+    Volume,
+)
+from db.session import alembic_config, session_scope, upgrade
+
+
+def test_migrations_match_the_models(engine):
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent_and_downgrade_round_trips(db_url, engine):
+    upgrade(db_url)  # second run: nothing to do
+    command.downgrade(alembic_config(db_url), "base")
+    assert "answers" not in inspect(engine).get_table_names()
+    upgrade(db_url)
+    assert "answers" in inspect(engine).get_table_names()
+
+
+def test_sqlite_runs_in_wal_mode(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("WAL is a SQLite setting")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def _study_with_answer(session):
+    ds = Dataset(name="d", format=DatasetFormat.PHANTOM, root_path="/x")
+    vol = Volume(dataset=ds, case_id="c", origin=Origin.PHANTOM, ct_path="/x/ct.nii.gz",
+                 ct_sha256="0" * 64, shape=[1, 1, 1], spacing=[1, 1, 1],
+                 affine=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], axcodes="RAS")
+    study = Study(name="s", design=StudyDesign.TURING, spec={}, seed=0, export_dir="/e")
+    case = StudyCase(study=study, code="abc", volume=vol, arm=Arm.REAL, organ="liver",
+                     blinded_path="/e/abc.nii.gz", blinded_sha256="1" * 64)
+    reader = User(username="r", role=Role.READER)
+    session.add_all([ds, vol, study, case, reader])
+    session.flush()
+    now = datetime.now(UTC)
+    answer = Answer(study_id=study.id, case_id=case.id, reader_id=reader.id, question="truth",
+                    value="real", seconds_on_case=3.0, displayed_at=now, idempotency_key="k1")
+    session.add(answer)
+    session.flush()
+    return study, case, reader
+
+
+def test_one_answer_per_reader_case_question(engine):
+    with session_scope(engine) as s:
+        study, case, reader = _study_with_answer(s)
+        ids = (study.id, case.id, reader.id)
+    with pytest.raises(IntegrityError), session_scope(engine) as s:
+        s.add(Answer(study_id=ids[0], case_id=ids[1], reader_id=ids[2], question="truth",
+                     value="synthetic", seconds_on_case=1.0, displayed_at=datetime.now(UTC),
+                     idempotency_key="k2"))
+
+
+def test_answers_block_deleting_their_case_and_reader(engine):
+    with session_scope(engine) as s:
+        _, case, reader = _study_with_answer(s)
+        case_id, reader_id = case.id, reader.id
+    for stmt in (delete(StudyCase).where(StudyCase.id == case_id),
+                 delete(User).where(User.id == reader_id)):
+        with pytest.raises(IntegrityError), session_scope(engine) as s:
+            s.execute(stmt)
+    with session_scope(engine) as s:
+        assert s.get(Answer, 1) is not None
