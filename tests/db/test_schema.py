@@ -89,3 +89,21 @@ def test_answers_block_deleting_their_case_and_reader(engine):
             s.execute(stmt)
     with session_scope(engine) as s:
         assert s.get(Answer, 1) is not None
+
+
+def test_backup_is_a_usable_copy(db_url, engine, tmp_path):
+    from db.backup import backup
+
+    with session_scope(engine) as s:
+        _study_with_answer(s)
+    if engine.dialect.name != "sqlite":
+        pytest.importorskip("shutil").which("pg_dump") or pytest.skip("pg_dump not installed")
+    out = backup(db_url, tmp_path / "copy.bak")
+    assert out.is_file() and out.stat().st_size > 0
+    if engine.dialect.name == "sqlite":
+        from db.session import make_engine
+
+        copy = make_engine(f"sqlite:///{out}")
+        with session_scope(copy) as s:
+            assert s.get(Answer, 1).value == "real"
+        copy.dispose()
