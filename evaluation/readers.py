@@ -106,7 +106,7 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             _fail(path, f"column {col} must be one of {'/'.join(ok)}, got {df[col].iloc[i]!r} "
-                        f"on line {i + 2}", f"fix that value (or drop the row)")
+                        f"on line {i + 2}", "fix that value (or drop the row)")
     if "confidence" in df.columns:
         conf = pd.to_numeric(df["confidence"], errors="coerce")
         lo, hi = CONFIDENCE_RANGE
@@ -199,14 +199,16 @@ def metrics_from_counts(c: dict[str, int]) -> dict[str, float]:
 
 
 def _method_groups(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Split by method; shared real controls (blank/'real' method) join every method."""
-    shared = df[(df["truth"] == "real") & df["method"].isin(SHARED_METHODS)]
-    named = df[~df.index.isin(shared.index)]
-    methods = sorted(set(named["method"]) - set(SHARED_METHODS)) or ["real"]
+    """Split by method; shared real controls (blank/'real' method) join every method.
+
+    A synthetic case with a blank method is grouped as method ``unspecified``.
+    """
+    is_shared = (df["truth"] == "real") & df["method"].isin(SHARED_METHODS)
+    method = df["method"].where(~df["method"].isin(SHARED_METHODS), "unspecified")
+    shared, named = df[is_shared], df[~is_shared]
     groups = []
-    for m in methods:
-        part = pd.concat([shared, named[named["method"] == m]])
-        groups.append((m, part))
+    for m in sorted(set(method[~is_shared])):
+        groups.append((m, pd.concat([shared, named[method[~is_shared] == m]])))
     return groups
 
 
@@ -219,7 +221,9 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
     """
     if unsure not in UNSURE_MODES:
         raise ValueError(f"unsure must be one of {UNSURE_MODES}, got {unsure!r}")
-    has_method = "method" in votes.columns
+    # a method column with no method named anywhere (e.g. all blank) adds nothing: ignore it
+    has_method = "method" in votes.columns and bool(
+        (~votes["method"].isin(SHARED_METHODS)).any())
     rows = []
     for reader, rv in votes.groupby("reader", sort=True):
         groups = _method_groups(rv) if has_method else [(None, rv)]

@@ -1,0 +1,66 @@
+"""Self-contained HTML report: settings, conventions, tables and plotly figures in one file.
+
+The plotly.js bundle is embedded once (``include_plotlyjs="inline"`` for the first figure only),
+so the file opens offline and can be archived next to the study. Tables are escaped HTML; the
+report holds no script other than plotly's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from synth_backend.io import atomic_write
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+table.data{border-collapse:collapse;font-size:0.85rem;margin-bottom:1.5rem}
+table.data th,table.data td{border:1px solid #ccc;padding:2px 6px;text-align:right}
+table.data th{background:#f2f2f2}
+dl.settings dt{font-weight:600} dl.settings dd{margin:0 0 .4rem 1rem}
+"""
+
+
+def _settings_html(settings: Mapping[str, object]) -> str:
+    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+                    for k, v in settings.items())
+    return f'<dl class="settings">{items}</dl>'
+
+
+def build_report(tables: Mapping[str, pd.DataFrame], figures: Sequence, settings: Mapping[str,
+                 object], out_path: str | Path, *, title: str = "turingct evaluation report",
+                 conventions: Mapping[str, Mapping[str, object]] | None = None) -> Path:
+    """Write one HTML file with ``settings`` (provenance), ``conventions`` per table, every
+    table (name -> DataFrame, rounded to 4 significant digits) and every plotly figure.
+
+    Returns the written path (written atomically).
+    """
+    import plotly.io as pio
+
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p>Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}</p>",
+             "<h2>Settings and provenance</h2>", _settings_html(settings)]
+    if conventions:
+        parts.append("<h2>Conventions</h2>")
+        for name, conv in conventions.items():
+            parts += [f"<h3>{html.escape(name)}</h3>", _settings_html(conv)]
+    if tables:
+        parts.append("<h2>Tables</h2>")
+        for name, df in tables.items():
+            body = df.to_html(index=False, classes="data", float_format=lambda v: f"{v:.4g}",
+                              na_rep="n/a", border=0, escape=True)
+            parts += [f"<h3>{html.escape(name)}</h3>", body]
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        for i, fig in enumerate(figures):
+            parts.append(pio.to_html(fig, full_html=False,
+                                     include_plotlyjs="inline" if i == 0 else False))
+    doc = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+           f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+           + "\n".join(parts) + "</body></html>")
+    out = Path(out_path)
+    return atomic_write(out, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))

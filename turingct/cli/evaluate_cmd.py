@@ -1,0 +1,266 @@
+"""`turingct evaluate ...`: reader statistics, agreement, FID, FRD, DSC/NSD, radiomics.
+
+Every command writes CSV tables with a ``<name>.conventions.txt`` sidecar (see
+``evaluation.tables``); the work is done by functions in ``evaluation``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from turingct.cli import add_db_option, group
+
+
+def register(sub) -> None:
+    ev = group(sub, "evaluate", "compute evaluation metrics and write tables (+ conventions)")
+
+    p = ev.add_parser("readers", help="sensitivity/specificity/accuracy per reader x organ",
+                      description="Reader table of a visual Turing test (real tumor = positive, "
+                                  "Wilson 95%% CIs, binomial test of accuracy vs 0.5).")
+    _votes_source(p)
+    p.add_argument("--out", required=True, type=Path, help="output table.csv")
+    p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude",
+                   help="unsure answers: excluded from denominators (default) or counted wrong")
+    p.set_defaults(func=cmd_readers)
+
+    p = ev.add_parser("agreement", help="Cohen/Fleiss kappa, ROC AUC, clustered bootstrap",
+                      description="Inter-reader agreement, per-reader ROC AUC from confidence "
+                                  "ratings and reader/case-clustered bootstrap CIs.")
+    _votes_source(p)
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude")
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_agreement)
+
+    p = ev.add_parser("origin", help="organ-origin study: per-reader precision/recall",
+                      description="Organ-origin reader study (liver/pancreas/kidney): per "
+                                  "reader confusion matrix and per-organ precision/recall.")
+    _votes_source(p)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_origin)
+
+    p = ev.add_parser("fid", help="2.5D FID (axial/coronal/sagittal) between two CT folders",
+                      description="FID per plane and average between folders of CT files "
+                                  "(or case folders with ct.nii.gz), HU window [-175, 250].")
+    p.add_argument("--real", required=True, type=Path)
+    p.add_argument("--synthetic", required=True, type=Path)
+    ext = p.add_mutually_exclusive_group()
+    ext.add_argument("--extractor", default=None, help="registered extractor name "
+                     "(default random-conv-v1)")
+    ext.add_argument("--weights", type=Path, default=None,
+                     help="local TorchScript feature network (e.g. Inception, RadImageNet)")
+    p.add_argument("--input-size", type=int, default=299, help="input size for --weights")
+    p.add_argument("--max-slices", type=int, default=32, help="slices per volume and plane")
+    p.add_argument("--spacing", type=float, default=None, help="resample to this isotropic mm")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=Path("fid.csv"))
+    p.set_defaults(func=cmd_fid)
+
+    p = ev.add_parser("frd", help="Frechet Radiomics Distance between real and synthetic tumors",
+                      description="FRD = log(d^2) of radiomics features (z-scored on the real "
+                                  "set); --cases CSV with columns ct,mask,organ,arm.")
+    p.add_argument("--cases", required=True, type=Path)
+    p.add_argument("--out", type=Path, default=Path("frd.csv"))
+    p.set_defaults(func=cmd_frd)
+
+    p = ev.add_parser("seg", help="DSC and NSD per case for two mask folders",
+                      description="Dice and normalized surface Dice (sub-voxel surfaces, each "
+                                  "file's spacing); files matched by name.")
+    p.add_argument("--pred", required=True, type=Path)
+    p.add_argument("--truth", required=True, type=Path)
+    p.add_argument("--tolerance-mm", type=float, default=2.0)
+    p.add_argument("--label", type=int, default=None, help="label value (default: nonzero)")
+    p.add_argument("--out", type=Path, default=Path("metrics.csv"))
+    p.set_defaults(func=cmd_seg)
+
+    p = ev.add_parser("radiomics", help="radiomics features, t-SNE and organ-origin SVM",
+                      description="pyradiomics features of each tumor (--cases CSV with columns "
+                                  "ct,mask,organ[,arm]), t-SNE map and a 3-way SVM over "
+                                  "repeated stratified splits; writes CSVs and report.html.")
+    p.add_argument("--cases", required=True, type=Path)
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--splits", type=int, default=10)
+    p.add_argument("--test-size", type=float, default=0.3)
+    p.set_defaults(func=cmd_radiomics)
+
+
+def _votes_source(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--votes", type=Path, help="votes CSV: reader,case,organ,truth,answer"
+                                                "[,method,confidence]")
+    src.add_argument("--study", help="study name or id in the database")
+    add_db_option(p)
+
+
+def _load_votes(args, task: str = "turing"):
+    from evaluation.readers import read_votes
+
+    if args.votes is not None:
+        return read_votes(args.votes, task=task)
+    from db.session import open_engine, session_scope
+    from evaluation.study_data import study_votes
+
+    with session_scope(open_engine(args.db)) as session:
+        return study_votes(session, args.study, task=task)
+
+
+def _source(args) -> str:
+    return str(args.votes) if args.votes is not None else f"study {args.study}"
+
+
+def cmd_readers(args) -> int:
+    from evaluation.readers import conventions, reader_table
+    from evaluation.tables import write_table
+
+    table = reader_table(_load_votes(args), unsure=args.unsure)
+    csv, side = write_table(table, args.out, {"source": _source(args), **conventions(args.unsure)},
+                            "reader table")
+    print(f"wrote {csv} ({len(table)} rows) and {side}")
+    return 0
+
+
+def cmd_agreement(args) -> int:
+    import pandas as pd
+
+    from evaluation import agreement
+    from evaluation.tables import write_table
+
+    votes = _load_votes(args)
+    out = args.out_dir
+    base = {"source": _source(args), "positive_class": "real tumor"}
+    pairs = agreement.pairwise_cohen_kappa(votes)
+    write_table(pairs, out / "cohen_kappa.csv", {**base, "unsure": "its own category",
+                                                 "kappa": "sklearn cohen_kappa_score, unweighted"})
+    kappa, n = agreement.fleiss_kappa(votes)
+    auc = agreement.reader_auc(votes)
+    write_table(auc, out / "reader_auc.csv", {**base, "score": "realness = +confidence (real), "
+                "-confidence (synthetic), 0 (unsure); confidence 1 when absent"})
+    boot = [{"statistic": s, **agreement.cluster_bootstrap(votes, s, n_boot=args.n_boot,
+                                                           seed=args.seed, unsure=args.unsure)}
+            for s in agreement.STATISTICS]
+    summary = pd.DataFrame(boot)
+    summary["fleiss_kappa"], summary["fleiss_n_cases"] = kappa, n
+    write_table(summary, out / "pooled.csv", {
+        **base, "unsure": args.unsure, "seed": args.seed,
+        "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
+                     "percentile 95% interval",
+        "fleiss": "statsmodels fleiss_kappa over cases answered by every reader, unsure = "
+                  "category"})
+    print(f"wrote {out}/cohen_kappa.csv, reader_auc.csv, pooled.csv (Fleiss kappa {kappa:.3f} "
+          f"over {n} cases)")
+    return 0
+
+
+def cmd_origin(args) -> int:
+    from evaluation.readers import ORIGIN_CONVENTIONS, organ_origin_confusion, organ_origin_table
+    from evaluation.tables import write_table
+
+    votes = _load_votes(args, task="origin")
+    table = organ_origin_table(votes)
+    write_table(table, args.out, {"source": _source(args), **ORIGIN_CONVENTIONS},
+                "organ-origin reader table")
+    for reader in sorted(votes["reader"].unique()):
+        cm = organ_origin_confusion(votes, reader).reset_index()
+        slug = re.sub(r"[^A-Za-z0-9_.-]", "_", str(reader))
+        path = args.out.with_name(f"{args.out.stem}.confusion.{slug}.csv")
+        write_table(cm, path, {"rows": "true organ", "columns": "answer"})
+    print(f"wrote {args.out} ({len(table)} rows) and one confusion matrix per reader")
+    return 0
+
+
+def cmd_fid(args) -> int:
+    from evaluation import fid
+    from evaluation.extractors import get_extractor
+    from evaluation.tables import write_table
+
+    options = {"input_size": args.input_size} if args.weights is not None else {}
+    extractor = get_extractor(args.extractor, weights=args.weights, device=args.device,
+                              **options)
+    real, syn = fid.collect_ct_files(args.real), fid.collect_ct_files(args.synthetic)
+    table = fid.fid_2p5d(fid.load_volumes(real, args.spacing), fid.load_volumes(syn, args.spacing),
+                         extractor, max_slices=args.max_slices, progress=True)
+    conv = {"real": f"{args.real} ({len(real)} volumes)",
+            "synthetic": f"{args.synthetic} ({len(syn)} volumes)",
+            **fid.conventions(extractor, args.max_slices, args.spacing)}
+    write_table(table, args.out, conv, "FID (2.5D)")
+    for row in table.itertuples():
+        print(f"{row.plane:9s} FID {row.fid:10.4f}")
+    print(f"extractor {extractor.name}: {extractor.limits}\nwrote {args.out}")
+    return 0
+
+
+def cmd_frd(args) -> int:
+    import pandas as pd
+
+    from evaluation import frd, radiomics
+    from evaluation.tables import EvaluationInputError, write_table
+
+    cases = radiomics.read_cases(args.cases)
+    if "arm" not in cases.columns or not {"real", "synthetic"} <= set(cases["arm"]):
+        raise EvaluationInputError(args.cases, "needs an arm column with both real and "
+                                   "synthetic rows", "add arm=real/synthetic to every row")
+    spec = radiomics.extractor_settings()
+    feats = radiomics.extract_cases(cases, spec, progress=True)
+    x = radiomics.feature_matrix(feats)
+    rows = []
+    groups = [("all", feats)] + ([(o, g) for o, g in feats.groupby("organ")]
+                                 if feats["organ"].nunique() > 1 else [])
+    for organ, part in groups:
+        xr, xs = x.loc[part.index[part.arm == "real"]], x.loc[part.index[part.arm == "synthetic"]]
+        if len(xr) >= 2 and len(xs) >= 2:
+            rows.append({"organ": organ, **frd.frechet_radiomics_distance(xr, xs)})
+    table = pd.DataFrame(rows)
+    write_table(table, args.out, {"cases": str(args.cases), **frd.conventions(spec)}, "FRD")
+    print(table.to_string(index=False))
+    return 0
+
+
+def cmd_seg(args) -> int:
+    from evaluation import segmentation
+    from evaluation.tables import write_table
+
+    table = segmentation.evaluate_folders(args.pred, args.truth, tolerance_mm=args.tolerance_mm,
+                                          label=args.label, progress=True)
+    conv = {"pred": str(args.pred), "truth": str(args.truth),
+            "label": "nonzero" if args.label is None else args.label,
+            **segmentation.conventions(args.tolerance_mm)}
+    write_table(table, args.out, conv, "segmentation metrics")
+    print(f"{len(table)} cases: mean DSC {table.dsc.mean():.4f}, mean NSD@{args.tolerance_mm:g}mm "
+          f"{table.nsd.mean():.4f}\nwrote {args.out}")
+    return 0
+
+
+def cmd_radiomics(args) -> int:
+    from evaluation import figures, radiomics
+    from evaluation.report import build_report
+    from evaluation.tables import write_table
+
+    cases = radiomics.read_cases(args.cases)
+    spec = radiomics.extractor_settings()
+    conv = {"cases": str(args.cases),
+            **radiomics.conventions(spec, args.seed, args.splits, args.test_size)}
+    out = args.out_dir
+    feats = radiomics.extract_cases(cases, spec, progress=True)
+    write_table(feats, out / "features.csv", conv, "radiomics features")
+    x = radiomics.feature_matrix(feats)
+    emb = radiomics.tsne_embedding(x, seed=args.seed)
+    tsne = feats[[c for c in ("ct", "mask", "organ", "arm") if c in feats.columns]].copy()
+    tsne["tsne_1"], tsne["tsne_2"] = emb[:, 0], emb[:, 1]
+    write_table(tsne, out / "tsne.csv", conv, "t-SNE map")
+    splits = radiomics.svm_organ_origin(x, feats["organ"], n_splits=args.splits,
+                                        test_size=args.test_size, seed=args.seed)
+    summary = radiomics.summarize_svm(splits)
+    write_table(splits, out / "svm_splits.csv", conv, "SVM per split")
+    write_table(summary, out / "svm_summary.csv", conv, "SVM summary")
+    figs = [figures.tsne_scatter(emb, feats["organ"], feats.get("arm"), seed=args.seed),
+            figures.svm_vs_readers(summary)]
+    build_report({"svm_summary": summary}, figs, {"cases": str(args.cases), "n_tumors": len(x)},
+                 out / "report.html", title="Radiomics organ origin",
+                 conventions={"radiomics": conv})
+    print(summary.to_string(index=False))
+    print(f"wrote {out}/features.csv, tsne.csv, svm_splits.csv, svm_summary.csv, report.html")
+    return 0
