@@ -1,0 +1,340 @@
+"""Study spec: the YAML file a researcher edits to describe a blinded reader study.
+
+Validated by hand (no pydantic): unknown keys and wrong types are rejected with one line,
+``<file>: <key> must be <constraint>, got <value>; <fix>``. The result is a frozen
+:class:`StudySpec`; :meth:`StudySpec.to_dict` gives the JSON stored in ``Study.spec``.
+See ``studies/examples/*.yaml`` for a commented example of each design.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from studies.errors import SpecError
+from synth_backend.base import ORGANS
+
+DESIGNS = ("turing", "organ_origin")
+PLANES = ("axial", "coronal", "sagittal")
+# CT window presets (width, level) in HU, from OHIF and the reader-study spec.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "abdomen": (400.0, 40.0),
+    "liver": (150.0, 90.0),
+    "lung": (1500.0, -600.0),
+    "bone": (2500.0, 480.0),
+}
+ANY_METHOD = "any"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
+_USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A display window: ``width`` and ``level`` in HU; ``name`` is a preset name or 'custom'."""
+
+    name: str
+    width: float
+    level: float
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """(low, high) HU shown from black to white."""
+        return self.level - self.width / 2.0, self.level + self.width / 2.0
+
+
+@dataclass(frozen=True)
+class Crop:
+    """How each case is cut: a fixed box centred on the tumor, or the organ's region.
+
+    ``size`` is (x, y, z) in ``unit`` ('mm' or 'voxels' of the target spacing). With
+    ``around='organ'`` and no size, every case gets the largest organ box of the study plus
+    ``margin_mm`` (so all cases still share one shape).
+    """
+
+    around: str = "tumor"
+    size: tuple[float, float, float] | None = (96.0, 96.0, 64.0)
+    unit: str = "mm"
+    margin_mm: float = 10.0
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What every blinded file looks like: spacing (mm, x y z), crop, default window, planes.
+
+    ``window_in_header`` writes the default window into NIfTI ``cal_min``/``cal_max`` (identical
+    for every case), which viewers such as NiiVue use as the initial display range.
+    """
+
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    crop: Crop = field(default_factory=Crop)
+    window: Window = field(default_factory=lambda: Window("abdomen", *WINDOW_PRESETS["abdomen"]))
+    window_in_header: bool = True
+    planes: tuple[str, ...] = PLANES
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study spec. Counts are per organ; ``synthetic`` maps method -> count, with
+    the key ``'any'`` when the spec gave one number for all methods."""
+
+    name: str
+    design: str
+    organs: tuple[str, ...]
+    real: int
+    synthetic: Mapping[str, int]
+    tumor_diameter_mm: tuple[float | None, float | None] = (None, None)
+    presentation: Presentation = field(default_factory=Presentation)
+    readers: tuple[str, ...] = ()
+    seed: int = 0
+    allow_changes: bool = False
+    educational: bool = False
+    confidence: bool = False
+    source: str | None = None
+
+    @property
+    def question(self) -> str:
+        """Answer question key stored with answers: 'truth' (turing) or 'origin'."""
+        return "truth" if self.design == "turing" else "origin"
+
+    @property
+    def choices(self) -> tuple[tuple[str, str], ...]:
+        """(button label, stored value) pairs, in display order."""
+        if self.design == "turing":
+            return (("Real", "real"), ("Synthetic", "synthetic"), ("Unsure", "unsure"))
+        return tuple((o.capitalize(), o) for o in self.organs) + (("Unsure", "unsure"),)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable form, re-parseable by :func:`parse_spec`."""
+        p = self.presentation
+        lo, hi = self.tumor_diameter_mm
+        return {
+            "name": self.name, "design": self.design, "organs": list(self.organs),
+            "cases_per_organ": {"real": self.real,
+                                "synthetic": (self.synthetic[ANY_METHOD]
+                                              if set(self.synthetic) == {ANY_METHOD}
+                                              else dict(self.synthetic))},
+            "selection": {"tumor_diameter_mm": [lo, hi]},
+            "presentation": {
+                "spacing_mm": list(p.spacing_mm),
+                "crop": {"around": p.crop.around,
+                         "size": list(p.crop.size) if p.crop.size else None,
+                         "unit": p.crop.unit, "margin_mm": p.crop.margin_mm},
+                "window": {"width": p.window.width, "level": p.window.level}
+                if p.window.name == "custom" else p.window.name,
+                "window_in_header": p.window_in_header,
+                "planes": list(p.planes),
+            },
+            "readers": list(self.readers), "seed": self.seed,
+            "allow_changes": self.allow_changes, "educational": self.educational,
+            "confidence": self.confidence,
+        }
+
+
+class _Checker:
+    """Validation helpers that build one-line messages naming the file and the key."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, constraint: str, value: Any, fix: str) -> SpecError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return SpecError(f"{self.source}: {key} must be {constraint}, got {shown}; {fix}")
+
+    def mapping(self, value: Any, key: str, allowed: set[str], required: set[str] = frozenset()
+                ) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key, "a mapping", value, "see studies/examples/turing_demo.yaml")
+        unknown = sorted(str(k) for k in value if k not in allowed)
+        if unknown:
+            raise SpecError(f"{self.source}: unknown key {key + '.' if key != 'spec' else ''}"
+                            f"{unknown[0]}; allowed keys are {', '.join(sorted(allowed))}")
+        for req in sorted(required):
+            if req not in value:
+                raise SpecError(f"{self.source}: {key + '.' if key != 'spec' else ''}{req} is "
+                                "missing; add it (see studies/examples/turing_demo.yaml)")
+        return dict(value)
+
+    def integer(self, value: Any, key: str, lo: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise self.fail(key, f"an integer >= {lo}", value, "write a whole number")
+        return value
+
+    def number(self, value: Any, key: str, positive: bool = True) -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or (positive and value <= 0):
+            raise self.fail(key, "a positive number" if positive else "a number", value,
+                            "write a number such as 1.5")
+        return float(value)
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value, "write true or false (no quotes)")
+        return value
+
+    def triple(self, value: Any, key: str) -> tuple[float, float, float]:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value] * 3
+        if not isinstance(value, list | tuple) or len(value) != 3:
+            raise self.fail(key, "a number or a list of 3 numbers (x, y, z)", value,
+                            "write e.g. [1.0, 1.0, 1.0]")
+        return tuple(self.number(v, f"{key}[{i}]") for i, v in enumerate(value))  # type: ignore[return-value]
+
+    def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
+        if value not in options:
+            raise self.fail(key, f"one of {', '.join(options)}", value, "pick one of those")
+        return value
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a spec YAML file; raises :class:`SpecError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec ({exc.__class__.__name__}); check the "
+                        "path and that it is a UTF-8 text file") from exc
+    return parse_spec_text(text, source=str(path))
+
+
+def parse_spec_text(text: str, source: str = "<spec>") -> StudySpec:
+    """Validate YAML text (see :func:`parse_spec`)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise SpecError(f"{source}: is not valid YAML{line}; fix the syntax (indentation, "
+                        "colons, quotes)") from exc
+    return parse_spec(data, source=source)
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
+    """Validate a spec mapping (as loaded from YAML) into a frozen :class:`StudySpec`."""
+    c = _Checker(source)
+    top = c.mapping(data, "spec", {"name", "design", "organs", "cases_per_organ", "selection",
+                                   "presentation", "readers", "seed", "allow_changes",
+                                   "educational", "confidence"},
+                    {"name", "design", "organs", "cases_per_organ"})
+    name = top["name"]
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise c.fail("name", "1-200 letters, digits, spaces, '_', '.' or '-'", name,
+                     "choose a plain study name")
+    design = c.choice(top["design"], "design", DESIGNS)
+    organs = top["organs"]
+    if isinstance(organs, str):
+        organs = [organs]
+    if not isinstance(organs, list) or not organs:
+        raise c.fail("organs", "a non-empty list", organs, f"list some of {', '.join(ORGANS)}")
+    organs = tuple(c.choice(o, f"organs[{i}]", ORGANS) for i, o in enumerate(organs))
+    if len(set(organs)) != len(organs):
+        raise c.fail("organs", "a list without repeats", list(organs), "remove the duplicate")
+    if design == "organ_origin" and len(organs) < 2:
+        raise c.fail("organs", "at least 2 organs for design organ_origin", list(organs),
+                     "add organs or use design: turing")
+
+    cases = c.mapping(top["cases_per_organ"], "cases_per_organ", {"real", "synthetic"},
+                      {"real", "synthetic"})
+    real = c.integer(cases["real"], "cases_per_organ.real")
+    syn_raw = cases["synthetic"]
+    if isinstance(syn_raw, Mapping):
+        if not syn_raw:
+            raise c.fail("cases_per_organ.synthetic", "a count or a non-empty method: count "
+                         "mapping", syn_raw, "write e.g. {pixel2cancer: 10}")
+        synthetic = {str(m): c.integer(n, f"cases_per_organ.synthetic.{m}")
+                     for m, n in syn_raw.items()}
+    else:
+        synthetic = {ANY_METHOD: c.integer(syn_raw, "cases_per_organ.synthetic")}
+    n_syn = sum(synthetic.values())
+    if design == "turing" and (real < 1 or n_syn < 1):
+        raise c.fail("cases_per_organ", "at least 1 real and 1 synthetic case for design "
+                     "turing", {"real": real, "synthetic": n_syn}, "raise the counts")
+    if real + n_syn < 1:
+        raise c.fail("cases_per_organ", "at least 1 case", {"real": real, "synthetic": n_syn},
+                     "raise the counts")
+
+    diameter: tuple[float | None, float | None] = (None, None)
+    if "selection" in top:
+        sel = c.mapping(top["selection"], "selection", {"tumor_diameter_mm"})
+        if "tumor_diameter_mm" in sel:
+            rng = sel["tumor_diameter_mm"]
+            if not isinstance(rng, list | tuple) or len(rng) != 2:
+                raise c.fail("selection.tumor_diameter_mm", "[min, max] in mm (null for open)",
+                             rng, "write e.g. [5, 20]")
+            lo = None if rng[0] is None else c.number(rng[0], "selection.tumor_diameter_mm[0]",
+                                                      positive=False)
+            hi = None if rng[1] is None else c.number(rng[1], "selection.tumor_diameter_mm[1]")
+            if lo is not None and hi is not None and lo > hi:
+                raise c.fail("selection.tumor_diameter_mm", "[min, max] with min <= max", rng,
+                             "swap the numbers")
+            diameter = (lo, hi)
+
+    presentation = _presentation(c, top.get("presentation", {}))
+    readers = top.get("readers", [])
+    if not isinstance(readers, list):
+        raise c.fail("readers", "a list of usernames", readers, "write e.g. [alice, bob]")
+    for i, r in enumerate(readers):
+        if not isinstance(r, str) or not _USER_RE.match(r):
+            raise c.fail(f"readers[{i}]", "a username (letters, digits, _ . @ -)", r,
+                         "fix the username")
+    if len(set(readers)) != len(readers):
+        raise c.fail("readers", "a list without repeats", readers, "remove the duplicate")
+    return StudySpec(
+        name=name, design=design, organs=organs, real=real, synthetic=synthetic,
+        tumor_diameter_mm=diameter, presentation=presentation, readers=tuple(readers),
+        seed=c.integer(top.get("seed", 0), "seed"),
+        allow_changes=c.boolean(top.get("allow_changes", False), "allow_changes"),
+        educational=c.boolean(top.get("educational", False), "educational"),
+        confidence=c.boolean(top.get("confidence", False), "confidence"),
+        source=source,
+    )
+
+
+def _presentation(c: _Checker, raw: Any) -> Presentation:
+    p = c.mapping(raw if raw is not None else {}, "presentation",
+                  {"spacing_mm", "crop", "window", "window_in_header", "planes"})
+    default = Presentation()
+    spacing = c.triple(p["spacing_mm"], "presentation.spacing_mm") if "spacing_mm" in p \
+        else default.spacing_mm
+    crop = default.crop
+    if "crop" in p:
+        cr = c.mapping(p["crop"], "presentation.crop", {"around", "size", "unit", "margin_mm"})
+        around = c.choice(cr.get("around", "tumor"), "presentation.crop.around",
+                          ("tumor", "organ"))
+        unit = c.choice(cr.get("unit", "mm"), "presentation.crop.unit", ("mm", "voxels"))
+        size = cr.get("size", crop.size if around == "tumor" else None)
+        size = None if size is None else c.triple(size, "presentation.crop.size")
+        if around == "tumor" and size is None:
+            raise c.fail("presentation.crop.size", "given when crop.around is tumor", None,
+                         "write e.g. size: [96, 96, 64]")
+        margin = c.number(cr.get("margin_mm", 10.0), "presentation.crop.margin_mm",
+                          positive=False)
+        crop = Crop(around=around, size=size, unit=unit, margin_mm=margin)
+    window = default.window
+    if "window" in p:
+        w = p["window"]
+        if isinstance(w, str):
+            name = c.choice(w, "presentation.window", tuple(WINDOW_PRESETS))
+            window = Window(name, *WINDOW_PRESETS[name])
+        else:
+            wm = c.mapping(w, "presentation.window", {"width", "level"}, {"width", "level"})
+            window = Window("custom", c.number(wm["width"], "presentation.window.width"),
+                            c.number(wm["level"], "presentation.window.level", positive=False))
+    planes = p.get("planes", list(default.planes))
+    if isinstance(planes, str):
+        planes = [planes]
+    if not isinstance(planes, list) or not planes:
+        raise c.fail("presentation.planes", "a non-empty list", planes,
+                     f"list some of {', '.join(PLANES)}")
+    planes = tuple(c.choice(x, f"presentation.planes[{i}]", PLANES) for i, x in enumerate(planes))
+    return Presentation(
+        spacing_mm=spacing, crop=crop, window=window,
+        window_in_header=c.boolean(p.get("window_in_header", True),
+                                   "presentation.window_in_header"),
+        planes=planes)

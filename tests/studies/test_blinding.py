@@ -1,0 +1,170 @@
+"""Blinded export: identical headers, geometry and dtype for both arms; nothing arm-revealing."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from db.models import Study, StudyCase
+from db.session import session_scope
+from studies.accounts import OPERATOR
+from studies.admin import create_study
+from studies.blinding import HU_CLIP, blinded_affine, sample_box
+from tests.studies._catalog import build_catalog, spec_dict
+
+
+def _cases(engine, study_id):
+    with session_scope(engine) as s:
+        return s.scalars(select(StudyCase).where(StudyCase.study_id == study_id)).all(), \
+            s.get(Study, study_id).export_dir
+
+
+def test_headers_identical_across_arms(study):
+    engine, study_id = study
+    cases, export_dir = _cases(engine, study_id)
+    assert {c.arm.value for c in cases} == {"real", "synthetic"}
+    headers, shapes = set(), set()
+    for c in cases:
+        raw = gzip.decompress(Path(c.blinded_path).read_bytes())
+        headers.add(raw[:352])  # the whole NIfTI-1 header + extension flag, byte for byte
+        img = nib.load(c.blinded_path)
+        shapes.add(img.shape)
+        assert img.get_data_dtype() == np.int16
+        assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+        np.testing.assert_allclose(img.header.get_zooms(), (1.5, 1.5, 1.5))
+        assert img.header["descrip"].item() == b""
+        assert (img.header["cal_min"], img.header["cal_max"]) == (15.0, 165.0)  # liver window
+        data = np.asarray(img.dataobj)
+        assert HU_CLIP[0] <= data.min() and data.max() <= HU_CLIP[1]
+    assert len(headers) == 1 and shapes == {(16, 16, 12)}
+
+
+def test_gzip_stream_and_names_reveal_nothing(study):
+    engine, study_id = study
+    cases, export_dir = _cases(engine, study_id)
+    for c in cases:
+        blob = Path(c.blinded_path).read_bytes()
+        assert blob[:3] == b"\x1f\x8b\x08" and blob[3] == 0  # no FNAME/FCOMMENT/FEXTRA flags
+        assert blob[4:8] == b"\0\0\0\0"  # mtime 0: no creation-time pattern
+        assert Path(c.blinded_path).name == f"{c.code}.nii.gz"
+        assert re.fullmatch(r"[0-9a-f]{16}", c.code)
+    text = " ".join(str(p) for p in Path(export_dir).rglob("*")).lower()
+    for word in ("real", "synth", "phantom", "liver", "handcrafted", "t1"):
+        assert word not in text.replace(str(Path(export_dir).parent).lower(), "")
+    assert Path(export_dir).name == f"study-{study_id:05d}"  # path built from the db id only
+
+
+def test_tumor_centred_and_case_ids_shuffled(study):
+    engine, study_id = study
+    cases, _ = _cases(engine, study_id)
+    for c in cases:
+        mask = np.asarray(nib.load(c.meta["mask_path"]).dataobj)
+        idx = np.argwhere(mask)
+        centre = (idx.min(0) + idx.max(0)) / 2
+        np.testing.assert_allclose(centre, (np.array(mask.shape) - 1) / 2, atol=1.0)
+    arms = [c.arm.value for c in sorted(cases, key=lambda c: c.id)]
+    assert arms != sorted(arms) or arms != sorted(arms, reverse=True)
+
+
+def test_different_source_spacing_same_output(engine, tmp_path):
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3,
+                      synthetic_opts={"spacing": (0.8, 0.8, 1.25)})
+        st = create_study(s, spec_dict(readers=[]), actor=OPERATOR,
+                          export_root=tmp_path / "e", progress=False)
+        paths = [c.blinded_path for c in st.cases]
+    imgs = [nib.load(p) for p in paths]
+    assert {i.shape for i in imgs} == {(16, 16, 12)}
+    for img in imgs:
+        np.testing.assert_allclose(img.affine, blinded_affine((16, 16, 12), (1.5,) * 3))
+
+
+def test_sample_box_is_exact_crop_and_pads():
+    arr = np.arange(10 * 10 * 10, dtype=np.float32).reshape(10, 10, 10)
+    box = sample_box(arr, (1, 1, 1), (4.5, 4.5, 4.5), (4, 4, 4), (1, 1, 1), order=1, cval=-1)
+    np.testing.assert_array_equal(box, arr[3:7, 3:7, 3:7])
+    half = sample_box(arr, (1, 1, 1), (0, 0, 0), (4, 4, 4), (2, 2, 2), order=1, cval=-1024)
+    assert half[0, 0, 0] == -1024 and half[2, 2, 2] == arr[1, 1, 1]  # 0 + (2 - 1.5) * 2 = 1
+    # coarser target spacing: voxel j samples source index centre + (j - 1.5) * 2
+    np.testing.assert_array_equal(half[2:, 2:, 2:], arr[1:4:2, 1:4:2, 1:4:2])
+
+
+def test_export_failure_leaves_nothing(engine, tmp_path):
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3)
+    spec = spec_dict(readers=[])
+    with session_scope(engine) as s:
+        vol = s.scalars(select(StudyCase)).first()
+        assert vol is None
+        # break one synthetic CT on disk: the whole creation must roll back
+        from db.models import Origin, Volume
+
+        broken = s.scalars(select(Volume).where(Volume.origin == Origin.SYNTHETIC)).all()
+        for v in broken:
+            Path(v.ct_path).write_bytes(b"not a nifti")
+    with pytest.raises(Exception, match="not a readable NIfTI"), session_scope(engine) as s:
+        create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "e", progress=False)
+    assert list((tmp_path / "e").iterdir()) == []
+    with session_scope(engine) as s:
+        assert s.scalar(select(Study)) is None
+
+
+def test_organ_region_crop_shares_one_shape(engine, tmp_path):
+    from studies.blinding import extent_mm, load_case
+
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=2, n_synthetic=2)
+        spec = spec_dict(readers=[], cases_per_organ={"real": 2, "synthetic": 2},
+                         presentation={"spacing_mm": 2.0, "window": "abdomen",
+                                       "crop": {"around": "organ", "margin_mm": 4}})
+        st = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "e", progress=False)
+        extents = [extent_mm(load_case(c.volume, c.volume.organs[0]).organ, (1.0, 1.0, 2.0))
+                   for c in st.cases]
+        shapes = {nib.load(c.blinded_path).shape for c in st.cases}
+    expected = tuple(int(round(v)) for v in (np.max(extents, axis=0) + 8) / 2.0)
+    assert shapes == {expected}
+    img = nib.load(st.cases[0].blinded_path)
+    assert (img.header["cal_min"], img.header["cal_max"]) == (-160.0, 240.0)  # W400/L40
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_ircad_case_blinds_like_a_phantom(shared_data, tmp_path):
+    """IRCAD patient 17 (LPS, 0.74 x 0.74 x 1.6 mm) and a phantom (RAS, 1 x 1 x 2 mm) come out
+    with byte-identical headers; the source files are only read (crops stay in tmp_path)."""
+    from types import SimpleNamespace
+
+    from studies.blinding import export_case, load_case
+    from studies.spec import parse_spec
+    from synth_backend.io import save_volume
+    from tests.studies._catalog import make_case
+
+    d = shared_data / "ircadb01_patient17"
+    vol = SimpleNamespace(ct_path=str(d / "ct.nii.gz"))
+    organ = SimpleNamespace(organ="liver", volume=vol, mask_paths=[str(d / "mask_liver.nii.gz")],
+                            mask_labels=None, tumor_labels=None,
+                            tumor_paths=[str(d / "mask_livertumor1.nii.gz")])
+    pres = parse_spec(spec_dict(presentation={"spacing_mm": 1.0, "crop": {
+        "size": [64, 64, 48]}})).presentation
+    real = load_case(vol, organ)
+    _, ct, tumor, real_bytes = export_case(real, pres, (64, 64, 48), tmp_path / "r", "a" * 16)
+    ct_arr, labels = make_case(np.random.default_rng(0))
+    p_ct = save_volume(ct_arr, np.diag([1.0, 1.0, 2.0, 1.0]), tmp_path / "p_ct.nii.gz")
+    p_lab = save_volume(labels, np.diag([1.0, 1.0, 2.0, 1.0]), tmp_path / "p_lab.nii.gz", "mask")
+    pvol = SimpleNamespace(ct_path=str(p_ct))
+    porgan = SimpleNamespace(organ="liver", volume=pvol, mask_paths=[str(p_lab)],
+                             mask_labels=[1, 2], tumor_paths=[str(p_lab)], tumor_labels=[2])
+    _, _, _, phantom_bytes = export_case(load_case(pvol, porgan), pres, (64, 64, 48),
+                                         tmp_path / "p", "b" * 16)
+    assert gzip.decompress(real_bytes)[:352] == gzip.decompress(phantom_bytes)[:352]
+    # tumor 1 (85.6 mL, ~55 mm) is centred and keeps its enhancement (~88 HU in the README)
+    idx = np.argwhere(tumor)
+    np.testing.assert_allclose((idx.min(0) + idx.max(0)) / 2, (63 / 2, 63 / 2, 47 / 2), atol=1)
+    assert 40 < np.median(ct[tumor > 0]) < 140
+    assert tumor.sum() > 1000  # mm^3 inside the 64 x 64 x 48 mm crop
