@@ -1,0 +1,1 @@
+"""3D AutoencoderKL shared by DiffTumor and TumorGen: 1 mm patches, HU window, 4x latents."""

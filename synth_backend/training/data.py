@@ -36,12 +36,19 @@ class DataError(TuringCTError, ValueError):
 
 @dataclass(frozen=True)
 class Case:
-    """Paths of one training case (tumor optional)."""
+    """Paths of one training case. A mask may be the union of several files (two IRCAD tumor
+    files, kidney_left + kidney_right); ``*_labels`` select values in multi-label files
+    (None: any nonzero voxel). ``tumor`` is empty when the case has no tumor annotation."""
 
     name: str
     ct: Path
-    organ: Path
-    tumor: Path | None = None
+    organ: tuple[Path, ...]
+    tumor: tuple[Path, ...] = ()
+    organ_labels: tuple[int, ...] | None = None
+    tumor_labels: tuple[int, ...] | None = None
+
+    def files(self) -> list[Path]:
+        return [self.ct, *self.organ, *self.tumor]
 
 
 @dataclass
@@ -66,7 +73,8 @@ def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
         if organ_file is None:
             continue
         tumor_file = next(iter(sorted(seg.glob(f"{organ}_tumor.nii*"))), None)
-        cases.append(Case(ct.parent.name, ct, organ_file, tumor_file))
+        cases.append(Case(ct.parent.name, ct, (organ_file,),
+                          (tumor_file,) if tumor_file is not None else ()))
     if not cases:
         raise DataError(f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
                         "check the layout or pass a manifest file with ct,organ[,tumor] lines")
@@ -74,7 +82,11 @@ def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
 
 
 def read_manifest(path: str | os.PathLike) -> list[Case]:
-    """Cases from a CSV/text file of ``ct,organ_mask[,tumor_mask]`` lines (``#`` comments)."""
+    """Cases from a CSV/text file of ``ct,organ_mask[,tumor_mask]`` lines (``#`` comments).
+
+    A mask field may list several files separated by ``;`` (their union is used), e.g.
+    ``ct.nii.gz,mask_liver.nii.gz,mask_livertumor1.nii.gz;mask_livertumor2.nii.gz``.
+    """
     path = Path(path)
     cases = []
     with open(path, newline="") as handle:
@@ -85,9 +97,10 @@ def read_manifest(path: str | os.PathLike) -> list[Case]:
             if len(row) not in (2, 3):
                 raise DataError(f"{path}: line {i + 1} must be ct,organ_mask[,tumor_mask], "
                                 f"got {len(row)} fields; fix the manifest")
-            files = [(path.parent / p).resolve() for p in row]
-            cases.append(Case(f"case{i:04d}", files[0], files[1],
-                              files[2] if len(files) == 3 else None))
+            files = [tuple((path.parent / p.strip()).resolve() for p in field.split(";"))
+                     for field in row]
+            cases.append(Case(f"case{i:04d}", files[0][0], files[1],
+                              files[2] if len(files) == 3 else ()))
     if not cases:
         raise DataError(f"{path}: manifest lists no case; add ct,organ_mask[,tumor_mask] lines")
     return cases
@@ -100,32 +113,58 @@ def find_cases(data: str | os.PathLike, organ: str) -> list[Case]:
 
 def data_hashes(cases: list[Case]) -> dict[str, str]:
     """sha256 of every file used for training (recorded in the checkpoint)."""
-    out = {}
-    for case in cases:
-        for p in (case.ct, case.organ, case.tumor):
-            if p is not None:
-                out[str(p)] = sha256_file(p)
+    return {str(p): sha256_file(p) for case in cases for p in case.files()}
+
+
+def cases_from_catalog(db_url: str | None, organ: str) -> list[Case]:
+    """Non-synthetic catalog volumes that have ``organ`` (with their tumor masks, if any)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session, selectinload
+
+    from db.models import Origin, Volume, VolumeOrgan
+    from db.session import open_engine
+
+    engine = open_engine(db_url)
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(VolumeOrgan).join(Volume)
+            .where(VolumeOrgan.organ == organ, Volume.origin != Origin.SYNTHETIC)
+            .options(selectinload(VolumeOrgan.volume)).order_by(Volume.id)).all()
+        cases = [Case(f"{r.volume.dataset_id}/{r.volume.case_id}", Path(r.volume.ct_path),
+                      tuple(Path(p) for p in r.mask_paths),
+                      tuple(Path(p) for p in r.tumor_paths),
+                      tuple(r.mask_labels) if r.mask_labels else None,
+                      tuple(r.tumor_labels) if r.tumor_labels else None) for r in rows]
+    if not cases:
+        raise DataError(f"catalog has no non-synthetic volume with a {organ} mask; import a "
+                        "dataset first (`turingct data import ...`) or pass --data DIR")
+    return cases
+
+
+def _union(ct, paths: tuple[Path, ...], labels: tuple[int, ...] | None) -> np.ndarray:
+    out = np.zeros(ct.shape, dtype=bool)
+    for path in paths:
+        mask = load_volume(path, "mask")
+        check_same_grid(ct, mask)
+        out |= np.isin(mask.array, labels) if labels else mask.array > 0
     return out
 
 
 def load_case(case: Case) -> LoadedCase:
     """Read a case and resample it to 1 mm isotropic (linear for CT, nearest for masks)."""
     ct = load_volume(case.ct, "ct")
-    organ = load_volume(case.organ, "mask")
-    check_same_grid(ct, organ)
     target = (1.0, 1.0, 1.0)
+    organ = _union(ct, case.organ, case.organ_labels).astype(np.uint8)
     ct_1mm, _ = resample_to_spacing(ct.array, ct.affine, ct.spacing, target, is_mask=False)
-    organ_1mm, _ = resample_to_spacing(organ.array, ct.affine, ct.spacing, target, is_mask=True)
+    organ_1mm, _ = resample_to_spacing(organ, ct.affine, ct.spacing, target, is_mask=True)
     tumor_1mm = None
-    if case.tumor is not None:
-        tumor = load_volume(case.tumor, "mask")
-        check_same_grid(ct, tumor)
-        tumor_1mm = resample_to_spacing(tumor.array, ct.affine, ct.spacing, target,
-                                        is_mask=True)[0] > 0
+    if case.tumor:
+        tumor = _union(ct, case.tumor, case.tumor_labels).astype(np.uint8)
+        tumor_1mm = resample_to_spacing(tumor, ct.affine, ct.spacing, target, is_mask=True)[0] > 0
         if not tumor_1mm.any():
             tumor_1mm = None
     if not (organ_1mm > 0).any():
-        raise DataError(f"{case.organ}: organ mask is empty; pass the mask of this organ")
+        raise DataError(f"{case.organ[0]}: organ mask is empty; pass the mask of this organ")
     return LoadedCase(ct_1mm.astype(np.float32), organ_1mm > 0, tumor_1mm)
 
 

@@ -1,0 +1,1 @@
+"""TumorGen (Liu et al.): joint tumor-latent + mask rectified flow from a rough bounding box."""

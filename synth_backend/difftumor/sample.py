@@ -1,0 +1,70 @@
+"""Sampling a DiffTumor patch: denoise the tumor latent given the masked context, then decode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synth_backend.autoencoder.model import autoencoder_from_payload
+from synth_backend.difftumor.model import build_unet, condition, make_scheduler
+from synth_backend.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class DiffTumorModel:
+    """A loaded DiffTumor checkpoint: autoencoder, denoiser and their configs (eval mode)."""
+
+    ae: Any
+    unet: Any
+    cfg: dict[str, Any]
+    ae_cfg: dict[str, Any]
+    scale: float
+    path: str
+    step: int
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> DiffTumorModel:
+        payload = load_checkpoint(path, method="difftumor")
+        ae = autoencoder_from_payload(payload["autoencoder"], device)
+        ae_cfg = payload["autoencoder"]["config"]
+        unet = build_unet(payload["config"]["model"], int(ae_cfg["model"]["latent_channels"]))
+        unet.load_state_dict(payload["state_dict"])
+        unet.eval().requires_grad_(False).to(device)
+        return cls(ae, unet, payload["config"], ae_cfg, float(payload["scale_factor"]),
+                   payload["path"], int(payload["step"]))
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.ae_cfg["patch_size"])
+
+    @property
+    def window(self) -> list[float]:
+        return list(self.ae_cfg["hu_window"])
+
+
+@torch.no_grad()
+def sample_patch(model: DiffTumorModel, x: torch.Tensor, mask: torch.Tensor,
+                 generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """Generate a tumor patch.
+
+    ``x`` is the healthy patch in [-1, 1] and ``mask`` the tumor mask, both (B, 1, P, P, P) on
+    the model's device; ``generator`` (same device) drives every random draw. Returns the
+    decoded patch in [-1, 1] (same shape) and the number of denoising steps run.
+    """
+    scheduler = make_scheduler(model.cfg, sampling=True)
+    cond = condition(model.ae, x, mask, model.scale)
+    c = int(model.ae_cfg["model"]["latent_channels"])
+    z = torch.randn((x.shape[0], c, *cond.shape[2:]), generator=generator, device=x.device)
+    steps = 0
+    for t in scheduler.timesteps:
+        tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
+        eps = model.unet(torch.cat([z, cond], dim=1), timesteps=tt)
+        if model.cfg["stage"] == "early":
+            z, _ = scheduler.step(eps, int(t), z, generator=generator)
+        else:
+            z, _ = scheduler.step(eps, int(t), z, eta=0.0, generator=generator)
+        steps += 1
+    return model.ae.decode(z / model.scale).clamp(-1.0, 1.0), steps

@@ -1,0 +1,172 @@
+"""One training loop for every network: resume, mixed precision, EMA, progress, loss curve.
+
+The method-specific part is a ``step_fn(rng, generator) -> (loss, terms)`` closure that draws
+its own batch with the numpy ``rng`` and its own noise with the torch ``generator``. Both are
+derived from ``(seed, step)``, so a run interrupted and resumed from ``last.pt`` draws exactly
+the batches and noise an uninterrupted run would have (no RNG state to save).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from synth_backend.training.checkpoint import FINAL, LAST, CheckpointError, save_checkpoint
+from turingct.config import code_version
+
+log = logging.getLogger(__name__)
+
+StepFn = Callable[[np.random.Generator, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
+
+
+def step_generators(seed: int, step: int, device: str) -> tuple[np.random.Generator,
+                                                                 torch.Generator]:
+    """Independent numpy and torch generators for one (seed, step)."""
+    rng = np.random.default_rng([int(seed), int(step)])
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(rng.integers(2**62)))
+    return rng, gen
+
+
+def autocast_context(device: str, enabled: bool):
+    """bf16 autocast on CUDA (no loss scaling needed); plain fp32 on CPU."""
+    if enabled and device.startswith("cuda"):
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class Trainer:
+    """Trains ``model`` (all its parameters) and writes checkpoints into ``out_dir``.
+
+    ``metadata`` (config, data hashes, embedded autoencoder, ...) goes into every checkpoint.
+    ``cfg["train"]`` supplies steps, batch_size, grad_accum, lr, ema_decay, amp, save_every,
+    log_every; ``cfg["seed"]`` the seed.
+    """
+
+    def __init__(self, model: nn.Module, cfg: dict[str, Any], out_dir: str | Path,
+                 device: str, metadata: dict[str, Any]):
+        self.model = model.to(device)
+        self.cfg = cfg
+        self.train_cfg = cfg["train"]
+        self.out_dir = Path(out_dir)
+        self.device = device
+        self.metadata = metadata
+        self.optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=float(self.train_cfg["lr"]))
+        decay = float(self.train_cfg.get("ema_decay", 0.0))
+        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+                    if decay > 0 else None)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    # -- checkpoint io -------------------------------------------------------------------------
+    def _payload(self, final: bool) -> dict[str, Any]:
+        weights = (self.ema.module if self.ema is not None else self.model).state_dict()
+        payload = {**self.metadata, "method": self.cfg["method"], "config": self.cfg,
+                   "step": self.step, "code_version": code_version(),
+                   "state_dict": weights}
+        if not final:
+            payload["train_state"] = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+            }
+        return payload
+
+    def resume(self) -> bool:
+        """Load ``out_dir/last.pt`` when present; returns whether training resumed."""
+        path = self.out_dir / LAST
+        if not path.is_file():
+            return False
+        payload = torch.load(path, map_location=self.device, weights_only=False)
+        if payload.get("method") != self.cfg["method"] or \
+                payload["config"].get("model") != self.cfg.get("model"):
+            raise CheckpointError(f"{path}: was written by a different method or model config; "
+                                  "use a new --out directory or the same config to resume")
+        state = payload["train_state"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step = int(payload["step"])
+        self.history = [row for row in self._read_history() if row["step"] <= self.step]
+        log.info("resumed %s from %s at step %d", self.cfg["method"], path, self.step)
+        return True
+
+    def _read_history(self) -> list[dict[str, float]]:
+        path = self.out_dir / "loss.csv"
+        if not path.is_file():
+            return []
+        with open(path, newline="") as handle:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+    def _write_history(self) -> None:
+        if not self.history:
+            return
+        keys = list(self.history[0])
+        path = self.out_dir / "loss.csv"
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.history)
+
+    def save(self, final: bool = False) -> Path:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._write_history()
+        path = save_checkpoint(self._payload(final=False), self.out_dir / LAST)
+        if final:
+            path = save_checkpoint(self._payload(final=True), self.out_dir / FINAL)
+        return path
+
+    # -- loop ----------------------------------------------------------------------------------
+    def run(self, step_fn: StepFn, *, progress: bool = True) -> Path:
+        """Train until ``train.steps``; returns the path of ``final.pt``."""
+        steps = int(self.train_cfg["steps"])
+        accum = int(self.train_cfg.get("grad_accum", 1))
+        amp = bool(self.train_cfg.get("amp", True))
+        save_every = int(self.train_cfg.get("save_every", 1000))
+        log_every = max(1, int(self.train_cfg.get("log_every", 10)))
+        seed = int(self.cfg["seed"])
+        self.model.train()
+        bar = tqdm(total=steps, initial=self.step, disable=not progress,
+                   desc=f"train {self.cfg['method']}", dynamic_ncols=True)
+        while self.step < steps:
+            self.optimizer.zero_grad(set_to_none=True)
+            terms_sum: dict[str, float] = {}
+            for micro in range(accum):
+                rng, gen = step_generators(seed, self.step * accum + micro, self.device)
+                with autocast_context(self.device, amp):
+                    loss, terms = step_fn(rng, gen)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; "
+                                             "lower train.lr or disable amp")
+                (loss / accum).backward()
+                for k, v in {"loss": float(loss.detach()), **terms}.items():
+                    terms_sum[k] = terms_sum.get(k, 0.0) + v / accum
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            self.step += 1
+            if self.step % log_every == 0 or self.step == steps or self.step == 1:
+                self.history.append({"step": float(self.step), **terms_sum})
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms_sum['loss']:.4g}")
+            if self.step % save_every == 0 and self.step < steps:
+                self.save()
+        bar.close()
+        if not self.history or not math.isfinite(self.history[-1]["loss"]):
+            raise FloatingPointError("training produced no finite loss")
+        self.save(final=True)
+        return self.out_dir / FINAL

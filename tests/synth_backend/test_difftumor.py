@@ -1,0 +1,108 @@
+"""DiffTumor: schedules, training on a tiny set, and the Synthesizer contract (CPU, tiny)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from synth_backend.difftumor.model import cosine_betas, make_scheduler
+from synth_backend.difftumor.train import train_difftumor
+from synth_backend.errors import TuringCTError
+from synth_backend.registry import get_synthesizer
+from synth_backend.training.checkpoint import load_checkpoint
+from synth_backend.training.config import build_config
+from synth_backend.training.data import find_cases
+from tests.synth_backend._generative_data import (
+    SPACING,
+    limit_torch_threads,
+    make_case,
+    tiny_autoencoder,
+)
+
+one_thread = pytest.fixture(autouse=True, scope="module")(limit_torch_threads)
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data, ae = tiny_autoencoder(tmp_path_factory.getbasetemp() / "generative_shared")
+    cfg = build_config("difftumor", "tiny", overrides=[f"train.steps={STEPS}",
+                                                       "train.log_every=5", "train.lr=0.002"])
+    out = tmp_path_factory.mktemp("difftumor")
+    final = train_difftumor(find_cases(data, "liver"), cfg, ae, out, progress=False)
+    return final, out
+
+
+def test_early_schedule_is_the_reference_four_step_ddpm():
+    np.testing.assert_allclose(cosine_betas(4).numpy(), [0.153, 0.417, 0.708, 0.9999], atol=1e-3)
+    cfg = build_config("difftumor", "tiny")
+    sched = make_scheduler(cfg, sampling=True)
+    # built with 4 train steps, so DDPM's t -> t-1 steps visit every timestep (the MONAI pitfall)
+    assert sched.num_train_timesteps == 4 and sched.timesteps.tolist() == [3, 2, 1, 0]
+    late = build_config("difftumor", "tiny", overrides=["stage=late", "num_train_timesteps=200"])
+    ddim = make_scheduler(late, sampling=True)
+    assert type(ddim).__name__ == "DDIMScheduler" and len(ddim.timesteps) == 50
+
+
+def test_missing_checkpoint_names_the_training_command(tmp_path):
+    with pytest.raises(TuringCTError, match="turingct train difftumor"):
+        get_synthesizer("difftumor")
+    with pytest.raises(TuringCTError, match="does not exist"):
+        get_synthesizer("difftumor", checkpoint=tmp_path / "nope.pt")
+
+
+@pytest.mark.slow
+def test_denoiser_loss_falls_on_tiny_set(trained):
+    final, out = trained
+    rows = np.genfromtxt(out / "loss.csv", delimiter=",", names=True)
+    first, last = rows["loss"][0], rows["loss"][-6:].mean()
+    # stated factor: the L1 noise-prediction loss at the end is below 0.6x the first step's
+    assert last < 0.6 * first, (first, last)
+    payload = load_checkpoint(final, method="difftumor")
+    assert payload["step"] == STEPS and payload["scale_factor"] > 0
+    assert payload["autoencoder"]["sha256"] and payload["config"]["stage"] == "early"
+
+
+@pytest.mark.slow
+def test_synthesis_contract(trained):
+    final, _ = trained
+    synth = get_synthesizer("difftumor", checkpoint=final)
+    assert len(synth.checkpoint_hash()) == 64
+    ct, liver, _, _ = make_case(7)
+    ct = np.rint(ct)  # real CT is integer HU; the result must stay integer HU
+    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=11, device="cpu")
+    assert res.ct.shape == ct.shape and res.tumor_mask.shape == ct.shape
+    assert res.ct.dtype == np.float32 and np.array_equal(res.ct, np.rint(res.ct))
+    assert res.info["sampling_steps"] == 4 and res.info["device"] == "cpu"
+    tumor = res.tumor_mask.astype(bool)
+    assert tumor.any() and not (tumor & (liver == 0)).any()
+    changed = res.ct != ct
+    assert changed.any()
+    # blending sigma <= 4 mm: nothing changes farther than ~4 sigma (16 mm) from the tumor
+    dist = ndimage.distance_transform_edt(~tumor, sampling=SPACING)
+    assert dist[changed].max() <= 16.0
+    # decoded values stay inside the HU window the autoencoder was trained on
+    window_lo, window_hi = -175, 250
+    new_vals = res.ct[tumor]
+    assert new_vals.min() >= min(window_lo, ct[tumor].min()) - 1
+    assert new_vals.max() <= max(window_hi, ct[tumor].max()) + 1
+    again = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=11, device="cpu")
+    np.testing.assert_array_equal(res.ct, again.ct)
+    np.testing.assert_array_equal(res.tumor_mask, again.tumor_mask)
+    assert res.params == again.params
+    other = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=12, device="cpu")
+    assert not np.array_equal(other.ct, res.ct)
+
+
+@pytest.mark.slow
+def test_sampling_uses_only_the_passed_generator(trained):
+    final, _ = trained
+    synth = get_synthesizer("difftumor", checkpoint=final)
+    ct, liver, _, _ = make_case(8)
+    torch.manual_seed(0)
+    a = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu")
+    torch.manual_seed(999)  # global RNG state must not matter
+    b = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu")
+    np.testing.assert_array_equal(a.ct, b.ct)
