@@ -1,0 +1,118 @@
+"""Studies (researchers): create from a spec file or a form, list, inspect, close, download CSVs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import admin_ui, state
+
+login = state.require_login(*state.RESEARCH_ROLES)
+
+from studies import admin  # noqa: E402  (after the guard)
+from studies.errors import StudyError  # noqa: E402
+from studies.spec import DESIGNS, WINDOW_PRESETS  # noqa: E402
+from synth_backend.base import ORGANS  # noqa: E402
+
+st.title("Studies")
+
+
+def _create(spec) -> None:
+    """Build the blinded study (selection, export, audit, assignments) and report the audit."""
+    try:
+        with (st.spinner("Selecting cases, exporting blinded copies, running the blinding audit"),
+              state.db_session() as session):
+            study = admin.create_study(session, spec, actor=state.load_user(session, login),
+                                       progress=False)
+            name, audit = study.name, dict(study.audit or {})
+    except StudyError as exc:
+        st.error(str(exc))
+        return
+    st.success(f"Study {name!r} created.")
+    admin_ui.show_audit(audit)
+
+
+with st.expander("Create a study", expanded=False):
+    from_file, from_form = st.tabs(["From a spec file", "From a form"])
+    with from_file:
+        st.caption("A YAML spec as in `studies/examples/` (one commented example per design).")
+        upload = st.file_uploader("Study spec (YAML)", type=["yaml", "yml"],
+                                  key="turingct_spec_upload")
+        if upload is not None and st.button("Create study from file", key="turingct_create_file"):
+            import yaml
+
+            try:
+                spec = yaml.safe_load(upload.getvalue().decode("utf-8"))
+            except (UnicodeDecodeError, yaml.YAMLError) as exc:
+                st.error(f"{upload.name}: not a readable YAML file ({exc.__class__.__name__}); "
+                         "fix the file and upload it again")
+            else:
+                _create(spec)
+    with from_form, st.form("turingct_study_form"):
+        name = st.text_input("Name")
+        design = st.selectbox("Design", DESIGNS, format_func=lambda d: {
+            "turing": "Turing test (real / synthetic / unsure)",
+            "organ_origin": "Organ origin (liver / pancreas / kidney / unsure)"}[d])
+        organs = st.multiselect("Organs", list(ORGANS), default=[ORGANS[0]])
+        c1, c2 = st.columns(2)
+        n_real = c1.number_input("Real cases per organ", 0, 500, 10)
+        n_syn = c2.number_input("Synthetic cases per organ", 0, 500, 10)
+        d1, d2 = st.columns(2)
+        dmin = d1.number_input("Tumor diameter min (mm)", 0.0, 300.0, 5.0)
+        dmax = d2.number_input("Tumor diameter max (mm)", 0.0, 300.0, 60.0)
+        crop = st.text_input("Crop size around the tumor, mm (x, y, z)", "96, 96, 64")
+        window = st.selectbox("Default window", list(WINDOW_PRESETS))
+        readers = st.text_input("Readers (usernames, comma separated)")
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0)
+        confidence = st.checkbox("Ask for confidence (1-5)", value=True)
+        allow_changes = st.checkbox("Readers may change answers", value=False)
+        educational = st.checkbox("Educational (show the truth after finishing)", value=False)
+        if st.form_submit_button("Create study"):
+            try:
+                crop_size = [float(v) for v in crop.replace(",", " ").split()]
+            except ValueError:
+                crop_size = crop  # the spec validator names the problem
+            _create({
+                "name": name.strip(), "design": design, "organs": organs,
+                "cases_per_organ": {"real": int(n_real), "synthetic": int(n_syn)},
+                "selection": {"tumor_diameter_mm": [dmin, dmax]},
+                "presentation": {"crop": {"around": "tumor", "size": crop_size, "unit": "mm"},
+                                 "window": window},
+                "readers": [r.strip() for r in readers.split(",") if r.strip()],
+                "seed": int(seed), "confidence": confidence, "allow_changes": allow_changes,
+                "educational": educational,
+            })
+
+with state.db_session() as session:
+    summaries = admin.list_studies(session, state.load_user(session, login))
+st.dataframe(admin_ui.as_records(summaries), hide_index=True, width="stretch")
+
+study = admin_ui.study_picker(login, key="turingct_studies_pick", label="Open study")
+if study is None:
+    st.stop()
+
+with state.db_session() as session:
+    user = state.load_user(session, login)
+    details = admin.show_study(session, user, study.id)
+    key_csv = admin.rows_to_csv(admin.key_rows(session, user, study.id), admin.KEY_COLUMNS)
+    results_csv = admin.rows_to_csv(admin.results_rows(session, user, study.id),
+                                    admin.RESULT_COLUMNS)
+
+st.subheader(details["name"])
+st.caption(f"{details['design']} · {details['status']} · seed {details['seed']} · "
+           f"export folder `{details['export_dir']}`")
+st.write("Cases per arm / organ / method:", details["cases"])
+admin_ui.show_audit(details["audit"])
+admin_ui.show_progress(details["progress"])
+
+c1, c2, c3 = st.columns(3)
+c1.download_button("Download key CSV", key_csv, file_name=f"{details['name']}-key.csv",
+                   mime="text/csv", key="turingct_dl_key")
+c2.download_button("Download results CSV", results_csv,
+                   file_name=f"{details['name']}-results.csv", mime="text/csv",
+                   key="turingct_dl_results")
+if details["status"] == "open":
+    confirm = c3.checkbox("I want to close this study", key="turingct_close_confirm")
+    if c3.button("Close study", disabled=not confirm, key="turingct_close"):
+        with state.db_session() as session:
+            admin.close_study(session, state.load_user(session, login), study.id)
+        st.rerun()

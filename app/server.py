@@ -1,0 +1,47 @@
+"""How ``turingct serve`` starts Streamlit: one function that builds the command and environment.
+
+Production settings for a reader study: headless, no usage statistics (no network call the user
+did not ask for), no file watching, the developer toolbar hidden and error details kept in the
+server log only (a traceback can contain a file path, which could reveal a case's arm).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from turingct.config import ENV_DATABASE_URL
+
+MAIN_SCRIPT = Path(__file__).resolve().parent / "main.py"
+DEFAULT_PORT = 8501
+
+
+def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
+                      database_url: str | None = None,
+                      base_env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) that run the app on ``address:port`` against ``database_url``.
+
+    ``database_url`` reaches the app through ``$TURINGCT_DATABASE_URL`` (never on the command
+    line, where other users could read a password in ``ps``). ``port`` must be 1-65535.
+    """
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"--port must be in 1-65535, got {port}; pick a free port")
+    env = dict(os.environ if base_env is None else base_env)
+    if database_url:
+        env[ENV_DATABASE_URL] = database_url
+    env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(MAIN_SCRIPT),
+        "--server.port", str(int(port)),
+        "--server.address", address,
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--server.runOnSave", "false",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+        "--client.showErrorDetails", "none",
+        "--global.developmentMode", "false",
+        "--theme.base", "dark",  # dark surroundings, as on a reading-room monitor
+    ]
+    return argv, env

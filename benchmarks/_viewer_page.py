@@ -1,0 +1,19 @@
+"""Streamlit page used by ``benchmarks/viewer.py``: shows prepared case volumes through the
+app's viewer (``app.viewer``), switching case on a button, exactly like the reading page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from app.viewer import Window, prepare_volume, show_viewer
+
+cases = sorted(Path(os.environ["TURINGCT_BENCH_DIR"]).glob("case*.nii.gz"))
+index = st.session_state.setdefault("bench_case", 0)
+if st.button("Next case"):
+    index = st.session_state["bench_case"] = (index + 1) % len(cases)
+window = Window(400.0, 40.0)
+st.subheader(f"Case {index + 1} of {len(cases)}")
+show_viewer(prepare_volume(cases[index].read_bytes(), window), key=f"case_viewer_{index}")

@@ -1,0 +1,37 @@
+"""`turingct serve [--port P] [--address A] [--db URL]`: start the reader/researcher web app."""
+
+from __future__ import annotations
+
+from turingct.cli import add_db_option
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("serve", help="start the web app (readers and researchers)",
+                            description="Start the Streamlit web app: reader login and case "
+                                        "viewer, researcher pages, dashboards.")
+    parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    parser.add_argument("--address", default="localhost",
+                        help="interface to listen on (default localhost; 0.0.0.0 for all)")
+    add_db_option(parser)
+    parser.set_defaults(func=_serve)
+
+
+def _serve(args) -> int:
+    import os
+
+    from app.server import streamlit_command
+    from db.session import open_engine
+    from turingct.config import database_url
+
+    url = database_url(args.db)
+    open_engine(url).dispose()  # fail now, with the fix, if the schema is missing
+    try:
+        argv, env = streamlit_command(args.port, args.address, url)
+    except ValueError as exc:
+        from synth_backend.errors import TuringCTError
+
+        raise TuringCTError(str(exc)) from None
+    print(f"serving on http://{args.address}:{args.port}  (Ctrl+C to stop)", flush=True)
+    # exec: the server *is* this process, so stopping `turingct serve` stops Streamlit.
+    os.execve(argv[0], argv, env)
+    return 0  # pragma: no cover - execve does not return
