@@ -208,6 +208,26 @@ def require_user(session: Session, username: str) -> User:
     return user
 
 
-__all__ = ["OPERATOR", "AccessDenied", "AuthError", "LocalOperator", "authenticate",
-           "create_invite", "create_user", "invite_link", "redeem_invite", "require_role",
-           "require_user", "set_password"]
+@dataclass(frozen=True)
+class UserSummary:
+    """What staff pages list about an account (never the password hash)."""
+
+    username: str
+    role: str
+    years_experience: int | None
+    has_password: bool
+    locked: bool
+
+
+def list_users(session: Session, actor: User | LocalOperator) -> list[UserSummary]:
+    """All accounts, for researchers and admins only."""
+    require_role(actor, Role.RESEARCHER, Role.ADMIN)
+    now = clock.now()
+    return [UserSummary(u.username, u.role.value, u.years_experience, u.password_hash is not None,
+                        bool(u.locked_until and clock.as_utc(u.locked_until) > now))
+            for u in session.scalars(select(User).order_by(User.username))]
+
+
+__all__ = ["OPERATOR", "AccessDenied", "AuthError", "LocalOperator", "UserSummary",
+           "authenticate", "create_invite", "create_user", "invite_link", "list_users",
+           "redeem_invite", "require_role", "require_user", "set_password"]

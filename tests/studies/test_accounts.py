@@ -110,3 +110,15 @@ def test_require_role(engine):
     disabled = User(username="x", role=Role.ADMIN, is_active=False)
     with pytest.raises(AccessDenied, match="disabled"):
         accounts.require_role(disabled, Role.ADMIN)
+
+
+def test_list_users_is_for_staff_only_and_hides_hashes(engine):
+    with session_scope(engine) as s:
+        reader = accounts.create_user(s, "ann", "correct horse")
+        accounts.create_user(s, "bob", role="researcher")
+        with pytest.raises(AccessDenied):
+            accounts.list_users(s, reader)
+        rows = accounts.list_users(s, accounts.OPERATOR)
+    assert [(r.username, r.role, r.has_password) for r in rows] == [
+        ("ann", "reader", True), ("bob", "researcher", False)]
+    assert not any("argon2" in str(r) for r in rows)
