@@ -1,0 +1,135 @@
+"""File-level synthesis shared by every method: load, validate, synthesize, write, record.
+
+``synthesize_file`` is what the CLI (`turingct synth`), the batch runner and the app call. It
+writes ``DIR/ct.nii.gz`` (int16 HU on the input's own grid), ``DIR/tumor_mask.nii.gz`` (uint8)
+and, last, ``DIR/provenance.json`` (the "done" marker; see :mod:`synth_backend.provenance`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_backend.errors import TuringCTError
+
+log = logging.getLogger(__name__)
+
+
+class SynthesisInputError(TuringCTError, ValueError):
+    """Inputs that cannot be synthesized on: '<case>: <what is wrong>; <what to do>'."""
+
+    def __init__(self, problem: str, fix: str, case: str | Path | None = None):
+        self.case, self.problem, self.fix = case, problem, fix
+        super().__init__(f"{case if case is not None else '<array>'}: {problem}; {fix}")
+
+    def for_case(self, case: str | Path) -> SynthesisInputError:
+        """The same error, naming the case (the synthesizers do not know file names)."""
+        return type(self)(self.problem, self.fix, case)
+
+
+class OrganTooSmallError(SynthesisInputError):
+    """The organ mask cannot hold a tumor of the requested size."""
+
+    def __init__(self, problem: str, fix: str, case: str | Path | None = None):
+        super().__init__(problem, fix, case)
+
+
+class EmptyOrganError(SynthesisInputError):
+    """The organ mask (or the selected label) has no voxel."""
+
+
+def organ_from_mask(mask: np.ndarray, organ_label: int | None, path: Path) -> np.ndarray:
+    """Boolean organ from a mask file's array: binary masks (one nonzero value, e.g. IRCAD's
+    0/255) mean any nonzero voxel; a label map (several nonzero values) needs ``organ_label``."""
+    if organ_label is not None:
+        organ = mask == organ_label
+        if not organ.any():
+            present = np.unique(mask[mask > 0])[:20].tolist()
+            raise EmptyOrganError(f"label {organ_label} does not occur in the mask (labels "
+                                  f"present: {present})", "pass the organ's label with "
+                                  "--organ-label", path)
+        return organ
+    values = np.unique(mask[::4, ::4, ::4][mask[::4, ::4, ::4] > 0])
+    if values.size > 1 or (values.size == 1 and not np.all((mask == 0) | (mask == values[0]))):
+        values = np.unique(mask[mask > 0])
+    if values.size > 1:
+        raise SynthesisInputError(f"is a label map with labels {values[:20].tolist()}",
+                                  "pass --organ-label N to say which label is the organ", path)
+    organ = mask > 0
+    if not organ.any():
+        raise EmptyOrganError("organ mask is empty", "pass the mask of a case that contains "
+                              "the organ", path)
+    return organ
+
+
+def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Path, *,
+                    organ: str, organ_label: int | None = None, out_dir: str | Path,
+                    seed: int, device: str = "auto", checkpoint: str | Path | None = None,
+                    **options: Any) -> Path:
+    """Synthesize tumor(s) with ``method`` into one CT file; return the output folder.
+
+    ``options`` go to the method (e.g. ``size``, ``diameter_mm``). Raises
+    :class:`synth_backend.errors.VolumeError` for unreadable or mismatched files and
+    :class:`SynthesisInputError` subclasses for unusable organ masks, each naming the case.
+    """
+    from synth_backend.base import ORGANS, resolve_device
+    from synth_backend.io import check_same_grid, load_volume, save_like, sha256_file
+    from synth_backend.provenance import (
+        PROVENANCE_NAME,
+        environment,
+        tumor_statistics,
+        write_provenance,
+    )
+    from synth_backend.registry import get_synthesizer
+    from turingct.config import code_version
+
+    if organ not in ORGANS:
+        raise SynthesisInputError(f"organ must be one of {list(ORGANS)}, got {organ!r}",
+                                  "pass --organ liver|pancreas|kidney", ct_path)
+    ct_path, organ_mask_path, out_dir = Path(ct_path), Path(organ_mask_path), Path(out_dir)
+    started = time.perf_counter()
+    ct = load_volume(ct_path, "ct")
+    mask = load_volume(organ_mask_path, "mask")
+    check_same_grid(ct, mask)
+    organ_mask = organ_from_mask(mask.array, organ_label, organ_mask_path)
+    device = resolve_device(device)
+    kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
+    synth = get_synthesizer(method, **kwargs)
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        result = synth.synthesize(ct.array, organ_mask, organ=organ, spacing=ct.spacing,
+                                  seed=int(seed), device=device, **options)
+    except SynthesisInputError as exc:
+        raise exc.for_case(ct_path) from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_like(ct, result.ct, out_dir / "ct.nii.gz", "ct")
+    save_like(ct, result.tumor_mask.astype(np.uint8), out_dir / "tumor_mask.nii.gz", "mask")
+    # statistics on what was written: int16-rounded HU, as a reader will see it
+    written = np.clip(np.rint(result.ct), -32768, 32767)
+    stats = tumor_statistics(written, result.tumor_mask, organ_mask, ct.spacing)
+    manifest = {
+        "method": method, "organ": organ, "seed": int(seed),
+        "device": result.info.get("device", device), "code_version": code_version(),
+        "params": result.params, "options": options, "info": result.info,
+        "checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "checkpoint_hash": synth.checkpoint_hash(),
+        "sampling_steps": result.info.get("sampling_steps"),
+        "inputs": {"ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},
+                   "organ_mask": {"path": str(organ_mask_path.resolve()),
+                                  "sha256": sha256_file(organ_mask_path),
+                                  "organ_label": organ_label}},
+        "outputs": {name: {"path": name, "sha256": sha256_file(out_dir / name)}
+                    for name in ("ct.nii.gz", "tumor_mask.nii.gz")},
+        "grid": {"shape": list(ct.shape), "spacing": list(ct.spacing)},
+        "organ_voxels": int(organ_mask.sum()),
+        "tumor": stats, "runtime_s": round(time.perf_counter() - started, 3),
+        "environment": environment(),
+    }
+    write_provenance(out_dir / PROVENANCE_NAME, manifest)
+    log.info("%s: %s tumor(s), %.1f mm, contrast %s HU -> %s", ct_path.name, stats["count"],
+             stats["equivalent_diameter_mm"], stats["hu_contrast"], out_dir)
+    return out_dir

@@ -1,0 +1,119 @@
+"""`turingct synth`: insert synthetic tumors into one CT, a batch of CTs, or preview a result.
+
+    turingct synth --method M --organ O --ct CT --organ-mask MASK --out DIR --seed 7 [...]
+    turingct synth batch --method M --organ O (--from-catalog | --from-dir DIR) --n N --out DIR
+    turingct synth preview DIR --out preview.png
+
+`synth` is a command and a group at once: its own options run one synthesis; `batch` and
+`preview` are optional subcommands (argparse picks them when they come first).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from turingct.cli import add_db_option
+
+METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
+ORGANS = ("liver", "pancreas", "kidney")
+SIZES = ("tiny", "small", "medium", "large")
+
+
+def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--method", choices=METHODS, required=required, help="synthesis method")
+    p.add_argument("--organ", choices=ORGANS, required=required, help="organ to put tumors in")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", choices=SIZES, help="tumor size class")
+    size.add_argument("--diameter-mm", type=float, help="target tumor diameter in mm")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    p.add_argument("--checkpoint", default=None, help="weights of learning-based methods")
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("synth", help="insert synthetic tumors into CT volumes",
+                            description="Insert synthetic tumors into one CT. Subcommands: "
+                                        "`synth batch ...`, `synth preview ...`.")
+    _add_method_options(parser, required=False)
+    parser.add_argument("--ct", help="input CT (NIfTI/NRRD)")
+    parser.add_argument("--organ-mask", help="organ mask on the CT's grid")
+    parser.add_argument("--organ-label", type=int, default=None,
+                        help="organ label in a multi-label mask (binary masks need none)")
+    parser.add_argument("--out", help="output folder (ct.nii.gz, tumor_mask.nii.gz, "
+                                      "provenance.json)")
+    parser.set_defaults(func=_synth, _parser=parser)
+    subs = parser.add_subparsers(dest="synth_command", metavar="SUBCOMMAND")
+
+    batch = subs.add_parser("batch", help="synthesize over many healthy volumes (resumable)",
+                            description="Synthesize over healthy volumes from the catalog or "
+                                        "a folder; re-running skips finished outputs.")
+    _add_method_options(batch, required=True)
+    src = batch.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-catalog", action="store_true", help="healthy volumes in the db")
+    src.add_argument("--from-dir", help="folder of <case>/ct.nii.gz + "
+                                        "<case>/segmentations/<organ>.nii.gz")
+    batch.add_argument("--dataset", default=None, help="only this catalog dataset")
+    batch.add_argument("--n", type=int, default=None, help="number of outputs (default: all)")
+    batch.add_argument("--out", required=True, help="output folder")
+    batch.add_argument("--executor", choices=("local",), default="local")
+    batch.add_argument("--no-register", action="store_true",
+                       help="do not register outputs in the database")
+    add_db_option(batch)
+    batch.set_defaults(func=_batch)
+
+    preview = subs.add_parser("preview", help="PNG of axial/coronal/sagittal slices through "
+                                              "the tumor centre")
+    preview.add_argument("dir", help="a synthesis output folder")
+    preview.add_argument("--out", required=True, help="PNG file to write")
+    preview.set_defaults(func=_preview)
+
+
+def _options(args) -> dict:
+    return {"size": args.size, "diameter_mm": args.diameter_mm}
+
+
+def _synth(args) -> int:
+    missing = [f"--{n.replace('_', '-')}" for n in ("method", "organ", "ct", "organ_mask", "out")
+               if getattr(args, n) is None]
+    if missing:
+        args._parser.print_usage()
+        print(f"turingct synth: error: missing {', '.join(missing)} "
+              "(or use `turingct synth batch|preview ...`)")
+        return 2
+    from synth_backend.provenance import read_provenance
+    from synth_backend.runner import synthesize_file
+
+    out = synthesize_file(args.method, args.ct, args.organ_mask, organ=args.organ,
+                          organ_label=args.organ_label, out_dir=args.out, seed=args.seed,
+                          device=args.device, checkpoint=args.checkpoint, **_options(args))
+    stats = read_provenance(out)["tumor"]
+    contrast = stats["hu_contrast"]
+    print(f"{out}: {stats['count']} tumor component(s), {stats['voxels']} voxels, "
+          f"equivalent diameter {stats['equivalent_diameter_mm']:.1f} mm, contrast "
+          f"{'n/a' if contrast is None else f'{contrast:+.0f} HU'}")
+    return 0
+
+
+def _batch(args) -> int:
+    from synth_backend.batch import BatchConfig, items_from_catalog, items_from_dir, run_batch
+
+    if args.from_dir:
+        items = items_from_dir(args.from_dir, args.organ)
+    else:
+        items = items_from_catalog(args.organ, dataset=args.dataset, db_url=args.db)
+    config = BatchConfig(method=args.method, organ=args.organ, out_dir=args.out, seed=args.seed,
+                         n=args.n, device=args.device, checkpoint=args.checkpoint,
+                         options=_options(args), register=not args.no_register and
+                         bool(args.from_catalog), db_url=args.db)
+    summary = run_batch(items, config)
+    print(f"{summary.done} done ({summary.skipped} already there), {summary.failed} failed; "
+          f"outputs in {args.out}" + (f"; failures listed in {summary.failures_path}"
+                                      if summary.failed else ""))
+    return 1 if summary.failed and not summary.done else 0
+
+
+def _preview(args) -> int:
+    from synth_backend.preview import write_preview
+
+    print(write_preview(args.dir, args.out))
+    return 0
