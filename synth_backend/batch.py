@@ -10,6 +10,7 @@ whose ``provenance.json`` exists is skipped; a failing item is logged in ``OUT/f
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ class BatchItem:
     mask_path: Path
     organ_label: int | None = None
     extra_masks: tuple[Path, ...] = ()       # unioned with mask_path (kidney left + right)
+    mask_labels: tuple[int, ...] | None = None  # several labels of one multi-label file
     source_volume_id: int | None = None
 
 
@@ -99,28 +101,22 @@ def items_from_dir(root: str | Path, organ: str) -> list[BatchItem]:
 def items_from_catalog(organ: str, *, dataset: str | None = None,
                        db_url: str | None = None) -> list[BatchItem]:
     """Healthy ``organ`` volumes of real or phantom origin in the catalog, by volume id."""
-    from sqlalchemy import select
-
-    from db.models import Dataset, Origin, TumorKind, Volume, VolumeOrgan
     from db.session import make_engine, make_sessionmaker
+    from synth_backend.catalog import healthy_volumes
 
     engine = make_engine(db_url)
     with make_sessionmaker(engine)() as session:
-        query = (select(Volume, VolumeOrgan).join(VolumeOrgan, VolumeOrgan.volume_id == Volume.id)
-                 .where(VolumeOrgan.organ == organ, VolumeOrgan.tumor_kind == TumorKind.NONE,
-                        Volume.origin != Origin.SYNTHETIC).order_by(Volume.id))
-        if dataset is not None:
-            query = query.join(Dataset, Dataset.id == Volume.dataset_id).where(
-                Dataset.name == dataset)
-        rows = session.execute(query).all()
         items = []
-        for vol, org in rows:
-            labels = org.mask_labels or []
+        for vol in healthy_volumes(session, organ, dataset):
+            org = vol.organ(organ)
+            labels = tuple(int(v) for v in org.mask_labels or ())
             paths = [Path(p) for p in org.mask_paths]
             items.append(BatchItem(_safe(f"{vol.dataset.name}_{vol.case_id}"), Path(vol.ct_path),
                                    paths[0], extra_masks=tuple(paths[1:]),
-                                   organ_label=int(labels[0]) if len(labels) == 1 else None,
+                                   organ_label=labels[0] if len(labels) == 1 else None,
+                                   mask_labels=labels if len(labels) > 1 else None,
                                    source_volume_id=vol.id))
+    engine.dispose()
     if not items:
         raise TuringCTError(f"catalog: no healthy {organ} volume"
                             f"{f' in dataset {dataset!r}' if dataset else ''}; import data "
@@ -132,10 +128,13 @@ def _union_mask(item: BatchItem, work: Path) -> Path:
     """Write the union of an item's masks (kidney left + right) into ``work``; return it."""
     from synth_backend.io import load_volume, save_like
 
+    def select(array: np.ndarray) -> np.ndarray:
+        return np.isin(array, item.mask_labels) if item.mask_labels else array > 0
+
     ref = load_volume(item.mask_path, "mask")
-    union = ref.array > 0
+    union = select(ref.array)
     for extra in item.extra_masks:
-        union |= load_volume(extra, "mask").array > 0
+        union |= select(load_volume(extra, "mask").array)
     return save_like(ref, union.astype(np.uint8), work / "organ_mask.nii.gz", "mask")
 
 
@@ -169,9 +168,12 @@ def run_batch(items: list[BatchItem], config: BatchConfig) -> BatchSummary:
             summary.skipped += 1
             summary.done += 1
             summary.outputs.append(target)
+            if job is not None:  # a run killed between writing and registering
+                _register(config, job, item, target)
             continue
         try:
-            mask = _union_mask(item, target / "_work") if item.extra_masks else item.mask_path
+            needs_union = item.extra_masks or item.mask_labels
+            mask = _union_mask(item, target / "_work") if needs_union else item.mask_path
             synthesize_file(config.method, item.ct_path, mask, organ=config.organ,
                             organ_label=item.organ_label, out_dir=target,
                             seed=derive_seed(config.seed, index), device=config.device,
@@ -197,9 +199,9 @@ def run_batch(items: list[BatchItem], config: BatchConfig) -> BatchSummary:
 
 def _start_job(config: BatchConfig, n: int) -> int:
     from db.models import JobStatus, SynthesisJob
-    from db.session import make_engine, make_sessionmaker
+    from db.session import make_sessionmaker
 
-    with make_sessionmaker(make_engine(config.db_url)).begin() as session:
+    with make_sessionmaker(_engine(config.db_url)).begin() as session:
         job = SynthesisJob(method=config.method, organ=config.organ, seed=config.seed,
                            config={"options": config.options, "device": config.device,
                                    "checkpoint": config.checkpoint, "n": n},
@@ -212,12 +214,12 @@ def _start_job(config: BatchConfig, n: int) -> int:
 
 def _update_job(config: BatchConfig, job_id: int, summary: BatchSummary, final: bool) -> None:
     from db.models import JobStatus, SynthesisJob
-    from db.session import make_engine, make_sessionmaker
+    from db.session import make_sessionmaker
 
     failures = []
     if summary.failures_path and summary.failures_path.is_file():
         failures = [json.loads(ln) for ln in summary.failures_path.read_text().splitlines()]
-    with make_sessionmaker(make_engine(config.db_url)).begin() as session:
+    with make_sessionmaker(_engine(config.db_url)).begin() as session:
         job = session.get(SynthesisJob, job_id)
         job.n_done, job.n_failed = summary.done, summary.failed
         job.errors = [{"item": f["index"], "case": f["case"], "error": f["error"]}
@@ -225,6 +227,14 @@ def _update_job(config: BatchConfig, job_id: int, summary: BatchSummary, final: 
         if final:
             job.status = JobStatus.FAILED if summary.failed and not summary.done else JobStatus.DONE
             job.finished_at = datetime.now(UTC)
+
+
+@functools.cache
+def _engine(url: str | None):
+    """One engine per database for the whole batch (not one per item)."""
+    from db.session import make_engine
+
+    return make_engine(url)
 
 
 def _register(config: BatchConfig, job_id: int, item: BatchItem, target: Path) -> None:
@@ -240,21 +250,22 @@ def _register(config: BatchConfig, job_id: int, item: BatchItem, target: Path) -
         Volume,
         VolumeOrgan,
     )
-    from db.session import make_engine, make_sessionmaker
+    from db.session import make_sessionmaker
     from synth_backend.io import load_volume
     from synth_backend.provenance import read_provenance
 
     prov = read_provenance(target)
     ct = load_volume(target / "ct.nii.gz", "ct")
     name = f"synthetic-{config.method}"
-    with make_sessionmaker(make_engine(config.db_url)).begin() as session:
+    with make_sessionmaker(_engine(config.db_url)).begin() as session:
         ds = session.scalar(select(Dataset).where(Dataset.name == name))
         if ds is None:
             ds = Dataset(name=name, format=DatasetFormat.SYNTHETIC,
                          root_path=str(Path(config.out_dir).resolve()))
             session.add(ds)
             session.flush()
-        case_id = f"{item.case}-{prov['seed']}"
+        # one source can get tumors in several organs with the same seed: keep them apart
+        case_id = f"{item.case}-{config.organ}-{prov['seed']}"
         if session.scalar(select(Volume).where(Volume.dataset_id == ds.id,
                                                Volume.case_id == case_id)) is not None:
             return
@@ -274,12 +285,15 @@ def _register(config: BatchConfig, job_id: int, item: BatchItem, target: Path) -
             volume_id=vol.id, organ=config.organ,
             mask_paths=[str(Path(m).resolve()) for m in (item.mask_path, *item.extra_masks)],
             mask_sha256=prov["inputs"]["organ_mask"]["sha256"],
-            mask_labels=[item.organ_label] if item.organ_label is not None else None,
+            mask_labels=(list(item.mask_labels) if item.mask_labels else
+                         [item.organ_label] if item.organ_label is not None else None),
             organ_voxels=int(prov.get("organ_voxels", 0)), tumor_kind=TumorKind.SYNTHETIC,
             tumor_paths=[str((target / "tumor_mask.nii.gz").resolve())],
             tumor_sha256=prov["outputs"]["tumor_mask.nii.gz"]["sha256"],
             tumor_voxels=int(stats["voxels"]),
-            tumor_diameter_mm=float(stats["equivalent_diameter_mm"])))
+            # largest component, as the catalog does for imported tumors
+            tumor_diameter_mm=float(max(stats.get("component_diameters_mm") or
+                                        [stats["equivalent_diameter_mm"]]))))
         session.add(SyntheticProvenance(
             volume_id=vol.id, source_volume_id=item.source_volume_id, job_id=job_id,
             method=config.method, organ=config.organ, params=prov["params"],

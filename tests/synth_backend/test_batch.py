@@ -74,3 +74,53 @@ def test_batch_registers_in_catalog(cohort, tmp_path, db_url):
         assert len(provs) == 2 and all(p.method == "handcrafted" for p in provs)
         vols = s.scalars(select(Volume)).all()
         assert {v.origin.value for v in vols} == {"synthetic"}
+
+
+def test_catalog_batch_uses_multilabel_organ_and_registers_on_resume(tmp_path, db_url):
+    """TotalSegmentator-style label maps: kidney = labels {2, 3} of one file, never "any
+    nonzero"; an output written before a crash (no catalog row yet) is registered on re-run;
+    two organs of the same source with the same seed get distinct catalog entries."""
+    from sqlalchemy import func, select
+
+    from db.models import SyntheticProvenance, Volume
+    from db.session import make_engine, session_scope
+    from synth_backend.batch import items_from_catalog
+    from synth_backend.catalog import import_dataset
+    from synth_backend.io import load_volume
+
+    ct, organ = organ_phantom(shape=(48, 48, 32))
+    labels = np.zeros(organ.shape, np.uint8)
+    labels[organ] = 5                      # "liver"
+    labels[:, :, :4] = 9                   # another structure, must never count as kidney
+    half = organ.copy()
+    half[:, :, 16:] = False
+    labels[half] = 2
+    labels[organ & ~half & (np.indices(organ.shape)[0] < 24)] = 3
+    root = tmp_path / "ts"
+    root.mkdir()
+    save_volume(ct, AFFINE, root / "ct.nii.gz", "ct")
+    save_volume(labels, AFFINE, root / "seg.nii.gz", "mask")
+    (root / "map.json").write_text(json.dumps({"labels": {"2": "kidney_right",
+                                                          "3": "kidney_left", "5": "liver"}}))
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        import_dataset(s, "totalseg", root / "seg.nii.gz", ct=root / "ct.nii.gz",
+                       class_map=root / "map.json")
+    kidney = np.isin(labels, [2, 3])
+    items = items_from_catalog("kidney", db_url=db_url)
+    assert items[0].mask_labels == (2, 3)
+
+    def config(organ):
+        return BatchConfig(method="handcrafted", organ=organ, out_dir=tmp_path / organ,
+                           seed=3, options={"diameter_mm": 8.0}, register=True, db_url=db_url)
+
+    run_batch(items, BatchConfig(**{**config("kidney").__dict__, "register": False}))
+    tumor = load_volume(next((tmp_path / "kidney").glob("*/tumor_mask.nii.gz")), "mask").array
+    assert tumor.any() and not (tumor.astype(bool) & ~kidney).any()
+    run_batch(items, config("kidney"))            # resume: output exists, registration missing
+    run_batch(items_from_catalog("liver", db_url=db_url), config("liver"))
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count(SyntheticProvenance.id))) == 2
+        assert len({v.case_id for v in s.scalars(select(Volume).where(
+            Volume.origin == "synthetic"))}) == 2
+    engine.dispose()

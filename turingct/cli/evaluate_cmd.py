@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="output table.csv")
     p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude",
                    help="unsure answers: excluded from denominators (default) or counted wrong")
+    _store_options(p, has_db=True)
     p.set_defaults(func=cmd_readers)
 
     p = ev.add_parser("agreement", help="Cohen/Fleiss kappa, ROC AUC, clustered bootstrap",
@@ -40,6 +41,7 @@ def register(sub) -> None:
                                   "reader confusion matrix and per-organ precision/recall.")
     _votes_source(p)
     p.add_argument("--out", required=True, type=Path)
+    _store_options(p, has_db=True)
     p.set_defaults(func=cmd_origin)
 
     p = ev.add_parser("fid", help="2.5D FID (axial/coronal/sagittal) between two CT folders",
@@ -57,6 +59,7 @@ def register(sub) -> None:
     p.add_argument("--spacing", type=float, default=None, help="resample to this isotropic mm")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("fid.csv"))
+    _store_options(p, for_study=True)
     p.set_defaults(func=cmd_fid)
 
     p = ev.add_parser("frd", help="Frechet Radiomics Distance between real and synthetic tumors",
@@ -64,6 +67,7 @@ def register(sub) -> None:
                                   "set); --cases CSV with columns ct,mask,organ,arm.")
     p.add_argument("--cases", required=True, type=Path)
     p.add_argument("--out", type=Path, default=Path("frd.csv"))
+    _store_options(p, for_study=True)
     p.set_defaults(func=cmd_frd)
 
     p = ev.add_parser("seg", help="DSC and NSD per case for two mask folders",
@@ -74,18 +78,55 @@ def register(sub) -> None:
     p.add_argument("--tolerance-mm", type=float, default=2.0)
     p.add_argument("--label", type=int, default=None, help="label value (default: nonzero)")
     p.add_argument("--out", type=Path, default=Path("metrics.csv"))
+    _store_options(p, for_study=True)
     p.set_defaults(func=cmd_seg)
 
     p = ev.add_parser("radiomics", help="radiomics features, t-SNE and organ-origin SVM",
                       description="pyradiomics features of each tumor (--cases CSV with columns "
-                                  "ct,mask,organ[,arm]), t-SNE map and a 3-way SVM over "
-                                  "repeated stratified splits; writes CSVs and report.html.")
-    p.add_argument("--cases", required=True, type=Path)
+                                  "ct,mask,organ[,arm]; or the catalog's tumors; or a study's "
+                                  "cases), t-SNE map and a 3-way SVM over repeated stratified "
+                                  "splits, next to the readers' organ-origin precision/recall "
+                                  "for an organ-origin study; writes CSVs and report.html.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cases", type=Path, help="cases CSV: ct,mask,organ[,arm]")
+    src.add_argument("--from-catalog", action="store_true",
+                     help="every catalog tumor: real, phantom lesions and synthetic")
+    src.add_argument("--study", help="a study's cases (their source volumes' tumor masks)")
+    p.add_argument("--dataset", default=None, help="with --from-catalog: one dataset only")
+    p.add_argument("--organ", action="append", choices=("liver", "pancreas", "kidney"),
+                   help="with --from-catalog: organs to include (repeatable; default all)")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", type=int, default=10)
     p.add_argument("--test-size", type=float, default=0.3)
+    _store_options(p)
     p.set_defaults(func=cmd_radiomics)
+
+
+def _store_options(p: argparse.ArgumentParser, *, has_db: bool = False,
+                   for_study: bool = False) -> None:
+    p.add_argument("--store", action="store_true",
+                   help="also record the result in the database (dashboards, reports)")
+    if for_study:
+        p.add_argument("--for-study", default=None,
+                       help="with --store: attach the result to this study (name or id)")
+    if not has_db:
+        add_db_option(p)
+
+
+def _store(args, kind: str, name: str, tables, conventions, *, params=None, summary=None,
+           study=None) -> None:
+    """Record a result when --store was given (one transaction)."""
+    if not getattr(args, "store", False):
+        return
+    from db.session import open_engine, session_scope
+    from evaluation.store import store_result
+
+    study = study if study is not None else getattr(args, "for_study", None)
+    with session_scope(open_engine(args.db)) as session:
+        row = store_result(session, kind, name, tables=tables, conventions=conventions,
+                           params=params, summary=summary, study=study)
+        print(f"stored as evaluation result {row.id} ({kind}: {name})")
 
 
 def _votes_source(p: argparse.ArgumentParser) -> None:
@@ -117,8 +158,10 @@ def cmd_readers(args) -> int:
     from evaluation.tables import write_table
 
     table = reader_table(_load_votes(args), unsure=args.unsure)
-    csv, side = write_table(table, args.out, {"source": _source(args), **conventions(args.unsure)},
-                            "reader table")
+    conv = {"source": _source(args), **conventions(args.unsure)}
+    csv, side = write_table(table, args.out, conv, "reader table")
+    _store(args, "readers", f"reader table (unsure {args.unsure})", {"reader_table": table},
+           conv, params={"unsure": args.unsure}, study=args.study)
     print(f"wrote {csv} ({len(table)} rows) and {side}")
     return 0
 
@@ -161,8 +204,10 @@ def cmd_origin(args) -> int:
 
     votes = _load_votes(args, task="origin")
     table = organ_origin_table(votes)
-    write_table(table, args.out, {"source": _source(args), **ORIGIN_CONVENTIONS},
-                "organ-origin reader table")
+    conv = {"source": _source(args), **ORIGIN_CONVENTIONS}
+    write_table(table, args.out, conv, "organ-origin reader table")
+    _store(args, "origin", "organ-origin reader table", {"readers_origin": table}, conv,
+           study=args.study)
     for reader in sorted(votes["reader"].unique()):
         cm = organ_origin_confusion(votes, reader).reset_index()
         slug = re.sub(r"[^A-Za-z0-9_.-]", "_", str(reader))
@@ -187,6 +232,9 @@ def cmd_fid(args) -> int:
             "synthetic": f"{args.synthetic} ({len(syn)} volumes)",
             **fid.conventions(extractor, args.max_slices, args.spacing)}
     write_table(table, args.out, conv, "FID (2.5D)")
+    _store(args, "fid", f"FID {extractor.name}", {"fid": table}, conv,
+           params={"extractor": extractor.name, "max_slices": args.max_slices,
+                   "spacing": args.spacing})
     for row in table.itertuples():
         print(f"{row.plane:9s} FID {row.fid:10.4f}")
     print(f"extractor {extractor.name}: {extractor.limits}\nwrote {args.out}")
@@ -214,7 +262,9 @@ def cmd_frd(args) -> int:
         if len(xr) >= 2 and len(xs) >= 2:
             rows.append({"organ": organ, **frd.frechet_radiomics_distance(xr, xs)})
     table = pd.DataFrame(rows)
-    write_table(table, args.out, {"cases": str(args.cases), **frd.conventions(spec)}, "FRD")
+    conv = {"cases": str(args.cases), **frd.conventions(spec)}
+    write_table(table, args.out, conv, "FRD")
+    _store(args, "frd", "FRD", {"frd": table}, conv, params={"spec": spec})
     print(table.to_string(index=False))
     return 0
 
@@ -229,6 +279,9 @@ def cmd_seg(args) -> int:
             "label": "nonzero" if args.label is None else args.label,
             **segmentation.conventions(args.tolerance_mm)}
     write_table(table, args.out, conv, "segmentation metrics")
+    _store(args, "seg", f"DSC/NSD {args.pred.name}", {"seg": table}, conv,
+           params={"tolerance_mm": args.tolerance_mm},
+           summary={"dsc_mean": table.dsc.mean(), "nsd_mean": table.nsd.mean()})
     print(f"{len(table)} cases: mean DSC {table.dsc.mean():.4f}, mean NSD@{args.tolerance_mm:g}mm "
           f"{table.nsd.mean():.4f}\nwrote {args.out}")
     return 0
@@ -239,16 +292,15 @@ def cmd_radiomics(args) -> int:
     from evaluation.report import build_report
     from evaluation.tables import write_table
 
-    cases = radiomics.read_cases(args.cases)
     spec = radiomics.extractor_settings()
-    conv = {"cases": str(args.cases),
-            **radiomics.conventions(spec, args.seed, args.splits, args.test_size)}
+    feats, source, reader_origin = _radiomics_features(args, spec)
+    conv = {"cases": source, **radiomics.conventions(spec, args.seed, args.splits, args.test_size)}
     out = args.out_dir
-    feats = radiomics.extract_cases(cases, spec, progress=True)
     write_table(feats, out / "features.csv", conv, "radiomics features")
     x = radiomics.feature_matrix(feats)
     emb = radiomics.tsne_embedding(x, seed=args.seed)
-    tsne = feats[[c for c in ("ct", "mask", "organ", "arm") if c in feats.columns]].copy()
+    tsne = feats[[c for c in ("ct", "mask", "case", "dataset", "organ", "arm", "tumor_kind",
+                              "method") if c in feats.columns]].copy()
     tsne["tsne_1"], tsne["tsne_2"] = emb[:, 0], emb[:, 1]
     write_table(tsne, out / "tsne.csv", conv, "t-SNE map")
     splits = radiomics.svm_organ_origin(x, feats["organ"], n_splits=args.splits,
@@ -256,11 +308,60 @@ def cmd_radiomics(args) -> int:
     summary = radiomics.summarize_svm(splits)
     write_table(splits, out / "svm_splits.csv", conv, "SVM per split")
     write_table(summary, out / "svm_summary.csv", conv, "SVM summary")
+    from evaluation.catalog_data import origin_comparison
+
+    comparison = origin_comparison(summary, reader_origin)
+    write_table(comparison, out / "origin_comparison.csv", conv, "SVM vs readers")
     figs = [figures.tsne_scatter(emb, feats["organ"], feats.get("arm"), seed=args.seed),
-            figures.svm_vs_readers(summary)]
-    build_report({"svm_summary": summary}, figs, {"cases": str(args.cases), "n_tumors": len(x)},
-                 out / "report.html", title="Radiomics organ origin",
-                 conventions={"radiomics": conv})
-    print(summary.to_string(index=False))
+            figures.svm_vs_readers(summary, reader_origin)]
+    build_report({"svm_summary": summary, "origin_comparison": comparison}, figs,
+                 {"cases": source, "n_tumors": len(x)}, out / "report.html",
+                 title="Radiomics organ origin", conventions={"radiomics": conv})
+    tables = {"svm_summary": summary, "svm_splits": splits, "tsne": tsne,
+              "origin_comparison": comparison}
+    if reader_origin is not None:
+        tables["readers_origin"] = reader_origin
+    _store(args, "radiomics", "radiomics organ origin", tables, conv,
+           params={"spec": spec, "seed": args.seed, "splits": args.splits,
+                   "test_size": args.test_size, "source": source}, study=args.study)
+    print(comparison.to_string(index=False))
     print(f"wrote {out}/features.csv, tsne.csv, svm_splits.csv, svm_summary.csv, report.html")
     return 0
+
+
+def _radiomics_features(args, spec):
+    """(features table, source description, readers' organ-origin table or None)."""
+    from evaluation import radiomics
+
+    if args.cases is not None:
+        cases = radiomics.read_cases(args.cases)
+        return radiomics.extract_cases(cases, spec, progress=True), str(args.cases), None
+    from db.session import open_engine, session_scope
+    from evaluation import catalog_data
+
+    with session_scope(open_engine(args.db)) as session:
+        if args.from_catalog:
+            feats = catalog_data.catalog_tumor_features(
+                session, dataset=args.dataset, organs=args.organ, spec=spec, progress=True)
+            return feats, f"catalog {args.dataset or '(all datasets)'}", None
+        feats = catalog_data.study_tumor_features(session, args.study, spec=spec,
+                                                  progress=True)
+        reader_origin = _study_origin_readers(session, args.study)
+    return feats, f"study {args.study}", reader_origin
+
+
+def _study_origin_readers(session, study):
+    """Readers' organ-origin table of an organ-origin study with answers, else None."""
+    from db.models import Study, StudyDesign
+    from evaluation.readers import organ_origin_table
+    from evaluation.store import resolve_study_id
+    from evaluation.study_data import study_votes
+    from evaluation.tables import EvaluationInputError
+
+    found = session.get(Study, resolve_study_id(session, study))
+    if found.design != StudyDesign.ORGAN_ORIGIN:
+        return None
+    try:
+        return organ_origin_table(study_votes(session, found.name, task="origin"))
+    except EvaluationInputError:
+        return None  # no origin answers yet: the SVM is shown alone

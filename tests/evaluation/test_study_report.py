@@ -1,0 +1,88 @@
+"""`turingct report STUDY`: a small blinded study with hand-made answers -> HTML + CSV tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from db.session import session_scope
+from tests.studies._catalog import build_catalog, spec_dict
+from turingct.cli import main
+
+# ann calls everything real; bob is right except one unsure on a real case
+ANSWERS = {"ann": {"real": ["real"] * 3, "synthetic": ["real"] * 3},
+           "bob": {"real": ["real", "real", "unsure"], "synthetic": ["synthetic"] * 3}}
+
+
+@pytest.fixture
+def study(engine, tmp_path):
+    from sqlalchemy import select
+
+    from db.models import Answer, StudyCase, User
+    from evaluation.store import store_result
+    from studies.accounts import OPERATOR
+    from studies.admin import create_study
+
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "cat")
+        st = create_study(s, spec_dict(name="rep"), actor=OPERATOR,
+                          export_root=tmp_path / "exp", progress=False)
+        cases = s.scalars(select(StudyCase).where(StudyCase.study_id == st.id)
+                          .order_by(StudyCase.code)).all()
+        for name, by_arm in ANSWERS.items():
+            user = s.scalar(select(User).where(User.username == name))
+            seen = {"real": 0, "synthetic": 0}
+            for case in cases:
+                arm = case.arm.value
+                value = by_arm[arm][seen[arm]]
+                seen[arm] += 1
+                s.add(Answer(study_id=st.id, case_id=case.id, reader_id=user.id,
+                             question="truth", value=value, seconds_on_case=4.0 + seen[arm],
+                             displayed_at=datetime.now(UTC),
+                             idempotency_key=f"{name}-{case.code}"))
+        store_result(s, "seg", "alignment handcrafted",
+                     tables={"seg": pd.DataFrame({"case": ["a", "b"], "dsc": [0.8, 0.6],
+                                                  "nsd": [0.9, 0.7]})},
+                     conventions={"nsd": "2 mm"}, params={"tolerance_mm": 2.0}, study=st.id)
+        return st.name, [c.code for c in cases]
+
+
+def test_report_cli(study, db_url, tmp_path):
+    name, codes = study
+    out = tmp_path / "r" / "report.html"
+    assert main(["report", name, "--out", str(out), "--db", db_url, "--n-boot", "100"]) == 0
+    html = out.read_text()
+    assert f"Study report: {name}" in html and "blinding audit" in html
+    assert "Specificity per reader" in html and "plotly" in html.lower()
+    tables = out.parent / "report_tables"
+    table = pd.read_csv(tables / "reader_table.csv").set_index(["reader", "organ"])
+    ann, bob = table.loc[("ann", "liver")], table.loc[("bob", "liver")]
+    assert (ann.tp, ann.fn, ann.tn, ann.fp) == (3, 0, 0, 3)
+    assert ann.sensitivity == 1.0 and ann.specificity == 0.0 and ann.accuracy == 0.5
+    assert (bob.tp, bob.tn, bob.n_unsure_real) == (2, 3, 1) and bob.accuracy == 1.0
+    assert "unsure: exclude" in (tables / "reader_table.conventions.txt").read_text()
+    counts = pd.read_csv(tables / "case_counts.csv", keep_default_na=False)
+    assert counts.set_index("arm").n_cases.to_dict() == {"real": 3, "synthetic": 3}
+    prov = pd.read_csv(tables / "method_provenance.csv")
+    assert prov.method.tolist() == ["handcrafted"] and prov.n_cases.tolist() == [3]
+    key = pd.read_csv(tables / "unblinding_key.csv")
+    assert sorted(key.code) == sorted(codes) and set(key.arm) == {"real", "synthetic"}
+    seg = pd.read_csv(tables / "seg_alignment_handcrafted_seg.csv")
+    assert seg.dsc.tolist() == [0.8, 0.6]
+    agree = pd.read_csv(tables / "agreement.csv")
+    assert agree[["reader_a", "reader_b"]].values.tolist() == [["ann", "bob"]]
+    times = pd.read_csv(tables / "time_per_case.csv").set_index("reader")
+    assert times.loc["ann", "count"] == 6 and times.loc["ann", "max"] == 7.0
+
+
+def test_report_without_key_and_unknown_study(study, db_url, tmp_path, capsys):
+    name, codes = study
+    out = tmp_path / "nokey" / "report.html"
+    assert main(["report", name, "--out", str(out), "--db", db_url, "--no-key",
+                 "--n-boot", "50"]) == 0
+    assert not (out.parent / "report_tables" / "unblinding_key.csv").exists()
+    assert not any(code in out.read_text() for code in codes)
+    assert main(["report", "nope", "--out", str(out), "--db", db_url]) == 2
+    assert "study 'nope' does not exist" in capsys.readouterr().err
