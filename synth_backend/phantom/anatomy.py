@@ -2,7 +2,8 @@
 
 ``sample_anatomy(rng)`` returns a plain nested dict (JSON-ready: the case's provenance) and
 ``draw.draw_anatomy`` paints it deterministically, so replaying the stored dict reproduces the
-phantom. World frame: x to the patient's Left, y Anterior, z Superior; x = 0 is the midline,
+phantom. Drawing frame: x to the patient's Left, y Anterior, z Superior (LAS; the written
+affine maps it to RAS+ by negating x); x = 0 is the midline,
 the liver dome sits near z = +100 mm. Typical adult values: liver ~1.3-1.9 L, spleen ~150-300
 mL, kidneys ~110-170 mL and 10-12 cm long, pancreas ~60-90 mL, aorta ~20-25 mm wide.
 """

@@ -39,7 +39,8 @@ def coverage(field: np.ndarray) -> np.ndarray:
 
 
 class Canvas:
-    """An (x, y, z) grid in RAS mm with voxel centres ``axes[i][k]``, painted in place."""
+    """An (x, y, z) grid in the drawing frame (mm; x to the patient's left, y anterior, z
+    superior) with voxel centres ``axes[i][k]``, painted in place."""
 
     def __init__(self, shape: Sequence[int], spacing: Sequence[float],
                  origin: Sequence[float], labels: Sequence[str]):
@@ -60,8 +61,10 @@ class Canvas:
 
     @property
     def affine(self) -> np.ndarray:
-        aff = np.diag([*self.spacing, 1.0])
-        aff[:3, 3] = self.origin
+        """Voxel -> RAS+ mm. The drawing frame has x toward the patient's left (LAS), so the
+        first axis is negated: the files are stored LAS, and read back as RAS by every loader."""
+        aff = np.diag([-self.spacing[0], *self.spacing[1:], 1.0])
+        aff[:3, 3] = [-self.origin[0], *self.origin[1:]]
         return aff
 
     def box(self, lo: Sequence[float], hi: Sequence[float], margin_vox: int = 2) -> Box | None:

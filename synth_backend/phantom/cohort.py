@@ -2,7 +2,7 @@
 
 ```
 OUT/cohort.json
-OUT/<case_id>/ct.nii.gz                                int16 HU, RAS affine
+OUT/<case_id>/ct.nii.gz                                int16 HU, LAS-stored affine
 OUT/<case_id>/segmentations/<structure>.nii.gz         uint8 0/1 (config.STRUCTURES)
 OUT/<case_id>/segmentations/<organ>_tumor.nii.gz       only for cases with a phantom lesion
 ```
@@ -18,6 +18,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from synth_backend.errors import TuringCTError
@@ -61,7 +62,7 @@ def write_case(case: PhantomCase, case_dir: Path) -> dict:
         files.append(f"{case_dir.name}/segmentations/{name}.nii.gz")
     ct_path = save_volume(case.ct, case.affine, case_dir / "ct.nii.gz", kind="ct")
     files.insert(0, f"{case_dir.name}/ct.nii.gz")
-    voxel_ml = float(abs(case.affine[0, 0] * case.affine[1, 1] * case.affine[2, 2])) / 1000.0
+    voxel_ml = float(abs(np.linalg.det(case.affine[:3, :3]))) / 1000.0
     return {
         "case_id": case_dir.name,
         "files": files,

@@ -12,7 +12,7 @@ STRUCTURES = (
 LESION_ORGANS = ("liver", "pancreas", "kidney")
 
 # Bump when the generator's output for a given (seed, config) changes: resume compares it.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: LAS-stored affine (anatomy was mirrored in 1)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def test_case_is_reproducible_and_seeds_differ(case0):
 
 def test_case_geometry_and_dtypes(case0):
     assert case0.ct.shape == SMALL.shape and case0.ct.dtype == np.float32
-    np.testing.assert_allclose(np.diag(case0.affine)[:3], SMALL.spacing)
+    np.testing.assert_allclose(np.abs(np.diag(case0.affine)[:3]), SMALL.spacing)
     assert set(case0.labels) == set(STRUCTURES)
     for mask in case0.labels.values():
         assert mask.dtype == bool and mask.shape == SMALL.shape
@@ -130,10 +130,10 @@ def test_anatomy_is_plausible(seed, case0):
     assert 20 < ml["pancreas"] < 150
     assert all(ml[s] > 0 for s in STRUCTURES)
     c = {name: _centroid_mm(case, name) for name in STRUCTURES}
-    # RAS: +x is the patient's left
-    assert c["liver"][0] < 0 < c["spleen"][0]
-    assert c["kidney_right"][0] < 0 < c["kidney_left"][0]
-    assert c["postcava"][0] < c["aorta"][0]
+    # RAS+ world: +x is the patient's right (liver, right kidney, IVC)
+    assert c["liver"][0] > 0 > c["spleen"][0]
+    assert c["kidney_right"][0] > 0 > c["kidney_left"][0]
+    assert c["postcava"][0] > c["aorta"][0]
     assert c["vertebrae"][1] < c["aorta"][1] < c["pancreas"][1]  # spine posterior to aorta
     assert c["liver"][2] > c["kidney_right"][2]  # liver above the right kidney
     inner = [case.labels[s] for s in STRUCTURES if s != "body"]
@@ -190,7 +190,7 @@ def test_cohort_files_geometry_and_manifest(cohort):
         case_dir = cohort / entry["case_id"]
         img = nib.load(case_dir / "ct.nii.gz")
         assert img.get_data_dtype() == np.int16
-        assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+        assert nib.aff2axcodes(img.affine) == ("L", "A", "S")
         np.testing.assert_allclose(img.header.get_zooms(), SMALL.spacing)
         names = sorted(p.name.removesuffix(".nii.gz") for p in (case_dir / "segmentations").iterdir())
         assert names == sorted([*STRUCTURES, f"{organ}_tumor"])
