@@ -12,7 +12,6 @@ input (air, bone) and a whole-patch replacement would erase them from an HU volu
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,10 @@ from synth_backend.autoencoder.patching import (
     paste_difference,
     patch_mask_to_input,
 )
-from synth_backend.base import SynthesisResult, Synthesizer, resolve_device
+from synth_backend.base import SynthesisResult, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
 from synth_backend.masks import draw_tumor_mask, sample_tumor_specs
-from synth_backend.training.checkpoint import checkpoint_sha256, resolve_checkpoint
+from synth_backend.training.learned import CheckpointSynthesizer
 
 AIR_HU = -1024.0
 
@@ -45,26 +44,11 @@ def blend_alpha(tumor: np.ndarray, organ: np.ndarray, organ_name: str, sigma: fl
     return ndimage.gaussian_filter(alpha, sigma) if sigma > 0 else alpha
 
 
-class DiffTumorSynthesizer(Synthesizer):
+class DiffTumorSynthesizer(CheckpointSynthesizer):
     """Latent-diffusion tumors (early model: 4 DDPM steps; late model: DDIM)."""
 
     name = "difftumor"
-    learning_based = True
-
-    def __init__(self, checkpoint: str | Path | None = None):
-        self.checkpoint = resolve_checkpoint(checkpoint, method=self.name)
-        self._models: dict[str, DiffTumorModel] = {}
-        self._hash: str | None = None
-
-    def checkpoint_hash(self) -> str:
-        if self._hash is None:
-            self._hash = checkpoint_sha256(self.checkpoint)
-        return self._hash
-
-    def model(self, device: str) -> DiffTumorModel:
-        if device not in self._models:
-            self._models[device] = DiffTumorModel.load(self.checkpoint, device)
-        return self._models[device]
+    model_class = DiffTumorModel
 
     def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",

@@ -10,7 +10,6 @@ healthy tissue keeps its input voxels; the rim carries the synthesized boundary 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,9 @@ from synth_backend.autoencoder.patching import (
     paste_difference,
     patch_mask_to_input,
 )
-from synth_backend.base import SynthesisResult, Synthesizer, resolve_device
+from synth_backend.base import SynthesisResult, resolve_device
 from synth_backend.masks import SIZE_RADIUS_MM
-from synth_backend.training.checkpoint import checkpoint_sha256, resolve_checkpoint
+from synth_backend.training.learned import CheckpointSynthesizer
 from synth_backend.tumorgen.boxes import box_tensor, upsample_box
 from synth_backend.tumorgen.sample import TumorGenModel, sample_patch
 
@@ -43,26 +42,11 @@ def latent_box(center_mm: np.ndarray, half_mm: np.ndarray, patch: int) -> np.nda
     return np.stack([np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)])
 
 
-class TumorGenSynthesizer(Synthesizer):
+class TumorGenSynthesizer(CheckpointSynthesizer):
     """Rectified-flow tumors with jointly generated masks (TumorGen, Liu et al.)."""
 
     name = "tumorgen"
-    learning_based = True
-
-    def __init__(self, checkpoint: str | Path | None = None):
-        self.checkpoint = resolve_checkpoint(checkpoint, method=self.name)
-        self._models: dict[str, TumorGenModel] = {}
-        self._hash: str | None = None
-
-    def checkpoint_hash(self) -> str:
-        if self._hash is None:
-            self._hash = checkpoint_sha256(self.checkpoint)
-        return self._hash
-
-    def model(self, device: str) -> TumorGenModel:
-        if device not in self._models:
-            self._models[device] = TumorGenModel.load(self.checkpoint, device)
-        return self._models[device]
+    model_class = TumorGenModel
 
     def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",
