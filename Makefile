@@ -20,14 +20,14 @@ $(STAMP): pyproject.toml Makefile
 	@# pyradiomics ships only an sdist that fails under build isolation on Python >= 3.10
 	$(BIN)/python -c "import radiomics" 2>/dev/null || \
 		$(BIN)/python -m pip install -q --no-build-isolation "pyradiomics>=3.0.1"
-	$(BIN)/python -m pip install -q -e ".[dev,postgres]"
+	$(BIN)/python -m pip install -q -e ".[dev,postgres,ray]"
 	@touch $(STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
 
 # Modules that touch the database run a second time against a real PostgreSQL server.
-PG_TESTS ?= tests/db tests/studies tests/app tests/synth_backend/test_catalog.py tests/synth_backend/test_bad_inputs.py
+PG_TESTS ?= tests/db tests/studies tests/app tests/reliability tests/synth_backend/test_catalog.py tests/synth_backend/test_bad_inputs.py
 
 test: setup lint
 	@bash scripts/system-deps.sh

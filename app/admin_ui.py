@@ -1,14 +1,32 @@
-"""Shared widgets of the researcher pages (study picker, tables). No SQL: services only."""
+"""Shared widgets of the researcher pages (study picker, tables) and their role checks.
+
+No SQL here: services only. Library functions that take an acting user check the role
+themselves; for those that take none (``synth_backend.catalog.list_volumes``,
+``synth_backend.jobs.list_jobs``, ``evaluation.study_data.study_votes``,
+``evaluation.store.latest_results``) the pages go through :func:`staff_call`, which checks the
+role with ``studies.accounts.require_role`` in the same session first. Every researcher page
+opens its sessions through :func:`staff_session`, so the role is checked against the database
+row on each action, not only against the login kept in session state.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 
 from app import state
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from db.models import User
+
+
+T = TypeVar("T")
 
 
 def as_records(rows: Iterable[Any]) -> list[dict[str, Any]]:
@@ -16,26 +34,71 @@ def as_records(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [asdict(r) if is_dataclass(r) else dict(r) for r in rows]
 
 
-def require_staff(session, login: state.Login) -> None:
-    """Service-level role check for pages whose library calls take no acting user."""
+@contextlib.contextmanager
+def staff_session(login: state.Login) -> Iterator[tuple[Session, User]]:
+    """One short session and the acting user's row, after checking in the database that the
+    account is an active researcher or admin.
+
+    The session-state login only says what the role *was* at login; an account demoted or
+    disabled since then is refused here (``st.error`` + ``st.stop``), as is any
+    :class:`~studies.errors.AccessDenied` raised by a service function inside the block.
+    """
+    from studies.accounts import require_role
+    from studies.errors import AccessDenied
+
+    try:
+        with state.db_session() as session:
+            user = state.load_user(session, login)
+            require_role(user, *state.RESEARCH_ROLES)
+            yield session, user
+    except AccessDenied as exc:
+        st.error(f"Access denied: {exc}")
+        st.stop()
+
+
+def staff_call(login: state.Login, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(session, *args, **kwargs)`` for a library function that takes no acting user, run in
+    :func:`staff_session` (role checked first). ``fn`` must return plain data (dicts,
+    dataclasses, DataFrames), never ORM rows: the session closes on return."""
+    with staff_session(login) as (session, _user):
+        return fn(session, *args, **kwargs)
+
+
+def staff_call_by_id(user_id: int, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Like :func:`staff_call` for code that runs outside the page script (a deferred download
+    callable runs on another thread, without session state): the user row is re-read by id
+    and ``AccessDenied`` is raised (not shown) when it is not an active researcher or admin."""
+    from db.models import User
     from studies.accounts import require_role
 
-    require_role(state.load_user(session, login), *state.RESEARCH_ROLES)
+    with state.db_session() as session:
+        require_role(session.get(User, user_id), *state.RESEARCH_ROLES)
+        return fn(session, *args, **kwargs)
 
 
 def study_picker(login: state.Login, *, key: str, label: str = "Study") -> Any | None:
     """Select one of the studies (``StudySummary``); None (with a hint) when there is none."""
     from studies import admin
 
-    with state.db_session() as session:
-        studies = admin.list_studies(session, state.load_user(session, login))
+    with staff_session(login) as (session, user):
+        studies = admin.list_studies(session, user)
     if not studies:
         st.info("No study yet. Create one on the Studies page or with "
                 "`turingct study create SPEC.yaml`.")
         return None
-    by_label = {f"{s.name} ({s.status})": s for s in reversed(studies)}
+    by_label = {_study_label(s.name, s.status): s for s in reversed(studies)}
     choice = st.selectbox(label, list(by_label), key=key)
     return by_label[choice]
+
+
+def _study_label(name: str, status: str) -> str:
+    return f"{name} ({status})"
+
+
+def preselect_study(key: str, name: str, status: str = "open") -> None:
+    """Make the :func:`study_picker` with ``key`` (not drawn yet in this run) show study
+    ``name``, e.g. the one just created."""
+    st.session_state[key] = _study_label(name, status)
 
 
 def show_progress(rows: list[Any]) -> None:
@@ -79,3 +142,27 @@ def show_audit(audit: dict[str, Any]) -> None:
         st.success(f"{text}: near chance, the arms look alike without the tumor.")
     with st.expander("Audit details"):
         st.json(audit)
+
+
+def show_jobs(rows: list[Any]) -> None:
+    """Synthesis jobs (``synth_backend.jobs.JobRow``): a progress bar per pending/running job,
+    the failures of each job in an expander, and a table of all jobs."""
+    if not rows:
+        st.info("No synthesis batch yet.")
+        return
+    for job in (j for j in rows if j.active):
+        st.progress(job.progress, text=job.label())
+    for job in (j for j in rows if j.errors):
+        with st.expander(f"Job #{job.id}: {len(job.errors)} failed item(s)"):
+            st.dataframe([{"item": e.get("item"), "case": e.get("case"),
+                           "error": e.get("error")} for e in job.errors],
+                         hide_index=True, width="stretch")
+    records = as_records(rows)
+    for r in records:
+        r["errors"] = len(r["errors"])
+    st.dataframe(
+        records, hide_index=True, width="stretch",
+        column_order=["id", "method", "organ", "status", "progress", "n_done", "n_failed",
+                      "n_total", "device", "seed", "created_at", "finished_at", "out_dir"],
+        column_config={"progress": st.column_config.ProgressColumn(
+            "Progress", min_value=0.0, max_value=1.0, format="percent")})

@@ -1,8 +1,8 @@
-"""Synthesis batches for the researcher page: read job rows, launch the batch CLI in background.
+"""Launch synthesis batches from the researcher page as detached ``turingct synth batch`` runs.
 
-The batch runner (``synth_backend.batch``, CLI ``turingct synth batch``) owns the work and the
-``SynthesisJob`` rows; this module only starts it as a detached process (so a batch outlives
-the browser tab and the Streamlit session) and reads the rows back for ``st.progress``.
+The batch runner (``synth_backend.batch``) owns the work and the ``SynthesisJob`` rows; this
+module only starts it as a detached process (so a batch outlives the browser tab and the
+Streamlit session). The rows are read back by ``synth_backend.jobs`` for the progress table.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from synth_backend.errors import TuringCTError
 
@@ -32,30 +30,16 @@ def batch_available() -> bool:
     return importlib.util.find_spec("synth_backend.batch") is not None
 
 
-def list_jobs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    """Newest synthesis jobs first, as plain dicts (``progress`` in [0, 1])."""
-    from db.models import SynthesisJob
-
-    jobs = session.scalars(select(SynthesisJob).order_by(SynthesisJob.id.desc()).limit(limit))
-    return [{"id": j.id, "method": j.method, "organ": j.organ, "status": j.status.value,
-             "n_total": j.n_total, "n_done": j.n_done, "n_failed": j.n_failed,
-             "progress": float(j.progress), "device": (j.config or {}).get("device", ""),
-             "out_dir": j.out_dir, "created_at": j.created_at.isoformat(timespec="seconds"),
-             "errors": len(j.errors or [])} for j in jobs]
-
-
-def dataset_names(session: Session) -> list[str]:
-    """Names of the imported datasets (sources of healthy volumes)."""
-    from db.models import Dataset, DatasetFormat
-
-    return list(session.scalars(select(Dataset.name)
-                                .where(Dataset.format != DatasetFormat.SYNTHETIC)
-                                .order_by(Dataset.name)))
-
-
 def batch_command(*, method: str, organ: str, dataset: str, count: int, size: str,
                   device: str, seed: int, out_dir: Path, database_url: str) -> list[str]:
     """argv of ``turingct synth batch`` for these choices (validated here, one-line errors)."""
+    from synth_backend.base import ORGANS
+    from synth_backend.registry import available_methods
+
+    if method not in available_methods():
+        raise LaunchError(f"method must be one of {available_methods()}, got {method!r}")
+    if organ not in ORGANS:
+        raise LaunchError(f"organ must be one of {list(ORGANS)}, got {organ!r}")
     if size not in SIZES:
         raise LaunchError(f"tumor size must be one of {SIZES}, got {size!r}; pick one")
     if device not in ("auto", "cpu", "cuda"):
@@ -68,8 +52,21 @@ def batch_command(*, method: str, organ: str, dataset: str, count: int, size: st
             "--device", device, "--executor", "local", "--db", database_url]
 
 
-def launch_batch(**choices: Any) -> int:
-    """Start the batch as a detached process writing a log next to its outputs; returns pid."""
+@dataclass(frozen=True)
+class Launched:
+    """A started batch: its process id, output folder and log file."""
+
+    pid: int
+    out_dir: Path
+    log: Path
+
+
+def launch_batch(**choices: Any) -> Launched:
+    """Start the batch as a detached process writing ``batch.log`` next to its outputs.
+
+    The output folder is ``<data dir>/synthetic/<method>-<organ>-seed<S>``: launching the same
+    choices again resumes that batch (finished items are skipped by the runner).
+    """
     from turingct.config import data_dir, database_url
 
     if not batch_available():
@@ -78,8 +75,9 @@ def launch_batch(**choices: Any) -> int:
                                           f"seed{int(choices['seed'])}")
     argv = batch_command(out_dir=out_dir, database_url=database_url(), **choices)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = open(out_dir / "batch.log", "ab")  # noqa: SIM115 - handed to the child process
+    log_path = out_dir / "batch.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
-    return proc.pid
+    return Launched(proc.pid, out_dir, log_path)

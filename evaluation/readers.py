@@ -136,12 +136,30 @@ def read_votes(path: str | Path, *, task: str = "turing") -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         _fail(path, "file does not exist", "check the path to the votes CSV")
+    _check_row_lengths(path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                         index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         _fail(path, f"is not a readable CSV ({exc.__class__.__name__}: {exc})",
               "save the votes as comma-separated UTF-8 text with a header line")
     return validate_votes(df, path, task=task)
+
+
+def _check_row_lengths(path: Path) -> None:
+    """Refuse rows with more fields than the header (pandas would shift or drop them)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            for line, row in enumerate(rows, start=2):
+                if len(row) > len(header):
+                    _fail(path, f"line {line} has {len(row)} fields but the header has "
+                                f"{len(header)}", "remove the extra commas or quote the value")
+    except UnicodeDecodeError:
+        return  # reported by the CSV reader below with the usual message
 
 
 # ---------------------------------------------------------------- statistics

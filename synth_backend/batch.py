@@ -145,56 +145,14 @@ def _record_failure(path: Path, entry: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
-def run_batch(items: list[BatchItem], config: BatchConfig) -> BatchSummary:
+def run_batch(items: list[BatchItem], config: BatchConfig, *,
+              progress: bool = True) -> BatchSummary:
     """Synthesize ``config.n`` outputs (default: one per item; more than the items cycles
-    through them with new seeds), skipping finished ones; never stops on a failing item."""
-    from tqdm import tqdm
+    through them with new seeds) in this process, skipping finished ones; never stops on a
+    failing item. See :mod:`synth_backend.executors` for the driver and the Ray executor."""
+    from synth_backend.executors import LocalExecutor, run_batch_on
 
-    from synth_backend.runner import synthesize_file
-
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    n = config.n if config.n is not None else len(items)
-    summary = BatchSummary(failures_path=out / FAILURES_NAME)
-    job = _start_job(config, n) if config.register else None
-    bar = tqdm(range(n), desc=f"{config.method}/{config.organ}", unit="vol",
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
-                          "{rate_fmt}]")
-    for index in bar:
-        item = items[index % len(items)]
-        name = item.case if n <= len(items) else f"{item.case}_{index // len(items):03d}"
-        target = out / name
-        if (target / PROVENANCE_NAME).is_file():
-            summary.skipped += 1
-            summary.done += 1
-            summary.outputs.append(target)
-            if job is not None:  # a run killed between writing and registering
-                _register(config, job, item, target)
-            continue
-        try:
-            needs_union = item.extra_masks or item.mask_labels
-            mask = _union_mask(item, target / "_work") if needs_union else item.mask_path
-            synthesize_file(config.method, item.ct_path, mask, organ=config.organ,
-                            organ_label=item.organ_label, out_dir=target,
-                            seed=derive_seed(config.seed, index), device=config.device,
-                            checkpoint=config.checkpoint, **config.options)
-            summary.done += 1
-            summary.outputs.append(target)
-            if job is not None:
-                _register(config, job, item, target)
-        except (TuringCTError, ValueError, RuntimeError, OSError) as exc:
-            summary.failed += 1
-            entry = {"index": index, "case": item.case, "ct": str(item.ct_path),
-                     "error": f"{type(exc).__name__}: {exc}",
-                     "time": datetime.now(UTC).isoformat()}
-            _record_failure(summary.failures_path, entry)
-            log.warning("item %d (%s) failed: %s", index, item.case, exc)
-        bar.set_postfix(done=summary.done, failed=summary.failed)
-        if job is not None:
-            _update_job(config, job, summary, index == n - 1)
-    if job is not None:
-        _update_job(config, job, summary, True)
-    return summary
+    return run_batch_on(LocalExecutor(), items, config, progress=progress)
 
 
 def _start_job(config: BatchConfig, n: int) -> int:

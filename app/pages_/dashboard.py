@@ -1,7 +1,9 @@
-"""Dashboard (researchers): reader metrics per reader x organ, agreement and time per case.
+"""Dashboard (researchers): one study's reader metrics, stored model metrics and its report.
 
-Metrics come from :mod:`evaluation` (pure functions) and figures from
-:mod:`evaluation.figures`; this page only picks the study and the conventions.
+Reader metrics come from :mod:`evaluation` (pure functions) over the study's answers; FID/FRD,
+DSC/NSD and radiomics come from results stored with ``turingct evaluate ... --store`` (a hint
+with the exact command replaces each missing one); figures are :mod:`evaluation.figures`.
+This page only picks the study and the conventions.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ login = state.require_login(*state.RESEARCH_ROLES)
 
 st.title("Dashboard")
 try:
+    from app import dashboard_ui
     from evaluation import agreement, figures, readers
     from evaluation.study_data import study_votes
     from evaluation.tables import EvaluationInputError
@@ -28,21 +31,44 @@ task = "turing" if study.design == "turing" else "origin"
 unsure = st.radio("Unsure answers", ["exclude", "wrong"], horizontal=True,
                   key="turingct_dash_unsure",
                   help="exclude: unsure answers are left out; wrong: counted as errors")
+
+st.header("Readers")
 try:
-    with state.db_session() as session:
-        admin_ui.require_staff(session, login)
-        votes = study_votes(session, str(study.id), task=task)
+    votes = admin_ui.staff_call(login, study_votes, str(study.id), task=task)
 except EvaluationInputError as exc:
     st.info(str(exc))
-    st.stop()
+    votes = None
+if votes is not None:
+    if task == "turing":
+        table = readers.reader_table(votes, unsure=unsure)
+        st.plotly_chart(figures.reader_table_figure(table, unsure=unsure), key="dash_table")
+        with st.expander("Conventions of the reader table"):
+            st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
+                                   readers.conventions(unsure).items()))
+        st.plotly_chart(figures.specificity_forest(table), key="dash_forest")
+    else:
+        st.dataframe(readers.organ_origin_table(votes), hide_index=True)
+    if votes["reader"].nunique() > 1:
+        kappa = agreement.kappa_matrix(agreement.pairwise_cohen_kappa(votes))
+        st.plotly_chart(figures.agreement_heatmap(kappa), key="dash_kappa")
+    st.plotly_chart(figures.time_per_case_box(votes), key="dash_time")
 
-if task == "turing":
-    table = readers.reader_table(votes, unsure=unsure)
-    st.plotly_chart(figures.reader_table_figure(table, unsure=unsure), key="dash_table")
-    st.plotly_chart(figures.specificity_forest(table), key="dash_forest")
-else:
-    st.dataframe(readers.organ_origin_table(votes), hide_index=True)
-if votes["reader"].nunique() > 1:
-    kappa = agreement.kappa_matrix(agreement.pairwise_cohen_kappa(votes))
-    st.plotly_chart(figures.agreement_heatmap(kappa), key="dash_kappa")
-st.plotly_chart(figures.time_per_case_box(votes), key="dash_time")
+stored = admin_ui.staff_call(login, dashboard_ui.load_stored, study.id)
+st.header("Distribution distances")
+dashboard_ui.show_fid(stored, study.name)
+dashboard_ui.show_frd(stored, study.name)
+st.header("Segmentation")
+dashboard_ui.show_seg(stored, study.name)
+st.header("Radiomics organ origin")
+dashboard_ui.show_radiomics(stored, study.name)
+
+st.divider()
+user_id, study_id = login.user_id, study.id
+st.download_button(
+    "Download report",
+    # built on click (another thread, no session state): the role is checked by user id
+    data=lambda: admin_ui.staff_call_by_id(user_id, dashboard_ui.report_html, study_id,
+                                           unsure),
+    file_name=f"{study.name}-report.html", mime="text/html", key="turingct_dash_report",
+    help="Self-contained HTML as `turingct report` writes it: settings, provenance, audit, "
+         "every table and figure, and the unblinding key (researchers only).")

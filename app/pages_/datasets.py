@@ -14,13 +14,12 @@ from app import admin_ui  # noqa: E402
 from synth_backend.catalog import list_volumes  # noqa: E402
 
 st.title("Datasets")
-with state.db_session() as session:
-    admin_ui.require_staff(session, login)
-    rows = list_volumes(session)
+rows = admin_ui.staff_call(login, list_volumes)
 
 if not rows:
-    st.info("The catalog is empty. Import a dataset with `turingct data import FORMAT PATH` "
-            "or build the phantom cohort with `turingct data phantom`.")
+    st.info("The catalog is empty. Import a dataset with `turingct data import PATH --format "
+            "msd|kits|atlas|totalseg|manifest`, or build the phantom cohort with `turingct "
+            "phantom --out DIR` and import it with `turingct data import DIR --format atlas`.")
     st.stop()
 
 table = pd.DataFrame(rows)

@@ -15,7 +15,7 @@ study = admin_ui.study_picker(login, key="turingct_progress_study")
 if study is None:
     st.stop()
 
-with state.db_session() as session:
-    rows = admin.progress(session, state.load_user(session, login), study.id)
+with admin_ui.staff_session(login) as (session, user):
+    rows = admin.progress(session, user, study.id)
 
 admin_ui.show_progress(rows)

@@ -42,9 +42,7 @@ with st.form("turingct_new_reader", clear_on_submit=True):
                          disabled=study is None)
     if st.form_submit_button("Create account"):
         try:
-            with state.db_session() as session:
-                actor = state.load_user(session, login)
-                accounts.require_role(actor, "researcher", "admin")
+            with admin_ui.staff_session(login) as (session, actor):
                 user = accounts.create_user(session, username.strip(), password or None,
                                             role=role, years_experience=years)
                 n = admin.assign_reader(session, actor, study.id, user) if assign and study \
@@ -58,23 +56,37 @@ with st.form("turingct_new_reader", clear_on_submit=True):
                 st.write("One-time invite link (shown once, valid 72 h):")
                 st.code(accounts.invite_link(token, _base_url()), language=None)
 
+# Read after the form so that an account created just now is listed.
+with admin_ui.staff_session(login) as (session, actor):
+    users = accounts.list_users(session, actor)
+
 with st.form("turingct_existing_reader"):
     st.subheader("Existing account")
-    existing = st.text_input("Username")
+    existing = st.selectbox("Account", [u.username for u in users],
+                            help="a new invite link replaces a lost password (single use, 72 h)")
     c1, c2 = st.columns(2)
     new_invite = c1.form_submit_button("New invite link")
     do_assign = c2.form_submit_button("Assign to the selected study", disabled=study is None)
     if new_invite or do_assign:
+        token = None
         try:
-            with state.db_session() as session:
-                actor = state.load_user(session, login)
-                accounts.require_role(actor, "researcher", "admin")
-                user = accounts.require_user(session, existing.strip())
+            with admin_ui.staff_session(login) as (session, actor):
+                user = accounts.require_user(session, existing or "")
                 if new_invite:
                     token = accounts.create_invite(session, user)
-                    st.code(accounts.invite_link(token, _base_url()), language=None)
                 else:
                     n = admin.assign_reader(session, actor, study.id, user)
-                    st.success(f"{user.username} has {n} cases in {study.name}.")
         except TuringCTError as exc:
             st.error(str(exc))
+        else:
+            if token:  # shown only once the invite is committed
+                st.write(f"One-time invite link for {existing} (shown once, valid 72 h):")
+                st.code(accounts.invite_link(token, _base_url()), language=None)
+            else:
+                st.success(f"{existing} has {n} cases in {study.name}.")
+
+st.subheader("Accounts")
+st.dataframe(admin_ui.as_records(users), hide_index=True, width="stretch",
+             column_config={"username": "Username", "role": "Role",
+                            "years_experience": "Years", "has_password": "Has password",
+                            "locked": "Locked"})

@@ -9,26 +9,27 @@ from app import admin_ui, state
 login = state.require_login(*state.RESEARCH_ROLES)
 
 from studies import admin  # noqa: E402  (after the guard)
-from studies.errors import StudyError  # noqa: E402
 from studies.spec import DESIGNS, WINDOW_PRESETS  # noqa: E402
 from synth_backend.base import ORGANS  # noqa: E402
+from synth_backend.errors import TuringCTError  # noqa: E402
 
 st.title("Studies")
+PICK_KEY = "turingct_studies_pick"
 
 
 def _create(spec) -> None:
     """Build the blinded study (selection, export, audit, assignments) and report the audit."""
     try:
         with (st.spinner("Selecting cases, exporting blinded copies, running the blinding audit"),
-              state.db_session() as session):
-            study = admin.create_study(session, spec, actor=state.load_user(session, login),
-                                       progress=False)
+              admin_ui.staff_session(login) as (session, user)):
+            study = admin.create_study(session, spec, actor=user, progress=False)
             name, audit = study.name, dict(study.audit or {})
-    except StudyError as exc:
+    except TuringCTError as exc:  # spec, selection, export or access problem: one line
         st.error(str(exc))
         return
     st.success(f"Study {name!r} created.")
     admin_ui.show_audit(audit)
+    admin_ui.preselect_study(PICK_KEY, name)
 
 
 with st.expander("Create a study", expanded=False):
@@ -82,16 +83,15 @@ with st.expander("Create a study", expanded=False):
                 "educational": educational,
             })
 
-with state.db_session() as session:
-    summaries = admin.list_studies(session, state.load_user(session, login))
+with admin_ui.staff_session(login) as (session, user):
+    summaries = admin.list_studies(session, user)
 st.dataframe(admin_ui.as_records(summaries), hide_index=True, width="stretch")
 
-study = admin_ui.study_picker(login, key="turingct_studies_pick", label="Open study")
+study = admin_ui.study_picker(login, key=PICK_KEY, label="Open study")
 if study is None:
     st.stop()
 
-with state.db_session() as session:
-    user = state.load_user(session, login)
+with admin_ui.staff_session(login) as (session, user):
     details = admin.show_study(session, user, study.id)
     key_csv = admin.rows_to_csv(admin.key_rows(session, user, study.id), admin.KEY_COLUMNS)
     results_csv = admin.rows_to_csv(admin.results_rows(session, user, study.id),
@@ -113,6 +113,6 @@ c2.download_button("Download results CSV", results_csv,
 if details["status"] == "open":
     confirm = c3.checkbox("I want to close this study", key="turingct_close_confirm")
     if c3.button("Close study", disabled=not confirm, key="turingct_close"):
-        with state.db_session() as session:
-            admin.close_study(session, state.load_user(session, login), study.id)
+        with admin_ui.staff_session(login) as (session, user):
+            admin.close_study(session, user, study.id)
         st.rerun()

@@ -1,10 +1,13 @@
 """Synthesis batches (researchers): launch a batch and watch its progress.
 
 The batch runner (``turingct synth batch``) runs as a separate process, so a long GPU or CPU job
-survives this page being closed; the page polls the job rows in the database.
+survives this page being closed; the page polls the job rows (``synth_backend.jobs``) every
+2 s, in a fragment, only while a job is pending or running (or one was just launched).
 """
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
@@ -12,21 +15,27 @@ from app import admin_ui, jobs, state
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
-st.title("Synthesis batches")
+from synth_backend import jobs as job_rows  # noqa: E402  (after the guard)
+from synth_backend.base import ORGANS  # noqa: E402
+from synth_backend.registry import available_methods  # noqa: E402
 
-with state.db_session() as session:
-    admin_ui.require_staff(session, login)
-    rows = jobs.list_jobs(session)
-    datasets = jobs.dataset_names(session)
+POLL_KEY = "turingct_synth_poll_until"
+POLL_SECONDS = 2.0
+LAUNCH_GRACE_S = 30.0  # the new process needs a moment before its job row exists
+
+st.title("Synthesis batches")
+rows = admin_ui.staff_call(login, job_rows.list_jobs)
+datasets = admin_ui.staff_call(login, job_rows.dataset_names)
 
 with st.expander("Launch a batch", expanded=not rows):
     if not jobs.batch_available():
         st.warning("The batch runner (`turingct synth batch`) is not installed in this "
                    "version; synthesize with `turingct synth` on the command line.")
+    if not datasets:
+        st.info("No dataset with healthy volumes yet: import one with `turingct data import "
+                "PATH --format FORMAT`, or build the phantom cohort with `turingct phantom --out "
+                "DIR` and import it with `turingct data import DIR --format atlas`.")
     with st.form("turingct_batch"):
-        from synth_backend.base import ORGANS
-        from synth_backend.registry import available_methods
-
         c1, c2 = st.columns(2)
         method = c1.selectbox("Method", available_methods())
         organ = c2.selectbox("Organ", list(ORGANS))
@@ -35,32 +44,33 @@ with st.expander("Launch a batch", expanded=not rows):
         count = c3.number_input("How many", 1, 10_000, 10)
         size = c4.selectbox("Tumor size", jobs.SIZES, index=1)
         c6, c7 = st.columns(2)
-        device = c6.selectbox("Device", ["auto", "cuda", "cpu"])
+        device = c6.selectbox("Device", ["auto", "cuda", "cpu"],
+                              help="auto: the GPU when CUDA is available, else the CPU")
         seed = c7.number_input("Seed", 0, 2**31 - 1, 0)
         if st.form_submit_button("Launch", disabled=not jobs.batch_available() or not datasets):
             try:
-                pid = jobs.launch_batch(method=method, organ=organ, dataset=dataset,
-                                        count=int(count), size=size,
-                                        device=device, seed=int(seed))
+                launched = jobs.launch_batch(method=method, organ=organ, dataset=dataset,
+                                             count=int(count), size=size, device=device,
+                                             seed=int(seed))
             except jobs.LaunchError as exc:
                 st.error(str(exc))
             else:
-                st.success(f"Batch started (process {pid}); progress appears below.")
+                st.session_state[POLL_KEY] = time.monotonic() + LAUNCH_GRACE_S
+                st.success(f"Batch started (process {launched.pid}); progress appears below. "
+                           f"Outputs in `{launched.out_dir}`, log `{launched.log}`. Launching "
+                           "the same choices again resumes it.")
+
+polling = any(j.active for j in rows) or time.monotonic() < st.session_state.get(POLL_KEY, 0.0)
 
 
-@st.fragment(run_every=5)
-def job_table() -> None:
-    """Re-read the job rows every 5 s (only this fragment reruns)."""
-    with state.db_session() as session:
-        current = jobs.list_jobs(session)
-    if not current:
-        st.info("No synthesis batch yet.")
-        return
-    for job in current:
-        st.progress(job["progress"], text=f"#{job['id']} {job['method']} · {job['organ']} · "
-                    f"{job['status']} · {job['n_done']} done, {job['n_failed']} failed of "
-                    f"{job['n_total']}")
-    st.dataframe(current, hide_index=True, width="stretch")
+def _job_table() -> None:
+    """Re-read the job rows (only this fragment reruns while polling)."""
+    current = admin_ui.staff_call(login, job_rows.list_jobs)
+    admin_ui.show_jobs(current)
+    still = any(j.active for j in current) or time.monotonic() < st.session_state.get(
+        POLL_KEY, 0.0)
+    if polling and not still:
+        st.rerun(scope="app")  # everything finished: redraw once without the timer
 
 
-job_table()
+st.fragment(_job_table, run_every=POLL_SECONDS if polling else None)()

@@ -55,7 +55,14 @@ def register(sub) -> None:
     batch.add_argument("--dataset", default=None, help="only this catalog dataset")
     batch.add_argument("--n", type=int, default=None, help="number of outputs (default: all)")
     batch.add_argument("--out", required=True, help="output folder")
-    batch.add_argument("--executor", choices=("local",), default="local")
+    batch.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local (this process, default) or ray (a Ray cluster)")
+    batch.add_argument("--address", default=None,
+                       help="ray: cluster address (default: $RAY_ADDRESS or a local instance)")
+    batch.add_argument("--gpus-per-task", type=float, default=0.0,
+                       help="ray: GPUs requested per volume (default 0)")
+    batch.add_argument("--max-retries", type=int, default=3,
+                       help="ray: retries of a task whose worker died (default 3)")
     batch.add_argument("--no-register", action="store_true",
                        help="do not register outputs in the database")
     add_db_option(batch)
@@ -105,7 +112,15 @@ def _batch(args) -> int:
                          n=args.n, device=args.device, checkpoint=args.checkpoint,
                          options=_options(args), register=not args.no_register and
                          bool(args.from_catalog), db_url=args.db)
-    summary = run_batch(items, config)
+    if args.executor == "ray":
+        from synth_backend.executors import run_batch_on
+        from synth_backend.ray_executor import RayExecutor
+
+        executor = RayExecutor(address=args.address, gpus_per_task=args.gpus_per_task,
+                               max_retries=args.max_retries)
+        summary = run_batch_on(executor, items, config)
+    else:
+        summary = run_batch(items, config)
     print(f"{summary.done} done ({summary.skipped} already there), {summary.failed} failed; "
           f"outputs in {args.out}" + (f"; failures listed in {summary.failures_path}"
                                       if summary.failed else ""))
