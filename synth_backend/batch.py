@@ -170,7 +170,8 @@ def _start_job(config: BatchConfig, n: int) -> int:
         return job.id
 
 
-def _update_job(config: BatchConfig, job_id: int, summary: BatchSummary, final: bool) -> None:
+def _update_job(config: BatchConfig, job_id: int, summary: BatchSummary, final: bool,
+                interrupted: bool = False) -> None:
     from db.models import JobStatus, SynthesisJob
     from db.session import make_sessionmaker
 
@@ -182,7 +183,9 @@ def _update_job(config: BatchConfig, job_id: int, summary: BatchSummary, final: 
         job.n_done, job.n_failed = summary.done, summary.failed
         job.errors = [{"item": f["index"], "case": f["case"], "error": f["error"]}
                       for f in failures]
-        if final:
+        if interrupted:  # stopped by the user or an error in the driver: re-run to resume
+            job.status = JobStatus.INTERRUPTED
+        elif final:
             job.status = JobStatus.FAILED if summary.failed and not summary.done else JobStatus.DONE
             job.finished_at = datetime.now(UTC)
 

@@ -172,8 +172,12 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
             bar.set_postfix(done=summary.done, failed=summary.failed)
             if job is not None:
                 _update_job(config, job, summary, False)
+    except BaseException:
+        if job is not None:
+            _update_job(config, job, summary, False, interrupted=True)
+        raise
     finally:
-        bar.close()  # on an interrupt the job row keeps status running: re-run to resume
+        bar.close()
         if hasattr(results, "close"):
             results.close()  # now, not at garbage collection: cancels queued remote tasks
     if job is not None:

@@ -140,3 +140,23 @@ def test_radiomics_for_organ_origin_study_has_readers(engine, db_url, tmp_path):
     with session_scope(engine) as s:
         (row,) = latest_results(s, kind="radiomics", study="orig")
         assert "readers_origin" in result_tables(row)
+
+
+def test_seg_results_of_two_methods_are_stored_apart(engine, db_url, tmp_path):
+    from evaluation.store import latest_results
+    from synth_backend.io import save_volume
+    from turingct.cli import main
+
+    truth = np.zeros((10, 10, 10), np.uint8)
+    truth[3:7, 3:7, 3:7] = 1
+    for folder, shift in (("truth", 0), ("pred", 1)):
+        save_volume(np.roll(truth, shift, axis=0), np.eye(4), tmp_path / folder / "c1.nii.gz",
+                    "mask")
+    for method in ("handcrafted", "pixel2cancer"):
+        assert main(["evaluate", "seg", "--pred", str(tmp_path / "pred"), "--truth",
+                     str(tmp_path / "truth"), "--out", str(tmp_path / f"{method}.csv"),
+                     "--store", "--method", method, "--db", db_url]) == 0
+    with session_scope(engine) as s:
+        rows = [r for r in latest_results(s) if r.kind == "seg"]
+    assert sorted(r.params["method"] for r in rows) == ["handcrafted", "pixel2cancer"]
+    assert all(r.result["summary"]["dsc_mean"] == pytest.approx(0.75) for r in rows)

@@ -124,3 +124,33 @@ def test_catalog_batch_uses_multilabel_organ_and_registers_on_resume(tmp_path, d
         assert len({v.case_id for v in s.scalars(select(Volume).where(
             Volume.origin == "synthetic"))}) == 2
     engine.dispose()
+
+
+def test_interrupted_batch_is_marked_and_resumes(cohort, tmp_path, db_url):
+    from sqlalchemy import select
+
+    from db.models import JobStatus, SynthesisJob
+    from db.session import make_engine, session_scope
+    from synth_backend.executors import LocalExecutor, run_batch_on, run_task
+
+    items = items_from_dir(cohort, "kidney")[:2]
+    config = BatchConfig(method="handcrafted", organ="kidney", out_dir=tmp_path / "out",
+                         seed=1, options={"diameter_mm": 12.0}, register=True, db_url=db_url)
+
+    def stop_at_second(task, cfg):
+        if task.index == 1:
+            raise KeyboardInterrupt
+        return run_task(task, cfg)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch_on(LocalExecutor(), items, config, task_fn=stop_at_second, progress=False)
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        job = s.scalars(select(SynthesisJob)).one()
+        assert job.status == JobStatus.INTERRUPTED and job.n_done == 1
+    summary = run_batch(items, config, progress=False)
+    assert (summary.done, summary.skipped) == (2, 1)
+    with session_scope(engine) as s:
+        assert s.scalars(select(SynthesisJob).order_by(SynthesisJob.id)).all()[-1].status \
+            == JobStatus.DONE
+    engine.dispose()

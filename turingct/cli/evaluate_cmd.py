@@ -110,6 +110,9 @@ def _store_options(p: argparse.ArgumentParser, *, has_db: bool = False,
     if for_study:
         p.add_argument("--for-study", default=None,
                        help="with --store: attach the result to this study (name or id)")
+        p.add_argument("--method", default=None,
+                       help="with --store: the synthesis method evaluated (keeps results of "
+                            "several methods apart on the dashboard)")
     if not has_db:
         add_db_option(p)
 
@@ -123,6 +126,10 @@ def _store(args, kind: str, name: str, tables, conventions, *, params=None, summ
     from evaluation.store import store_result
 
     study = study if study is not None else getattr(args, "for_study", None)
+    method = getattr(args, "method", None)
+    if method:
+        params = {**(params or {}), "method": method}
+        name = f"{name} [{method}]"
     with session_scope(open_engine(args.db)) as session:
         row = store_result(session, kind, name, tables=tables, conventions=conventions,
                            params=params, summary=summary, study=study)
