@@ -1,10 +1,10 @@
 """Widgets of the reading page: window controls, the case viewer, the answer form.
 
 State kept per browser session (all keys start with ``case_`` and are dropped at logout): the
-current case's blinded bytes (fetched once per case), the prepared bytes for the window on
-screen, the idempotency key of the pending answer and the last submit's feedback. Nothing here
-reveals the arm: widget keys and the file name are the same for every case; the only case
-identifier that reaches the browser is the opaque code.
+current case's blinded bytes as sent to the browser (read and checked once per case), the
+idempotency key of the pending answer and the last submit's feedback. Nothing here reveals the
+arm: widget keys and the viewer page are the same for every case apart from the voxels; the
+opaque code stays on the server (the viewer page does not contain it).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 import streamlit as st
 
 from app import state
-from app.viewer import CUSTOM, Window, prepare_volume, preset_label, show_viewer
+from app.slice_viewer import show_slice_viewer
+from app.viewer import CUSTOM, Window, prepare_volume, preset_label
 from synth_backend.errors import TuringCTError
 
-VOLUME_KEY = "case_volume"          # (code, blinded bytes)
-PREPARED_KEY = "case_prepared"      # (code, Window, bytes sent to the browser)
+VOLUME_KEY = "case_volume"          # (code, blinded bytes as sent to the browser)
 PENDING_KEY = "case_pending"        # code -> (idempotency key, first display time)
 FEEDBACK_KEY = "case_feedback"      # (ok: bool, message) of the last submit
 PRESET_KEY = "case_window_preset"
@@ -80,27 +80,25 @@ def _pending(view: Any) -> tuple[str, datetime]:
 
 
 def show_case(view: Any, window: Window, login: state.Login) -> None:
-    """Fetch the blinded volume once per case, prepare it for ``window`` and show the viewer."""
+    """Fetch the blinded volume once per case and show it in the client-side slice viewer.
+
+    Changing the window re-sends the page (the browser keeps slices and zoom); scrolling,
+    crosshair and zoom never reach the server.
+    """
     from studies.reading import case_volume_bytes
 
     cached = st.session_state.get(VOLUME_KEY)
     if cached is None or cached[0] != view.code:
         with state.db_session() as session:
             data = case_volume_bytes(session, state.load_user(session, login), view.code)
-        cached = (view.code, data)
+        cached = (view.code, prepare_volume(data))
         st.session_state[VOLUME_KEY] = cached
-        st.session_state.pop(PREPARED_KEY, None)
-    prepared = st.session_state.get(PREPARED_KEY)
-    if prepared is None or prepared[0] != view.code or prepared[1] != window:
-        prepared = (view.code, window, prepare_volume(cached[1], window))
-        st.session_state[PREPARED_KEY] = prepared
     _pending(view)  # start the clock when the case is first shown
-    # A new key per case and window remounts NiiVue: with the same key it would add the new
-    # volume next to the old one instead of replacing it.
-    show_viewer(prepared[2], key=f"case_viewer_{view.position}_{window.width:g}_{window.level:g}")
-    st.caption("Mouse wheel over a view: scroll slices · click: move the crosshair · "
-               "keys H J K L: move the crosshair, Ctrl+U / Ctrl+D: next / previous slice · "
-               "Zoom and View menus: zoom, single plane or multiplanar")
+    show_slice_viewer(cached[1], window)
+    st.caption("Mouse wheel over a view or its slider: scroll slices · click or drag: move the "
+               "crosshair (the other views follow) · after a click in the viewer: arrow keys / "
+               "Page Up / Page Down scroll, + / - zoom, R reset, C crosshair on/off · "
+               "Ctrl + wheel: zoom")
 
 
 def _submit(login: state.Login, code: str, value: str, window: Window) -> None:

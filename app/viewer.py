@@ -1,16 +1,13 @@
-"""Client-side 3D CT viewer for the reader page: NiiVue through ``niivue-streamlit``.
+"""Window presets and the payload of the reader's CT viewer (blinded ``.nii.gz`` bytes).
 
-The blinded ``.nii.gz`` is sent to the browser once per case (and once more when the reader picks
-another window preset); slice scrolling (mouse wheel; keys H J K L and Ctrl+U / Ctrl+D), zoom and
-the three planes run in the browser, so a slice change never needs a server round trip.
-
-The window preset travels in the NIfTI header's ``cal_min``/``cal_max`` (display range, HU),
-which NiiVue honours on load. The preset is chosen in a Streamlit widget, so the server always
-knows the window/level on screen and stores it with the answer.
+The viewer itself is :mod:`app.slice_viewer` (a canvas page that runs in the browser); this
+module holds what the server decides: the display window (a Streamlit widget, so the server
+knows the window on screen and stores it with the answer) and the exact bytes that leave the
+server for a case.
 
 Blinding: everything the browser gets is the same for every case of a study apart from voxel
-values: a constant file name, a gzip header without file name or time stamp, and (in
-:func:`prepare_volume`) the display range of the preset, not of the source file.
+values: no file name at all, a gzip header without file name or time stamp, and the NIfTI
+header exactly as the blinded export wrote it (identical fields for both arms).
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from dataclasses import dataclass
 import nibabel as nib
 
 from studies.spec import WINDOW_PRESETS as SPEC_PRESETS
+from synth_backend.errors import TuringCTError
 
 
 def preset_label(name: str, width: float, level: float) -> str:
@@ -36,8 +34,6 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     preset_label(name, w, lvl): (w, lvl) for name, (w, lvl) in SPEC_PRESETS.items()
 }
 CUSTOM = "Custom"
-# Constant for every case: NiiVue picks the reader from the extension, readers see nothing else.
-BROWSER_FILENAME = "case.nii.gz"
 VIEWER_HEIGHT_PX = 640
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -47,7 +43,7 @@ _FCOMMENT = 0x10
 _FHCRC = 0x02
 
 
-class ViewerError(ValueError):
+class ViewerError(TuringCTError, ValueError):
     """A volume that cannot be shown (not NIfTI, bad window)."""
 
 
@@ -81,34 +77,24 @@ def preset_window(name: str, custom: tuple[float, float] | None = None) -> Windo
     return Window(*WINDOW_PRESETS[name])
 
 
-def _header_class(first4: bytes) -> tuple[type[nib.Nifti1Header], int]:
-    """NIfTI-1 or -2 header class and size, from ``sizeof_hdr`` in either byte order."""
-    for fmt in ("<i", ">i"):
-        size = struct.unpack(fmt, first4)[0]
-        if size == 348:
-            return nib.Nifti1Header, 348
-        if size == 540:
-            return nib.Nifti2Header, 540
-    raise ViewerError("case volume is not a NIfTI file (sizeof_hdr is neither 348 nor 540); "
-                      "re-export the study")
+def _check_nifti1(raw_header: bytes) -> None:
+    """Refuse anything but a NIfTI-1 header (``sizeof_hdr`` 348 in either byte order)."""
+    if len(raw_header) >= 4 and 348 in (struct.unpack("<i", raw_header[:4])[0],
+                                        struct.unpack(">i", raw_header[:4])[0]):
+        return
+    raise ViewerError("case volume is not a NIfTI-1 file (sizeof_hdr is not 348); re-export "
+                      "the study (blinded exports are NIfTI-1 .nii.gz)")
 
 
 def read_display_range(raw_header: bytes) -> tuple[float, float]:
-    """(cal_min, cal_max) stored in an uncompressed NIfTI header."""
-    cls, size = _header_class(raw_header[:4])
-    hdr = cls.from_fileobj(io.BytesIO(raw_header[:size]))
+    """(cal_min, cal_max) stored in an uncompressed NIfTI-1 header, in HU.
+
+    The slice viewer does not use it (the window travels as an argument of the page); it is kept
+    for callers that inspect the exported header.
+    """
+    _check_nifti1(raw_header)
+    hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(raw_header[:348]))
     return float(hdr["cal_min"]), float(hdr["cal_max"])
-
-
-def with_display_range(raw: bytes, window: Window) -> bytes:
-    """Uncompressed NIfTI bytes with ``cal_min``/``cal_max`` set to the window; data untouched."""
-    cls, size = _header_class(raw[:4])
-    hdr = cls.from_fileobj(io.BytesIO(raw[:size]))
-    hdr["cal_min"], hdr["cal_max"] = window.display_range
-    block = hdr.binaryblock
-    if len(block) != size:  # pragma: no cover - nibabel guarantees the size
-        raise ViewerError("NIfTI header changed size while setting the display range")
-    return block + raw[size:]
 
 
 def scrub_gzip_header(data: bytes) -> bytes:
@@ -129,43 +115,16 @@ def scrub_gzip_header(data: bytes) -> bytes:
     return data[:3] + bytes([flags & ~_FNAME]) + b"\x00\x00\x00\x00" + data[8:10] + data[pos:]
 
 
-def prepare_volume(data: bytes, window: Window) -> bytes:
-    """Bytes to send to the browser for a blinded case, displayed with ``window``.
+def prepare_volume(data: bytes) -> bytes:
+    """Bytes to send to the browser for a blinded case: gzip-compressed NIfTI-1.
 
-    ``data`` is a ``.nii`` or ``.nii.gz`` file's content. When the file already carries the
-    window's display range (the study's default preset written by the exporter) a gzip file is
-    sent as is, with only its gzip header scrubbed (fast path, no re-compression: < 10 ms for a
-    256 x 256 x 128 crop); otherwise the header is patched and the volume re-compressed at
-    level 1. Output is always gzip-compressed NIfTI.
+    ``data`` is a ``.nii`` or ``.nii.gz`` file's content. A gzip file is sent as is with only
+    its gzip header scrubbed (no re-compression: < 10 ms for a 256 x 256 x 128 crop); an
+    uncompressed file is compressed at level 1 with a zero time stamp. Voxels and the NIfTI
+    header are never changed, so cases exported alike stay byte-identical apart from voxels.
     """
     if data[:2] == _GZIP_MAGIC:
-        head = zlib.decompressobj(wbits=31).decompress(data, 540)
-        lo, hi = read_display_range(head)
-        want = window.display_range
-        if abs(lo - want[0]) < 1e-3 and abs(hi - want[1]) < 1e-3:
-            return scrub_gzip_header(data)
-        raw = gzip.decompress(data)
-    else:
-        raw = data
-    return gzip.compress(with_display_range(raw, window), compresslevel=1, mtime=0)
-
-
-def show_viewer(volume: bytes, *, key: str, height: int = VIEWER_HEIGHT_PX) -> None:
-    """Render NiiVue in multiplanar view (axial, coronal, sagittal) for prepared ``volume``.
-
-    Radiological convention (patient left on screen right), crosshair on, no click events sent
-    back (``update_interval_ms=None``) so interacting with the viewer never reruns the page.
-    """
-    from niivue_component import niivue_viewer
-
-    niivue_viewer(
-        nifti_data=volume,
-        filename=BROWSER_FILENAME,
-        height=height,
-        view_mode="multiplanar",
-        styled=True,
-        settings={"crosshair": True, "radiological": True, "colorbar": False,
-                  "interpolation": True},
-        update_interval_ms=None,
-        key=key,
-    )
+        _check_nifti1(zlib.decompressobj(wbits=31).decompress(data, 348))
+        return scrub_gzip_header(data)
+    _check_nifti1(data[:4])
+    return gzip.compress(data, compresslevel=1, mtime=0)

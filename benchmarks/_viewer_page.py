@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.viewer import Window, prepare_volume, show_viewer
+from app.slice_viewer import show_slice_viewer
+from app.viewer import Window
 
 cases = sorted(Path(os.environ["TURINGCT_BENCH_DIR"]).glob("case*.nii.gz"))
 index = st.session_state.setdefault("bench_case", 0)
@@ -16,4 +17,4 @@ if st.button("Next case"):
     index = st.session_state["bench_case"] = (index + 1) % len(cases)
 window = Window(400.0, 40.0)
 st.subheader(f"Case {index + 1} of {len(cases)}")
-show_viewer(prepare_volume(cases[index].read_bytes(), window), key=f"case_viewer_{index}")
+show_slice_viewer(cases[index].read_bytes(), window)

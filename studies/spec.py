@@ -68,7 +68,7 @@ class Presentation:
     """What every blinded file looks like: spacing (mm, x y z), crop, default window, planes.
 
     ``window_in_header`` writes the default window into NIfTI ``cal_min``/``cal_max`` (identical
-    for every case), which viewers such as NiiVue use as the initial display range.
+    for every case), which viewers such as NiiVue and the app's slice viewer use as the initial display range.
     """
 
     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)

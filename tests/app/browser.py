@@ -99,7 +99,7 @@ def log_in(page, base: str, username: str, password: str, path: str = "") -> Non
 
 
 def wait_viewer(page, timeout_ms: int = 30_000):
-    """Wait until NiiVue's canvas is in the case viewer's iframe; returns the frame locator."""
+    """Wait until the slice viewer's canvas is in the case viewer's iframe; returns the frame locator."""
     frame = page.frame_locator("iframe").first
     frame.locator("canvas").first.wait_for(timeout=timeout_ms)
     return frame

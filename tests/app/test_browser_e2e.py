@@ -3,7 +3,8 @@
 A reader logs in, answers three cases with the buttons, reloads the page (a new browser
 session), logs in again and resumes at "Case 4 of 6"; `turingct study results` then lists
 exactly those three answers with their durations. A reader who types a researcher page's URL is
-refused. Screenshots go to ``test-artifacts/``.
+refused. The case viewer draws CT (non-blank canvases) and scrolls slices with the mouse wheel
+without any request leaving the page. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,65 @@ if _missing:
                                               f"{_missing}"))
 
 
+VIEWER = 'iframe[title="CT slice viewer"]'
+# Per plane: slice label and the pixel variance of its canvas (0 for a blank canvas).
+_PLANES_JS = """() => views.map(w => {
+  const c = w.canvas, d = w.ctx.getImageData(0, 0, c.width, c.height).data;
+  let n = 0, s = 0, s2 = 0;
+  for (let i = 0; i < d.length; i += 4) { n++; s += d[i]; s2 += d[i] * d[i]; }
+  return {label: w.lbl.textContent, variance: s2 / n - (s / n) ** 2};
+})"""
+
+
 def _case_heading(page, k: int, n: int = 6):
     page.get_by_role("heading", name=f"Case {k} of {n}").wait_for(timeout=30_000)
+
+
+def _viewer(page):
+    """The slice viewer's frame once the case on screen is drawn. The iframe element stays for
+    every case (a new page is loaded into it), so a page marked by :func:`_mark_shown` is old;
+    ``data-ready`` is set by a page's first draw."""
+    page.wait_for_function(f"""() => {{
+      const f = document.querySelector('{VIEWER}'), w = f && f.contentWindow;
+      return !!(w && !w.__shown && w.document.body && w.document.body.dataset.ready);
+    }}""", timeout=30_000)
+    return page.query_selector(VIEWER).content_frame()
+
+
+def _mark_shown(page) -> None:
+    page.evaluate(f"document.querySelector('{VIEWER}').contentWindow.__shown = 1")
+
+
+def _check_viewer_scrolls_locally(page) -> None:
+    viewer = _viewer(page)
+    planes = viewer.evaluate(_PLANES_JS)
+    assert all(p["variance"] > 100 for p in planes), planes  # CT drawn, not a blank canvas
+    before = viewer.evaluate("views[2].lbl.textContent")
+    assert re.fullmatch(r"Axial \d+/\d+", before)
+    requests: list[str] = []
+
+    def record(req):
+        requests.append(req.url)
+
+    page.on("request", record)
+    box = viewer.locator("#v2 canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, -100)  # wheel up: next slice
+    index, total = (int(v) for v in before.split()[1].split("/"))
+    after = f"Axial {index + 3}/{total}"
+    viewer.wait_for_function(f"views[2].lbl.textContent === {after!r}", timeout=10_000)
+    page.wait_for_timeout(300)  # a late request would show up here
+    assert requests == []  # slice changes never reach the server
+    page.remove_listener("request", record)
+    # another window preset re-sends the page; the browser keeps the slices
+    for preset, shown in (("Abdomen (W400 / L40)", "W400 / L40"),
+                          ("Liver (W150 / L90)", "W150 / L90")):
+        _mark_shown(page)
+        page.get_by_role("combobox", name="Window").click()
+        page.get_by_role("option", name=preset).click()
+        viewer = _viewer(page)
+        assert viewer.evaluate("[views[2].lbl.textContent, msg.textContent]") == [after, shown]
 
 
 def test_reader_answers_three_cases_reloads_and_resumes(app_db, tmp_path):
@@ -37,24 +95,22 @@ def test_reader_answers_three_cases_reloads_and_resumes(app_db, tmp_path):
         browser.log_in(page, base, "ann", PASSWORD)
         page.get_by_role("button", name="Start").click()
         _case_heading(page, 1)
-        browser.wait_viewer(page)
-        page.wait_for_timeout(1500)  # let NiiVue draw before the screenshot
+        _check_viewer_scrolls_locally(page)
         page.screenshot(path=str(art / "reader-case1.png"))
         for k, label in enumerate(("Real", "Synthetic", "Unsure"), start=1):
             page.wait_for_timeout(400)  # a reader looks at the case before answering
+            _mark_shown(page)
             # the accessible name carries the keyboard shortcut too ("Real 1")
             page.get_by_role("button", name=re.compile(rf"^{label}\b")).click()
             _case_heading(page, k + 1)
-        browser.wait_viewer(page)
-        page.wait_for_timeout(1000)
+        _viewer(page)
         page.screenshot(path=str(art / "reader-case4.png"))
 
         page.reload()  # new websocket session: the login is gone, the answers are not
         browser.log_in(page, base, "ann", PASSWORD)
         page.get_by_role("button", name="Continue").click()
         _case_heading(page, 4)
-        browser.wait_viewer(page)
-        page.wait_for_timeout(1000)
+        _viewer(page)
         page.screenshot(path=str(art / "reader-resumed.png"))
 
         # no arm-revealing text anywhere in the page the reader got

@@ -66,27 +66,6 @@ def test_window_preset_on_screen_is_recorded(app_db):
     assert second.confidence is None  # confidence is optional
 
 
-def test_viewer_gets_only_the_blinded_bytes_with_the_window(app_db):
-    """The component receives gzip NIfTI whose display range is the window on screen, under a
-    file name that is the same for every case."""
-    import base64
-    import gzip
-
-    from app.viewer import BROWSER_FILENAME, read_display_range
-
-    at = _reading(app_db)
-    (component,) = [e for e in at.main if type(e).__name__ == "UnknownElement"
-                    and "niivue" in str(e.proto).lower()] or [None]
-    if component is None:  # component args are in the proto's JSON
-        pytest.skip("AppTest does not expose custom component arguments in this version")
-    import json
-
-    args = json.loads(component.proto.json_args)
-    assert args["filename"] == BROWSER_FILENAME
-    raw = gzip.decompress(base64.b64decode(args["nifti_data"]))
-    assert read_display_range(raw[:348]) == (15.0, 165.0)  # liver W150/L90
-
-
 def test_resume_at_first_unanswered_case_in_a_new_session(app_db):
     at = _reading(app_db)
     for label in ("Real", "Synthetic"):

@@ -1,15 +1,21 @@
-"""Viewer payload: display range from the window, scrubbed gzip header, identical headers for
-every case (blinding), and the serve command's settings."""
+"""Reader viewer: window presets, the bytes that leave the server (scrubbed gzip NIfTI-1), the
+slice-viewer page (deterministic, nothing but voxels and window), the reading page's iframe,
+the page drawn in headless Chromium (orientation, aspect, window), and the serve command."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
+import json
+import re
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+from app.slice_viewer import TEMPLATE, slice_viewer_html
 from app.viewer import (
     CUSTOM,
     ViewerError,
@@ -20,10 +26,15 @@ from app.viewer import (
     scrub_gzip_header,
 )
 
+_VOLUME_RE = re.compile(r'<script type="application/octet-stream" id="vol">([A-Za-z0-9+/=]*)'
+                        r"</script>")
+_ARGS_RE = re.compile(r'<script type="application/json" id="args">(.*?)</script>')
 
-def _nifti_gz(data, *, cal=(-160.0, 240.0), name="liver_syn_003.nii", mtime=1_700_000_000,
-              cls=nib.Nifti1Image):
-    img = cls(np.asarray(data, dtype=np.int16), np.diag([1.0, 1.0, 2.0, 1.0]))
+
+def _nifti_gz(data, *, affine=None, cal=(-160.0, 240.0), name="liver_syn_003.nii",
+              mtime=1_700_000_000, cls=nib.Nifti1Image):
+    affine = np.diag([1.0, 1.0, 2.0, 1.0]) if affine is None else affine
+    img = cls(np.asarray(data, dtype=np.int16), affine)
     img.header["cal_min"], img.header["cal_max"] = cal
     raw = img.to_bytes()
     buf = io.BytesIO()
@@ -32,9 +43,16 @@ def _nifti_gz(data, *, cal=(-160.0, 240.0), name="liver_syn_003.nii", mtime=1_70
     return buf.getvalue(), raw
 
 
-def _load(data: bytes) -> nib.Nifti1Image:
-    return nib.Nifti1Image.from_bytes(gzip.decompress(data))
+def _payload(html: str) -> bytes:
+    (b64,) = _VOLUME_RE.findall(html)
+    return base64.b64decode(b64, validate=True)
 
+
+def _without_payload(html: str) -> str:
+    return _VOLUME_RE.sub("VOLUME", html)
+
+
+# -- window -----------------------------------------------------------------------------------
 
 def test_window_display_range_is_level_plus_minus_half_width():
     assert Window(400, 40).display_range == (-160.0, 240.0)
@@ -54,64 +72,235 @@ def test_unknown_preset_is_refused():
         preset_window("Brain")
 
 
-def test_matching_window_sends_the_file_as_is_but_scrubbed():
+# -- bytes sent to the browser ----------------------------------------------------------------
+
+def test_gzip_file_is_sent_as_is_but_scrubbed():
     rng = np.random.default_rng(0)
     data = rng.integers(-1000, 1000, size=(12, 10, 8))
-    gz, _ = _nifti_gz(data)
+    gz, raw = _nifti_gz(data)
     assert b"liver_syn_003" in gz[:40]
-    out = prepare_volume(gz, Window(400, 40))
+    out = prepare_volume(gz)
     assert b"liver_syn_003" not in out
     assert out[4:8] == b"\x00\x00\x00\x00"  # gzip mtime zeroed
     assert out[3] & 0x08 == 0  # no FNAME flag
-    # the deflate stream is untouched (fast path): same length minus the name
+    # the deflate stream is untouched (no re-compression): same length minus the name
     assert len(out) == len(gz) - len(b"liver_syn_003.nii\x00")
-    img = _load(out)
-    np.testing.assert_array_equal(np.asarray(img.dataobj), data)
+    assert gzip.decompress(out) == raw  # NIfTI header and voxels byte-identical
+    assert read_display_range(raw[:348]) == (-160.0, 240.0)  # the export's header, untouched
 
 
-def test_other_window_patches_the_display_range_only():
-    data = np.arange(12 * 10 * 8).reshape(12, 10, 8) - 400
-    gz, raw = _nifti_gz(data)
-    out = prepare_volume(gz, Window(150, 90))
-    img = _load(out)
-    assert (float(img.header["cal_min"]), float(img.header["cal_max"])) == (15.0, 165.0)
-    np.testing.assert_array_equal(np.asarray(img.dataobj), data)
-    new = gzip.decompress(out)
-    # only bytes 124..131 (cal_max, cal_min) of the header differ
-    diff = [i for i in range(352) if new[i] != raw[i]]
-    assert diff and set(diff) <= set(range(124, 132))
-    assert new[352:] == raw[352:]
+def test_uncompressed_file_is_compressed_without_time_stamp():
+    raw = nib.Nifti1Image(np.ones((4, 4, 4), np.int16), np.eye(4)).to_bytes()
+    out = prepare_volume(raw)
+    assert out[:2] == b"\x1f\x8b" and out[4:8] == b"\x00\x00\x00\x00"
+    assert gzip.decompress(out) == raw
+    assert prepare_volume(raw) == out  # deterministic
 
 
-def test_uncompressed_and_nifti2_inputs():
-    data = np.ones((4, 4, 4))
-    raw = nib.Nifti1Image(data.astype(np.int16), np.eye(4)).to_bytes()
-    assert read_display_range(gzip.decompress(prepare_volume(raw, Window(400, 40)))[:348]) \
-        == (-160.0, 240.0)
-    gz2, _ = _nifti_gz(data, cls=nib.Nifti2Image)
-    img = nib.Nifti2Image.from_bytes(gzip.decompress(prepare_volume(gz2, Window(150, 90))))
-    assert (float(img.header["cal_min"]), float(img.header["cal_max"])) == (15.0, 165.0)
-
-
-def test_not_nifti_is_refused():
-    with pytest.raises(ViewerError, match="not a NIfTI file"):
-        prepare_volume(gzip.compress(b"\x00" * 400), Window(400, 40))
+def test_not_nifti1_is_refused():
+    with pytest.raises(ViewerError, match="not a NIfTI-1 file"):
+        prepare_volume(gzip.compress(b"\x00" * 400))
+    gz2, _ = _nifti_gz(np.ones((4, 4, 4)), cls=nib.Nifti2Image)
+    with pytest.raises(ViewerError, match="re-export the study"):
+        prepare_volume(gz2)
     with pytest.raises(ViewerError, match="not gzip"):
         scrub_gzip_header(b"plain bytes")
 
 
-def test_two_arms_exported_alike_reach_the_browser_with_identical_headers():
-    """Blinding: cases differing only in voxel values (and in file name and export time on
-    disk) produce byte-identical gzip and NIfTI headers in what the browser receives."""
+# -- the viewer page --------------------------------------------------------------------------
+
+def test_page_carries_exactly_the_scrubbed_volume_and_the_window():
+    gz, raw = _nifti_gz(np.arange(6 * 5 * 4).reshape(6, 5, 4) - 50)
+    html = slice_viewer_html(gz, Window(150, 90), 640)
+    assert _payload(html) == prepare_volume(gz)  # base64 round-trips to the bytes sent
+    assert gzip.decompress(_payload(html)) == raw
+    (args,) = _ARGS_RE.findall(html)
+    assert json.loads(args) == {"width": 150.0, "level": 90.0}
+    assert html == slice_viewer_html(gz, Window(150, 90), 640)  # deterministic
+
+
+def test_page_reveals_no_name_time_or_arm():
+    """Blinding: two cases exported alike (different file names, export times and voxels) give
+    pages that differ only inside the base64 volume, whose gzip and NIfTI headers match."""
     rng = np.random.default_rng(1)
     a, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="real_001.nii", mtime=1)
     b, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="synthetic_7.nii",
                      mtime=999_999)
     for window in (Window(400, 40), Window(150, 90)):
-        pa, pb = prepare_volume(a, window), prepare_volume(b, window)
-        assert pa[:10] == pb[:10]
-        assert gzip.decompress(pa)[:352] == gzip.decompress(pb)[:352]
+        pa, pb = slice_viewer_html(a, window, 640), slice_viewer_html(b, window, 640)
+        assert _without_payload(pa) == _without_payload(pb)
+        va, vb = _payload(pa), _payload(pb)
+        assert va[:10] == vb[:10]
+        assert gzip.decompress(va)[:352] == gzip.decompress(vb)[:352]
+        for word in ("real_001", "synthetic", "liver_syn", ".nii"):
+            assert word not in pa.lower() and word not in pb.lower()
+    assert not re.search(r"\b(real|synthetic|arm|code)\b", TEMPLATE.read_text().lower())
 
+
+def test_page_script_is_small_and_self_contained():
+    text = TEMPLATE.read_text()
+    script = text[text.index('<script>\n"use strict"'):]
+    assert len(script.encode()) < 10_000
+    assert not re.search(r"\b(src|href)=|import\s|fetch\(|XMLHttpRequest|WebSocket", text)
+
+
+@pytest.mark.parametrize("height", [0, 100, 5000, 640.0, True])
+def test_bad_height_is_refused(height):
+    gz, _ = _nifti_gz(np.zeros((4, 4, 4)))
+    with pytest.raises(ViewerError, match="viewer height must be"):
+        slice_viewer_html(gz, Window(400, 40), height)
+
+
+def test_non_finite_window_is_refused():
+    gz, _ = _nifti_gz(np.zeros((4, 4, 4)))
+    with pytest.raises(ViewerError, match="window must be finite"):
+        slice_viewer_html(gz, Window(400, float("nan")), 640)
+
+
+# -- the reading page -------------------------------------------------------------------------
+
+def _iframe_html(at) -> str:
+    (frame,) = at.get("iframe")
+    return frame.proto.srcdoc
+
+
+def test_reading_page_sends_the_blinded_case_and_the_window_on_screen(app_db):
+    from sqlalchemy import select
+
+    from db.models import StudyCase
+    from db.session import session_scope
+    from tests.app.conftest import new_app
+
+    at = new_app(app_db, "ann").run()
+    (start,) = [b for b in at.button if b.label in ("Start", "Continue")]
+    start.click()
+    at.run()
+    assert not at.exception
+    html = _iframe_html(at)
+    with session_scope(app_db.engine) as s:
+        cases = s.execute(select(StudyCase.code, StudyCase.blinded_path)
+                          .where(StudyCase.study_id == app_db.study_id)).all()
+    shown = gzip.decompress(_payload(html))
+    matches = [code for code, path in cases
+               if gzip.decompress(Path(path).read_bytes()) == shown]
+    assert len(matches) == 1  # exactly one case's file, byte-identical after decompression
+    for code, path in cases:
+        assert code not in _without_payload(html)
+        assert path.rsplit("/", 1)[-1] not in html
+    assert json.loads(_ARGS_RE.findall(html)[0]) == {"width": 150.0, "level": 90.0}  # liver
+
+    at.selectbox(key="case_window_preset").set_value("Abdomen (W400 / L40)")
+    at.run()
+    again = _iframe_html(at)
+    assert json.loads(_ARGS_RE.findall(again)[0]) == {"width": 400.0, "level": 40.0}
+    assert _payload(again) == _payload(html)  # same volume, only the window changed
+
+    at.button(key="case_answer_unsure").click()  # next case: same page, other voxels
+    at.run()
+    nxt = _iframe_html(at)
+    assert _payload(nxt) != _payload(html)
+    assert _without_payload(nxt) == _without_payload(again)
+
+
+# -- the page in the browser ------------------------------------------------------------------
+
+_PROBE_JS = """() => {
+  // centroid of bright pixels (> 250) per plane, relative to the drawn image box (0..1)
+  const out = {};
+  for (const w of views) {
+    const b = w.box, c = w.canvas, d = w.ctx.getImageData(0, 0, c.width, c.height).data;
+    let n = 0, sx = 0, sy = 0, body = [];
+    for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+      const g = d[4 * (y * c.width + x)];
+      if (g > 250) { n++; sx += x; sy += y; }
+    }
+    const cx = Math.round(b.x + b.W * b.kx * 0.2), cy = Math.round(b.y + b.H * b.ky * 0.8);
+    out[NAME[w.f]] = {fx: (sx / n - b.x) / (b.W * b.kx), fy: (sy / n - b.y) / (b.H * b.ky),
+                      aspect: (b.H * b.ky) / (b.W * b.kx), label: w.lbl.textContent,
+                      grey: d[4 * (cy * c.width + cx)]};
+  }
+  return out;
+}"""
+
+
+def _open_in_chromium(page, html: str, in_iframe: bool):
+    """Load the viewer page as is, or as the app does (``srcdoc`` of a same-origin iframe);
+    returns the frame once the first draw is done."""
+    if not in_iframe:
+        page.set_content(html)
+        page.wait_for_selector("body[data-ready]", timeout=30_000)
+        return page.main_frame
+    page.set_content('<body style="margin:0"><iframe id="f" style="border:0;width:1000px;'
+                     'height:640px"></iframe></body>')
+    page.evaluate("(h) => { document.getElementById('f').srcdoc = h; }", html)
+    page.wait_for_function("document.getElementById('f').contentDocument.body?.dataset.ready",
+                           timeout=30_000)
+    return page.query_selector("#f").content_frame()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("axcodes", "in_iframe"), [("RAS", False), ("LAS", True)])
+def test_page_draws_radiological_planes_in_chromium(axcodes, in_iframe):
+    """A body (40 HU) with one bright block at patient right, anterior, superior: every plane
+    shows it where a radiologist expects it, with the pixel aspect of the voxel spacing and the
+    window applied (40 HU in W400/L40 is grey 127)."""
+    from tests.app import browser
+
+    missing = browser.browser_missing()
+    if missing:
+        pytest.skip(f"needs Chromium and Playwright: {missing}")
+    vol = np.full((64, 48, 32), -1000, np.int16)
+    vol[4:60, 4:44, 2:30] = 40
+    vol[44:52, 32:40, 22:28] = 1000  # high x = right (RAS), high y = anterior, high z = superior
+    affine = np.diag([1.0, 1.0, 2.5, 1.0])
+    if axcodes == "LAS":  # x index runs to the patient's left: same anatomy, mirrored array
+        vol, affine[0, 0] = vol[::-1].copy(), -1.0
+    gz, _ = _nifti_gz(vol, affine=affine)
+    html = slice_viewer_html(gz, Window(400, 40), 640)
+    with browser.chromium_page(viewport=(1000, 640)) as page:
+        frame = _open_in_chromium(page, html, in_iframe)
+        start = frame.evaluate(_PROBE_JS)
+        # opens at the volume centre (crosshair slice indices are 1-based)
+        assert [start[n]["label"] for n in ("Axial", "Coronal", "Sagittal")] == \
+            ["Axial 17/32", "Coronal 25/48", "Sagittal 33/64"]
+        # click the block's centre in the axial view: coronal and sagittal jump to it
+        frame.evaluate("pos[2] = 24; changed(0, 1, 2)")
+        box = frame.evaluate("(() => { const b = views[2].box, r = views[2].canvas"
+                             ".getBoundingClientRect(); return [r.left, r.top, b.x, b.y, b.kx,"
+                             " b.ky]; })()")
+        left, top, bx, by, kx, ky = box
+        # block centre x = 48 (RAS) shows in screen column 63 - 48 = 15; y = 36 in row 11
+        page.mouse.click(left + bx + 15.5 * kx, top + by + 11.5 * ky)
+        # rendering is on requestAnimationFrame: poll (a loaded CI machine can be slow)
+        frame.wait_for_function("s => views[1].lbl.textContent !== s",
+                                arg=start["Coronal"]["label"], timeout=10_000)
+        got = frame.evaluate(_PROBE_JS)
+        # keys act on the last clicked view; ctrl + wheel and "+" zoom, "r" resets
+        for key, label, zoom in (("ArrowUp", "Axial 26/32", 1), ("PageDown", "Axial 16/32", 1),
+                                 ("+", "Axial 16/32", 1.25), ("r", "Axial 17/32", 1)):
+            page.keyboard.press(key)
+            _until(frame, "[views[2].lbl.textContent, zoom]", [label, zoom])
+        page.mouse.move(left + bx + 15.5 * kx, top + by + 11.5 * ky)
+        page.keyboard.down("Control")
+        page.mouse.wheel(0, -100)
+        page.keyboard.up("Control")
+        _until(frame, "[views[2].lbl.textContent, zoom]", ["Axial 17/32", 1.25])
+    # the same anatomy is voxel x = 48 in the RAS file and x = 63 - 48 = 15 in the LAS one
+    assert got["Sagittal"]["label"] == ("Sagittal 49/64" if axcodes == "RAS" else
+                                        "Sagittal 16/64")
+    assert got["Coronal"]["label"] == "Coronal 37/48"
+    ax, co, sa = got["Axial"], got["Coronal"], got["Sagittal"]
+    assert ax["fx"] < 0.4 and ax["fy"] < 0.4      # patient right on screen left, anterior up
+    assert co["fx"] < 0.4 and co["fy"] < 0.4      # patient right on screen left, superior up
+    assert sa["fx"] < 0.4 and sa["fy"] < 0.4      # anterior on screen left, superior up
+    assert ax["aspect"] == pytest.approx(48 / 64, rel=0.02)
+    assert co["aspect"] == pytest.approx(32 * 2.5 / 64, rel=0.02)
+    assert sa["aspect"] == pytest.approx(32 * 2.5 / 48, rel=0.02)
+    for plane in (ax, co, sa):
+        assert 126 <= plane["grey"] <= 128
+
+
+# -- the serve command ------------------------------------------------------------------------
 
 def test_serve_command_is_headless_without_usage_stats_and_passes_the_db_by_env():
     from app.server import MAIN_SCRIPT, streamlit_command
@@ -135,3 +324,13 @@ def test_serve_refuses_a_database_without_schema(tmp_path, capsys):
     code = main(["serve", "--db", str(tmp_path / "empty.db"), "--port", "8599"])
     assert code == 2
     assert "turingct db upgrade" in capsys.readouterr().err
+
+
+def _until(frame, js: str, expected, timeout_s: float = 10.0):
+    """Poll ``js`` in the page until it equals ``expected`` (fails with the last value)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while (value := frame.evaluate(js)) != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert value == expected
