@@ -3,8 +3,8 @@
 State kept per browser session (all keys start with ``case_`` and are dropped at logout): the
 current case's blinded bytes as sent to the browser (read and checked once per case), the
 idempotency key of the pending answer and the last submit's feedback. Nothing here reveals the
-arm: widget keys and the viewer page are the same for every case apart from the voxels; the
-opaque code stays on the server (the viewer page does not contain it).
+arm: widget keys and the viewer element (name, key, code) are the same for every case; only the
+voxel bytes differ. The opaque code stays on the server (nothing sent to the viewer contains it).
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def _pending(view: Any) -> tuple[str, datetime]:
 def show_case(view: Any, window: Window, login: state.Login) -> None:
     """Fetch the blinded volume once per case and show it in the client-side slice viewer.
 
-    Changing the window re-sends the page (the browser keeps slices and zoom); scrolling,
-    crosshair and zoom never reach the server.
+    Changing the window re-sends the bytes with the new window (the browser recognises the
+    volume and only redraws it, keeping slices and zoom); scrolling, crosshair and zoom never
+    reach the server.
     """
     from studies.reading import case_volume_bytes
 

@@ -1,6 +1,7 @@
 """Window presets and the payload of the reader's CT viewer (blinded ``.nii.gz`` bytes).
 
-The viewer itself is :mod:`app.slice_viewer` (a canvas page that runs in the browser); this
+The viewer itself is :mod:`app.slice_viewer` (a Streamlit components-v2 element drawing on
+canvases in the browser); this
 module holds what the server decides: the display window (a Streamlit widget, so the server
 knows the window on screen and stores it with the answer) and the exact bytes that leave the
 server for a case.

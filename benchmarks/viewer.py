@@ -6,9 +6,10 @@ outside the repository), serves them with Streamlit through the app's own viewer
 (``app.slice_viewer.show_slice_viewer``, as on the reading page), and drives headless Chromium
 (software rendering) with Playwright:
 
-- open: click "Next case" -> the viewer page of the new case has drawn its three planes
-  (server: read + base64 + page; websocket transfer; iframe parse; base64 + gzip decode; NIfTI
-  parse; first draw). Also reported: the part inside the iframe (script start -> first draw).
+- open: click "Next case" -> the viewer (a components-v2 element) has drawn the new case's three
+  planes (server: read + payload; websocket transfer of the raw bytes; React; gzip decode; NIfTI
+  parse; first draw). Also reported: the part inside the viewer module (bytes handed to the
+  module -> first draw).
 - slice change: mouse-wheel events dispatched on the axial canvas, each timed until the next
   animation frame (client only; the benchmark checks that no request leaves the page), plus the
   JavaScript draw time per change.
@@ -62,14 +63,10 @@ def make_cases(out: Path, n: int = 2) -> list[Path]:
     return paths
 
 
-IFRAME = 'iframe[title="CT slice viewer"]'
-READY_JS = f"""() => {{
-  const f = document.querySelector('{IFRAME}');
-  const w = f && f.contentWindow, d = f && f.contentDocument;
-  return !!(w && !w.__old && d && d.body && d.body.dataset.ready);
-}}"""
+# the viewer module counts the volumes it has decoded and drawn (tctViewer.loads)
+READY_JS = "(n) => !!(window.tctViewer && tctViewer.loads > n)"
 WHEEL_JS = """async (n) => {
-  const c = document.querySelector('#v2 canvas'), lbl = document.querySelector('#v2 .lbl');
+  const c = tctViewer.views[2].canvas, lbl = tctViewer.views[2].lbl;
   const r = c.getBoundingClientRect(), before = lbl.textContent;
   let t = 0, draw = 0, changed = false;
   for (let i = 0; i < n; i++) {
@@ -78,7 +75,7 @@ WHEEL_JS = """async (n) => {
       cancelable: true, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2}));
     await new Promise(requestAnimationFrame);
     t += performance.now() - t0;
-    draw += window.tctDrawMs;
+    draw += tctViewer.drawMs;
     if (i === 0) changed = lbl.textContent !== before;
   }
   return {frame_ms: t / n, draw_ms: draw / n, changed};
@@ -92,8 +89,8 @@ CLICK_JS = """() => document.addEventListener('click', () => {
 def run(repeats: int, slices: int, extra_args: tuple[str, ...] = ()) -> dict:
     """Open ``repeats`` cases (after one warm-up) and scroll ``slices`` wheel events in each.
 
-    Times come from the browser's own clock (``performance.timeOrigin``-based, shared by the
-    page and the same-origin viewer iframe), so Playwright's automation latency is not in them;
+    Times come from the browser's own clock (``performance.timeOrigin``-based), so
+    Playwright's automation latency is not in them;
     ``wall_s`` is the same open seen from Python (click sent -> ready noticed) for reference.
     """
     from playwright.sync_api import sync_playwright
@@ -109,8 +106,7 @@ def run(repeats: int, slices: int, extra_args: tuple[str, ...] = ()) -> dict:
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        keys = ("open_ms", "to_iframe_ms", "parse_ms", "iframe_ms", "wall_s", "frame_ms",
-                "draw_ms")
+        keys = ("open_ms", "to_module_ms", "module_ms", "wall_s", "frame_ms", "draw_ms")
         res: dict = {"payload_mb": size_mb, "requests_while_scrolling": 0,
                      **{k: [] for k in keys}}
         try:
@@ -126,24 +122,22 @@ def run(repeats: int, slices: int, extra_args: tuple[str, ...] = ()) -> dict:
                 requests: list[str] = []
                 page.on("request", lambda req: requests.append(req.url))
                 page.goto(base)
-                page.wait_for_function(READY_JS, timeout=120_000)
+                page.wait_for_function(READY_JS, arg=0, timeout=120_000)
                 page.evaluate(CLICK_JS)
+                viewer = page
                 for r in range(repeats + 1):
-                    page.evaluate(f"document.querySelector('{IFRAME}').contentWindow.__old = 1")
+                    loads = page.evaluate("tctViewer.loads")
                     t0 = time.perf_counter()
                     page.get_by_role("button", name="Next case").click()
-                    page.wait_for_function(READY_JS, timeout=120_000)
+                    page.wait_for_function(READY_JS, arg=loads, timeout=120_000)
                     wall = time.perf_counter() - t0
-                    viewer = page.query_selector(IFRAME).content_frame()
                     if r:  # the first switch warms caches
-                        clicked = page.evaluate("window.__clicked")
-                        origin, start, drawn = viewer.evaluate(
-                            "[performance.timeOrigin, T0, tctViewer.openMs]")
+                        clicked, drawn, module = page.evaluate(
+                            "[window.__clicked, tctViewer.drawnAt, tctViewer.openMs]")
                         res["wall_s"].append(wall)
-                        res["open_ms"].append(origin + start + drawn - clicked)
-                        res["to_iframe_ms"].append(origin - clicked)
-                        res["parse_ms"].append(start)
-                        res["iframe_ms"].append(drawn)
+                        res["open_ms"].append(drawn - clicked)
+                        res["to_module_ms"].append(drawn - module - clicked)
+                        res["module_ms"].append(module)
                     sent = len(requests)
                     wheel = viewer.evaluate(WHEEL_JS, slices)
                     if not wheel["changed"]:
@@ -181,11 +175,9 @@ def main() -> int:
     print("| measure | median | min | max | n |\n|---|---|---|---|---|")
     for name, vals in (
             ("open a 256x256x128 case: click -> first draw (ms)", res["open_ms"]),
-            ("- click -> viewer page starts loading (server, transfer, React; ms)",
-             res["to_iframe_ms"]),
-            ("- page load start -> script start (HTML parse; ms)", res["parse_ms"]),
-            ("- script start -> first draw (base64 + gzip decode, draw; ms)",
-             res["iframe_ms"]),
+            ("- click -> bytes handed to the viewer (server, websocket, React; ms)",
+             res["to_module_ms"]),
+            ("- bytes -> first draw (gzip decode, NIfTI parse, draw; ms)", res["module_ms"]),
             ("open as seen by Playwright (s, incl. automation latency)", res["wall_s"]),
             ("slice change: wheel event -> next frame (ms)", res["frame_ms"]),
             ("slice change: JS draw work (ms)", res["draw_ms"])):

@@ -26,14 +26,14 @@ if _missing:
                                               f"{_missing}"))
 
 
-VIEWER = 'iframe[title="CT slice viewer"]'
 # Per plane: slice label and the pixel variance of its canvas (0 for a blank canvas).
-_PLANES_JS = """() => views.map(w => {
+_PLANES_JS = """() => tctViewer.views.map(w => {
   const c = w.canvas, d = w.ctx.getImageData(0, 0, c.width, c.height).data;
   let n = 0, s = 0, s2 = 0;
   for (let i = 0; i < d.length; i += 4) { n++; s += d[i]; s2 += d[i] * d[i]; }
   return {label: w.lbl.textContent, variance: s2 / n - (s / n) ** 2};
 })"""
+_AXIAL = "tctViewer.views[2].lbl.textContent"
 
 
 def _case_heading(page, k: int, n: int = 6):
@@ -41,25 +41,23 @@ def _case_heading(page, k: int, n: int = 6):
 
 
 def _viewer(page):
-    """The slice viewer's frame once the case on screen is drawn. The iframe element stays for
-    every case (a new page is loaded into it), so a page marked by :func:`_mark_shown` is old;
-    ``data-ready`` is set by a page's first draw."""
-    page.wait_for_function(f"""() => {{
-      const f = document.querySelector('{VIEWER}'), w = f && f.contentWindow;
-      return !!(w && !w.__shown && w.document.body && w.document.body.dataset.ready);
-    }}""", timeout=30_000)
-    return page.query_selector(VIEWER).content_frame()
+    """The page once the viewer has drawn a volume newer than the one :func:`_mark_shown` saw
+    (the components-v2 element stays for every case; ``tctViewer.loads`` counts the volumes
+    decoded and drawn)."""
+    page.wait_for_function("""() => window.tctViewer && tctViewer.loads > 0 &&
+                                     tctViewer.loads !== window.__shown""", timeout=30_000)
+    return page
 
 
 def _mark_shown(page) -> None:
-    page.evaluate(f"document.querySelector('{VIEWER}').contentWindow.__shown = 1")
+    page.evaluate("window.__shown = window.tctViewer ? tctViewer.loads : undefined")
 
 
 def _check_viewer_scrolls_locally(page) -> None:
     viewer = _viewer(page)
     planes = viewer.evaluate(_PLANES_JS)
     assert all(p["variance"] > 100 for p in planes), planes  # CT drawn, not a blank canvas
-    before = viewer.evaluate("views[2].lbl.textContent")
+    before = viewer.evaluate(_AXIAL)
     assert re.fullmatch(r"Axial \d+/\d+", before)
     requests: list[str] = []
 
@@ -67,24 +65,25 @@ def _check_viewer_scrolls_locally(page) -> None:
         requests.append(req.url)
 
     page.on("request", record)
-    box = viewer.locator("#v2 canvas").bounding_box()
+    box = page.locator("#v2 canvas").bounding_box()  # in the element's (open) shadow root
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     for _ in range(3):
         page.mouse.wheel(0, -100)  # wheel up: next slice
     index, total = (int(v) for v in before.split()[1].split("/"))
     after = f"Axial {index + 3}/{total}"
-    viewer.wait_for_function(f"views[2].lbl.textContent === {after!r}", timeout=10_000)
+    viewer.wait_for_function(f"{_AXIAL} === {after!r}", timeout=10_000)
     page.wait_for_timeout(300)  # a late request would show up here
     assert requests == []  # slice changes never reach the server
     page.remove_listener("request", record)
-    # another window preset re-sends the page; the browser keeps the slices
+    # another window preset reruns the script; the browser redraws the same volume (no second
+    # decode) with the new window and keeps the slices
+    loads = viewer.evaluate("tctViewer.loads")
     for preset, shown in (("Abdomen (W400 / L40)", "W400 / L40"),
                           ("Liver (W150 / L90)", "W150 / L90")):
-        _mark_shown(page)
         page.get_by_role("combobox", name="Window").click()
         page.get_by_role("option", name=preset).click()
-        viewer = _viewer(page)
-        assert viewer.evaluate("[views[2].lbl.textContent, msg.textContent]") == [after, shown]
+        viewer.wait_for_function(f"tctViewer.msg.textContent === {shown!r}", timeout=30_000)
+        assert viewer.evaluate(f"[{_AXIAL}, tctViewer.loads]") == [after, loads]
 
 
 def test_reader_answers_three_cases_reloads_and_resumes(app_db, tmp_path):

@@ -1,21 +1,27 @@
-"""Reader viewer: window presets, the bytes that leave the server (scrubbed gzip NIfTI-1), the
-slice-viewer page (deterministic, nothing but voxels and window), the reading page's iframe,
-the page drawn in headless Chromium (orientation, aspect, window), and the serve command."""
+"""Reader viewer: window presets, the bytes that leave the server (scrubbed gzip NIfTI-1 behind a
+28-byte window header), the components-v2 element (deterministic, nothing but voxels and window),
+the reading page's element, the module drawn in headless Chromium (orientation, aspect, window),
+and the serve command."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
-import json
 import re
+import struct
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from app.slice_viewer import TEMPLATE, slice_viewer_html
+from app.slice_viewer import (
+    COMPONENT_KEY,
+    HEADER_BYTES,
+    component_sources,
+    unpack_payload,
+    viewer_payload,
+)
 from app.viewer import (
     CUSTOM,
     ViewerError,
@@ -25,10 +31,6 @@ from app.viewer import (
     read_display_range,
     scrub_gzip_header,
 )
-
-_VOLUME_RE = re.compile(r'<script type="application/octet-stream" id="vol">([A-Za-z0-9+/=]*)'
-                        r"</script>")
-_ARGS_RE = re.compile(r'<script type="application/json" id="args">(.*?)</script>')
 
 
 def _nifti_gz(data, *, affine=None, cal=(-160.0, 240.0), name="liver_syn_003.nii",
@@ -43,13 +45,9 @@ def _nifti_gz(data, *, affine=None, cal=(-160.0, 240.0), name="liver_syn_003.nii
     return buf.getvalue(), raw
 
 
-def _payload(html: str) -> bytes:
-    (b64,) = _VOLUME_RE.findall(html)
-    return base64.b64decode(b64, validate=True)
-
-
-def _without_payload(html: str) -> str:
-    return _VOLUME_RE.sub("VOLUME", html)
+def _volume(payload: bytes) -> bytes:
+    """The gzip NIfTI part of a viewer payload."""
+    return unpack_payload(payload)[2]
 
 
 # -- window -----------------------------------------------------------------------------------
@@ -107,61 +105,67 @@ def test_not_nifti1_is_refused():
         scrub_gzip_header(b"plain bytes")
 
 
-# -- the viewer page --------------------------------------------------------------------------
+# -- the viewer payload and component ---------------------------------------------------------
 
-def test_page_carries_exactly_the_scrubbed_volume_and_the_window():
+def test_payload_carries_exactly_the_scrubbed_volume_and_the_window():
     gz, raw = _nifti_gz(np.arange(6 * 5 * 4).reshape(6, 5, 4) - 50)
-    html = slice_viewer_html(gz, Window(150, 90), 640)
-    assert _payload(html) == prepare_volume(gz)  # base64 round-trips to the bytes sent
-    assert gzip.decompress(_payload(html)) == raw
-    (args,) = _ARGS_RE.findall(html)
-    assert json.loads(args) == {"width": 150.0, "level": 90.0}
-    assert html == slice_viewer_html(gz, Window(150, 90), 640)  # deterministic
+    payload = viewer_payload(gz, Window(150, 90), 640)
+    # 4-byte magic + three little-endian float64, then the scrubbed gzip file as is (no base64)
+    assert payload[:HEADER_BYTES] == b"TCT1" + struct.pack("<ddd", 150.0, 90.0, 640.0)
+    assert payload[HEADER_BYTES:] == prepare_volume(gz)
+    assert len(payload) == HEADER_BYTES + len(prepare_volume(gz))
+    assert gzip.decompress(_volume(payload)) == raw
+    assert unpack_payload(payload)[:2] == (Window(150.0, 90.0), 640)
+    assert payload == viewer_payload(gz, Window(150, 90), 640)  # deterministic
+    with pytest.raises(ViewerError, match="TCT1"):
+        unpack_payload(b"XXXX" + payload[4:])
 
 
-def test_page_reveals_no_name_time_or_arm():
+def test_payload_reveals_no_name_time_or_arm():
     """Blinding: two cases exported alike (different file names, export times and voxels) give
-    pages that differ only inside the base64 volume, whose gzip and NIfTI headers match."""
+    payloads with identical window header, gzip header and NIfTI header; only voxels differ."""
     rng = np.random.default_rng(1)
     a, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="real_001.nii", mtime=1)
     b, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="synthetic_7.nii",
                      mtime=999_999)
     for window in (Window(400, 40), Window(150, 90)):
-        pa, pb = slice_viewer_html(a, window, 640), slice_viewer_html(b, window, 640)
-        assert _without_payload(pa) == _without_payload(pb)
-        va, vb = _payload(pa), _payload(pb)
-        assert va[:10] == vb[:10]
-        assert gzip.decompress(va)[:352] == gzip.decompress(vb)[:352]
-        for word in ("real_001", "synthetic", "liver_syn", ".nii"):
+        pa, pb = viewer_payload(a, window, 640), viewer_payload(b, window, 640)
+        assert pa[:HEADER_BYTES + 10] == pb[:HEADER_BYTES + 10]  # window + gzip header
+        assert gzip.decompress(_volume(pa))[:352] == gzip.decompress(_volume(pb))[:352]
+        for word in (b"real_001", b"synthetic", b"liver_syn", b".nii"):
             assert word not in pa.lower() and word not in pb.lower()
-    assert not re.search(r"\b(real|synthetic|arm|code)\b", TEMPLATE.read_text().lower())
+    for text in component_sources().values():
+        assert not re.search(r"\b(real|synthetic|arm|code)\b", text.lower())
 
 
-def test_page_script_is_small_and_self_contained():
-    text = TEMPLATE.read_text()
-    script = text[text.index('<script>\n"use strict"'):]
-    assert len(script.encode()) < 10_000
-    assert not re.search(r"\b(src|href)=|import\s|fetch\(|XMLHttpRequest|WebSocket", text)
+def test_component_is_small_and_self_contained():
+    src = component_sources()
+    assert len(src["js"].encode()) < 14_000
+    assert "export default function" in src["js"]  # the components-v2 module entry point
+    for text in src.values():
+        assert not re.search(r"\b(src|href)=|\bimport\s|fetch\(|XMLHttpRequest|WebSocket|eval\(",
+                             text)
 
 
 @pytest.mark.parametrize("height", [0, 100, 5000, 640.0, True])
 def test_bad_height_is_refused(height):
     gz, _ = _nifti_gz(np.zeros((4, 4, 4)))
     with pytest.raises(ViewerError, match="viewer height must be"):
-        slice_viewer_html(gz, Window(400, 40), height)
+        viewer_payload(gz, Window(400, 40), height)
 
 
 def test_non_finite_window_is_refused():
     gz, _ = _nifti_gz(np.zeros((4, 4, 4)))
     with pytest.raises(ViewerError, match="window must be finite"):
-        slice_viewer_html(gz, Window(400, float("nan")), 640)
+        viewer_payload(gz, Window(400, float("nan")), 640)
 
 
 # -- the reading page -------------------------------------------------------------------------
 
-def _iframe_html(at) -> str:
-    (frame,) = at.get("iframe")
-    return frame.proto.srcdoc
+def _viewer_element(at):
+    """The components-v2 element's proto (bytes payload, name, id, code)."""
+    (element,) = at.get("bidi_component")
+    return element.proto
 
 
 def test_reading_page_sends_the_blinded_case_and_the_window_on_screen(app_db):
@@ -176,71 +180,94 @@ def test_reading_page_sends_the_blinded_case_and_the_window_on_screen(app_db):
     start.click()
     at.run()
     assert not at.exception
-    html = _iframe_html(at)
+    first = _viewer_element(at)
+    assert first.WhichOneof("data") == "bytes"  # binary on the websocket, no base64, no iframe
     with session_scope(app_db.engine) as s:
         cases = s.execute(select(StudyCase.code, StudyCase.blinded_path)
                           .where(StudyCase.study_id == app_db.study_id)).all()
-    shown = gzip.decompress(_payload(html))
+    shown = gzip.decompress(_volume(first.bytes))
     matches = [code for code, path in cases
                if gzip.decompress(Path(path).read_bytes()) == shown]
     assert len(matches) == 1  # exactly one case's file, byte-identical after decompression
     for code, path in cases:
-        assert code not in _without_payload(html)
-        assert path.rsplit("/", 1)[-1] not in html
-    assert json.loads(_ARGS_RE.findall(html)[0]) == {"width": 150.0, "level": 90.0}  # liver
+        assert code.encode() not in first.bytes[:HEADER_BYTES + 10]
+        for field in (first.id, first.html_content, first.js_content, first.css_content):
+            assert code not in field and path.rsplit("/", 1)[-1] not in field
+    assert unpack_payload(first.bytes)[0] == Window(150.0, 90.0)  # the study's default: liver
 
     at.selectbox(key="case_window_preset").set_value("Abdomen (W400 / L40)")
     at.run()
-    again = _iframe_html(at)
-    assert json.loads(_ARGS_RE.findall(again)[0]) == {"width": 400.0, "level": 40.0}
-    assert _payload(again) == _payload(html)  # same volume, only the window changed
+    again = _viewer_element(at)
+    assert unpack_payload(again.bytes)[0] == Window(400.0, 40.0)
+    assert _volume(again.bytes) == _volume(first.bytes)  # same volume, only the window changed
 
-    at.button(key="case_answer_unsure").click()  # next case: same page, other voxels
+    at.button(key="case_answer_unsure").click()  # next case: same element, other voxels
     at.run()
-    nxt = _iframe_html(at)
-    assert _payload(nxt) != _payload(html)
-    assert _without_payload(nxt) == _without_payload(again)
+    nxt = _viewer_element(at)
+    assert _volume(nxt.bytes) != _volume(first.bytes)
+    assert nxt.bytes[:HEADER_BYTES] == again.bytes[:HEADER_BYTES]
+    # name, key, element id, markup and code are identical for every case
+    for field in ("id", "component_name", "html_content", "css_content", "js_content"):
+        assert getattr(nxt, field) == getattr(first, field)
+    assert first.id.endswith(COMPONENT_KEY)
 
 
-# -- the page in the browser ------------------------------------------------------------------
+# -- the module in the browser ----------------------------------------------------------------
 
 _PROBE_JS = """() => {
   // centroid of bright pixels (> 250) per plane, relative to the drawn image box (0..1)
   const out = {};
-  for (const w of views) {
+  for (const w of tctViewer.views) {
     const b = w.box, c = w.canvas, d = w.ctx.getImageData(0, 0, c.width, c.height).data;
-    let n = 0, sx = 0, sy = 0, body = [];
+    let n = 0, sx = 0, sy = 0;
     for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
       const g = d[4 * (y * c.width + x)];
       if (g > 250) { n++; sx += x; sy += y; }
     }
     const cx = Math.round(b.x + b.W * b.kx * 0.2), cy = Math.round(b.y + b.H * b.ky * 0.8);
-    out[NAME[w.f]] = {fx: (sx / n - b.x) / (b.W * b.kx), fy: (sy / n - b.y) / (b.H * b.ky),
-                      aspect: (b.H * b.ky) / (b.W * b.kx), label: w.lbl.textContent,
-                      grey: d[4 * (cy * c.width + cx)]};
+    out[tctViewer.NAME[w.f]] = {fx: (sx / n - b.x) / (b.W * b.kx),
+                                fy: (sy / n - b.y) / (b.H * b.ky),
+                                aspect: (b.H * b.ky) / (b.W * b.kx), label: w.lbl.textContent,
+                                grey: d[4 * (cy * c.width + cx)]};
   }
   return out;
 }"""
 
+# Mounts the module the way Streamlit's components v2 does: markup + style in an open shadow
+# root (isolate_styles) or directly in the page, module imported from a Blob URL, its default
+# export called with the raw bytes and the parent element; `show` re-calls it (a rerun).
+_MOUNT_JS = """async ([src, b64, shadow]) => {
+  const host = document.getElementById('host');
+  const root = shadow ? host.attachShadow({mode: 'open'}) : host;
+  root.innerHTML = `<style>${src.css}</style>` + src.html;
+  const url = URL.createObjectURL(new Blob([src.js], {type: 'text/javascript'}));
+  const mod = await import(url);
+  window.__show = (b) => mod.default({data: Uint8Array.from(atob(b), c => c.charCodeAt(0)),
+                                      parentElement: root});
+  window.__show(b64);
+}"""
 
-def _open_in_chromium(page, html: str, in_iframe: bool):
-    """Load the viewer page as is, or as the app does (``srcdoc`` of a same-origin iframe);
-    returns the frame once the first draw is done."""
-    if not in_iframe:
-        page.set_content(html)
-        page.wait_for_selector("body[data-ready]", timeout=30_000)
-        return page.main_frame
-    page.set_content('<body style="margin:0"><iframe id="f" style="border:0;width:1000px;'
-                     'height:640px"></iframe></body>')
-    page.evaluate("(h) => { document.getElementById('f').srcdoc = h; }", html)
-    page.wait_for_function("document.getElementById('f').contentDocument.body?.dataset.ready",
-                           timeout=30_000)
-    return page.query_selector("#f").content_frame()
+
+_AXIAL_ZOOM = "[tctViewer.views[2].lbl.textContent, tctViewer.zoom]"
+
+
+def _b64(payload: bytes) -> str:
+    import base64
+
+    return base64.b64encode(payload).decode()
+
+
+def _open_in_chromium(page, payload: bytes, shadow: bool):
+    """Mount the component on a bare page; returns once the first volume is drawn."""
+    page.set_content('<body style="margin:0"><div id="host" style="width:1000px"></div></body>')
+    page.evaluate(_MOUNT_JS, [component_sources(), _b64(payload), shadow])
+    page.wait_for_function("window.tctViewer && tctViewer.loads === 1", timeout=30_000)
+    return page.main_frame
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize(("axcodes", "in_iframe"), [("RAS", False), ("LAS", True)])
-def test_page_draws_radiological_planes_in_chromium(axcodes, in_iframe):
+@pytest.mark.parametrize(("axcodes", "shadow"), [("RAS", False), ("LAS", True)])
+def test_module_draws_radiological_planes_in_chromium(axcodes, shadow):
     """A body (40 HU) with one bright block at patient right, anterior, superior: every plane
     shows it where a radiologist expects it, with the pixel aspect of the voxel spacing and the
     window applied (40 HU in W400/L40 is grey 127)."""
@@ -256,35 +283,41 @@ def test_page_draws_radiological_planes_in_chromium(axcodes, in_iframe):
     if axcodes == "LAS":  # x index runs to the patient's left: same anatomy, mirrored array
         vol, affine[0, 0] = vol[::-1].copy(), -1.0
     gz, _ = _nifti_gz(vol, affine=affine)
-    html = slice_viewer_html(gz, Window(400, 40), 640)
+    payload = viewer_payload(gz, Window(400, 40), 640)
     with browser.chromium_page(viewport=(1000, 640)) as page:
-        frame = _open_in_chromium(page, html, in_iframe)
+        frame = _open_in_chromium(page, payload, shadow)
         start = frame.evaluate(_PROBE_JS)
         # opens at the volume centre (crosshair slice indices are 1-based)
         assert [start[n]["label"] for n in ("Axial", "Coronal", "Sagittal")] == \
             ["Axial 17/32", "Coronal 25/48", "Sagittal 33/64"]
         # click the block's centre in the axial view: coronal and sagittal jump to it
-        frame.evaluate("pos[2] = 24; changed(0, 1, 2)")
-        box = frame.evaluate("(() => { const b = views[2].box, r = views[2].canvas"
+        frame.evaluate("tctViewer.pos[2] = 24; tctViewer.changed(0, 1, 2)")
+        box = frame.evaluate("(() => { const w = tctViewer.views[2], b = w.box, r = w.canvas"
                              ".getBoundingClientRect(); return [r.left, r.top, b.x, b.y, b.kx,"
                              " b.ky]; })()")
         left, top, bx, by, kx, ky = box
         # block centre x = 48 (RAS) shows in screen column 63 - 48 = 15; y = 36 in row 11
         page.mouse.click(left + bx + 15.5 * kx, top + by + 11.5 * ky)
         # rendering is on requestAnimationFrame: poll (a loaded CI machine can be slow)
-        frame.wait_for_function("s => views[1].lbl.textContent !== s",
+        frame.wait_for_function("s => tctViewer.views[1].lbl.textContent !== s",
                                 arg=start["Coronal"]["label"], timeout=10_000)
         got = frame.evaluate(_PROBE_JS)
         # keys act on the last clicked view; ctrl + wheel and "+" zoom, "r" resets
         for key, label, zoom in (("ArrowUp", "Axial 26/32", 1), ("PageDown", "Axial 16/32", 1),
                                  ("+", "Axial 16/32", 1.25), ("r", "Axial 17/32", 1)):
             page.keyboard.press(key)
-            _until(frame, "[views[2].lbl.textContent, zoom]", [label, zoom])
+            _until(frame, _AXIAL_ZOOM, [label, zoom])
+        # a rerun with another window: the same volume is only redrawn, not decoded again
+        page.evaluate("b => __show(b)", _b64(viewer_payload(gz, Window(150, 90), 640)))
+        _until(frame, "tctViewer.msg.textContent", "W150 / L90")
+        frame.evaluate("new Promise(r => requestAnimationFrame(() => r()))")
+        windowed = frame.evaluate(_PROBE_JS)
+        assert frame.evaluate("tctViewer.loads") == 1
         page.mouse.move(left + bx + 15.5 * kx, top + by + 11.5 * ky)
         page.keyboard.down("Control")
         page.mouse.wheel(0, -100)
         page.keyboard.up("Control")
-        _until(frame, "[views[2].lbl.textContent, zoom]", ["Axial 17/32", 1.25])
+        _until(frame, _AXIAL_ZOOM, ["Axial 17/32", 1.25])
     # the same anatomy is voxel x = 48 in the RAS file and x = 63 - 48 = 15 in the LAS one
     assert got["Sagittal"]["label"] == ("Sagittal 49/64" if axcodes == "RAS" else
                                         "Sagittal 16/64")
@@ -298,6 +331,8 @@ def test_page_draws_radiological_planes_in_chromium(axcodes, in_iframe):
     assert sa["aspect"] == pytest.approx(32 * 2.5 / 48, rel=0.02)
     for plane in (ax, co, sa):
         assert 126 <= plane["grey"] <= 128
+    for plane in windowed.values():  # 40 HU in W150 / L90: (40 - 15) * 255 / 150 = 42.5
+        assert 41 <= plane["grey"] <= 43
 
 
 # -- the serve command ------------------------------------------------------------------------
