@@ -14,7 +14,7 @@ import torch
 from synth_backend.autoencoder.model import build_autoencoder, hu_to_unit
 from synth_backend.training.config import ConfigError
 from synth_backend.training.data import Case, PatchSampler, data_hashes
-from synth_backend.training.loop import Trainer
+from synth_backend.training.loop import Trainer, seeded_init
 
 
 def kl_loss(z_mu: torch.Tensor, z_sigma: torch.Tensor) -> torch.Tensor:
@@ -45,7 +45,7 @@ def train_autoencoder(cases: list[Case], cfg: dict[str, Any], out_dir: str | Pat
     sampler = PatchSampler(cases, cfg["patch_size"], mode="any",
                            organ_fraction=float(cfg["data"]["organ_fraction"]),
                            max_cached_cases=int(cfg["data"]["max_cached_cases"]))
-    ae = build_autoencoder(cfg["model"])
+    ae = seeded_init(lambda: build_autoencoder(cfg["model"]), cfg["seed"])
     window = cfg["hu_window"]
     kl_weight = float(cfg["train"]["kl_weight"])
     batch = int(cfg["train"]["batch_size"])

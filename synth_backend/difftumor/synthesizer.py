@@ -28,7 +28,15 @@ from synth_backend.autoencoder.patching import (
 )
 from synth_backend.base import SynthesisResult, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
-from synth_backend.masks import draw_tumor_mask, sample_tumor_specs
+from synth_backend.masks import (
+    ELASTIC_SIGMA,
+    SIZE_RADIUS_MM,
+    TumorSpec,
+    draw_tumor_mask,
+    sample_tumor_specs,
+    stage_for_radius,
+)
+from synth_backend.runner import SynthesisInputError
 from synth_backend.training.learned import CheckpointSynthesizer
 
 AIR_HU = -1024.0
@@ -44,6 +52,46 @@ def blend_alpha(tumor: np.ndarray, organ: np.ndarray, organ_name: str, sigma: fl
     return ndimage.gaussian_filter(alpha, sigma) if sigma > 0 else alpha
 
 
+def requested_tumor(rng: np.random.Generator, *, size: str | None, diameter_mm: float | None
+                    ) -> tuple[str, np.ndarray, str] | None:
+    """(stage, base radii in mm (3,), size class) of one tumor asked for by ``size`` or
+    ``diameter_mm``; None when neither is given (the stage's own random mix is used).
+
+    ``size``: radii ``SIZE_RADIUS_MM[size] * U(0.75, 1.25)`` per axis (the reference classes);
+    ``diameter_mm``: radii ``diameter / 2 * U(0.9, 1.1)``. The stage follows DiffTumor's split on
+    the equivalent radius (<= 10 mm early, <= 20 mm medium, else large).
+    """
+    if size is None and diameter_mm is None:
+        return None
+    if size is not None:
+        if size not in SIZE_RADIUS_MM:
+            raise SynthesisInputError(f"size must be one of {list(SIZE_RADIUS_MM)}, got {size!r}",
+                                      "pass --size tiny|small|medium|large")
+        radii = SIZE_RADIUS_MM[size] * rng.uniform(0.75, 1.25, size=3)
+    else:
+        if not diameter_mm or diameter_mm <= 0:
+            raise SynthesisInputError(f"diameter_mm must be > 0, got {diameter_mm}",
+                                      "pass a positive --diameter-mm")
+        radii = diameter_mm / 2.0 * rng.uniform(0.9, 1.1, size=3)
+    radius = float(np.prod(radii) ** (1.0 / 3.0))
+    size_class = size or min(SIZE_RADIUS_MM, key=lambda k: abs(SIZE_RADIUS_MM[k] - radius))
+    return stage_for_radius(radius), radii, size_class
+
+
+def _check_stage(requested: str, model_stage: str, checkpoint) -> None:
+    """DiffTumor trains one model per stage; asking one for the other's sizes is refused."""
+    fits = (requested == "early") == (model_stage == "early")
+    if not fits:
+        hint = ("pass --size tiny|small or --diameter-mm <= 20" if model_stage == "early" else
+                "pass --size medium|large or --diameter-mm > 20")
+        raise SynthesisInputError(
+            f"a {requested} tumor needs a DiffTumor {'early' if requested == 'early' else 'late'}"
+            f"-stage checkpoint, but {checkpoint} is the {model_stage}-stage model",
+            f"{hint}, or train the other stage (`turingct train difftumor --set stage="
+            f"{'early' if requested == 'early' else 'late'} ...`, see "
+            "docs/synthesis-generative.md)")
+
+
 class DiffTumorSynthesizer(CheckpointSynthesizer):
     """Latent-diffusion tumors (early model: 4 DDPM steps; late model: DDIM)."""
 
@@ -53,18 +101,26 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
     def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",
                    **options: Any) -> SynthesisResult:
-        """Insert the stage's tumors; ``options``: ``stage`` (early | medium | large, default
-        from the checkpoint: early -> early, late -> medium or large with p = 0.5)."""
+        """Insert the stage's tumors. ``options``: ``stage`` (early | medium | large, default
+        from the checkpoint: early -> early, late -> medium or large with p = 0.5), or one tumor
+        of a ``size`` class (tiny | small | medium | large) or ``diameter_mm``; a size outside
+        the checkpoint's stage (early: radius <= 10 mm) raises :class:`SynthesisInputError`."""
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
         device = resolve_device(device)
         model = self.model(device)
         rng = np.random.default_rng(seed)
-        stage = options.pop("stage", None) or (
-            "early" if model.cfg["stage"] == "early" else
-            ("medium" if rng.random() < 0.5 else "large"))
+        stage = options.pop("stage", None)
+        request = requested_tumor(rng, size=options.pop("size", None),
+                                  diameter_mm=options.pop("diameter_mm", None))
         if options:
-            raise TypeError(f"unknown difftumor options {sorted(options)}; valid: stage")
+            raise SynthesisInputError(f"unknown difftumor options {sorted(options)}",
+                                      "valid: stage, size, diameter_mm")
+        if request is not None:
+            stage = request[0]
+            _check_stage(stage, model.cfg["stage"], self.checkpoint)
+        stage = stage or ("early" if model.cfg["stage"] == "early" else
+                          ("medium" if rng.random() < 0.5 else "large"))
         p = model.patch_size
         center = choose_center(organ_bool, spacing, rng)
         grid = PatchGrid.centred(center, spacing, p)
@@ -75,7 +131,10 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         candidates = organ_p & central if (organ_p & central).any() else organ_p
         if not candidates.any():  # an organ thinner than one resampled voxel
             candidates = central
-        specs = sample_tumor_specs(rng, candidates, stage=stage, max_radius_mm=p / 2 - 2)
+        if request is None:
+            specs = sample_tumor_specs(rng, candidates, stage=stage, max_radius_mm=p / 2 - 2)
+        else:
+            specs = [_one_spec(rng, candidates, request[1], request[2], p / 2 - 2)]
         tumor_p = draw_tumor_mask(organ_p.shape, specs, organ_p)
         if not tumor_p.any():
             tumor_p = draw_tumor_mask(organ_p.shape, specs, None) & ndimage.binary_dilation(
@@ -104,3 +163,15 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
                 "checkpoint_step": model.step, "model_seconds": t_model,
                 "seconds": time.perf_counter() - t0, "tumor_voxels": int(tumor.sum())}
         return SynthesisResult(new_ct, tumor.astype(np.uint8), params, info)
+
+
+def _one_spec(rng: np.random.Generator, candidates: np.ndarray, radii: np.ndarray,
+              size_class: str, max_radius_mm: float) -> TumorSpec:
+    """One ellipsoid (radii in mm, capped to the patch) centred on a ``candidates`` voxel."""
+    coords = np.argwhere(candidates)
+    centre = coords[int(rng.integers(len(coords)))]
+    lo, hi = ELASTIC_SIGMA[size_class]
+    return TumorSpec(center=tuple(int(c) for c in centre),
+                     radii=tuple(float(r) for r in np.minimum(radii, max_radius_mm)),
+                     elastic_sigma=float(rng.uniform(lo, hi)),
+                     deform_seed=int(rng.integers(2**31 - 1)))

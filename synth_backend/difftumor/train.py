@@ -18,7 +18,7 @@ import torch
 from synth_backend.autoencoder.model import embedded_autoencoder, hu_to_unit, load_autoencoder
 from synth_backend.difftumor.model import build_unet, condition, make_scheduler
 from synth_backend.training.data import Case, PatchSampler, data_hashes
-from synth_backend.training.loop import Trainer
+from synth_backend.training.loop import Trainer, seeded_init
 
 
 def latent_scale(ae, sampler: PatchSampler, window, device: str, seed: int,
@@ -52,7 +52,8 @@ def train_difftumor(cases: list[Case], cfg: dict[str, Any], autoencoder: str | P
                            tumor_source=cfg["tumor_source"], stage=cfg["stage"],
                            max_cached_cases=int(cfg["data"]["max_cached_cases"]))
     scale = latent_scale(ae, sampler, window, device, int(cfg["seed"]))
-    unet = build_unet(cfg["model"], int(ae_payload["config"]["model"]["latent_channels"]))
+    latent_channels = int(ae_payload["config"]["model"]["latent_channels"])
+    unet = seeded_init(lambda: build_unet(cfg["model"], latent_channels), cfg["seed"])
     scheduler = make_scheduler(cfg)
     T = int(cfg["num_train_timesteps"])
     batch = int(cfg["train"]["batch_size"])

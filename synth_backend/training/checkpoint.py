@@ -72,8 +72,9 @@ def load_checkpoint(path: str | os.PathLike | None, *, method: str,
                               f"{FORMAT_VERSION} expected); pass a file written by "
                               "`turingct train`")
     if payload.get("method") != method:
-        raise CheckpointError(f"{file}: is a {payload.get('method')!r} checkpoint, "
-                              f"a {method!r} one is needed; pass the right file")
+        raise CheckpointError(f"{file}: was written by `turingct train {payload.get('method')}`"
+                              f", but a `turingct train {method}` checkpoint is needed; "
+                              "pass the right file")
     payload["path"] = str(file)
     return payload
 

@@ -26,6 +26,7 @@ from synth_backend.autoencoder.patching import (
 )
 from synth_backend.base import SynthesisResult, resolve_device
 from synth_backend.masks import SIZE_RADIUS_MM
+from synth_backend.runner import SynthesisInputError
 from synth_backend.training.learned import CheckpointSynthesizer
 from synth_backend.tumorgen.boxes import box_tensor, upsample_box
 from synth_backend.tumorgen.sample import TumorGenModel, sample_patch
@@ -52,6 +53,8 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",
                    **options: Any) -> SynthesisResult:
         """Options: ``size`` (tiny | small | medium | large; default: each p = 0.25),
+        ``diameter_mm`` (a box of half-size ``diameter / 2 * (1 + box_alpha)`` per axis: the
+        BA-PMG training boxes exceed the tumor by U(0, alpha) of its extent on each side),
         ``steps`` (Euler steps, default from the checkpoint: 10), ``box`` (input-voxel
         bounds ``[[x0, x1], [y0, y1], [z0, z1]]``, inclusive; default: sampled in the organ)."""
         t0 = time.perf_counter()
@@ -59,17 +62,30 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         device = resolve_device(device)
         model = self.model(device)
         rng = np.random.default_rng(seed)
-        size = options.pop("size", None) or SIZES[int(rng.integers(len(SIZES)))]
+        diameter = options.pop("diameter_mm", None)
+        size = options.pop("size", None)
+        if size is not None and size not in SIZES:
+            raise SynthesisInputError(f"size must be one of {list(SIZES)}, got {size!r}",
+                                      "pass --size tiny|small|medium|large")
+        if diameter is not None and not diameter > 0:
+            raise SynthesisInputError(f"diameter_mm must be > 0, got {diameter}",
+                                      "pass a positive --diameter-mm")
+        if size is None and diameter is None:
+            size = SIZES[int(rng.integers(len(SIZES)))]
         steps = int(options.pop("steps", None) or model.cfg["sample_steps"])
         user_box = options.pop("box", None)
         if options:
-            raise TypeError(f"unknown tumorgen options {sorted(options)}; valid: size, steps, box")
+            raise SynthesisInputError(f"unknown tumorgen options {sorted(options)}",
+                                      "valid: size, diameter_mm, steps, box")
         p = model.patch_size
         sp = np.asarray(spacing, dtype=float)
         if user_box is not None:
             bounds = np.asarray(user_box, dtype=float).reshape(3, 2)
             center = bounds.mean(axis=1)
             half_mm = (bounds[:, 1] - bounds[:, 0] + 1) * sp / 2.0
+        elif diameter is not None:
+            center = choose_center(organ_bool, spacing, rng).astype(float)
+            half_mm = np.full(3, float(diameter) / 2.0 * (1.0 + float(model.cfg["box_alpha"])))
         else:
             center = choose_center(organ_bool, spacing, rng).astype(float)
             half_mm = SIZE_RADIUS_MM[size] * rng.uniform(0.75, 1.25, size=3)
@@ -95,7 +111,8 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         alpha = ndimage.gaussian_filter(rim.astype(np.float32), 1.0) * rim
         new_ct = paste_difference(ct, grid, alpha * (gen_hu - ct_p))
         tumor = patch_mask_to_input(ct.shape, grid, tumor_p) & organ_bool
-        params = {"seed": int(seed), "size": size, "center_voxel": [float(c) for c in center],
+        params = {"seed": int(seed), "size": size, "diameter_mm": diameter,
+                  "center_voxel": [float(c) for c in center],
                   "box_half_mm": [float(h) for h in half_mm], "latent_box": lat.tolist(),
                   "patch_size": p, "torch_seed": torch_seed,
                   "box": None if user_box is None else np.asarray(user_box).tolist()}

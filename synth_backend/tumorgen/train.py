@@ -27,7 +27,7 @@ from synth_backend.difftumor.train import latent_scale, tumor_batch
 from synth_backend.io import sha256_file
 from synth_backend.training.config import ConfigError
 from synth_backend.training.data import Case, PatchSampler, data_hashes
-from synth_backend.training.loop import Trainer
+from synth_backend.training.loop import Trainer, seeded_init
 from synth_backend.tumorgen.boxes import ba_pmg_boxes
 from synth_backend.tumorgen.model import TumorGenNet, decode_with_features
 
@@ -89,7 +89,8 @@ def train_tumorgen(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Pa
     sampler = PatchSampler(cases, patch, mode="tumor", tumor_source=cfg["tumor_source"],
                            stage="early", max_cached_cases=int(cfg["data"]["max_cached_cases"]))
     scale = latent_scale(ae, sampler, window, device, int(cfg["seed"]))
-    net = TumorGenNet(cfg["model"], ae_payload["config"]["model"])
+    net = seeded_init(lambda: TumorGenNet(cfg["model"], ae_payload["config"]["model"]),
+                     cfg["seed"])
     scheduler = make_rflow(cfg)
     ssim = make_ssim(cfg, patch // 4)
     weights = {k: float(v) for k, v in cfg["loss_weights"].items()}

@@ -13,6 +13,7 @@ Re-running the same command resumes from ``OUT/last.pt``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from turingct.cli import add_db_option, group
 
@@ -60,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     from synth_backend.errors import TuringCTError
     from synth_backend.training.config import build_config
     from synth_backend.training.data import cases_from_catalog, find_cases
+    from synth_backend.training.loop import TrainingInterrupted
 
     try:
         device = resolve_device(args.device)
@@ -71,6 +73,16 @@ def _run(args: argparse.Namespace) -> int:
     print(f"training {args.method} ({args.preset}) on {len(cases)} case(s), device {device}, "
           f"{cfg['train']['steps']} steps -> {args.out}")
     progress = not args.no_progress
+    try:
+        final = _train(args, cases, cfg, device, progress)
+    except TrainingInterrupted as exc:
+        print(exc, file=sys.stderr)
+        return 130
+    print(f"wrote {final}")
+    return 0
+
+
+def _train(args: argparse.Namespace, cases, cfg, device: str, progress: bool):
     if args.method == "autoencoder":
         from synth_backend.autoencoder.train import train_autoencoder
 
@@ -85,5 +97,4 @@ def _run(args: argparse.Namespace) -> int:
 
         final = train_tumorgen(cases, cfg, args.autoencoder, args.out, device=device,
                                progress=progress)
-    print(f"wrote {final}")
-    return 0
+    return final
