@@ -72,15 +72,9 @@ def resolve_study_id(session, study: int | str | None) -> int | None:
     """Study id from a name or id (None passes through); unknown study -> input error."""
     if study is None:
         return None
-    from sqlalchemy import select
+    from studies.admin import find_study
 
-    from db.models import Study
-
-    found = None
-    if isinstance(study, int) or str(study).isdigit():
-        found = session.get(Study, int(study))
-    if found is None:
-        found = session.scalar(select(Study).where(Study.name == str(study)))
+    found = find_study(session, study)
     if found is None:
         raise EvaluationInputError(None, f"study {study!r} does not exist",
                                    "list studies with `turingct study list`")

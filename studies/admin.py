@@ -62,14 +62,21 @@ def _spec(spec: StudySpec | Mapping[str, Any] | str | Path) -> tuple[StudySpec, 
     return parsed, path.read_text(encoding="utf-8")
 
 
-def get_study(session: Session, actor: Actor, study: int | str) -> Study:
-    """A study by id or name (staff only); :class:`StudyError` lists what exists otherwise."""
-    require_role(actor, *STAFF)
+def find_study(session: Session, study: int | str) -> Study | None:
+    """A study by id (an int or a string of digits) or by name; None when there is none.
+    No access check: callers check the role (see :func:`get_study`)."""
     found = None
     if isinstance(study, int) or str(study).isdigit():
         found = session.get(Study, int(study))
     if found is None:
         found = session.scalar(select(Study).where(Study.name == str(study)))
+    return found
+
+
+def get_study(session: Session, actor: Actor, study: int | str) -> Study:
+    """A study by id or name (staff only); :class:`StudyError` lists what exists otherwise."""
+    require_role(actor, *STAFF)
+    found = find_study(session, study)
     if found is None:
         names = session.scalars(select(Study.name).order_by(Study.id)).all()
         raise StudyError(f"no study {study!r}; existing studies: {', '.join(names) or 'none'} "
