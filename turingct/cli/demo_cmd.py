@@ -30,7 +30,7 @@ def _demo(args) -> int:
         os.environ["TURINGCT_DATA_DIR"] = str(Path(args.out).resolve())
     result = run_demo(Path(args.out) if args.out else None, args.db, n_cases=args.n,
                       seed=args.seed)
-    db_flag = f" --db {args.db}" if args.db else ""
+    db_flag = f" --db {result.db_url}" if (args.db or args.out) else ""
     print("\n== turingct demo: done ==")
     print(f"database:        {result.db_url}")
     print(f"phantom cohort:  {result.cohort}")
