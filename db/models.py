@@ -338,7 +338,9 @@ class Answer(Base):
     question: Mapped[str] = mapped_column(String(32))       # "truth" or "origin"
     value: Mapped[str] = mapped_column(String(32))          # real / synthetic / unsure / organ
     confidence: Mapped[int | None] = mapped_column(Integer, default=None)   # 1..5
-    seconds_on_case: Mapped[float] = mapped_column(Float)
+    seconds_on_case: Mapped[float] = mapped_column(Float)   # first display -> latest submit
+    # first display -> first submit; unchanged when the answer is later changed
+    first_answer_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     window_width: Mapped[float | None] = mapped_column(Float, default=None)
     window_level: Mapped[float | None] = mapped_column(Float, default=None)
     displayed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -258,8 +258,9 @@ def progress(session: Session, actor: Actor, study_id: int | str) -> list[Reader
 
 KEY_COLUMNS = ("code", "arm", "tumor_kind", "organ", "method", "source", "tumor_diameter_mm")
 RESULT_COLUMNS = ("reader", "years_experience", "code", "arm", "tumor_kind", "organ", "method",
-                  "question", "answer", "confidence", "seconds_on_case", "window_width",
-                  "window_level", "revision", "displayed_at", "submitted_at")
+                  "question", "answer", "confidence", "seconds_on_case",
+                  "first_answer_seconds", "window_width", "window_level", "revision",
+                  "displayed_at", "submitted_at")
 
 
 def key_rows(session: Session, actor: Actor, study: int | str) -> list[dict[str, Any]]:
@@ -285,6 +286,8 @@ def results_rows(session: Session, actor: Actor, study: int | str) -> list[dict[
              "arm": c.arm.value, "tumor_kind": c.meta.get("tumor_kind"), "organ": c.organ,
              "method": c.method or "", "question": a.question, "answer": a.value,
              "confidence": a.confidence, "seconds_on_case": round(a.seconds_on_case, 3),
+             "first_answer_seconds": (None if a.first_answer_seconds is None
+                                      else round(a.first_answer_seconds, 3)),
              "window_width": a.window_width, "window_level": a.window_level,
              "revision": a.revision,
              "displayed_at": clock.as_utc(a.displayed_at).isoformat(),

@@ -254,7 +254,8 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
     if answer is None:
         answer = Answer(study_id=a.study_id, case_id=a.case_id, reader_id=reader.id,
                         question=question, value=value, confidence=confidence,
-                        seconds_on_case=seconds, window_width=window_width,
+                        seconds_on_case=seconds, first_answer_seconds=seconds,
+                        window_width=window_width,
                         window_level=window_level, displayed_at=first, submitted_at=now,
                         revision=1, idempotency_key=key)
         session.add(answer)

@@ -107,3 +107,46 @@ def test_backup_is_a_usable_copy(db_url, engine, tmp_path):
         with session_scope(copy) as s:
             assert s.get(Answer, 1).value == "real"
         copy.dispose()
+
+
+def test_upgrade_from_0001_keeps_answers_and_backfills_first_answer_time(db_url, engine):
+    """An old schema with data in it is migrated without losing anything; the new column is
+    filled from the data (unchanged answers) and from the answer event log (changed ones)."""
+    import json
+
+    command.downgrade(alembic_config(db_url), "0001")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO datasets (id, name, format, root_path, meta, created_at) "
+                          "VALUES (1, 'd', 'phantom', '/x', '{}', :t)"), {"t": now})
+        conn.execute(text(
+            "INSERT INTO volumes (id, dataset_id, case_id, origin, ct_path, ct_sha256, shape, "
+            "spacing, affine, axcodes, meta, created_at) VALUES (1, 1, 'c', 'phantom', '/x', "
+            ":h, '[1,1,1]', '[1,1,1]', '[]', 'RAS', '{}', :t)"), {"h": "0" * 64, "t": now})
+        conn.execute(text(
+            "INSERT INTO studies (id, name, design, status, spec, spec_yaml, seed, "
+            "allow_changes, educational, export_dir, audit, created_at) VALUES (1, 's', "
+            "'turing', 'open', '{}', '', 0, true, false, '/e', '{}', :t)"), {"t": now})
+        conn.execute(text("INSERT INTO users (id, username, role, is_active, failed_logins, "
+                          "created_at) VALUES (1, 'r', 'reader', true, 0, :t)"), {"t": now})
+        for case in (1, 2):
+            conn.execute(text(
+                "INSERT INTO study_cases (id, study_id, code, volume_id, arm, organ, "
+                "blinded_path, blinded_sha256, meta) VALUES (:i, 1, :c, 1, 'real', 'liver', "
+                "'/e/x', :h, '{}')"), {"i": case, "c": f"code{case}", "h": "1" * 64})
+        for answer, case, seconds, revision in ((1, 1, 4.0, 1), (2, 2, 30.0, 2)):
+            conn.execute(text(
+                "INSERT INTO answers (id, study_id, case_id, reader_id, question, value, "
+                "seconds_on_case, displayed_at, submitted_at, revision, idempotency_key) VALUES "
+                "(:a, 1, :c, 1, 'truth', 'real', :s, :t, :t, :r, :k)"),
+                {"a": answer, "c": case, "s": seconds, "t": now, "r": revision, "k": f"k{answer}"})
+        conn.execute(text(
+            "INSERT INTO answer_events (answer_id, study_id, case_id, reader_id, event, payload, "
+            "idempotency_key, created_at) VALUES (2, 1, 2, 1, 'created', :p, 'k0', :t)"),
+            {"p": json.dumps({"seconds_on_case": 7.5}), "t": now})
+    upgrade(db_url)
+    with session_scope(engine) as s:
+        answers = {a.id: a for a in s.query(Answer).all()}
+        assert (answers[1].value, answers[1].seconds_on_case) == ("real", 4.0)
+        assert answers[1].first_answer_seconds == 4.0
+        assert (answers[2].seconds_on_case, answers[2].first_answer_seconds) == (30.0, 7.5)

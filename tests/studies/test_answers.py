@@ -94,6 +94,8 @@ def test_change_allowed(study):
     with session_scope(engine) as s:
         ans = s.scalar(select(Answer))
         assert (ans.value, ans.revision) == ("synthetic", 2)
+        # the time to the first decision is kept; seconds_on_case runs to the latest submit
+        assert 0 <= ans.first_answer_seconds <= ans.seconds_on_case
         ev = s.scalar(select(AnswerEvent).where(AnswerEvent.event == "changed"))
         assert ev.payload["before"]["value"] == "real" and ev.payload["value"] == "synthetic"
 
