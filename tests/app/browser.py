@@ -96,10 +96,3 @@ def log_in(page, base: str, username: str, password: str, path: str = "") -> Non
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("button", name="Log out").wait_for(timeout=30_000)
-
-
-def wait_viewer(page, timeout_ms: int = 30_000):
-    """Wait until the slice viewer's canvas is in the case viewer's iframe; returns the frame locator."""
-    frame = page.frame_locator("iframe").first
-    frame.locator("canvas").first.wait_for(timeout=timeout_ms)
-    return frame
