@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from synth_backend.autoencoder.model import autoencoder_from_payload
 from synth_backend.difftumor.model import build_unet, condition, make_scheduler
-from synth_backend.training.checkpoint import load_checkpoint
+from synth_backend.training.learned import LoadedModel
 
 
-@dataclass
-class DiffTumorModel:
-    """A loaded DiffTumor checkpoint: autoencoder, denoiser and their configs (eval mode)."""
-
-    ae: Any
-    unet: Any
-    cfg: dict[str, Any]
-    ae_cfg: dict[str, Any]
-    scale: float
-    path: str
-    step: int
+class DiffTumorModel(LoadedModel):
+    """A loaded DiffTumor checkpoint: autoencoder + denoising U-Net (``net``), eval mode."""
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> DiffTumorModel:
-        payload = load_checkpoint(path, method="difftumor")
-        ae = autoencoder_from_payload(payload["autoencoder"], device)
-        ae_cfg = payload["autoencoder"]["config"]
-        unet = build_unet(payload["config"]["model"], int(ae_cfg["model"]["latent_channels"]))
-        unet.load_state_dict(payload["state_dict"])
-        unet.eval().requires_grad_(False).to(device)
-        return cls(ae, unet, payload["config"], ae_cfg, float(payload["scale_factor"]),
-                   payload["path"], int(payload["step"]))
-
-    @property
-    def patch_size(self) -> int:
-        return int(self.ae_cfg["patch_size"])
-
-    @property
-    def window(self) -> list[float]:
-        return list(self.ae_cfg["hu_window"])
+        return cls.from_checkpoint(path, "difftumor", device, lambda p: build_unet(
+            p["config"]["model"], int(p["autoencoder"]["config"]["model"]["latent_channels"])))
 
 
 @torch.no_grad()
@@ -61,7 +35,7 @@ def sample_patch(model: DiffTumorModel, x: torch.Tensor, mask: torch.Tensor,
     steps = 0
     for t in scheduler.timesteps:
         tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
-        eps = model.unet(torch.cat([z, cond], dim=1), timesteps=tt)
+        eps = model.net(torch.cat([z, cond], dim=1), timesteps=tt)
         if model.cfg["stage"] == "early":
             z, _ = scheduler.step(eps, int(t), z, generator=generator)
         else:

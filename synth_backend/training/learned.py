@@ -3,11 +3,52 @@ loaded model per device (loaded lazily, reused across calls)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from synth_backend.base import Synthesizer
-from synth_backend.training.checkpoint import checkpoint_sha256, resolve_checkpoint
+from synth_backend.training.checkpoint import (
+    checkpoint_sha256,
+    load_checkpoint,
+    resolve_checkpoint,
+)
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint loaded for sampling (eval mode): the frozen autoencoder it embeds, the
+    method's network, both configs, the latent scale factor, the file and its step count."""
+
+    ae: Any
+    net: Any
+    cfg: dict[str, Any]
+    ae_cfg: dict[str, Any]
+    scale: float
+    path: str
+    step: int
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, method: str, device: str, build_net):
+        """Load ``path`` (checked to be a ``method`` checkpoint); ``build_net(payload)`` makes
+        the method's network, whose weights are then loaded, frozen and moved to ``device``."""
+        from synth_backend.autoencoder.model import autoencoder_from_payload
+
+        payload = load_checkpoint(path, method=method)
+        net = build_net(payload)
+        net.load_state_dict(payload["state_dict"])
+        net.eval().requires_grad_(False).to(device)
+        return cls(autoencoder_from_payload(payload["autoencoder"], device), net,
+                   payload["config"], payload["autoencoder"]["config"],
+                   float(payload["scale_factor"]), payload["path"], int(payload["step"]))
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.ae_cfg["patch_size"])
+
+    @property
+    def window(self) -> list[float]:
+        return list(self.ae_cfg["hu_window"])
 
 
 class CheckpointSynthesizer(Synthesizer):

@@ -8,48 +8,22 @@ the VMR turns the coarse latent mask into a full-resolution mask from three deco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from synth_backend.autoencoder.model import autoencoder_from_payload
-from synth_backend.training.checkpoint import load_checkpoint
+from synth_backend.training.learned import LoadedModel
 from synth_backend.tumorgen.model import TumorGenNet, decode_with_features
 from synth_backend.tumorgen.train import make_rflow
 
 
-@dataclass
-class TumorGenModel:
-    """A loaded TumorGen checkpoint (eval mode)."""
-
-    ae: Any
-    net: TumorGenNet
-    cfg: dict[str, Any]
-    ae_cfg: dict[str, Any]
-    scale: float
-    path: str
-    step: int
+class TumorGenModel(LoadedModel):
+    """A loaded TumorGen checkpoint: autoencoder + joint flow network and refiner (``net``)."""
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> TumorGenModel:
-        payload = load_checkpoint(path, method="tumorgen")
-        ae_cfg = payload["autoencoder"]["config"]
-        net = TumorGenNet(payload["config"]["model"], ae_cfg["model"])
-        net.load_state_dict(payload["state_dict"])
-        net.eval().requires_grad_(False).to(device)
-        return cls(autoencoder_from_payload(payload["autoencoder"], device), net,
-                   payload["config"], ae_cfg, float(payload["scale_factor"]), payload["path"],
-                   int(payload["step"]))
-
-    @property
-    def patch_size(self) -> int:
-        return int(self.ae_cfg["patch_size"])
-
-    @property
-    def window(self) -> list[float]:
-        return list(self.ae_cfg["hu_window"])
+        return cls.from_checkpoint(path, "tumorgen", device, lambda p: TumorGenNet(
+            p["config"]["model"], p["autoencoder"]["config"]["model"]))
 
 
 @torch.no_grad()
