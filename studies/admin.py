@@ -42,7 +42,7 @@ from studies.assignment import assign
 from studies.audit import case_features, run_audit
 from studies.blinding import export_case, extent_mm, load_case, new_code, target_shape
 from studies.errors import StudyError
-from studies.selection import select_cases
+from studies.selection import select_cases, size_match_report
 from studies.spec import StudySpec, load_spec, parse_spec
 from synth_backend.io import atomic_write, sha256_file
 from turingct.config import data_dir
@@ -111,14 +111,19 @@ def create_study(session: Session, spec: StudySpec | Mapping[str, Any] | str | P
     if final.exists():
         raise StudyError(f"{final}: export folder exists but the database has no such study "
                          "(left from another database?); move it away or pick --export-root")
+    organs = {c.organ_id: session.get(VolumeOrgan, c.organ_id) for c in chosen}
+    shape = _shared_shape(spec, chosen, organs)  # size bounds checked before any export
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".study-{study.id:05d}.", dir=root))
     try:
-        rows, features = _export(session, spec, chosen, tmp, final, progress)
+        rows, features, lesions = _export(spec, chosen, organs, shape, tmp, final, progress)
         audit = run_audit(features, [c.arm.value == "synthetic" for c in chosen],
-                          seed=spec.seed)
+                          seed=spec.seed, lesion_diameters_mm=[le.diameter_mm for le in lesions])
         study.export_dir = str(final)
-        study.audit = audit.to_dict()
+        study.audit = {**audit.to_dict(),
+                       "size_match": {"match": spec.match, **size_match_report(
+                           chosen, {c.organ_id: r.code for c, r in zip(chosen, rows,
+                                                                         strict=True)})}}
         for row in rows:
             row.study_id = study.id
         session.add_all(rows)
@@ -129,29 +134,35 @@ def create_study(session: Session, spec: StudySpec | Mapping[str, Any] | str | P
             assign(session, study, reader)
         tmp.rename(final)  # last step: the export appears complete or not at all
     except BaseException:
+        # nothing half-done survives: the caller's session rolls back the rows, and the
+        # partial export (only ever in the hidden temporary folder) is removed
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("study %s: %d cases, %s", spec.name, len(rows), audit.summary())
     return study
 
 
-def _export(session: Session, spec: StudySpec, chosen, tmp: Path, final: Path,
-            progress: bool) -> tuple[list[StudyCase], list[dict]]:
+def _shared_shape(spec: StudySpec, chosen, organs) -> tuple[int, int, int]:
     pres = spec.presentation
-    organs = {c.organ_id: session.get(VolumeOrgan, c.organ_id) for c in chosen}
     extents = None
     if pres.crop.size is None:  # organ-region crops: one shared size = largest organ box
         extents = []
         for c in chosen:
             case = load_case(organs[c.organ_id].volume, organs[c.organ_id])
             extents.append(extent_mm(case.organ, case.spacing))
-    shape = target_shape(pres, extents)
-    rows, features = [], []
+    return target_shape(pres, extents)
+
+
+def _export(spec: StudySpec, chosen, organs, shape, tmp: Path, final: Path, progress: bool
+            ) -> tuple[list[StudyCase], list[dict], list]:
+    pres = spec.presentation
+    rows, features, lesions = [], [], []
     for cand in tqdm(chosen, desc=f"blinding {spec.name}", unit="case", disable=not progress):
         vo = organs[cand.organ_id]
         code = new_code()
         record, ct, tumor, image = export_case(load_case(vo.volume, vo), pres, shape, tmp, code)
         features.append(case_features(ct, tumor, pres.spacing_mm, image))
+        lesions.append(record.lesion)
         rows.append(StudyCase(
             code=code, volume_id=cand.volume_id, arm=cand.arm, organ=cand.organ,
             method=cand.method, blinded_path=str(final / "images" / record.image_path.name),
@@ -159,8 +170,9 @@ def _export(session: Session, spec: StudySpec, chosen, tmp: Path, final: Path,
             meta={"tumor_kind": cand.tumor_kind, "source": cand.source,
                   "tumor_diameter_mm": cand.tumor_diameter_mm,
                   "mask_path": str(final / "masks" / record.mask_path.name),
-                  "blinded_tumor_voxels": int(tumor.sum()), "shape": list(shape)}))
-    return rows, features
+                  "blinded_tumor_voxels": int(tumor.sum()), "shape": list(shape),
+                  "lesion": record.lesion.to_dict()}))
+    return rows, features, lesions
 
 
 @dataclass(frozen=True)
@@ -203,7 +215,8 @@ def show_study(session: Session, actor: Actor, study: int | str) -> dict[str, An
         counts[f"{arm.value}/{organ}" + (f"/{method}" if method else "")] = int(n)
     return {"id": s.id, "name": s.name, "design": s.design.value, "status": s.status.value,
             "seed": s.seed, "allow_changes": s.allow_changes, "educational": s.educational,
-            "export_dir": s.export_dir, "cases": counts, "audit": s.audit, "spec": s.spec,
+            "export_dir": s.export_dir, "cases": counts, "audit": s.audit,
+            "size_match": (s.audit or {}).get("size_match"), "spec": s.spec,
             "progress": [p.__dict__ for p in progress(session, actor, s.id)]}
 
 

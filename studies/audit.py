@@ -14,6 +14,10 @@ labels). The p-value is what decides the warning: with few cases a bootstrap CI 
 cross-validated scores is too narrow (about 15% false alarms at n = 20 in our null
 simulations), the permutation test holds its 5% level. The warning names the single features
 that separate the arms best.
+
+Lesion size is reported on its own (``size_auc``, ``size_p_value``): it is part of the tumor,
+so it stays out of the classifier, but a study whose arms differ in size can be answered from
+size alone, whatever the texture looks like (``selection.match: size`` prevents that).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
-from scipy.stats import rankdata
+from scipy.stats import mannwhitneyu, rankdata
 
 CONTEXT_MARGIN_MM = 5.0
 RIDGE_ALPHA = 10.0  # penalty on standardized features; the intercept is not penalized
@@ -104,12 +108,19 @@ class AuditResult:
     n_features: int
     warning: str | None
     top_features: list[tuple[str, float]] = field(default_factory=list)
+    size_auc: float | None = None
+    size_p_value: float | None = None
     method: str = (f"ridge classifier (alpha {RIDGE_ALPHA:g}, standardized features), "
                    f"leave-one-out scores, stratified bootstrap 95% CI ({N_BOOTSTRAP}), "
                    f"permutation p-value ({N_PERMUTATIONS} label permutations)")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: Mapping) -> AuditResult:
+        """From a stored ``Study.audit`` (extra keys such as ``size_match`` are ignored)."""
+        return cls(**{k: v for k, v in stored.items() if k in cls.__dataclass_fields__})
 
     def summary(self) -> str:
         """One line for the CLI and the admin page."""
@@ -118,6 +129,8 @@ class AuditResult:
         line = (f"blinding audit: AUC {self.auc:.2f} [95% CI {self.ci_low:.2f}-"
                 f"{self.ci_high:.2f}], permutation p = {self.p_value:.3f}, on {self.n_real} "
                 f"real + {self.n_synthetic} synthetic cases")
+        if self.size_auc is not None:
+            line += f"; lesion size alone AUC {self.size_auc:.2f} (p = {self.size_p_value:.3f})"
         return line + (f"; WARNING: {self.warning}" if self.warning else " (near chance: OK)")
 
 
@@ -173,16 +186,19 @@ def _bootstrap_auc(y: np.ndarray, scores: np.ndarray, rng: np.random.Generator,
 
 def run_audit(features: Sequence[Mapping[str, float]], is_synthetic: Sequence[bool], *,
               seed: int, n_bootstrap: int = N_BOOTSTRAP,
-              n_permutations: int = N_PERMUTATIONS) -> AuditResult:
+              n_permutations: int = N_PERMUTATIONS,
+              lesion_diameters_mm: Sequence[float] | None = None) -> AuditResult:
     """Arm prediction from per-case feature dicts (same keys in every dict); AUC 0.5 =
     chance. Deterministic for a given ``seed``. Warns when the permutation p-value is below
-    :data:`ALPHA_LEVEL`."""
+    :data:`ALPHA_LEVEL`, and when ``lesion_diameters_mm`` (one per case, mm) separate the arms
+    at that level."""
     y = np.asarray(is_synthetic, dtype=int)
     n_syn, n_real = int(y.sum()), int((1 - y).sum())
     names = sorted(features[0]) if features else []
     if min(n_syn, n_real) < 2:
         return AuditResult(None, None, None, None, n_real, n_syn, len(names),
                            "fewer than 2 cases in an arm; the audit needs both arms")
+    size_auc, size_p = _size_separation(y, lesion_diameters_mm)
     X = np.array([[f[k] for k in names] for f in features], dtype=np.float64)
     Xs = standardize(X)
     rng = np.random.default_rng(seed)
@@ -200,11 +216,31 @@ def run_audit(features: Sequence[Mapping[str, float]], is_synthetic: Sequence[bo
             a = float(auc_mann_whitney(y, X[:, j]))
             single.append((name, round(max(a, 1 - a), 3)))
     single.sort(key=lambda t: -t[1])
-    warning = None
+    warnings = []
     if p < ALPHA_LEVEL:
         leaks = ", ".join(f"{n} (AUC {a:.2f})" for n, a in single[:3])
-        warning = (f"the arms are distinguishable without the tumor (AUC {auc:.2f}, p = "
-                   f"{p:.3f}); most separating: {leaks or 'none single'}; match "
-                   "scanners/datasets, spacing and noise between the arms")
+        warnings.append(f"the arms are distinguishable without the tumor (AUC {auc:.2f}, p = "
+                        f"{p:.3f}); most separating: {leaks or 'none single'}; match "
+                        "scanners/datasets, spacing and noise between the arms")
+    if size_p is not None and size_p < ALPHA_LEVEL:
+        warnings.append(f"lesion size alone separates the arms (AUC {size_auc:.2f}, p = "
+                        f"{size_p:.3f}); use selection.match: size or narrow "
+                        "selection.tumor_diameter_mm")
     return AuditResult(round(auc, 4), round(lo, 4), round(hi, 4), round(p, 4), n_real, n_syn,
-                       len(names), warning, single[:5])
+                       len(names), "; ".join(warnings) or None, single[:5], size_auc, size_p)
+
+
+def _size_separation(y: np.ndarray, diameters: Sequence[float] | None
+                     ) -> tuple[float | None, float | None]:
+    """(AUC of size alone folded to >= 0.5, two-sided Mann-Whitney p) or (None, None)."""
+    if diameters is None:
+        return None, None
+    d = np.asarray(diameters, dtype=float)
+    if d.shape != y.shape:
+        raise ValueError(f"lesion_diameters_mm must have one value per case ({y.size}), got "
+                         f"{d.size}")
+    if np.ptp(d) == 0:
+        return 0.5, 1.0
+    a = float(auc_mann_whitney(y, d))
+    p = float(mannwhitneyu(d[y == 1], d[y == 0], alternative="two-sided").pvalue)
+    return round(max(a, 1 - a), 4), round(p, 4)

@@ -7,6 +7,10 @@ interpolation (padding -1024 HU outside the scan), quantize to integer HU in int
 RAS axes, the same spacing and shape, an affine centred on the box (no scanner origin), qform
 and sform code 1, empty descrip/aux_file/intent, the same optional window in cal_min/cal_max,
 and a deterministic gzip stream (level 6, mtime 0, no file name). File name = opaque code.
+
+Multi-focal cases (several connected lesions, e.g. hand-crafted's 3-10 tiny ones) are centred
+on one lesion, the largest (:func:`choose_lesion`); the exported tumor crop keeps every lesion
+voxel inside the box, and the chosen lesion is recorded with the case.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from scipy import ndimage
 from db.models import Volume as VolumeRow
 from db.models import VolumeOrgan
 from studies.errors import StudyError
-from studies.spec import Presentation, Window
+from studies.spec import MAX_CROP_MM, MAX_CROP_VOXELS, Presentation, Window
 from synth_backend.geometry import bounding_box
 from synth_backend.io import atomic_write, load_volume
 
@@ -73,6 +77,41 @@ def box_center(mask: np.ndarray) -> np.ndarray:
     return np.array([(s.start + s.stop - 1) / 2.0 for s in box])
 
 
+@dataclass(frozen=True)
+class Lesion:
+    """The lesion a case is centred on: its size rank (1 = largest) among ``n_lesions``
+    connected components (6-connectivity, as the catalog counts them), voxel count, the
+    equivalent-sphere diameter (mm) and its bounding-box centre (x, y, z source voxels)."""
+
+    rank: int
+    n_lesions: int
+    voxels: int
+    diameter_mm: float
+    center_vox: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        return {"rule": "largest", "rank": self.rank, "n_lesions": self.n_lesions,
+                "voxels": self.voxels, "diameter_mm": self.diameter_mm,
+                "center_vox": [round(v, 2) for v in self.center_vox]}
+
+
+def choose_lesion(tumor: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, Lesion]:
+    """(boolean mask of the largest connected lesion, its :class:`Lesion`); ties go to the
+    lowest label (first in C order). Raises ValueError for an empty mask."""
+    from synth_backend.geometry import equivalent_diameter_mm
+
+    labels, n = ndimage.label(np.asarray(tumor) > 0)
+    if n == 0:
+        raise ValueError("mask is empty")
+    sizes = np.bincount(labels.ravel())[1:]
+    label = int(np.argmax(sizes)) + 1
+    mask = labels == label
+    lesion = Lesion(1, int(n), int(sizes[label - 1]),
+                    round(equivalent_diameter_mm(int(sizes[label - 1]), spacing), 2),
+                    tuple(float(v) for v in box_center(mask)))  # type: ignore[arg-type]
+    return mask, lesion
+
+
 def extent_mm(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """Bounding-box size (x, y, z) of a mask in mm."""
     box = bounding_box(mask)
@@ -94,7 +133,14 @@ def target_shape(presentation: Presentation,
         if not organ_extents_mm:
             raise ValueError("organ extents are needed for crop.around = organ without a size")
         vox = (np.max(np.stack(organ_extents_mm), axis=0) + 2 * crop.margin_mm) / spacing
-    return tuple(int(max(1, round(v))) for v in vox)  # type: ignore[return-value]
+    shape = tuple(int(max(1, round(v))) for v in vox)
+    mm = np.asarray(shape) * spacing
+    if mm.max() > MAX_CROP_MM or int(np.prod(shape)) > MAX_CROP_VOXELS:
+        # checked before any case array is allocated (organ-region boxes are only known here)
+        raise StudyError(f"crop of {' x '.join(map(str, shape))} voxels ({np.round(mm, 1)} mm) "
+                         f"exceeds {MAX_CROP_MM:g} mm per axis or {MAX_CROP_VOXELS} voxels; "
+                         "give presentation.crop.size or a coarser spacing_mm")
+    return shape  # type: ignore[return-value]
 
 
 def sample_box(array: np.ndarray, spacing: Sequence[float], center_vox: Sequence[float],
@@ -119,15 +165,19 @@ def quantize_hu(ct: np.ndarray) -> np.ndarray:
 
 
 def blind_arrays(case: CaseArrays, presentation: Presentation, shape: Sequence[int]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(int16 HU crop, uint8 tumor crop) of a case, centred on the tumor or organ box."""
-    around = case.tumor if presentation.crop.around == "tumor" else case.organ
-    center = box_center(around)
-    ct = sample_box(case.ct, case.spacing, center, shape, presentation.spacing_mm, order=1,
-                    cval=HU_PAD)
-    tumor = sample_box(case.tumor, case.spacing, center, shape, presentation.spacing_mm,
-                       order=0, cval=0)
-    return quantize_hu(ct), tumor.astype(np.uint8)
+                 ) -> tuple[np.ndarray, np.ndarray, Lesion, int]:
+    """(int16 HU crop, uint8 tumor crop of every lesion in the box, the chosen lesion, its
+    voxel count in the crop). The box is centred on the largest lesion (crop.around tumor)
+    or on the organ's box (crop.around organ)."""
+    chosen, lesion = choose_lesion(case.tumor, case.spacing)
+    center = lesion.center_vox if presentation.crop.around == "tumor" \
+        else box_center(case.organ)
+    target = presentation.spacing_mm
+    ct = sample_box(case.ct, case.spacing, center, shape, target, order=1, cval=HU_PAD)
+    tumor = sample_box(case.tumor, case.spacing, center, shape, target, order=0, cval=0)
+    in_crop = int(sample_box(chosen, case.spacing, center, shape, target, order=0,
+                             cval=0).sum())
+    return quantize_hu(ct), tumor.astype(np.uint8), lesion, in_crop
 
 
 def blinded_affine(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
@@ -172,6 +222,7 @@ class BlindedCase:
     image_path: Path
     mask_path: Path
     image_bytes: int
+    lesion: Lesion | None = None
 
 
 def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[int],
@@ -181,13 +232,16 @@ def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[in
     Returns the record, the int16 CT crop, the tumor crop and the image file's bytes (the
     audit measures exactly what readers receive).
     """
-    ct, tumor = blind_arrays(case, presentation, shape)
-    if not tumor.any():
-        raise StudyError(f"case {code}: tumor falls outside the {tuple(shape)} crop; enlarge "
-                         "presentation.crop.size")
+    ct, tumor, lesion, in_crop = blind_arrays(case, presentation, shape)
+    if in_crop == 0:  # centred on it, so only a lesion smaller than one study voxel vanishes
+        raise StudyError(f"case {code}: its largest lesion ({lesion.voxels} voxels, "
+                         f"{lesion.diameter_mm:g} mm) does not survive resampling to "
+                         f"{tuple(presentation.spacing_mm)} mm or lies outside the "
+                         f"{tuple(shape)} crop; use a finer presentation.spacing_mm, a larger "
+                         "crop or selection.tumor_diameter_mm to exclude it")
     window = presentation.window if presentation.window_in_header else None
     image = encode_nifti(ct, presentation.spacing_mm, window)
     image_path = write_bytes(out_dir / "images" / f"{code}.nii.gz", image)
     mask_path = write_bytes(out_dir / "masks" / f"{code}.nii.gz",
                             encode_nifti(tumor, presentation.spacing_mm, None, dtype=np.uint8))
-    return BlindedCase(code, image_path, mask_path, len(image)), ct, tumor, image
+    return BlindedCase(code, image_path, mask_path, len(image), lesion), ct, tumor, image

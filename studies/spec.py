@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from studies.errors import SpecError
+from studies.matching import MATCH_MODES
 from synth_backend.base import ORGANS
 
 DESIGNS = ("turing", "organ_origin")
@@ -30,6 +31,11 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "bone": (2500.0, 480.0),
 }
 ANY_METHOD = "any"
+# Upper bounds of one blinded case, checked before any array is allocated: a box larger than
+# a whole abdomen is a typo (e.g. 960 for 96), and the voxel cap bounds memory per case
+# (512^3 int16 = 256 MiB; resampling holds a float32 copy).
+MAX_CROP_MM = 512.0
+MAX_CROP_VOXELS = 512 ** 3
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,100}$")
 
@@ -89,6 +95,7 @@ class StudySpec:
     real: int
     synthetic: Mapping[str, int]
     tumor_diameter_mm: tuple[float | None, float | None] = (None, None)
+    match: str = "none"
     presentation: Presentation = field(default_factory=Presentation)
     readers: tuple[str, ...] = ()
     seed: int = 0
@@ -119,7 +126,7 @@ class StudySpec:
                                 "synthetic": (self.synthetic[ANY_METHOD]
                                               if set(self.synthetic) == {ANY_METHOD}
                                               else dict(self.synthetic))},
-            "selection": {"tumor_diameter_mm": [lo, hi]},
+            "selection": {"tumor_diameter_mm": [lo, hi], "match": self.match},
             "presentation": {
                 "spacing_mm": list(p.spacing_mm),
                 "crop": {"around": p.crop.around,
@@ -260,8 +267,13 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
                      "raise the counts")
 
     diameter: tuple[float | None, float | None] = (None, None)
+    # Size matching is on by default for Turing tests: size alone must not give the arm away.
+    match = "size" if design == "turing" else "none"
     if "selection" in top:
-        sel = c.mapping(top["selection"], "selection", {"tumor_diameter_mm"})
+        sel = c.mapping(top["selection"], "selection", {"tumor_diameter_mm", "match"})
+        if "match" in sel:
+            match = c.choice("none" if sel["match"] is None else sel["match"],
+                             "selection.match", MATCH_MODES)
         if "tumor_diameter_mm" in sel:
             rng = sel["tumor_diameter_mm"]
             if not isinstance(rng, list | tuple) or len(rng) != 2:
@@ -287,13 +299,32 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
         raise c.fail("readers", "a list without repeats", readers, "remove the duplicate")
     return StudySpec(
         name=name, design=design, organs=organs, real=real, synthetic=synthetic,
-        tumor_diameter_mm=diameter, presentation=presentation, readers=tuple(readers),
+        tumor_diameter_mm=diameter, match=match, presentation=presentation, readers=tuple(readers),
         seed=c.integer(top.get("seed", 0), "seed"),
         allow_changes=c.boolean(top.get("allow_changes", False), "allow_changes"),
         educational=c.boolean(top.get("educational", False), "educational"),
         confidence=c.boolean(top.get("confidence", False), "confidence"),
         source=source,
     )
+
+
+def check_crop_bounds(size: tuple[float, float, float] | None, unit: str,
+                      spacing: tuple[float, float, float], source: str = "<spec>") -> None:
+    """Refuse a crop box over :data:`MAX_CROP_MM` per axis or :data:`MAX_CROP_VOXELS` voxels
+    at ``spacing`` (mm); ``size`` is in ``unit`` ('mm' or 'voxels'), None = not fixed yet."""
+    if size is None:
+        return
+    sp = [float(v) for v in spacing]
+    mm = [float(v) * (s if unit == "voxels" else 1.0) for v, s in zip(size, sp, strict=True)]
+    vox = [max(1, round(m / s)) for m, s in zip(mm, sp, strict=True)]
+    if max(mm) > MAX_CROP_MM:
+        raise SpecError(f"{source}: presentation.crop.size must be at most {MAX_CROP_MM:g} mm "
+                        f"per axis, got {[round(m, 1) for m in mm]} mm; crop around the tumor "
+                        "(e.g. [96, 96, 64] mm)")
+    if math.prod(vox) > MAX_CROP_VOXELS:
+        raise SpecError(f"{source}: the crop must be at most {MAX_CROP_VOXELS} voxels, got "
+                        f"{' x '.join(map(str, vox))} at spacing {sp} mm; use a coarser "
+                        "presentation.spacing_mm or a smaller crop")
 
 
 def _presentation(c: _Checker, raw: Any) -> Presentation:
@@ -316,6 +347,7 @@ def _presentation(c: _Checker, raw: Any) -> Presentation:
         margin = c.number(cr.get("margin_mm", 10.0), "presentation.crop.margin_mm",
                           positive=False)
         crop = Crop(around=around, size=size, unit=unit, margin_mm=margin)
+    check_crop_bounds(crop.size, crop.unit, spacing, c.source)
     window = default.window
     if "window" in p:
         w = p["window"]

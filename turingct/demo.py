@@ -102,4 +102,4 @@ def _save_credentials(path: Path, accounts: dict[str, str]) -> None:
 def _audit_line(audit: dict) -> str:
     from studies.audit import AuditResult
 
-    return AuditResult(**audit).summary() if audit else "blinding audit: not recorded"
+    return AuditResult.from_dict(audit).summary() if audit else "blinding audit: not recorded"

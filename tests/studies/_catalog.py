@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from db.models import (
     Dataset,
@@ -21,9 +22,15 @@ from synth_backend.io import save_volume, sha256_file
 SHAPE = (40, 40, 24)
 
 
+# Multi-focal layout (mm from the volume centre): one main lesion and three tiny ones in the
+# other corners of the organ, so the box of *all* lesions is centred where there is none.
+MULTIFOCAL_OFFSETS_MM = ((9.0, 9.0, 0.0), (-9.0, -9.0, 0.0), (-9.0, 9.0, 0.0), (9.0, -9.0, 0.0))
+
+
 def make_case(rng: np.random.Generator, *, spacing=(1.0, 1.0, 2.0), noise=20.0,
-              tumor_hu=25.0, radius_mm=5.0, shape=SHAPE):
-    """(ct HU float32, label map uint8 with 1 = organ, 2 = tumor) on an (x, y, z) grid."""
+              tumor_hu=25.0, radius_mm=5.0, shape=SHAPE, multifocal=False):
+    """(ct HU float32, label map uint8 with 1 = organ, 2 = tumor) on an (x, y, z) grid.
+    ``multifocal``: a lesion of ``radius_mm`` plus three of 1.5 mm far from it."""
     grid = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)],
                                 indexing="ij"), axis=-1)
     centre = (np.asarray(shape) - 1) * np.asarray(spacing) / 2
@@ -33,6 +40,12 @@ def make_case(rng: np.random.Generator, *, spacing=(1.0, 1.0, 2.0), noise=20.0,
     ct[organ] = 60.0
     tc = centre + rng.uniform(-4, 4, size=3) * np.array([1, 1, 0.5])
     tumor = (np.linalg.norm(grid - tc, axis=-1) <= radius_mm) & organ
+    if multifocal:
+        tumor = np.zeros(shape, dtype=bool)
+        for k, off in enumerate(MULTIFOCAL_OFFSETS_MM):
+            r = radius_mm if k == 0 else 1.5
+            tumor |= np.linalg.norm(grid - centre - np.asarray(off), axis=-1) <= r
+        tumor &= organ
     ct[tumor] = tumor_hu
     ct = ct + rng.normal(0, noise, size=shape)
     labels = organ.astype(np.uint8)
@@ -42,9 +55,11 @@ def make_case(rng: np.random.Generator, *, spacing=(1.0, 1.0, 2.0), noise=20.0,
 
 def build_catalog(session, root: Path, *, organ="liver", n_real=4, n_synthetic=4,
                   methods=("handcrafted",), seed=0, real_kind=TumorKind.PHANTOM_LESION,
-                  real_opts=None, synthetic_opts=None):
+                  real_opts=None, synthetic_opts=None, radii_mm=None):
     """Write ``n_real`` real-arm and ``n_synthetic`` synthetic volumes (per method round
-    robin) under ``root`` and register them; returns the created Volume rows."""
+    robin) under ``root`` and register them; returns the created Volume rows. ``radii_mm``
+    gives each case's tumor radius (real cases first); the catalog diameter is the largest
+    lesion's equivalent diameter, as ``synth_backend.catalog`` records it."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     real_ds = session.query(Dataset).filter_by(name="phantoms").one_or_none() or Dataset(
@@ -58,6 +73,8 @@ def build_catalog(session, root: Path, *, organ="liver", n_real=4, n_synthetic=4
         synthetic = i >= n_real
         opts = dict((synthetic_opts if synthetic else real_opts) or {})
         spacing = opts.pop("spacing", (1.0, 1.0, 2.0))
+        if radii_mm is not None:
+            opts["radius_mm"] = radii_mm[i]
         ct, labels = make_case(rng, spacing=spacing, **opts)
         affine = np.diag([*spacing, 1.0])
         affine[:3, 3] = rng.uniform(-200, 200, size=3)  # scanner origins differ per case
@@ -74,13 +91,15 @@ def build_catalog(session, root: Path, *, organ="liver", n_real=4, n_synthetic=4
                      ct_path=str(ct_path), ct_sha256=sha256_file(ct_path), shape=list(SHAPE),
                      spacing=list(spacing), affine=affine.tolist(), axcodes="RAS")
         n_tumor = int((labels == 2).sum())
+        lesion_labels, _ = ndimage.label(labels == 2)
+        largest = int(np.bincount(lesion_labels.ravel())[1:].max())
         vol.organs.append(VolumeOrgan(
             organ=organ, mask_paths=[str(organ_path)], mask_sha256=sha256_file(organ_path),
             mask_labels=None if synthetic else [1, 2], organ_voxels=int((labels > 0).sum()),
             tumor_kind=TumorKind.SYNTHETIC if synthetic else real_kind,
             tumor_paths=[str(tumor_path)], tumor_sha256=sha256_file(tumor_path),
             tumor_labels=None if synthetic else [2], tumor_voxels=n_tumor,
-            tumor_diameter_mm=equivalent_diameter_mm(n_tumor, spacing)))
+            tumor_diameter_mm=round(equivalent_diameter_mm(largest, spacing), 2)))
         session.add(vol)
         session.flush()
         if synthetic:

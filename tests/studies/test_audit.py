@@ -100,3 +100,17 @@ def test_study_audit_flags_a_noisier_arm(engine, tmp_path):
     audit = _study_audit(engine, tmp_path, noise=5.0)
     assert audit["auc"] >= 0.9 and audit["ci_low"] > 0.5 and audit["p_value"] < 0.01
     assert audit["warning"] and "ctx_" in audit["warning"]
+
+
+def test_size_alone_is_reported_and_warns():
+    rng = np.random.default_rng(0)
+    feats = _features(rng, 10, 0) + _features(rng, 10, 0)
+    y = [0] * 10 + [1] * 10
+    small, large = list(rng.uniform(11, 26, 10)), list(rng.uniform(16, 64, 10))
+    out = run_audit(feats, y, seed=0, lesion_diameters_mm=small + large)
+    a = roc_auc_score(y, small + large)
+    assert out.size_auc == pytest.approx(max(a, 1 - a), abs=1e-4)
+    assert out.size_p_value < 0.05 and "lesion size alone separates the arms" in out.warning
+    same = run_audit(feats, y, seed=0, lesion_diameters_mm=small + small[::-1])
+    assert same.size_auc == 0.5 and "lesion size" not in (same.warning or "")
+    assert run_audit(feats, y, seed=0).size_auc is None

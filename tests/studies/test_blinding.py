@@ -168,3 +168,77 @@ def test_real_ircad_case_blinds_like_a_phantom(shared_data, tmp_path):
     np.testing.assert_allclose((idx.min(0) + idx.max(0)) / 2, (63 / 2, 63 / 2, 47 / 2), atol=1)
     assert 40 < np.median(ct[tumor > 0]) < 140
     assert tumor.sum() > 1000  # mm^3 inside the 64 x 64 x 48 mm crop
+
+
+def test_multifocal_case_is_centred_on_its_largest_lesion(engine, tmp_path):
+    # 4 lesions in the organ's corners: the box of all of them is centred where there is none,
+    # which made study creation fail with "tumor falls outside the crop"
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3, radii_mm=[3.0] * 6,
+                      real_opts={"multifocal": True}, synthetic_opts={"multifocal": True})
+        spec = spec_dict(readers=[], presentation={"spacing_mm": 1.5, "crop": {
+            "size": [12, 12, 12]}})
+        st = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "e", progress=False)
+        cases = list(st.cases)
+    assert len(cases) == 6
+    for c in cases:
+        lesion = c.meta["lesion"]
+        assert lesion["n_lesions"] == 4 and lesion["rank"] == 1 and lesion["rule"] == "largest"
+        assert lesion["diameter_mm"] == pytest.approx(c.meta["tumor_diameter_mm"], abs=0.01)
+        mask = np.asarray(nib.load(c.meta["mask_path"]).dataobj)
+        idx = np.argwhere(mask)
+        np.testing.assert_allclose((idx.min(0) + idx.max(0)) / 2, (np.array(mask.shape) - 1) / 2,
+                                   atol=1.0)
+
+
+def test_failure_late_in_the_export_leaves_nothing(engine, tmp_path, monkeypatch):
+    import studies.admin as admin
+    from db.models import User
+
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3)
+    real_export, calls = admin.export_case, []
+
+    def fail_on_fifth(*args, **kwargs):  # 4 cases are already written when this fails
+        calls.append(1)
+        if len(calls) == 5:
+            raise admin.StudyError("case x: injected failure")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(admin, "export_case", fail_on_fifth)
+    with pytest.raises(admin.StudyError, match="injected"), session_scope(engine) as s:
+        create_study(s, spec_dict(readers=["newreader"]), actor=OPERATOR,
+                     export_root=tmp_path / "e", progress=False)
+    assert len(calls) == 5
+    assert list((tmp_path / "e").iterdir()) == []  # neither study-* nor the temporary folder
+    with session_scope(engine) as s:
+        assert s.scalar(select(Study)) is None and s.scalar(select(StudyCase)) is None
+        assert s.scalar(select(User).where(User.username == "newreader")) is None
+
+
+def test_crop_size_has_an_upper_bound_checked_before_allocation(engine, tmp_path):
+    import tracemalloc
+
+    from studies.blinding import target_shape
+    from studies.errors import SpecError, StudyError
+    from studies.spec import parse_spec
+
+    tracemalloc.start()
+    with pytest.raises(SpecError, match=r"crop.size must be at most 512 mm per axis, got "
+                                        r"\[960.0, 96.0, 64.0\] mm"):
+        parse_spec(spec_dict(presentation={"crop": {"size": [960, 96, 64]}}))
+    with pytest.raises(SpecError, match="at most 512 mm"):  # voxels of a 2 mm grid: 1000 mm
+        parse_spec(spec_dict(presentation={"spacing_mm": 2.0, "crop": {
+            "size": [500, 10, 10], "unit": "voxels"}}))
+    with pytest.raises(SpecError, match=r"at most 134217728 voxels, got 4800 x 4800 x 3200"):
+        parse_spec(spec_dict(presentation={"spacing_mm": 0.02, "crop": {"size": [96, 96, 64]}}))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5_000_000  # refused from the numbers, no array was allocated
+    # organ-region crops get their size from the masks: capped the same way
+    pres = parse_spec(spec_dict(presentation={"crop": {"around": "organ"}})).presentation
+    with pytest.raises(StudyError, match="exceeds 512 mm per axis"):
+        target_shape(pres, [np.array([900.0, 100.0, 100.0])])
+    assert target_shape(pres, [np.array([80.0, 60.0, 40.0])]) == (100, 80, 60)
+    # the bound itself is allowed
+    parse_spec(spec_dict(presentation={"spacing_mm": 1.0, "crop": {"size": [512, 512, 512]}}))

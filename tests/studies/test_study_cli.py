@@ -30,6 +30,9 @@ def test_study_cli_end_to_end(catalog, db_url, tmp_path, capsys, monkeypatch):
     assert code == 0, err
     assert "study 't1': 6 blinded cases" in out
     assert "blinding audit: AUC" in out and "permutation p =" in out
+    assert "lesion size alone AUC" in out  # size reported as a separating feature
+    assert "lesion size (selection.match: size): real " in out and "Mann-Whitney p =" in out
+    assert "pairs (real mm -> synthetic mm): " in out
     assert "invite for ann (single use, 72 h): http://localhost:8501/?invite=" in out
 
     monkeypatch.setattr("sys.stdin", io.StringIO("carol password\n"))

@@ -54,12 +54,13 @@ def _create(args) -> int:
     from studies.accounts import OPERATOR, create_invite, invite_link, require_user
     from studies.admin import create_study
     from studies.audit import AuditResult
+    from studies.matching import pairs_line, size_match_line
 
     with session_scope(_engine(args)) as session:
         study = create_study(session, args.spec, actor=OPERATOR, export_root=args.export_root)
         n_cases = len(study.cases)
-        audit = AuditResult(**{k: v for k, v in study.audit.items()
-                               if k in AuditResult.__dataclass_fields__})
+        audit = AuditResult.from_dict(study.audit)
+        match = study.audit.get("size_match") or {}
         links = []
         for username in study.spec["readers"]:
             user = require_user(session, username)
@@ -68,6 +69,9 @@ def _create(args) -> int:
         name, export_dir = study.name, study.export_dir
     print(f"study {name!r}: {n_cases} blinded cases in {export_dir}")
     print(audit.summary())
+    print(size_match_line(match))
+    if pairs_line(match):
+        print(pairs_line(match))
     for username, link in links:
         print(f"invite for {username} (single use, 72 h): {link}")
     print(f"next: `turingct study progress {name}`")
