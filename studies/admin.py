@@ -229,6 +229,62 @@ def close_study(session: Session, actor: Actor, study: int | str) -> Study:
     return s
 
 
+def reopen_study(session: Session, actor: Actor, study: int | str) -> Study:
+    """Reopen a closed study: its readers can answer again (answers so far are kept)."""
+    s = get_study(session, actor, study)
+    if s.status != StudyStatus.OPEN:
+        s.status, s.closed_at = StudyStatus.OPEN, None
+        session.flush()
+    return s
+
+
+@dataclass(frozen=True)
+class RemovedReader:
+    """What :func:`remove_reader` did: cases withdrawn from the reader, answers kept."""
+
+    username: str
+    study: str
+    withdrawn: int
+    answers_kept: int
+
+
+def remove_reader(session: Session, actor: Actor, study: int | str,
+                  username: str) -> RemovedReader:
+    """Take ``username`` off a study: their case order is deleted, so the study no longer
+    appears for them. Their answers so far are kept (answers are the study's record and are
+    never deleted); adding the reader again restores the same seeded order."""
+    s = get_study(session, actor, study)
+    user = session.scalar(select(User).where(User.username == username))
+    rows = [] if user is None else session.scalars(
+        select(Assignment).where(Assignment.study_id == s.id,
+                                 Assignment.reader_id == user.id)).all()
+    if not rows:
+        readers = session.scalars(select(User.username).join(
+            Assignment, Assignment.reader_id == User.id).where(Assignment.study_id == s.id)
+            .distinct().order_by(User.username)).all()
+        raise StudyError(f"study {s.name!r}: {username!r} is not one of its readers "
+                         f"({', '.join(readers) or 'none'}); pick an assigned reader")
+    kept = session.scalar(select(func.count(Answer.id)).where(Answer.study_id == s.id,
+                                                             Answer.reader_id == user.id))
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    log.info("study %s: reader %s removed (%d cases, %d answers kept)", s.name, username,
+             len(rows), kept)
+    return RemovedReader(username, s.name, len(rows), int(kept))
+
+
+def import_dataset(session: Session, actor: Actor, fmt: str, path: str | Path,
+                   **options: Any):
+    """Register a dataset in the catalog (staff only): the ``turingct data import`` service
+    (:func:`synth_backend.catalog.import_dataset`, same formats and options), behind the role
+    check the app needs. Returns its ``ImportReport``; the caller commits."""
+    from synth_backend.catalog import import_dataset as register
+
+    require_role(actor, *STAFF)
+    return register(session, fmt, path, **options)
+
+
 def assign_reader(session: Session, actor: Actor, study_id: int | str, reader: User) -> int:
     """Give ``reader`` a seeded order over the study's cases (idempotent); returns #cases."""
     s = get_study(session, actor, study_id)

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Assignment, Study, StudyCase, User
+from db.models import Answer, Assignment, Study, StudyCase, User
 
 
 def reader_seed(study_seed: int, username: str) -> list[int]:
@@ -33,7 +33,9 @@ def reader_order(n_cases: int, study_seed: int, username: str) -> list[int]:
 def assign(session: Session, study: Study, reader: User) -> list[Assignment]:
     """Create the reader's assignments (idempotent: an existing order is returned unchanged).
 
-    Cases added to a study after a reader was assigned are appended in a seeded order.
+    Cases added to a study after a reader was assigned are appended in a seeded order. A
+    reader removed from the study and assigned again gets the same order back, with the cases
+    they had answered marked answered (from their kept answers).
     """
     cases: Sequence[StudyCase] = session.scalars(
         select(StudyCase).where(StudyCase.study_id == study.id).order_by(StudyCase.id)).all()
@@ -47,8 +49,15 @@ def assign(session: Session, study: Study, reader: User) -> list[Assignment]:
         return list(existing)
     start = len(existing)
     order = reader_order(len(missing), study.seed + start, reader.username)
-    new = [Assignment(study_id=study.id, reader_id=reader.id, case_id=missing[i].id,
-                      position=start + k) for k, i in enumerate(order)]
+    answered = {a.case_id: a for a in session.scalars(
+        select(Answer).where(Answer.study_id == study.id, Answer.reader_id == reader.id))}
+    new = []
+    for k, i in enumerate(order):
+        done = answered.get(missing[i].id)
+        new.append(Assignment(study_id=study.id, reader_id=reader.id, case_id=missing[i].id,
+                              position=start + k,
+                              first_displayed_at=done.displayed_at if done else None,
+                              answered_at=done.submitted_at if done else None))
     session.add_all(new)
     session.flush()
     return [*existing, *new]

@@ -122,3 +122,21 @@ def spec_dict(**overrides):
     }
     spec.update(overrides)
     return spec
+
+
+def write_manifest(root: Path, n: int = 2, seed: int = 0) -> Path:
+    """``n`` tiny liver cases (CT + label map, 1 = organ, 2 = tumor) and the ``data import
+    --format manifest`` CSV listing them; returns the CSV path."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    lines = ["case,ct,organ,organ_mask,organ_label,tumor_mask,tumor_label"]
+    for i in range(n):
+        ct, labels = make_case(rng)
+        affine = np.diag([1.0, 1.0, 2.0, 1.0])
+        save_volume(ct, affine, root / f"case{i}_ct.nii.gz", "ct")
+        save_volume(labels, affine, root / f"case{i}_labels.nii.gz", "mask")
+        lines.append(f"case{i},case{i}_ct.nii.gz,liver,case{i}_labels.nii.gz,1;2,"
+                     f"case{i}_labels.nii.gz,2")
+    csv_path = root / "manifest.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    return csv_path

@@ -56,6 +56,9 @@ def test_reader_gets_only_assigned_volumes(with_outsider):
     lambda s, u, sid: admin.close_study(s, u, sid),
     lambda s, u, sid: admin.assign_reader(s, u, sid, u),
     lambda s, u, sid: admin.create_study(s, spec_dict(name="x"), actor=u),
+    lambda s, u, sid: admin.reopen_study(s, u, sid),
+    lambda s, u, sid: admin.remove_reader(s, u, sid, "bob"),
+    lambda s, u, sid: admin.import_dataset(s, u, "atlas", "/nonexistent"),
 ])
 def test_reader_cannot_call_researcher_functions(with_outsider, call):
     engine, sid = with_outsider

@@ -73,11 +73,21 @@ def test_study_cli_end_to_end(catalog, db_url, tmp_path, capsys, monkeypatch):
     assert code == 0 and "t1" in out
     code, out, _ = _run(capsys, "study", "show", "t1", "--db", db_url)
     assert code == 0 and '"real/liver": 3' in out
+    assert '"size_match": {' in out and '"median_abs_diff_mm"' in out
     code, out, _ = _run(capsys, "study", "close", "t1", "--db", db_url)
     assert code == 0 and "closed" in out
     with session_scope(catalog) as s:
         carol = s.scalar(select(User).where(User.username == "carol"))
         assert reading.current_case(s, carol, 1) is None
+    code, out, _ = _run(capsys, "study", "reopen", "t1", "--db", db_url)
+    assert code == 0 and "open again" in out
+    with session_scope(catalog) as s:
+        carol = s.scalar(select(User).where(User.username == "carol"))
+        assert reading.current_case(s, carol, 1) is not None
+    code, out, _ = _run(capsys, "study", "remove-reader", "t1", "carol", "--db", db_url)
+    assert code == 0 and "carol removed from study 't1': 6 cases withdrawn, 3 answers kept" in out
+    code, _, err = _run(capsys, "study", "remove-reader", "t1", "carol", "--db", db_url)
+    assert code == 2 and "not one of its readers" in err
 
 
 def test_cli_errors_are_one_line(catalog, db_url, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""`turingct study create|list|show|close|key|results|progress`: blinded reader studies."""
+"""`turingct study create|list|show|close|reopen|remove-reader|key|results|progress`."""
 
 from __future__ import annotations
 
@@ -27,11 +27,18 @@ def register(sub) -> None:
 
     for name, helptext, func in (("show", "details, audit and progress of a study", _show),
                                  ("close", "close a study (no further answers)", _close),
+                                 ("reopen", "reopen a closed study", _reopen),
                                  ("progress", "per-reader answered/total and time", _progress)):
         p = study.add_parser(name, help=helptext)
         p.add_argument("study", help="study name or id")
         add_db_option(p)
         p.set_defaults(func=func)
+
+    rm = study.add_parser("remove-reader", help="take a reader off a study (answers are kept)")
+    rm.add_argument("study", help="study name or id")
+    rm.add_argument("username", help="the reader to remove")
+    add_db_option(rm)
+    rm.set_defaults(func=_remove_reader)
 
     for name, helptext, func in (("key", "write the unblinding key CSV (code, arm, organ, "
                                   "method, source)", _key),
@@ -118,6 +125,29 @@ def _close(args) -> int:
     with session_scope(_engine(args)) as session:
         name = close_study(session, OPERATOR, args.study).name
     print(f"study {name!r} closed; answers are kept (`turingct study results {name} --out ...`)")
+    return 0
+
+
+def _reopen(args) -> int:
+    from db.session import session_scope
+    from studies.accounts import OPERATOR
+    from studies.admin import reopen_study
+
+    with session_scope(_engine(args)) as session:
+        name = reopen_study(session, OPERATOR, args.study).name
+    print(f"study {name!r} is open again; its readers can continue")
+    return 0
+
+
+def _remove_reader(args) -> int:
+    from db.session import session_scope
+    from studies.accounts import OPERATOR
+    from studies.admin import remove_reader
+
+    with session_scope(_engine(args)) as session:
+        done = remove_reader(session, OPERATOR, args.study, args.username)
+    print(f"{done.username} removed from study {done.study!r}: {done.withdrawn} cases "
+          f"withdrawn, {done.answers_kept} answers kept")
     return 0
 
 
