@@ -113,7 +113,7 @@ def show_progress(rows: list[Any]) -> None:
     total = sum(r["total"] for r in records)
     st.metric("Answers", f"{answered} / {total}")
     st.dataframe(
-        records, hide_index=True, width="stretch",
+        records, hide_index=True, width="stretch", height="content",  # every reader, no scroll
         column_order=["username", "years_experience", "answered", "total", "progress",
                       "median_seconds", "last_answer_at"],
         column_config={
@@ -140,8 +140,35 @@ def show_audit(audit: dict[str, Any]) -> None:
         st.warning(f"{text}. {audit['warning']}")
     else:
         st.success(f"{text}: near chance, the arms look alike without the tumor.")
+    if audit.get("size_auc") is not None:
+        st.caption(f"Lesion size alone: AUC {audit['size_auc']:.2f} (Mann-Whitney p = "
+                   f"{audit['size_p_value']:.3f}); 0.5 = size tells nothing about the arm.")
     with st.expander("Audit details"):
-        st.json(audit)
+        st.json({k: v for k, v in audit.items() if k != "size_match"})
+
+
+def show_size_match(report: dict[str, Any] | None) -> None:
+    """The achieved size match (``Study.audit['size_match']``): one line and, when the arms
+    were paired, the pairs' diameters. Pair codes are left out: a pair names which case is
+    real, which is the unblinding key's job."""
+    from studies.matching import size_match_line
+
+    if not report:
+        return
+    st.text(size_match_line(report))
+    pairs = report.get("pairs") or []
+    if pairs:
+        with st.expander(f"Size-matched pairs ({len(pairs)})"):
+            st.dataframe([{"organ": p["organ"], "method": p.get("method") or "",
+                           "real mm": p["real_mm"], "synthetic mm": p["synthetic_mm"]}
+                          for p in pairs], hide_index=True, height="content")
+
+
+def show_case_table(rows: list[dict[str, Any]]) -> None:
+    """Cases per arm / organ / method (``studies.admin.show_study()['case_table']``)."""
+    st.dataframe(rows, hide_index=True, height="content",
+                 column_config={"arm": "Arm", "organ": "Organ", "method": "Method",
+                                "cases": st.column_config.NumberColumn("Cases")})
 
 
 def show_jobs(rows: list[Any]) -> None:
@@ -152,17 +179,22 @@ def show_jobs(rows: list[Any]) -> None:
         return
     for job in (j for j in rows if j.active):
         st.progress(job.progress, text=job.label())
+    for job in (j for j in rows if j.reason):  # plain text: the reason may quote file paths
+        st.error(f"Job #{job.id} ({job.method} · {job.organ}) {job.status}: {job.reason}")
     for job in (j for j in rows if j.errors):
         with st.expander(f"Job #{job.id}: {len(job.errors)} failed item(s)"):
             st.dataframe([{"item": e.get("item"), "case": e.get("case"),
                            "error": e.get("error")} for e in job.errors],
                          hide_index=True, width="stretch")
     records = as_records(rows)
-    for r in records:
+    for r, job in zip(records, rows, strict=True):
         r["errors"] = len(r["errors"])
+        r["done"] = job.done_fraction  # a job whose items all failed shows 0%, not 100%
+        r["reason"] = job.reason or ""
     st.dataframe(
-        records, hide_index=True, width="stretch",
-        column_order=["id", "method", "organ", "status", "progress", "n_done", "n_failed",
-                      "n_total", "device", "seed", "created_at", "finished_at", "out_dir"],
-        column_config={"progress": st.column_config.ProgressColumn(
-            "Progress", min_value=0.0, max_value=1.0, format="percent")})
+        records, hide_index=True, width="stretch", height="content",
+        column_order=["id", "method", "organ", "status", "done", "n_done", "n_failed",
+                      "n_total", "reason", "device", "seed", "created_at", "finished_at",
+                      "out_dir"],
+        column_config={"done": st.column_config.ProgressColumn(
+            "Volumes made", min_value=0.0, max_value=1.0, format="percent")})

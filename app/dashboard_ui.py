@@ -106,7 +106,7 @@ def show_frd(results: list[StoredResult], study: str) -> None:
     if table.empty:
         _missing("frd", "FRD", study)
         return
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch", height="content")
     st.caption("FRD = log(d^2), features z-scored on the real set; lower = closer. "
                + "; ".join(r.caption for r in frd))
 

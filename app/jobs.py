@@ -7,6 +7,7 @@ Streamlit session). The rows are read back by ``synth_backend.jobs`` for the pro
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -31,10 +32,14 @@ def batch_available() -> bool:
 
 
 def batch_command(*, method: str, organ: str, dataset: str, count: int, size: str,
-                  device: str, seed: int, out_dir: Path, database_url: str) -> list[str]:
-    """argv of ``turingct synth batch`` for these choices (validated here, one-line errors)."""
+                  device: str, seed: int, out_dir: Path, database_url: str,
+                  checkpoint: str | Path | None = None) -> list[str]:
+    """argv of ``turingct synth batch`` for these choices (validated here, one-line errors).
+
+    ``checkpoint``: the weights file of a learning-based method (required for those, refused
+    for the others); it must exist on this server."""
     from synth_backend.base import ORGANS
-    from synth_backend.registry import available_methods
+    from synth_backend.registry import LEARNING_BASED, available_methods
 
     if method not in available_methods():
         raise LaunchError(f"method must be one of {available_methods()}, got {method!r}")
@@ -46,10 +51,24 @@ def batch_command(*, method: str, organ: str, dataset: str, count: int, size: st
         raise LaunchError(f"device must be auto, cpu or cuda, got {device!r}")
     if count < 1:
         raise LaunchError(f"number of volumes must be >= 1, got {count}")
-    return [*TURINGCT, "synth", "batch", "--method", method,
+    checkpoint = str(checkpoint).strip() if checkpoint else None
+    if method in LEARNING_BASED and not checkpoint:
+        raise LaunchError(f"checkpoint must be given for {method} (a learning-based method); "
+                          "type the path of its trained weights (`turingct train ...` makes "
+                          "them)")
+    if checkpoint and method not in LEARNING_BASED:
+        raise LaunchError(f"checkpoint is only for learning-based methods "
+                          f"({', '.join(sorted(LEARNING_BASED))}), not {method}; clear the field")
+    if checkpoint and not Path(checkpoint).is_file():
+        raise LaunchError(f"{checkpoint}: checkpoint file does not exist on this server; check "
+                          "the path")
+    argv = [*TURINGCT, "synth", "batch", "--method", method,
             "--organ", organ, "--from-catalog", "--dataset", dataset, "--n", str(int(count)),
             "--out", str(out_dir), "--seed", str(int(seed)), "--size", size,
             "--device", device, "--executor", "local", "--db", database_url]
+    if checkpoint:
+        argv += ["--checkpoint", str(Path(checkpoint).resolve())]
+    return argv
 
 
 @dataclass(frozen=True)
@@ -64,15 +83,19 @@ class Launched:
 def launch_batch(**choices: Any) -> Launched:
     """Start the batch as a detached process writing ``batch.log`` next to its outputs.
 
-    The output folder is ``<data dir>/synthetic/<method>-<organ>-seed<S>``: launching the same
-    choices again resumes that batch (finished items are skipped by the runner).
+    The output folder is ``<data dir>/synthetic/<method>-<organ>-seed<S>`` (plus ``-ckpt<hash
+    of the checkpoint path>`` for learning-based methods): launching the same choices again
+    resumes that batch (finished items are skipped by the runner).
     """
     from turingct.config import data_dir, database_url
 
     if not batch_available():
         raise LaunchError("the batch runner is not installed; update turingct")
-    out_dir = data_dir() / "synthetic" / (f"{choices['method']}-{choices['organ']}-"
-                                          f"seed{int(choices['seed'])}")
+    name = f"{choices['method']}-{choices['organ']}-seed{int(choices['seed'])}"
+    if choices.get("checkpoint"):  # other weights, other outputs: never resume across them
+        name += "-ckpt" + hashlib.sha256(str(Path(choices["checkpoint"]).resolve())
+                                         .encode()).hexdigest()[:8]
+    out_dir = data_dir() / "synthetic" / name
     argv = batch_command(out_dir=out_dir, database_url=database_url(), **choices)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "batch.log"

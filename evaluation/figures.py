@@ -13,6 +13,17 @@ import pandas as pd
 import plotly.graph_objects as go
 
 PCT = 100.0
+# Table figures get the height of all their rows: plotly's default 450 px figure scrolls a
+# table after ~9 rows, which hid 7 of 16 reader rows on the dashboard and in the report.
+TABLE_HEADER_PX = 34
+TABLE_ROW_PX = 30
+TABLE_MARGIN_PX = {"t": 70, "b": 20, "l": 10, "r": 10}
+
+
+def table_height(n_rows: int) -> int:
+    """Pixel height of a :func:`reader_table_figure` showing ``n_rows`` rows without scrolling."""
+    return (TABLE_MARGIN_PX["t"] + TABLE_MARGIN_PX["b"] + TABLE_HEADER_PX
+            + TABLE_ROW_PX * max(1, int(n_rows)) + 10)
 
 
 def reader_table_figure(table: pd.DataFrame, unsure: str = "exclude") -> go.Figure:
@@ -31,9 +42,11 @@ def reader_table_figure(table: pd.DataFrame, unsure: str = "exclude") -> go.Figu
         [f"{n} ({u})" for n, u in zip(table.n_synthetic, table.n_unsure_synthetic, strict=True)],
         ci("sensitivity"), ci("specificity"), ci("accuracy"),
         [f"{p:.3g}" if np.isfinite(p) else "n/a" for p in table.p_vs_chance]]
-    fig = go.Figure(go.Table(header={"values": header}, cells={"values": values}))
+    fig = go.Figure(go.Table(header={"values": header, "height": TABLE_HEADER_PX},
+                             cells={"values": values, "height": TABLE_ROW_PX}))
     fig.update_layout(title=f"Reader performance (real tumor = positive; unsure {unsure}; "
-                            "Wilson 95% CI)")
+                            "Wilson 95% CI)", height=table_height(len(table)),
+                      margin=TABLE_MARGIN_PX)
     return fig
 
 

@@ -22,13 +22,28 @@ table.data{border-collapse:collapse;font-size:0.85rem;margin-bottom:1.5rem}
 table.data th,table.data td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 table.data th{background:#f2f2f2}
 dl.settings dt{font-weight:600} dl.settings dd{margin:0 0 .4rem 1rem}
+dl.settings pre{background:#f7f7f7;padding:.5rem;font-size:0.8rem;overflow-x:auto}
 """
 
 
 def _settings_html(settings: Mapping[str, object]) -> str:
-    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{_value_html(v)}</dd>"
                     for k, v in settings.items())
     return f'<dl class="settings">{items}</dl>'
+
+
+def _value_html(value: object) -> str:
+    """A setting as escaped HTML; mappings/lists as YAML and any multi-line text (a study spec)
+    in ``<pre>`` so its lines and indentation survive."""
+    if isinstance(value, Mapping | list):
+        import yaml
+
+        value = yaml.safe_dump(value if isinstance(value, list) else dict(value),
+                               sort_keys=False, allow_unicode=True)
+    text = str(value)
+    if "\n" in text.strip():
+        return f"<pre>{html.escape(text.rstrip())}</pre>"
+    return html.escape(text)
 
 
 def build_report(tables: Mapping[str, pd.DataFrame], figures: Sequence, settings: Mapping[str,

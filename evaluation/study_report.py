@@ -96,9 +96,18 @@ def _audit_settings(audit: dict) -> dict[str, object]:
             f"{audit.get('ci_high', float('nan')):.2f}], permutation p = "
             f"{audit.get('p_value', float('nan')):.3f} on {audit.get('n_real')} real + "
             f"{audit.get('n_synthetic')} synthetic cases")
-    return {"blinding audit": text,
-            "blinding audit warning": audit.get("warning") or "none (near chance)",
-            "blinding audit method": audit.get("method", "")}
+    out: dict[str, object] = {
+        "blinding audit": text,
+        "blinding audit warning": audit.get("warning") or "none (near chance)",
+        "blinding audit method": audit.get("method", "")}
+    if audit.get("size_auc") is not None:
+        out["lesion size alone"] = (f"AUC {audit['size_auc']:.2f}, Mann-Whitney p = "
+                                    f"{audit['size_p_value']:.3f}")
+    if audit.get("size_match"):
+        from studies.matching import size_match_line
+
+        out["size match"] = size_match_line(audit["size_match"])
+    return out
 
 
 def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) -> None:
@@ -180,6 +189,14 @@ def collect_report(session, study: int | str, *, unsure: str = "exclude",
     }
     parts = ReportParts(settings)
     parts.add("case_counts", case_counts(session, st.id), {"rows": "arm x organ x method"})
+    pairs = ((st.audit or {}).get("size_match") or {}).get("pairs") or []
+    if pairs:
+        table = pd.DataFrame(pairs)
+        if not include_key:  # the codes of a pair tell which case is real: that is the key
+            table = table.drop(columns=["real", "synthetic"])
+        parts.add("size_matched_pairs", table, {
+            "rows": "one synthetic case and the real case it was paired with by equivalent "
+                    "diameter of the largest lesion (mm)"})
     prov = method_provenance(session, st.id)
     if len(prov):
         parts.add("method_provenance", prov, {"source": "synthetic_provenance rows of the "

@@ -205,17 +205,23 @@ def list_studies(session: Session, actor: Actor) -> list[StudySummary]:
 
 
 def show_study(session: Session, actor: Actor, study: int | str) -> dict[str, Any]:
-    """Study details: spec, counts per arm/organ/method, audit, export folder, progress."""
+    """Study details: spec, counts per arm/organ/method (``cases`` as 'arm/organ/method' ->
+    n, ``case_table`` as rows), audit, size match, export folder, progress."""
     s = get_study(session, actor, study)
     counts: dict[str, int] = {}
+    table = []
     for arm, organ, method, n in session.execute(
             select(StudyCase.arm, StudyCase.organ, StudyCase.method, func.count(StudyCase.id))
             .where(StudyCase.study_id == s.id)
-            .group_by(StudyCase.arm, StudyCase.organ, StudyCase.method)):
+            .group_by(StudyCase.arm, StudyCase.organ, StudyCase.method)
+            .order_by(StudyCase.arm, StudyCase.organ, StudyCase.method)):
         counts[f"{arm.value}/{organ}" + (f"/{method}" if method else "")] = int(n)
+        table.append({"arm": arm.value, "organ": organ, "method": method or "",
+                      "cases": int(n)})
     return {"id": s.id, "name": s.name, "design": s.design.value, "status": s.status.value,
             "seed": s.seed, "allow_changes": s.allow_changes, "educational": s.educational,
-            "export_dir": s.export_dir, "cases": counts, "audit": s.audit,
+            "export_dir": s.export_dir, "cases": counts, "case_table": table,
+            "audit": s.audit,
             "size_match": (s.audit or {}).get("size_match"), "spec": s.spec,
             "progress": [p.__dict__ for p in progress(session, actor, s.id)]}
 

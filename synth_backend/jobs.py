@@ -48,6 +48,25 @@ class JobRow:
         """True while the batch may still make progress (pending or running)."""
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def done_fraction(self) -> float:
+        """Share of the items that produced a volume (a batch whose items all failed is 0, not
+        the 100% that ``progress`` reports once every item was tried)."""
+        return self.n_done / self.n_total if self.n_total else 0.0
+
+    @property
+    def reason(self) -> str | None:
+        """One line saying why a failed or interrupted job failed: the most frequent item error
+        (first line, at most 300 characters) and how many items it hit; None otherwise."""
+        if self.status not in ("failed", "interrupted") or not self.errors:
+            return None if self.status != "interrupted" else \
+                "interrupted before finishing; launch the same choices again to resume"
+        messages = [str(e.get("error") or "unknown error").strip().splitlines()[0][:300]
+                    for e in self.errors]
+        top = max(set(messages), key=lambda m: (messages.count(m), m))
+        n = messages.count(top)
+        return top if n == len(messages) and n == 1 else f"{top} ({n} of {len(messages)} items)"
+
     def label(self) -> str:
         """One-line summary, e.g. ``#3 handcrafted · liver · running · 4 done, 1 failed of 10``."""
         return (f"#{self.id} {self.method} · {self.organ} · {self.status} · {self.n_done} done, "

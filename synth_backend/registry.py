@@ -16,6 +16,11 @@ _METHODS: dict[str, str] = {
 }
 
 
+# Methods that need trained weights (``--checkpoint``); kept here so that forms can ask for a
+# checkpoint without importing torch (tests check it against each class's ``learning_based``).
+LEARNING_BASED = frozenset({"difftumor", "tumorgen"})
+
+
 def available_methods() -> list[str]:
     return sorted(_METHODS)
 

@@ -47,7 +47,7 @@ if votes is not None:
                                    readers.conventions(unsure).items()))
         st.plotly_chart(figures.specificity_forest(table), key="dash_forest")
     else:
-        st.dataframe(readers.organ_origin_table(votes), hide_index=True)
+        st.dataframe(readers.organ_origin_table(votes), hide_index=True, height="content")
     if votes["reader"].nunique() > 1:
         kappa = agreement.kappa_matrix(agreement.pairwise_cohen_kappa(votes))
         st.plotly_chart(figures.agreement_heatmap(kappa), key="dash_kappa")

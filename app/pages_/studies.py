@@ -15,6 +15,7 @@ from synth_backend.errors import TuringCTError  # noqa: E402
 
 st.title("Studies")
 PICK_KEY = "turingct_studies_pick"
+REPICK_KEY = "turingct_studies_repick"  # (name, status) to keep open after close / reopen
 
 
 def _create(spec) -> None:
@@ -87,6 +88,8 @@ with admin_ui.staff_session(login) as (session, user):
     summaries = admin.list_studies(session, user)
 st.dataframe(admin_ui.as_records(summaries), hide_index=True, width="stretch")
 
+if REPICK_KEY in st.session_state:  # the picker's label carries the status, which changed
+    admin_ui.preselect_study(PICK_KEY, *st.session_state.pop(REPICK_KEY))
 study = admin_ui.study_picker(login, key=PICK_KEY, label="Open study")
 if study is None:
     st.stop()
@@ -100,8 +103,10 @@ with admin_ui.staff_session(login) as (session, user):
 st.subheader(details["name"])
 st.caption(f"{details['design']} · {details['status']} · seed {details['seed']} · "
            f"export folder `{details['export_dir']}`")
-st.write("Cases per arm / organ / method:", details["cases"])
+st.markdown("**Cases per arm / organ / method**")
+admin_ui.show_case_table(details["case_table"])
 admin_ui.show_audit(details["audit"])
+admin_ui.show_size_match(details["size_match"])
 admin_ui.show_progress(details["progress"])
 
 c1, c2, c3 = st.columns(3)
@@ -115,4 +120,34 @@ if details["status"] == "open":
     if c3.button("Close study", disabled=not confirm, key="turingct_close"):
         with admin_ui.staff_session(login) as (session, user):
             admin.close_study(session, user, study.id)
+        st.session_state[REPICK_KEY] = (details["name"], "closed")
         st.rerun()
+elif c3.button("Reopen study", key="turingct_reopen",
+               help="readers can answer again; answers so far are kept"):
+    with admin_ui.staff_session(login) as (session, user):
+        admin.reopen_study(session, user, study.id)
+    st.session_state[REPICK_KEY] = (details["name"], "open")
+    st.rerun()
+
+assigned = [p["username"] for p in details["progress"]]
+if assigned:
+    with st.form("turingct_remove_reader"):
+        st.markdown("**Remove a reader from this study**")
+        st.caption("Their cases are withdrawn; answers they already gave are kept in the "
+                   "results. Adding them again (Readers page) restores the same order.")
+        gone = st.selectbox("Reader", assigned, key="turingct_remove_who")
+        sure = st.checkbox("I want to remove this reader", key="turingct_remove_confirm")
+        if st.form_submit_button("Remove reader"):
+            if not sure:
+                st.error("Tick 'I want to remove this reader' first.")
+            else:
+                try:
+                    with admin_ui.staff_session(login) as (session, user):
+                        done = admin.remove_reader(session, user, study.id, gone)
+                except TuringCTError as exc:
+                    st.error(str(exc))
+                else:
+                    st.session_state[state.FLASH_KEY] = (
+                        f"{done.username} removed from {done.study}: {done.withdrawn} cases "
+                        f"withdrawn, {done.answers_kept} answers kept.")
+                    st.rerun()

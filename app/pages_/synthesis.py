@@ -17,7 +17,7 @@ login = state.require_login(*state.RESEARCH_ROLES)
 
 from synth_backend import jobs as job_rows  # noqa: E402  (after the guard)
 from synth_backend.base import ORGANS  # noqa: E402
-from synth_backend.registry import available_methods  # noqa: E402
+from synth_backend.registry import LEARNING_BASED, available_methods  # noqa: E402
 
 POLL_KEY = "turingct_synth_poll_until"
 POLL_SECONDS = 2.0
@@ -37,7 +37,9 @@ with st.expander("Launch a batch", expanded=not rows):
                 "DIR` and import it with `turingct data import DIR --format atlas`.")
     with st.form("turingct_batch"):
         c1, c2 = st.columns(2)
-        method = c1.selectbox("Method", available_methods())
+        # modeling-based methods first: they run without weights
+        method = c1.selectbox("Method", sorted(available_methods(),
+                                               key=lambda m: (m in LEARNING_BASED, m)))
         organ = c2.selectbox("Organ", list(ORGANS))
         dataset = st.selectbox("Healthy volumes from dataset", datasets or ["(none imported)"])
         c3, c4 = st.columns(2)
@@ -47,11 +49,15 @@ with st.expander("Launch a batch", expanded=not rows):
         device = c6.selectbox("Device", ["auto", "cuda", "cpu"],
                               help="auto: the GPU when CUDA is available, else the CPU")
         seed = c7.number_input("Seed", 0, 2**31 - 1, 0)
+        checkpoint = st.text_input(
+            "Checkpoint (learning-based methods: " + ", ".join(sorted(LEARNING_BASED)) + ")",
+            help="path on this server of the trained weights (`turingct train ...`); leave "
+                 "empty for the modeling-based methods")
         if st.form_submit_button("Launch", disabled=not jobs.batch_available() or not datasets):
             try:
                 launched = jobs.launch_batch(method=method, organ=organ, dataset=dataset,
                                              count=int(count), size=size, device=device,
-                                             seed=int(seed))
+                                             seed=int(seed), checkpoint=checkpoint or None)
             except jobs.LaunchError as exc:
                 st.error(str(exc))
             else:

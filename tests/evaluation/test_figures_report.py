@@ -62,3 +62,30 @@ def test_write_table_sidecar(tmp_path, votes):
     assert side == conventions_path(csv) == tmp_path / "t.conventions.txt"
     assert "unsure: wrong" in side.read_text()
     assert list(pd.read_csv(csv).columns[:2]) == ["reader", "organ"]
+
+
+def test_reader_table_figure_is_tall_enough_for_every_row():
+    # 24 reader x organ rows (2 organs + all): plotly's default 450 px figure showed 9 and
+    # scrolled the rest
+    rows = []
+    for r in range(8):
+        for organ in ("liver", "kidney"):
+            for i, t in enumerate(["real"] * 3 + ["synthetic"] * 3):
+                rows.append({"reader": f"R{r}", "case": f"{organ}{i}", "organ": organ,
+                             "truth": t, "answer": "real"})
+    table = reader_table(validate_votes(pd.DataFrame(rows)))
+    assert len(table) == 24
+    fig = figures.reader_table_figure(table)
+    trace = fig.data[0]
+    margin = fig.layout.margin
+    needed = margin.t + margin.b + trace.header.height + 24 * trace.cells.height
+    assert fig.layout.height >= needed
+
+
+def test_report_prints_a_spec_as_yaml(tmp_path):
+    spec_yaml = "name: s\ndesign: turing\npresentation:\n  spacing_mm: 1.0\n"
+    out = build_report({}, [], {"spec (YAML)": spec_yaml, "spec dict": {"a": {"b": 1}},
+                                "plain": "<b>x</b>"}, tmp_path / "r.html")
+    html = out.read_text()
+    assert "<pre>name: s\ndesign: turing\npresentation:\n  spacing_mm: 1.0</pre>" in html
+    assert "<pre>a:\n  b: 1</pre>" in html and "&lt;b&gt;x&lt;/b&gt;" in html

@@ -56,6 +56,11 @@ def test_report_cli(study, db_url, tmp_path):
     html = out.read_text()
     assert f"Study report: {name}" in html and "blinding audit" in html
     assert "Specificity per reader" in html and "plotly" in html.lower()
+    # the spec as YAML, line by line (it was one run-together line or a Python dict)
+    assert "<pre>name: rep\ndesign: turing\norgans:\n- liver\n" in html
+    assert "lesion size alone" in html and "size match" in html
+    pairs = pd.read_csv(out.parent / "report_tables" / "size_matched_pairs.csv")
+    assert len(pairs) == 3 and {"real_mm", "synthetic_mm"} <= set(pairs.columns)
     tables = out.parent / "report_tables"
     table = pd.read_csv(tables / "reader_table.csv").set_index(["reader", "organ"])
     ann, bob = table.loc[("ann", "liver")], table.loc[("bob", "liver")]

@@ -42,3 +42,15 @@ def test_contract(name, phantom):
     if hasattr(synth, "replay"):
         again = synth.replay(ct, organ, spacing=SPACING, params=a.params, device="cpu")
         assert np.array_equal(again.ct, a.ct)
+
+
+def test_learning_based_list_matches_the_classes():
+    """The torch-free list the app's batch form uses to ask for a checkpoint."""
+    import importlib
+
+    from synth_backend.registry import _METHODS, LEARNING_BASED
+
+    for name, target in _METHODS.items():
+        module, cls = target.split(":")
+        learned = getattr(importlib.import_module(module), cls).learning_based
+        assert learned == (name in LEARNING_BASED), name
