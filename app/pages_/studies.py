@@ -30,6 +30,7 @@ def _create(spec) -> None:
         return
     st.success(f"Study {name!r} created.")
     admin_ui.show_audit(audit)
+    admin_ui.show_size_match(audit.get("size_match"))
     admin_ui.preselect_study(PICK_KEY, name)
 
 

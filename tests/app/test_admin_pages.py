@@ -119,7 +119,9 @@ def test_studies_page_creates_a_study_from_an_uploaded_spec(app_db, offered):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Study 'uploaded' created." in texts(at)
     assert "Blinding audit" in texts(at)  # the audit summary (success or warning) is shown
-    assert set(at.dataframe[0].value["name"]) == {"t1", "uploaded"}
+    assert "lesion size (selection.match: size)" in at.text[0].value  # the achieved match
+    (listing,) = [d.value for d in at.dataframe if "n_cases" in d.value.columns]
+    assert set(listing["name"]) == {"t1", "uploaded"}
     # the CSV downloads of the opened study (the newest is preselected)
     key_csv, key_name = offered["Download key CSV"]
     rows = list(csv.DictReader(io.StringIO(key_csv)))
