@@ -242,3 +242,36 @@ def test_crop_size_has_an_upper_bound_checked_before_allocation(engine, tmp_path
     assert target_shape(pres, [np.array([80.0, 60.0, 40.0])]) == (100, 80, 60)
     # the bound itself is allowed
     parse_spec(spec_dict(presentation={"spacing_mm": 1.0, "crop": {"size": [512, 512, 512]}}))
+
+
+def test_handcrafted_tiny_multifocal_output_enters_a_study(engine, db_url, tmp_path):
+    """The reported failure, end to end: the hand-crafted method's 'tiny' size makes 3-10
+    lesions per volume; such volumes, registered by the batch runner, blind without error.
+    (With a 12 mm box, centring on the box of all lesions lands between them and failed.)"""
+    from db.models import Origin, Volume
+    from synth_backend.batch import BatchConfig, items_from_dir, run_batch
+    from synth_backend.io import save_volume
+    from tests.synth_backend.test_handcrafted import organ_phantom
+
+    ct, organ = organ_phantom(shape=(48, 48, 32))
+    affine = np.diag([1.5, 1.5, 2.0, 1.0])
+    for i in range(2):
+        case = tmp_path / "cohort" / f"case{i}"
+        (case / "segmentations").mkdir(parents=True)
+        save_volume(ct, affine, case / "ct.nii.gz", "ct")
+        save_volume(organ.astype(np.uint8), affine, case / "segmentations" / "liver.nii.gz",
+                    "mask")
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=2, n_synthetic=0)
+    summary = run_batch(items_from_dir(tmp_path / "cohort", "liver"), BatchConfig(
+        method="handcrafted", organ="liver", out_dir=tmp_path / "out", seed=4,
+        options={"size": "tiny"}, register=True, db_url=db_url), progress=False)
+    assert summary.done == 2
+    with session_scope(engine) as s:
+        st = create_study(s, spec_dict(readers=[], cases_per_organ={"real": 2, "synthetic": 2},
+                                       presentation={"spacing_mm": 1.5, "crop": {
+                                           "size": [12, 12, 12]}}),
+                          actor=OPERATOR, export_root=tmp_path / "e", progress=False)
+        lesions = [c.meta["lesion"] for c in st.cases
+                   if s.get(Volume, c.volume_id).origin == Origin.SYNTHETIC]
+    assert len(lesions) == 2 and all(le["n_lesions"] >= 2 for le in lesions), lesions
