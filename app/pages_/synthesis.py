@@ -55,9 +55,10 @@ with st.expander("Launch a batch", expanded=not rows):
                  "empty for the modeling-based methods")
         if st.form_submit_button("Launch", disabled=not jobs.batch_available() or not datasets):
             try:
-                launched = jobs.launch_batch(method=method, organ=organ, dataset=dataset,
-                                             count=int(count), size=size, device=device,
-                                             seed=int(seed), checkpoint=checkpoint or None)
+                with admin_ui.staff_session(login):  # the role is re-read before launching
+                    launched = jobs.launch_batch(method=method, organ=organ, dataset=dataset,
+                                                 count=int(count), size=size, device=device,
+                                                 seed=int(seed), checkpoint=checkpoint or None)
             except jobs.LaunchError as exc:
                 st.error(str(exc))
             else:
