@@ -112,6 +112,7 @@ def create_study(session: Session, spec: StudySpec | Mapping[str, Any] | str | P
         raise StudyError(f"{final}: export folder exists but the database has no such study "
                          "(left from another database?); move it away or pick --export-root")
     organs = {c.organ_id: session.get(VolumeOrgan, c.organ_id) for c in chosen}
+    _check_files(organs.values())  # a file gone since import fails now, not at case 99
     shape = _shared_shape(spec, chosen, organs)  # size bounds checked before any export
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".study-{study.id:05d}.", dir=root))
@@ -140,6 +141,18 @@ def create_study(session: Session, spec: StudySpec | Mapping[str, Any] | str | P
         raise
     log.info("study %s: %d cases, %s", spec.name, len(rows), audit.summary())
     return study
+
+
+def _check_files(organs) -> None:
+    """Every CT and mask file of the chosen cases still exists (cheap: one stat each)."""
+    missing = [p for vo in organs
+               for p in (vo.volume.ct_path, *vo.mask_paths, *(vo.tumor_paths or ()))
+               if not Path(p).is_file()]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise StudyError(f"{missing[0]}: file of a chosen case is missing{more}; restore it or "
+                         "re-import the dataset (`turingct data import`), then create the study "
+                         "again")
 
 
 def _shared_shape(spec: StudySpec, chosen, organs) -> tuple[int, int, int]:

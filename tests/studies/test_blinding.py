@@ -275,3 +275,22 @@ def test_handcrafted_tiny_multifocal_output_enters_a_study(engine, db_url, tmp_p
         lesions = [c.meta["lesion"] for c in st.cases
                    if s.get(Volume, c.volume_id).origin == Origin.SYNTHETIC]
     assert len(lesions) == 2 and all(le["n_lesions"] >= 2 for le in lesions), lesions
+
+
+def test_a_missing_file_is_found_before_anything_is_exported(engine, tmp_path, monkeypatch):
+    import studies.admin as admin
+    from db.models import Origin, Volume
+
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3)
+        gone = s.scalars(select(Volume).where(Volume.origin == Origin.SYNTHETIC)).first()
+        Path(gone.ct_path).unlink()
+        gone_path = gone.ct_path
+    calls = []
+    monkeypatch.setattr(admin, "export_case", lambda *a, **k: calls.append(1))
+    with pytest.raises(admin.StudyError, match="file of a chosen case is missing") as err, \
+            session_scope(engine) as s:
+        create_study(s, spec_dict(readers=[]), actor=OPERATOR, export_root=tmp_path / "e",
+                     progress=False)
+    assert str(err.value).startswith(gone_path) and calls == []
+    assert not (tmp_path / "e").exists()  # refused before the export folder was made
