@@ -163,3 +163,23 @@ def report_html(session, study_id: int, unsure: str = "exclude", n_boot: int = 1
                             title=f"Study report: {parts.settings['study']}",
                             conventions=parts.conventions)
         return path.read_bytes()
+
+
+def show_mrmc(votes: pd.DataFrame) -> None:
+    """MRMC ROC analysis of the study's answers (computed by :mod:`evaluation.study_mrmc`):
+    the AUC figure, the table and its conventions, or why the answers are not an MRMC design."""
+    from evaluation import figures
+    from evaluation.study_mrmc import conventions, votes_mrmc
+    from evaluation.tables import EvaluationInputError
+
+    st.subheader("MRMC ROC analysis")
+    try:
+        result, table = votes_mrmc(votes)
+    except EvaluationInputError as exc:
+        st.info(f"MRMC analysis not available: {exc.problem}")
+        return
+    st.plotly_chart(figures.mrmc_figure(result), key="dash_mrmc")
+    st.dataframe(table, hide_index=True)
+    with st.expander("Conventions of the MRMC analysis"):
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
+                               conventions(result, "this study", from_study=True).items()))

@@ -142,3 +142,33 @@ def svm_vs_readers(svm_summary: pd.DataFrame, reader_origin: pd.DataFrame | None
     fig.update_layout(title="Organ origin: SVM on radiomics vs readers (macro %)",
                       yaxis_range=[0, 100], barmode="group")
     return fig
+
+
+def mrmc_figure(result: dict) -> go.Figure:
+    """Reader-averaged AUC per modality with its RRRC 95% CI (Hillis df), each reader's AUC as
+    a dot, and the 0.5 line (readers cannot tell real from synthetic); from
+    :func:`evaluation.mrmc.or_analysis`."""
+    mods = result["modalities"]
+    fig = go.Figure()
+    for reader in result["readers"]:
+        fig.add_trace(go.Scatter(x=[result["auc"][m][reader] for m in mods], y=mods,
+                                 mode="markers", name=f"reader {reader}", opacity=0.6,
+                                 marker={"size": 7}))
+    single = result["rrrc"]["single"]
+    x = [result["mean_auc"][m] for m in mods]
+    hi = [single[m]["ci95"][1] - result["mean_auc"][m] if m in single else 0.0 for m in mods]
+    lo = [result["mean_auc"][m] - single[m]["ci95"][0] if m in single else 0.0 for m in mods]
+    fig.add_trace(go.Scatter(x=x, y=mods, mode="markers", name="mean (RRRC 95% CI)",
+                             marker={"size": 12, "symbol": "diamond", "color": "black"},
+                             error_x={"type": "data", "symmetric": False, "array": hi,
+                                      "arrayminus": lo}))
+    fig.add_vline(x=0.5, line_dash="dash", annotation_text="chance")
+    rrrc = result["rrrc"]
+    sub = ""
+    if len(mods) > 1 and rrrc["f"] == rrrc["f"]:
+        sub = f"<br><sup>RRRC F = {rrrc['f']:.3g}, ddf = {rrrc['ddf']:.3g}, p = {rrrc['p']:.3g}</sup>"
+    fig.update_layout(title="MRMC ROC AUC (Obuchowski-Rockette, Hillis df; "
+                            f"{result['covariance']['method']} covariance){sub}",
+                      xaxis_title="AUC (real tumor = positive)", xaxis_range=[0, 1.02],
+                      yaxis_title="modality", height=220 + 40 * len(mods))
+    return fig

@@ -66,3 +66,27 @@ def write_outputs(result: dict, out_json: str | Path, conv: dict[str, object]
                         out.with_suffix(".html"), title="MRMC ROC analysis",
                         conventions={"mrmc": conv})
     return out, csv, html
+
+
+def votes_mrmc(votes: pd.DataFrame, covariance: str = "jackknife") -> tuple[dict, pd.DataFrame]:
+    """MRMC result and its long table from a validated Turing votes table (a study's answers).
+
+    Raises :class:`EvaluationInputError` when the answers do not make an MRMC design yet (a
+    reader has not answered every case of a method, or a class has fewer than 2 cases).
+    """
+    result = analyse(mrmc.ratings_from_votes(votes), None, covariance=covariance, crossed=False)
+    return result, mrmc.result_table(result)
+
+
+def add_report_parts(parts, votes: pd.DataFrame, source: str) -> None:
+    """Add the MRMC table, its conventions and figure to a :class:`study_report.ReportParts`;
+    a study whose answers are not an MRMC design yet gets a note saying why."""
+    from evaluation import figures
+
+    try:
+        result, table = votes_mrmc(votes)
+    except EvaluationInputError as exc:
+        parts.notes.append(f"MRMC analysis: {exc.problem}")
+        return
+    parts.add("mrmc", table, conventions(result, source, from_study=True))
+    parts.figures.append(figures.mrmc_figure(result))

@@ -126,6 +126,9 @@ def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) 
             "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
                          f"percentile 95% interval, {n_boot} replicates, seed {study.seed}",
             "unsure": unsure})
+        from evaluation.study_mrmc import add_report_parts
+
+        add_report_parts(parts, votes, f"study {study.name}")
         if votes["reader"].nunique() >= 2:
             pairs = agreement.pairwise_cohen_kappa(votes)
             kappa, n = agreement.fleiss_kappa(votes)

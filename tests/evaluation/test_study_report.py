@@ -75,6 +75,31 @@ def test_report_cli(study, db_url, tmp_path):
     assert agree[["reader_a", "reader_b"]].values.tolist() == [["ann", "bob"]]
     times = pd.read_csv(tables / "time_per_case.csv").set_index("reader")
     assert times.loc["ann", "count"] == 6 and times.loc["ann", "max"] == 7.0
+    # MRMC: ann (all real) has AUC 0.5, bob (real/unsure on reals, synthetic on the rest) 1
+    mrmc = pd.read_csv(tables / "mrmc.csv", keep_default_na=False)
+    single = mrmc[(mrmc.analysis == "rrrc") & (mrmc.quantity == "single")].iloc[0]
+    assert single.modality == "handcrafted" and float(single.estimate) == pytest.approx(0.75)
+    assert "realness" in (tables / "mrmc.conventions.txt").read_text()
+    assert "MRMC ROC AUC" in html
+
+
+def test_evaluate_mrmc_from_a_study(study, db_url, tmp_path, capsys):
+    import json
+
+    name, _ = study
+    out = tmp_path / "mrmc.json"
+    assert main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out),
+                 "--store"]) == 0
+    res = json.loads(out.read_text())
+    assert res["modalities"] == ["handcrafted"] and sorted(res["readers"]) == ["ann", "bob"]
+    assert res["auc"]["handcrafted"] == {"ann": 0.5, "bob": 1.0}
+    single = res["rrrc"]["single"]["handcrafted"]
+    assert single["auc"] == pytest.approx(0.75) and single["ci95"][0] < 0.75 < single["ci95"][1]
+    assert res["rrrc"]["f"] is None and res["rrrc"]["differences"] == []  # one modality
+    assert "stored as evaluation result" in capsys.readouterr().out
+    assert main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out),
+                 "--organ", "kidney"]) == 2
+    assert "has no answers on kidney cases" in capsys.readouterr().err
 
 
 def test_report_without_key_and_unknown_study(study, db_url, tmp_path, capsys):
