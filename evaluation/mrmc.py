@@ -219,6 +219,21 @@ def empirical_auc(ratings: np.ndarray, truth: np.ndarray) -> float:
     return float(v10.mean())
 
 
+def auc_ci_delong(ratings, truth, alpha: float = 0.05) -> tuple[float, float, float, float]:
+    """Empirical AUC, its DeLong standard error and the Wald ``1 - alpha`` interval clipped to
+    [0, 1]: ``(auc, se, low, high)``; NaN when a class has fewer than 2 cases."""
+    truth = np.asarray(truth, dtype=bool)
+    r = np.asarray(ratings, dtype=float)
+    if truth.sum() < 2 or (~truth).sum() < 2:
+        nan = float("nan")
+        return (empirical_auc(r, truth) if truth.any() and (~truth).any() else nan), nan, nan, nan
+    v10, v01 = placements(r[truth], r[~truth])
+    auc = float(v10.mean())
+    se = float(np.sqrt(v10.var(ddof=1) / v10.size + v01.var(ddof=1) / v01.size))
+    q = stats.norm.ppf(1 - alpha / 2)
+    return auc, se, float(max(auc - q * se, 0.0)), float(min(auc + q * se, 1.0))
+
+
 def _components(data: RatingsData):
     """AUCs ``(I, J)`` and per-case structural components ``(I, J, K)`` (NaN if unused)."""
     n_mod, n_rdr, n_case = data.ratings.shape

@@ -43,7 +43,7 @@ TABLE_COLUMNS = [
     "tp", "fn", "tn", "fp",
     "sensitivity", "sensitivity_low", "sensitivity_high",
     "specificity", "specificity_low", "specificity_high",
-    "accuracy", "accuracy_low", "accuracy_high", "p_vs_chance",
+    "accuracy", "accuracy_low", "accuracy_high", "p_vs_chance", "p_fisher",
 ]
 
 
@@ -56,7 +56,11 @@ def conventions(unsure: str) -> dict[str, str]:
                           "P(synthetic|synthetic), fooling rate = 1 - specificity)",
         "unsure": f"{unsure}: {how}; n_unsure_* always reported",
         "intervals": "Wilson score 95% (statsmodels proportion_confint method='wilson')",
-        "p_vs_chance": "two-sided exact binomial test of accuracy vs 0.5 (scipy binomtest)",
+        "p_vs_chance": "two-sided exact binomial test of accuracy vs 0.5 (scipy binomtest); "
+                       "it mixes answer bias with discrimination when the arms are unequal",
+        "p_fisher": "two-sided Fisher exact test of answer (real/synthetic) vs truth on the "
+                    "2x2 table tp,fn / fp,tn (scipy fisher_exact): can readers tell at all, "
+                    "whatever their bias",
         "methods": "real cases with blank/'real' method are shared controls of every method",
         "organ_all": "organ='all' rows pool every organ of the reader",
         "empty_denominator": "NaN",
@@ -213,7 +217,23 @@ def metrics_from_counts(c: dict[str, int]) -> dict[str, float]:
         out[f"{name}_low"], out[f"{name}_high"] = wilson_interval(k, n)
     n_acc = c["tp"] + c["fn"] + c["tn"] + c["fp"]
     out["p_vs_chance"] = binomial_p(c["tp"] + c["tn"], n_acc)
+    out["p_fisher"] = fisher_p(c)
     return out
+
+
+def fisher_p(c: dict[str, int]) -> float:
+    """Two-sided Fisher exact p of answer vs truth on ``[[tp, fn], [fp, tn]]``; NaN if empty.
+
+    Unlike the binomial test of accuracy against 0.5, it does not reward a reader who calls
+    everything "real" when real cases outnumber synthetic ones (unsure answers excluded can make
+    the arms unequal): it asks whether the answer depends on the truth at all.
+    """
+    from scipy.stats import fisher_exact
+
+    table = [[c["tp"], c["fn"]], [c["fp"], c["tn"]]]
+    if sum(map(sum, table)) == 0:
+        return float("nan")
+    return float(fisher_exact(table).pvalue)
 
 
 def _method_groups(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

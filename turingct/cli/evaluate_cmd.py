@@ -102,9 +102,10 @@ def register(sub) -> None:
     _store_options(p)
     p.set_defaults(func=cmd_radiomics)
 
-    from turingct.cli import evaluate_mrmc
+    from turingct.cli import evaluate_methods, evaluate_mrmc
 
     evaluate_mrmc.register(ev)
+    evaluate_methods.register(ev, _votes_source)
 
 
 def _store_options(p: argparse.ArgumentParser, *, has_db: bool = False,
@@ -187,23 +188,27 @@ def cmd_agreement(args) -> int:
     out = args.out_dir
     base = {"source": _source(args), "positive_class": "real tumor"}
     pairs = agreement.pairwise_cohen_kappa(votes)
-    write_table(pairs, out / "cohen_kappa.csv", {**base, "unsure": "its own category",
-                                                 "kappa": "sklearn cohen_kappa_score, unweighted"})
-    kappa, n = agreement.fleiss_kappa(votes)
+    write_table(pairs, out / "cohen_kappa.csv", {
+        **base, "unsure": "its own category", "kappa": "sklearn cohen_kappa_score, unweighted",
+        "interval": "statsmodels cohens_kappa asymptotic SE, Wald 95%, clipped to [-1, 1]"})
+    fleiss = agreement.fleiss_kappa_ci(votes, n_boot=args.n_boot, seed=args.seed)
+    kappa, n = fleiss["kappa"], fleiss["n_cases"]
     auc = agreement.reader_auc(votes)
     write_table(auc, out / "reader_auc.csv", {**base, "score": "realness = +confidence (real), "
-                "-confidence (synthetic), 0 (unsure); confidence 1 when absent"})
+                "-confidence (synthetic), 0 (unsure); confidence 1 when absent",
+                "interval": "DeLong standard error, Wald 95% interval clipped to [0, 1]"})
     boot = [{"statistic": s, **agreement.cluster_bootstrap(votes, s, n_boot=args.n_boot,
                                                            seed=args.seed, unsure=args.unsure)}
             for s in agreement.STATISTICS]
     summary = pd.DataFrame(boot)
     summary["fleiss_kappa"], summary["fleiss_n_cases"] = kappa, n
+    summary["fleiss_low"], summary["fleiss_high"] = fleiss["low"], fleiss["high"]
     write_table(summary, out / "pooled.csv", {
         **base, "unsure": args.unsure, "seed": args.seed,
         "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
                      "percentile 95% interval",
         "fleiss": "statsmodels fleiss_kappa over cases answered by every reader, unsure = "
-                  "category"})
+                  "category; 95% percentile bootstrap over those cases (fleiss_low/high)"})
     print(f"wrote {out}/cohen_kappa.csv, reader_auc.csv, pooled.csv (Fleiss kappa {kappa:.3f} "
           f"over {n} cases)")
     return 0
