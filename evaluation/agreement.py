@@ -49,7 +49,8 @@ def pairwise_cohen_kappa(votes: pd.DataFrame, unsure: str = "category",
             codes = sorted(ANSWER_CODES.values())
             table = pd.crosstab(both[a], both[b]).reindex(index=codes, columns=codes,
                                                           fill_value=0)
-            se = float(cohens_kappa(table.to_numpy()).std_kappa)
+            with np.errstate(invalid="ignore", divide="ignore"):  # degenerate table: NaN
+                se = float(cohens_kappa(table.to_numpy()).std_kappa)
             q = float(norm.ppf(1 - alpha / 2))
             low, high = max(kappa - q * se, -1.0), min(kappa + q * se, 1.0)
         rows.append({"reader_a": a, "reader_b": b, "n_cases": len(both), "kappa": kappa,

@@ -111,3 +111,18 @@ def test_report_without_key_and_unknown_study(study, db_url, tmp_path, capsys):
     assert not any(code in out.read_text() for code in codes)
     assert main(["report", "nope", "--out", str(out), "--db", db_url]) == 2
     assert "study 'nope' does not exist" in capsys.readouterr().err
+
+
+def test_study_results_export_reads_back_as_the_same_reader_table(study, db_url, tmp_path):
+    """`study results` writes code/arm/question/seconds_on_case; `evaluate readers --votes`
+    reads them as case/truth/(this question)/seconds: the same table as `--study`."""
+    name, _ = study
+    export = tmp_path / "results.csv"
+    assert main(["study", "results", name, "--out", str(export), "--db", db_url]) == 0
+    from_csv, from_db = tmp_path / "csv.csv", tmp_path / "db.csv"
+    assert main(["evaluate", "readers", "--votes", str(export), "--out", str(from_csv)]) == 0
+    assert main(["evaluate", "readers", "--study", name, "--db", db_url, "--out",
+                 str(from_db)]) == 0
+    a, b = pd.read_csv(from_csv), pd.read_csv(from_db)
+    assert len(a) == 4
+    pd.testing.assert_frame_equal(a, b)

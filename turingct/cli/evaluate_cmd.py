@@ -18,7 +18,7 @@ def register(sub) -> None:
 
     p = ev.add_parser("readers", help="sensitivity/specificity/accuracy per reader x organ",
                       description="Reader table of a visual Turing test (real tumor = positive, "
-                                  "Wilson 95%% CIs, binomial test of accuracy vs 0.5).")
+                                  "Wilson 95% CIs, binomial test of accuracy vs 0.5).")
     _votes_source(p)
     p.add_argument("--out", required=True, type=Path, help="output table.csv")
     p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude",

@@ -10,7 +10,7 @@ def register(ev, votes_source) -> None:
         "methods", help="compare methods' fooling rates (GEE, clustered by reader and case)",
         description="Logistic GEE of 'answered real' on the arm (real, or synthetic of each "
                     "method), sandwich covariance clustered by reader and by case: odds ratio "
-                    "and 95%% CI of every method vs the shared real arm and of every method "
+                    "and 95% CI of every method vs the shared real arm and of every method "
                     "pair (synthetic cases of different methods are different cases: unpaired).")
     votes_source(p)
     p.add_argument("--out", required=True, type=Path, help="output table.csv")

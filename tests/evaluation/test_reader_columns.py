@@ -1,0 +1,68 @@
+"""Reader-table columns a paper needs, one macro-precision rule, full-precision CSVs, --help."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import precision_score
+
+from evaluation import readers
+from evaluation.tables import write_table
+from turingct.cli import build_parser
+
+
+def test_extra_columns_experience_answered_fooling_balanced_youden():
+    rows = [{"reader": "R1", "case": f"c{i}", "organ": "liver",
+             "truth": "real" if i < 4 else "synthetic",
+             "answer": ["real", "real", "real", "unsure", "real", "synthetic", "synthetic",
+                        "unsure"][i], "years_experience": 7} for i in range(8)]
+    table = readers.reader_table(readers.validate_votes(pd.DataFrame(rows)))
+    row = table[table.organ == "all"].iloc[0]
+    assert list(table.columns[:2]) == ["reader", "years_experience"] and row.years_experience == 7
+    assert row.n_answered == 6
+    # sensitivity 3/3, specificity 2/3
+    assert row.fooling_rate == pytest.approx(1 / 3)
+    assert row.balanced_accuracy == pytest.approx((1 + 2 / 3) / 2)
+    assert row.youden_j == pytest.approx(2 / 3)
+
+
+def test_one_macro_precision_rule_for_readers_and_the_svm():
+    """A reader who never answers pancreas: pancreas precision 0 (not NaN), and the macro row
+    is what the SVM's precision_score(average='macro', zero_division=0) gives."""
+    truth = ["liver", "pancreas", "kidney"] * 4
+    answer = ["liver", "liver", "kidney", "kidney", "liver", "kidney"] * 2
+    votes = readers.validate_votes(pd.DataFrame({
+        "reader": "R", "case": [f"c{i}" for i in range(12)], "organ": truth, "answer": answer}),
+        task="origin")
+    table = readers.organ_origin_table(votes).set_index("organ")
+    assert table.loc["pancreas", "precision"] == 0.0
+    assert table.loc["macro", "precision"] == pytest.approx(
+        precision_score(truth, answer, average="macro", zero_division=0))
+    assert "same rule" in readers.ORIGIN_CONVENTIONS["precision_no_predictions"]
+
+
+def test_tables_keep_full_precision(tmp_path):
+    values = np.random.default_rng(0).normal(size=50) * 1e3
+    df = pd.DataFrame({"x": values, "third": 1 / 3})
+    path, _ = write_table(df, tmp_path / "t.csv", {"k": "v"})
+    back = pd.read_csv(path)
+    assert back["x"].tolist() == values.tolist() and back["third"][0] == 1 / 3
+
+
+def _subcommand_help(*names) -> str:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    sub = action.choices[names[0]]
+    for name in names[1:]:
+        sub = next(a for a in sub._actions if getattr(a, "choices", None) and name in a.choices
+                   ).choices[name]
+    return sub.format_help()
+
+
+@pytest.mark.parametrize("command", ["readers", "agreement", "mrmc", "methods", "fid", "seg"])
+def test_help_prints_single_percent_signs(command):
+    text = _subcommand_help("evaluate", command)
+    assert "%%" not in text
+    if command in ("readers", "methods"):
+        assert "95%" in text
