@@ -94,8 +94,12 @@ def show_fid(results: list[StoredResult], study: str) -> None:
         return
     if "extractor" not in table.columns:
         table["extractor"] = "unknown extractor"
+    # the stored conventions name each extractor with its limits
+    limits = {str(r.params.get("extractor")): str(r.conventions.get("extractor", ""))
+              for r in results if r.kind == "fid"}
     for i, (extractor, part) in enumerate(table.groupby("extractor", sort=True)):
-        st.plotly_chart(figures.fid_bars(part, str(extractor)), key=f"dash_fid_{i}")
+        st.plotly_chart(figures.fid_bars(part, str(extractor), limits.get(str(extractor), "")),
+                        key=f"dash_fid_{i}")
 
 
 def show_frd(results: list[StoredResult], study: str) -> None:

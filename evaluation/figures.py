@@ -31,31 +31,49 @@ def reader_table_figure(table: pd.DataFrame, unsure: str = "exclude") -> go.Figu
         [f"{n} ({u})" for n, u in zip(table.n_synthetic, table.n_unsure_synthetic, strict=True)],
         ci("sensitivity"), ci("specificity"), ci("accuracy"),
         [f"{p:.3g}" if np.isfinite(p) else "n/a" for p in table.p_vs_chance]]
-    fig = go.Figure(go.Table(header={"values": header}, cells={"values": values}))
+    fig = go.Figure(go.Table(header={"values": header, "height": TABLE_ROW_PX},
+                             cells={"values": values, "height": TABLE_ROW_PX}))
+    # sized to its content: every row visible without scrolling inside a fixed-height box
     fig.update_layout(title=f"Reader performance (real tumor = positive; unsure {unsure}; "
-                            "Wilson 95% CI)")
+                            "Wilson 95% CI)", height=table_height(len(table)),
+                      margin={"t": 60, "b": 10})
     return fig
 
 
+TABLE_ROW_PX = 26
+
+
+def table_height(n_rows: int, header_rows: int = 1) -> int:
+    """Pixel height of a plotly table figure showing ``n_rows`` rows (title + margins)."""
+    return 90 + TABLE_ROW_PX * (n_rows + header_rows)
+
+
 def specificity_forest(table: pd.DataFrame) -> go.Figure:
-    """Forest plot of specificity (synthetic called synthetic) per reader (x method), per organ,
-    with Wilson intervals and the 0.5 chance line. Points left of 0.5: readers fooled."""
+    """Forest plot of specificity (synthetic called synthetic) with Wilson intervals and the 0.5
+    chance line: one row per reader (x method) x organ, colour by organ, the synthetic cases'
+    unsure count next to each point. Points left of 50%: readers fooled."""
     rows = table[np.isfinite(table.specificity)].copy()
     label = rows.reader.astype(str)
     if "method" in rows.columns:
         label = label + " / " + rows.method.astype(str)
-    rows["label"] = label
+    rows["label"] = label + " / " + rows.organ.astype(str)
     fig = go.Figure()
     for organ, part in rows.groupby("organ", sort=False):
         fig.add_trace(go.Scatter(
-            x=PCT * part.specificity, y=part.label, mode="markers", name=str(organ),
+            x=PCT * part.specificity, y=part.label, mode="markers+text", name=str(organ),
+            text=[f"unsure {u}/{n}" for u, n in zip(part.n_unsure_synthetic, part.n_synthetic,
+                                                     strict=True)],
+            textposition="middle right",
             error_x={"type": "data", "symmetric": False,
                      "array": PCT * (part.specificity_high - part.specificity),
                      "arrayminus": PCT * (part.specificity - part.specificity_low)}))
     fig.add_vline(x=50, line_dash="dash", annotation_text="chance")
-    fig.update_layout(title="Specificity per reader (Wilson 95% CI); fooling rate = 100 - x",
-                      xaxis_title="specificity %", xaxis_range=[0, 100],
-                      yaxis_title="reader / method")
+    fig.update_layout(title="Specificity per reader x organ (Wilson 95% CI); fooling rate = "
+                            "100 - x; unsure = unsure answers / synthetic cases",
+                      xaxis_title="specificity %", xaxis_range=[0, 115],
+                      yaxis={"title": "reader / method / organ", "autorange": "reversed",
+                             "type": "category"},
+                      height=160 + 28 * len(rows))
     return fig
 
 
@@ -78,14 +96,15 @@ def time_per_case_box(times: pd.DataFrame, value: str = "seconds") -> go.Figure:
 
 
 def fid_bars(table: pd.DataFrame, extractor: str, limits: str = "") -> go.Figure:
-    """FID per plane (and average), grouped by ``method`` when present; extractor in the title."""
+    """FID per plane (and average), grouped by ``method`` when present; the extractor and its
+    limits (``conventions["extractor"]`` of a stored FID) in the title."""
     fig = go.Figure()
     groups = table.groupby("method", sort=False) if "method" in table.columns else [("", table)]
     for method, part in groups:
         fig.add_trace(go.Bar(x=part.plane, y=part.fid, name=str(method) or "FID"))
     title = f"FID per plane, extractor {extractor}"
-    if limits:
-        title += f"<br><sup>{limits}</sup>"
+    title += (f"<br><sup>{limits}</sup>" if limits else "<br><sup>limits of this extractor not "
+              "recorded; FIDs of different extractors are not comparable</sup>")
     fig.update_layout(title=title, yaxis_title="FID (lower = closer)", barmode="group")
     return fig
 

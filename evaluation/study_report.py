@@ -159,7 +159,8 @@ def _stored_parts(parts: ReportParts, session, study_id: int) -> None:
                 parts.figures.append(figures.seg_box(table, row.params.get("tolerance_mm")))
             if row.kind == "fid" and {"plane", "fid"} <= set(table.columns):
                 parts.figures.append(figures.fid_bars(table, str(row.params.get(
-                    "extractor", conv.get("extractor", "unknown extractor")))))
+                    "extractor", conv.get("extractor", "unknown extractor"))),
+                    str(conv.get("extractor", ""))))
             if row.kind == "radiomics" and name == "svm_summary":
                 origin = result_tables(row).get("readers_origin")
                 parts.figures.append(figures.svm_vs_readers(table, origin))
