@@ -165,7 +165,7 @@ def report_html(session, study_id: int, unsure: str = "exclude", n_boot: int = 1
     with tempfile.TemporaryDirectory(prefix="turingct-report-") as tmp:
         path = build_report(parts.tables, parts.figures, parts.settings, Path(tmp) / "r.html",
                             title=f"Study report: {parts.settings['study']}",
-                            conventions=parts.conventions)
+                            conventions=parts.conventions, html_tables=parts.html)
         return path.read_bytes()
 
 

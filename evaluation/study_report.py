@@ -33,6 +33,7 @@ class ReportParts:
     conventions: dict[str, dict[str, object]] = field(default_factory=dict)
     figures: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    html: dict[str, str] = field(default_factory=dict)  # custom HTML of some tables
 
     def add(self, name: str, table: pd.DataFrame, conventions: dict[str, object]) -> None:
         self.tables[name] = table
@@ -102,7 +103,7 @@ def _audit_settings(audit: dict) -> dict[str, object]:
 
 
 def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) -> None:
-    from evaluation import agreement, figures, readers
+    from evaluation import figures, readers
     from evaluation.study_data import study_votes
 
     task = "origin" if study.design.value == "organ_origin" else "turing"
@@ -115,29 +116,9 @@ def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) 
         table = readers.organ_origin_table(votes)
         parts.add("organ_origin_readers", table, readers.ORIGIN_CONVENTIONS)
     else:
-        table = readers.reader_table(votes, unsure=unsure)
-        parts.add("reader_table", table, readers.conventions(unsure))
-        parts.figures += [figures.reader_table_figure(table, unsure),
-                          figures.specificity_forest(table)]
-        boot = pd.DataFrame([{"statistic": s, **agreement.cluster_bootstrap(
-            votes, s, n_boot=n_boot, seed=study.seed, unsure=unsure)}
-            for s in agreement.STATISTICS])
-        parts.add("pooled_bootstrap", boot, {
-            "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
-                         f"percentile 95% interval, {n_boot} replicates, seed {study.seed}",
-            "unsure": unsure})
-        from evaluation.study_mrmc import add_report_parts
+        from evaluation.study_report_readers import add_turing_parts
 
-        add_report_parts(parts, votes, f"study {study.name}")
-        if votes["reader"].nunique() >= 2:
-            pairs = agreement.pairwise_cohen_kappa(votes)
-            kappa, n = agreement.fleiss_kappa(votes)
-            pairs["fleiss_kappa_all_readers"], pairs["fleiss_n_cases"] = kappa, n
-            parts.add("agreement", pairs, {
-                "kappa": "sklearn cohen_kappa_score (unweighted) per reader pair over shared "
-                         "cases; unsure = its own category",
-                "fleiss": "statsmodels fleiss_kappa over cases answered by every reader"})
-            parts.figures.append(figures.agreement_heatmap(agreement.kappa_matrix(pairs)))
+        add_turing_parts(parts, votes, study, unsure, n_boot)
     if "seconds" in votes.columns:
         times = votes.groupby("reader")["seconds"].describe()[["count", "mean", "50%", "max"]]
         times = times.rename(columns={"50%": "median"}).reset_index()
@@ -216,5 +197,5 @@ def write_study_report(session, study: int | str, out_path: str | Path, *,
                for name, table in parts.tables.items()]
     html = build_report(parts.tables, parts.figures, parts.settings, out,
                         title=f"Study report: {parts.settings['study']}",
-                        conventions=parts.conventions)
+                        conventions=parts.conventions, html_tables=parts.html)
     return html, written

@@ -66,3 +66,28 @@ def test_help_prints_single_percent_signs(command):
     assert "%%" not in text
     if command in ("readers", "methods"):
         assert "95%" in text
+
+
+def test_pooled_results_per_organ_and_method_do_not_mix_them():
+    from evaluation.table3 import pooled_by_group, table3_layout
+
+    rows = []
+    for reader in ("A", "B"):
+        for organ in ("liver", "kidney"):
+            for k in range(4):
+                rows.append({"reader": reader, "case": f"{organ}-r{k}", "organ": organ,
+                             "truth": "real", "answer": "real", "method": ""})
+                for method, answer in (("p2c", "real"), ("diff", "synthetic")):
+                    rows.append({"reader": reader, "case": f"{organ}-{method}{k}",
+                                 "organ": organ, "truth": "synthetic", "answer": answer,
+                                 "method": method})
+    votes = readers.validate_votes(pd.DataFrame(rows))
+    pooled = pooled_by_group(votes, n_boot=50, seed=1).set_index(["organ", "method",
+                                                                   "statistic"])
+    assert pooled.loc[("liver", "p2c", "specificity"), "estimate"] == 0.0  # always fooled
+    assert pooled.loc[("liver", "diff", "specificity"), "estimate"] == 1.0
+    assert pooled.loc[("all", "all", "specificity"), "estimate"] == 0.5
+    assert pooled.loc[("kidney", "diff", "accuracy"), "n_cases"] == 8  # 4 real + 4 diff
+    wide = table3_layout(readers.reader_table(votes))
+    assert list(wide.columns) == ["reader", "method", "metric", "kidney", "liver", "all"]
+    assert len(wide) == 2 * 2 * 6  # readers x methods x metric rows

@@ -81,6 +81,33 @@ def test_report_cli(study, db_url, tmp_path):
     assert single.modality == "handcrafted" and float(single.estimate) == pytest.approx(0.75)
     assert "realness" in (tables / "mrmc.conventions.txt").read_text()
     assert "MRMC ROC AUC" in html
+    # both unsure conventions; bob's unsure real case counted wrong in the second
+    wrong = pd.read_csv(tables / "reader_table_unsure_wrong.csv").set_index(["reader", "organ"])
+    assert (wrong.loc[("bob", "liver"), "fn"], wrong.loc[("bob", "liver"), "accuracy"]) == (
+        1, pytest.approx(5 / 6))
+    assert "sensitivity analysis" in (tables / "reader_table_unsure_wrong.conventions.txt"
+                                      ).read_text()
+    # Table-3 layout: metric rows x organ columns per reader, CSV and HTML (percent)
+    t3 = pd.read_csv(tables / "table3.csv")
+    assert list(t3.columns) == ["reader", "method", "metric", "liver", "all"]
+    assert t3[t3.reader == "ann"].metric.tolist()[:3] == ["sensitivity", "specificity",
+                                                           "accuracy"]
+    assert t3.set_index(["reader", "metric"]).loc[("bob", "n_unsure_real"), "liver"] == 1
+    t3_html = html[html.index("<h3>table3</h3>"):html.index("<h3>table3_unsure_wrong</h3>")]
+    assert "<td>50.0%</td>" in t3_html  # ann's accuracy, shown in percent
+    # pooled per organ x method, not mixed
+    pooled = pd.read_csv(tables / "pooled_bootstrap.csv")
+    assert set(zip(pooled.organ, pooled.method, strict=True)) == {
+        ("liver", "handcrafted"), ("liver", "all"), ("all", "handcrafted"), ("all", "all")}
+    mcn = pd.read_csv(tables / "mcnemar_readers.csv")
+    assert mcn[["reader_a", "reader_b"]].values.tolist() == [["ann", "bob"]]
+    assert mcn.a_wrong_b_right[0] == 3  # ann wrong on the 3 synthetic cases bob got right
+    methods = pd.read_csv(tables / "method_comparison.csv", keep_default_na=False)
+    assert methods[["method_a", "method_b"]].values.tolist() == [["handcrafted", "real"]]
+    assert not (tables / "reader_auc.csv").exists()  # no confidence asked in this study
+    # the conventions of a table sit right above it, not in one block elsewhere
+    head = html.index("<h3>mcnemar_readers</h3>")
+    assert head < html.index("McNemar exact", head) < html.index("<table", head)
 
 
 def test_evaluate_mrmc_from_a_study(study, db_url, tmp_path, capsys):
