@@ -179,7 +179,6 @@ def cmd_readers(args) -> int:
 
 
 def cmd_agreement(args) -> int:
-    import pandas as pd
 
     from evaluation import agreement
     from evaluation.tables import write_table
@@ -197,16 +196,17 @@ def cmd_agreement(args) -> int:
     write_table(auc, out / "reader_auc.csv", {**base, "score": "realness = +confidence (real), "
                 "-confidence (synthetic), 0 (unsure); confidence 1 when absent",
                 "interval": "DeLong standard error, Wald 95% interval clipped to [0, 1]"})
-    boot = [{"statistic": s, **agreement.cluster_bootstrap(votes, s, n_boot=args.n_boot,
-                                                           seed=args.seed, unsure=args.unsure)}
-            for s in agreement.STATISTICS]
-    summary = pd.DataFrame(boot)
+    from evaluation.table3 import pooled_by_group
+
+    # per organ x method (and 'all'): pooling methods and organs would mix different questions
+    summary = pooled_by_group(votes, n_boot=args.n_boot, seed=args.seed, unsure=args.unsure)
     summary["fleiss_kappa"], summary["fleiss_n_cases"] = kappa, n
     summary["fleiss_low"], summary["fleiss_high"] = fleiss["low"], fleiss["high"]
     write_table(summary, out / "pooled.csv", {
         **base, "unsure": args.unsure, "seed": args.seed,
         "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
-                     "percentile 95% interval",
+                     "percentile 95% interval; per organ x method (a method = its synthetic "
+                     "cases + the shared real cases), 'all' pools",
         "fleiss": "statsmodels fleiss_kappa over cases answered by every reader, unsure = "
                   "category; 95% percentile bootstrap over those cases (fleiss_low/high)"})
     print(f"wrote {out}/cohen_kappa.csv, reader_auc.csv, pooled.csv (Fleiss kappa {kappa:.3f} "
