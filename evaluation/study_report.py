@@ -1,9 +1,10 @@
 """A study's researcher report: one self-contained HTML file plus a CSV for every table.
 
 Gathers, for one study: settings and provenance (spec, blinding audit, case counts per arm /
-organ / method, a provenance summary of each synthesis method), the reader table (Table-3
-style, with unsure counts and conventions), the specificity forest plot, the agreement heat
-map, time per case, every stored evaluation result of the study (FID/FRD, DSC/NSD, radiomics,
+organ / method, a provenance summary of each synthesis method), the reader sections of
+:mod:`evaluation.study_report_readers` (both unsure conventions, Table-3 layout, pooled results
+per organ x method, MRMC, AUC, agreement, McNemar, method comparison, with their figures), time
+per case, every stored evaluation result of the study (FID/FRD, DSC/NSD, radiomics,
 benchmark rows; the latest of each name) and the unblinding key. The report is for researchers
 (the key is in it); readers never receive it.
 
