@@ -91,3 +91,16 @@ def test_pooled_results_per_organ_and_method_do_not_mix_them():
     wide = table3_layout(readers.reader_table(votes))
     assert list(wide.columns) == ["reader", "method", "metric", "kidney", "liver", "all"]
     assert len(wide) == 2 * 2 * 6  # readers x methods x metric rows
+
+
+def test_results_export_of_an_origin_study_reads_its_origin_answers():
+    export = pd.DataFrame({
+        "reader": ["ann"] * 4, "years_experience": [9] * 4, "code": ["k1", "k2", "k1", "k2"],
+        "arm": ["real"] * 4, "organ": ["liver", "kidney"] * 2,
+        "question": ["origin", "origin", "truth", "truth"],
+        "answer": ["liver", "pancreas", "real", "real"], "seconds_on_case": [1.0] * 4})
+    votes = readers.validate_votes(export, task="origin")
+    assert votes["case"].tolist() == ["k1", "k2"] and votes["answer"].tolist() == [
+        "liver", "pancreas"]
+    with pytest.raises(readers.EvaluationInputError, match="no answers to the 'truth'"):
+        readers.validate_votes(export[export.question == "origin"], task="turing")
