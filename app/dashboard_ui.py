@@ -94,8 +94,12 @@ def show_fid(results: list[StoredResult], study: str) -> None:
         return
     if "extractor" not in table.columns:
         table["extractor"] = "unknown extractor"
+    # the stored conventions name each extractor with its limits
+    limits = {str(r.params.get("extractor")): str(r.conventions.get("extractor", ""))
+              for r in results if r.kind == "fid"}
     for i, (extractor, part) in enumerate(table.groupby("extractor", sort=True)):
-        st.plotly_chart(figures.fid_bars(part, str(extractor)), key=f"dash_fid_{i}")
+        st.plotly_chart(figures.fid_bars(part, str(extractor), limits.get(str(extractor), "")),
+                        key=f"dash_fid_{i}")
 
 
 def show_frd(results: list[StoredResult], study: str) -> None:
@@ -161,5 +165,25 @@ def report_html(session, study_id: int, unsure: str = "exclude", n_boot: int = 1
     with tempfile.TemporaryDirectory(prefix="turingct-report-") as tmp:
         path = build_report(parts.tables, parts.figures, parts.settings, Path(tmp) / "r.html",
                             title=f"Study report: {parts.settings['study']}",
-                            conventions=parts.conventions)
+                            conventions=parts.conventions, html_tables=parts.html)
         return path.read_bytes()
+
+
+def show_mrmc(votes: pd.DataFrame) -> None:
+    """MRMC ROC analysis of the study's answers (computed by :mod:`evaluation.study_mrmc`):
+    the AUC figure, the table and its conventions, or why the answers are not an MRMC design."""
+    from evaluation import figures
+    from evaluation.study_mrmc import conventions, votes_mrmc
+    from evaluation.tables import EvaluationInputError
+
+    st.subheader("MRMC ROC analysis")
+    try:
+        result, table = votes_mrmc(votes)
+    except EvaluationInputError as exc:
+        st.info(f"MRMC analysis not available: {exc.problem}")
+        return
+    st.plotly_chart(figures.mrmc_figure(result), key="dash_mrmc")
+    st.dataframe(table, hide_index=True)
+    with st.expander("Conventions of the MRMC analysis"):
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
+                               conventions(result, "this study", from_study=True).items()))

@@ -25,24 +25,38 @@ def _answer_matrix(votes: pd.DataFrame, unsure: str) -> pd.DataFrame:
     return votes.assign(code=codes).pivot(index="case", columns="reader", values="code")
 
 
-def pairwise_cohen_kappa(votes: pd.DataFrame, unsure: str = "category") -> pd.DataFrame:
-    """Cohen's kappa (scikit-learn) for every reader pair over the cases both answered.
+def pairwise_cohen_kappa(votes: pd.DataFrame, unsure: str = "category",
+                         alpha: float = 0.05) -> pd.DataFrame:
+    """Cohen's kappa for every reader pair over the cases both answered, with a 95% CI.
 
     ``unsure="category"`` treats unsure as a third nominal answer; ``"exclude"`` drops a case
-    from a pair when either reader was unsure. Columns ``reader_a, reader_b, n_cases, kappa``;
-    kappa is NaN for fewer than 2 shared cases or when both readers gave one constant answer.
+    from a pair when either reader was unsure. Columns ``reader_a, reader_b, n_cases, kappa,
+    kappa_low, kappa_high``: kappa from scikit-learn, the interval from statsmodels'
+    ``cohens_kappa`` standard error (asymptotic, Fleiss, Cohen & Everitt 1969) as a Wald
+    interval clipped to [-1, 1]. NaN for fewer than 2 shared cases or when both readers gave one constant answer.
     """
+    from scipy.stats import norm
     from sklearn.metrics import cohen_kappa_score
+    from statsmodels.stats.inter_rater import cohens_kappa
 
     mat = _answer_matrix(votes, unsure)
     rows = []
     for a, b in combinations(sorted(mat.columns), 2):
         both = mat[[a, b]].dropna()
-        kappa = float("nan")
+        kappa = low = high = float("nan")
         if len(both) >= 2 and not (both[a].nunique() == 1 and both[b].nunique() == 1):
             kappa = float(cohen_kappa_score(both[a], both[b]))
-        rows.append({"reader_a": a, "reader_b": b, "n_cases": len(both), "kappa": kappa})
-    return pd.DataFrame(rows, columns=["reader_a", "reader_b", "n_cases", "kappa"])
+            codes = sorted(ANSWER_CODES.values())
+            table = pd.crosstab(both[a], both[b]).reindex(index=codes, columns=codes,
+                                                          fill_value=0)
+            with np.errstate(invalid="ignore", divide="ignore"):  # degenerate table: NaN
+                se = float(cohens_kappa(table.to_numpy()).std_kappa)
+            q = float(norm.ppf(1 - alpha / 2))
+            low, high = max(kappa - q * se, -1.0), min(kappa + q * se, 1.0)
+        rows.append({"reader_a": a, "reader_b": b, "n_cases": len(both), "kappa": kappa,
+                     "kappa_low": low, "kappa_high": high})
+    return pd.DataFrame(rows, columns=["reader_a", "reader_b", "n_cases", "kappa", "kappa_low",
+                                       "kappa_high"])
 
 
 def kappa_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -83,13 +97,16 @@ def realness_score(answer: pd.Series, confidence: pd.Series | None = None) -> np
     return sign * conf
 
 
-def reader_auc(votes: pd.DataFrame) -> pd.DataFrame:
-    """Per reader (x organ, plus organ='all') ROC AUC of the realness score, real = positive.
+def reader_auc(votes: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per reader (x organ, plus organ='all') ROC AUC of the realness score, real = positive,
+    with its DeLong standard error and Wald 95% interval clipped to [0, 1]
+    (:func:`evaluation.mrmc.auc_ci_delong`).
 
-    Uses ``confidence`` when the column exists. AUC is NaN when a group lacks either class.
-    Columns ``reader, organ, n_real, n_synthetic, auc, uses_confidence``.
+    Uses ``confidence`` when the column exists. AUC is NaN when a group lacks either class,
+    its interval too when a class has fewer than 2 cases. Columns ``reader, organ, n_real,
+    n_synthetic, auc, auc_se, auc_low, auc_high, uses_confidence``.
     """
-    from sklearn.metrics import roc_auc_score
+    from evaluation.mrmc import auc_ci_delong
 
     has_conf = "confidence" in votes.columns and votes["confidence"].notna().any()
     rows = []
@@ -98,11 +115,39 @@ def reader_auc(votes: pd.DataFrame) -> pd.DataFrame:
             part = rv if organ == "all" else rv[rv["organ"] == organ]
             y = (part["truth"] == "real").to_numpy()
             score = realness_score(part["answer"], part["confidence"] if has_conf else None)
-            auc = float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+            auc, se, low, high = auc_ci_delong(score, y, alpha)
             rows.append({"reader": reader, "organ": organ, "n_real": int(y.sum()),
-                         "n_synthetic": int((~y).sum()), "auc": auc,
-                         "uses_confidence": bool(has_conf)})
+                         "n_synthetic": int((~y).sum()), "auc": auc, "auc_se": se,
+                         "auc_low": low, "auc_high": high, "uses_confidence": bool(has_conf)})
     return pd.DataFrame(rows)
+
+
+def fleiss_kappa_ci(votes: pd.DataFrame, unsure: str = "category", *, n_boot: int = 1000,
+                    seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
+    """Fleiss' kappa with a percentile bootstrap interval over cases (the cases every reader
+    answered, resampled with replacement; ``seed`` drives a ``numpy.random.Generator``).
+
+    statsmodels gives Fleiss' kappa without a standard error; resampling cases is the usual
+    interval for a fixed panel of readers. Returns ``{"kappa", "low", "high", "n_cases",
+    "n_boot"}`` (NaN interval below 2 complete cases).
+    """
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss
+
+    kappa, n = fleiss_kappa(votes, unsure)
+    low = high = float("nan")
+    if np.isfinite(kappa):
+        mat = _answer_matrix(votes, unsure).dropna().to_numpy().astype(int)
+        table, _ = aggregate_raters(mat, n_cat=len(ANSWER_CODES))
+        rng = np.random.default_rng(seed)
+        boots = np.empty(n_boot)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for b in range(n_boot):
+                boots[b] = _fleiss(table[rng.integers(0, len(table), len(table))],
+                                   method="fleiss")
+        low, high = (float(v) for v in np.nanpercentile(
+            boots, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+    return {"kappa": kappa, "low": low, "high": high, "n_cases": n, "n_boot": n_boot}
 
 
 def _correct_matrices(votes: pd.DataFrame, unsure: str) -> tuple[np.ndarray, np.ndarray]:

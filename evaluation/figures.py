@@ -51,24 +51,31 @@ def reader_table_figure(table: pd.DataFrame, unsure: str = "exclude") -> go.Figu
 
 
 def specificity_forest(table: pd.DataFrame) -> go.Figure:
-    """Forest plot of specificity (synthetic called synthetic) per reader (x method), per organ,
-    with Wilson intervals and the 0.5 chance line. Points left of 0.5: readers fooled."""
+    """Forest plot of specificity (synthetic called synthetic) with Wilson intervals and the 0.5
+    chance line: one row per reader (x method) x organ, colour by organ, the synthetic cases'
+    unsure count next to each point. Points left of 50%: readers fooled."""
     rows = table[np.isfinite(table.specificity)].copy()
     label = rows.reader.astype(str)
     if "method" in rows.columns:
         label = label + " / " + rows.method.astype(str)
-    rows["label"] = label
+    rows["label"] = label + " / " + rows.organ.astype(str)
     fig = go.Figure()
     for organ, part in rows.groupby("organ", sort=False):
         fig.add_trace(go.Scatter(
-            x=PCT * part.specificity, y=part.label, mode="markers", name=str(organ),
+            x=PCT * part.specificity, y=part.label, mode="markers+text", name=str(organ),
+            text=[f"unsure {u}/{n}" for u, n in zip(part.n_unsure_synthetic, part.n_synthetic,
+                                                     strict=True)],
+            textposition="middle right",
             error_x={"type": "data", "symmetric": False,
                      "array": PCT * (part.specificity_high - part.specificity),
                      "arrayminus": PCT * (part.specificity - part.specificity_low)}))
     fig.add_vline(x=50, line_dash="dash", annotation_text="chance")
-    fig.update_layout(title="Specificity per reader (Wilson 95% CI); fooling rate = 100 - x",
-                      xaxis_title="specificity %", xaxis_range=[0, 100],
-                      yaxis_title="reader / method")
+    fig.update_layout(title="Specificity per reader x organ (Wilson 95% CI); fooling rate = "
+                            "100 - x; unsure = unsure answers / synthetic cases",
+                      xaxis_title="specificity %", xaxis_range=[0, 115],
+                      yaxis={"title": "reader / method / organ", "autorange": "reversed",
+                             "type": "category"},
+                      height=160 + 28 * len(rows))
     return fig
 
 
@@ -91,14 +98,15 @@ def time_per_case_box(times: pd.DataFrame, value: str = "seconds") -> go.Figure:
 
 
 def fid_bars(table: pd.DataFrame, extractor: str, limits: str = "") -> go.Figure:
-    """FID per plane (and average), grouped by ``method`` when present; extractor in the title."""
+    """FID per plane (and average), grouped by ``method`` when present; the extractor and its
+    limits (``conventions["extractor"]`` of a stored FID) in the title."""
     fig = go.Figure()
     groups = table.groupby("method", sort=False) if "method" in table.columns else [("", table)]
     for method, part in groups:
         fig.add_trace(go.Bar(x=part.plane, y=part.fid, name=str(method) or "FID"))
     title = f"FID per plane, extractor {extractor}"
-    if limits:
-        title += f"<br><sup>{limits}</sup>"
+    title += (f"<br><sup>{limits}</sup>" if limits else "<br><sup>limits of this extractor not "
+              "recorded; FIDs of different extractors are not comparable</sup>")
     fig.update_layout(title=title, yaxis_title="FID (lower = closer)", barmode="group")
     return fig
 
@@ -154,4 +162,34 @@ def svm_vs_readers(svm_summary: pd.DataFrame, reader_origin: pd.DataFrame | None
     fig.add_hline(y=PCT / 3, line_dash="dash", annotation_text="chance (1/3)")
     fig.update_layout(title="Organ origin: SVM on radiomics vs readers (macro %)",
                       yaxis_range=[0, 100], barmode="group")
+    return fig
+
+
+def mrmc_figure(result: dict) -> go.Figure:
+    """Reader-averaged AUC per modality with its RRRC 95% CI (Hillis df), each reader's AUC as
+    a dot, and the 0.5 line (readers cannot tell real from synthetic); from
+    :func:`evaluation.mrmc.or_analysis`."""
+    mods = result["modalities"]
+    fig = go.Figure()
+    for reader in result["readers"]:
+        fig.add_trace(go.Scatter(x=[result["auc"][m][reader] for m in mods], y=mods,
+                                 mode="markers", name=f"reader {reader}", opacity=0.6,
+                                 marker={"size": 7}))
+    single = result["rrrc"]["single"]
+    x = [result["mean_auc"][m] for m in mods]
+    hi = [single[m]["ci95"][1] - result["mean_auc"][m] if m in single else 0.0 for m in mods]
+    lo = [result["mean_auc"][m] - single[m]["ci95"][0] if m in single else 0.0 for m in mods]
+    fig.add_trace(go.Scatter(x=x, y=mods, mode="markers", name="mean (RRRC 95% CI)",
+                             marker={"size": 12, "symbol": "diamond", "color": "black"},
+                             error_x={"type": "data", "symmetric": False, "array": hi,
+                                      "arrayminus": lo}))
+    fig.add_vline(x=0.5, line_dash="dash", annotation_text="chance")
+    rrrc = result["rrrc"]
+    sub = ""
+    if len(mods) > 1 and rrrc["f"] == rrrc["f"]:
+        sub = f"<br><sup>RRRC F = {rrrc['f']:.3g}, ddf = {rrrc['ddf']:.3g}, p = {rrrc['p']:.3g}</sup>"
+    fig.update_layout(title="MRMC ROC AUC (Obuchowski-Rockette, Hillis df; "
+                            f"{result['covariance']['method']} covariance){sub}",
+                      xaxis_title="AUC (real tumor = positive)", xaxis_range=[0, 1.02],
+                      yaxis_title="modality", height=220 + 40 * len(mods))
     return fig

@@ -43,8 +43,12 @@ TABLE_COLUMNS = [
     "tp", "fn", "tn", "fp",
     "sensitivity", "sensitivity_low", "sensitivity_high",
     "specificity", "specificity_low", "specificity_high",
-    "accuracy", "accuracy_low", "accuracy_high", "p_vs_chance",
+    "accuracy", "accuracy_low", "accuracy_high", "p_vs_chance", "p_fisher",
+    "n_answered", "fooling_rate", "balanced_accuracy", "youden_j",
 ]
+QUESTIONS = {"turing": "truth", "origin": "origin"}
+# `turingct study results` column names -> votes columns (the export reads back as votes)
+EXPORT_ALIASES = {"code": "case", "arm": "truth", "seconds_on_case": "seconds"}
 
 
 def conventions(unsure: str) -> dict[str, str]:
@@ -56,10 +60,19 @@ def conventions(unsure: str) -> dict[str, str]:
                           "P(synthetic|synthetic), fooling rate = 1 - specificity)",
         "unsure": f"{unsure}: {how}; n_unsure_* always reported",
         "intervals": "Wilson score 95% (statsmodels proportion_confint method='wilson')",
-        "p_vs_chance": "two-sided exact binomial test of accuracy vs 0.5 (scipy binomtest)",
+        "p_vs_chance": "two-sided exact binomial test of accuracy vs 0.5 (scipy binomtest); "
+                       "it mixes answer bias with discrimination when the arms are unequal",
+        "p_fisher": "two-sided Fisher exact test of answer (real/synthetic) vs truth on the "
+                    "2x2 table tp,fn / fp,tn (scipy fisher_exact): can readers tell at all, "
+                    "whatever their bias",
         "methods": "real cases with blank/'real' method are shared controls of every method",
         "organ_all": "organ='all' rows pool every organ of the reader",
         "empty_denominator": "NaN",
+        "n_answered": "real or synthetic answers (unsure answers not counted)",
+        "fooling_rate": "1 - specificity = P(answer real | synthetic)",
+        "balanced_accuracy": "(sensitivity + specificity) / 2; youden_j = sensitivity + "
+                             "specificity - 1 (0 = no discrimination, whatever the arm sizes)",
+        "years_experience": "reader's years of experience when recorded",
     }
 
 
@@ -83,6 +96,7 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
     required = REQUIRED_COLUMNS if task == "turing" else ("reader", "case", "organ", "answer")
     df = df.copy()
     df.columns = [str(c).strip().lower() for c in df.columns]
+    df = _from_results_export(df, path, task)
     missing = [c for c in required if c not in df.columns]
     if missing:
         _fail(path, f"missing column(s) {', '.join(missing)} (found {', '.join(df.columns)})",
@@ -129,6 +143,26 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
             _fail(path, f"case {case!r} has different truth values on different rows",
                   "each case is either real or synthetic; fix the truth column")
     return df.reset_index(drop=True)
+
+
+def _from_results_export(df: pd.DataFrame, path, task: str) -> pd.DataFrame:
+    """Accept the CSV of `turingct study results`: ``code``/``arm``/``seconds_on_case`` are
+    ``case``/``truth``/``seconds``, and a ``question`` column keeps this task's answers only."""
+    renames = {old: new for old, new in EXPORT_ALIASES.items()
+               if old in df.columns and new not in df.columns}
+    if task == "origin":
+        renames.pop("arm", None)
+    df = df.rename(columns=renames)
+    if "arm" in df.columns and task == "origin":
+        df = df.drop(columns="arm")
+    if "question" in df.columns:
+        question = QUESTIONS[task]
+        df = df[df["question"].astype(str).str.strip().str.lower() == question]
+        if df.empty:
+            _fail(path, f"has no answers to the {question!r} question",
+                  "export a study of this design, or use the matching evaluate command")
+        df = df.drop(columns="question")
+    return df
 
 
 def read_votes(path: str | Path, *, task: str = "turing") -> pd.DataFrame:
@@ -213,7 +247,23 @@ def metrics_from_counts(c: dict[str, int]) -> dict[str, float]:
         out[f"{name}_low"], out[f"{name}_high"] = wilson_interval(k, n)
     n_acc = c["tp"] + c["fn"] + c["tn"] + c["fp"]
     out["p_vs_chance"] = binomial_p(c["tp"] + c["tn"], n_acc)
+    out["p_fisher"] = fisher_p(c)
     return out
+
+
+def fisher_p(c: dict[str, int]) -> float:
+    """Two-sided Fisher exact p of answer vs truth on ``[[tp, fn], [fp, tn]]``; NaN if empty.
+
+    Unlike the binomial test of accuracy against 0.5, it does not reward a reader who calls
+    everything "real" when real cases outnumber synthetic ones (unsure answers excluded can make
+    the arms unequal): it asks whether the answer depends on the truth at all.
+    """
+    from scipy.stats import fisher_exact
+
+    table = [[c["tp"], c["fn"]], [c["fp"], c["tn"]]]
+    if sum(map(sum, table)) == 0:
+        return float("nan")
+    return float(fisher_exact(table).pvalue)
 
 
 def _method_groups(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -234,7 +284,8 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
     """One row per reader x organ (x method when present) plus organ='all' rows.
 
     ``votes`` must be validated (:func:`validate_votes`). Columns: :data:`TABLE_COLUMNS`, with
-    ``method`` inserted after ``reader`` when the votes have a method column. Rows are sorted by
+    ``method`` inserted after ``reader`` when the votes have a method column, and
+    ``years_experience`` after ``reader`` when the votes carry it. Rows are sorted by
     reader, method, organ with ``all`` last within each reader (and method).
     """
     if unsure not in UNSURE_MODES:
@@ -242,6 +293,12 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
     # a method column with no method named anywhere (e.g. all blank) adds nothing: ignore it
     has_method = "method" in votes.columns and bool(
         (~votes["method"].isin(SHARED_METHODS)).any())
+    has_experience = "years_experience" in votes.columns and votes["years_experience"].notna(
+    ).any()
+    experience = {}
+    if has_experience:
+        years = pd.to_numeric(votes["years_experience"], errors="coerce")
+        experience = years.groupby(votes["reader"]).first().to_dict()
     rows = []
     for reader, rv in votes.groupby("reader", sort=True):
         groups = _method_groups(rv) if has_method else [(None, rv)]
@@ -250,13 +307,21 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
             for organ in organs:
                 part = mv if organ == ALL else mv[mv["organ"] == organ]
                 counts = confusion_counts(part["truth"], part["answer"], unsure)
-                row = {"reader": reader, "organ": organ, **counts, **metrics_from_counts(counts)}
+                row = {"reader": reader, "organ": organ, **counts, **metrics_from_counts(counts),
+                       "n_answered": int(part["answer"].isin(("real", "synthetic")).sum())}
+                row["fooling_rate"] = 1.0 - row["specificity"]
+                row["balanced_accuracy"] = (row["sensitivity"] + row["specificity"]) / 2
+                row["youden_j"] = row["sensitivity"] + row["specificity"] - 1.0
                 if has_method:
                     row["method"] = method
+                if has_experience:
+                    row["years_experience"] = experience.get(reader)
                 rows.append(row)
     columns = list(TABLE_COLUMNS)
     if has_method:
         columns.insert(1, "method")
+    if has_experience:
+        columns.insert(1, "years_experience")
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -279,24 +344,29 @@ def organ_origin_table(votes: pd.DataFrame) -> pd.DataFrame:
 
     Validate with ``validate_votes(..., task="origin")``. Unsure answers count as wrong for
     recall (the case was not attributed to its organ) and are never a prediction of any organ,
-    so they do not lower precision; ``n_unsure`` is reported. Precision with no prediction of an
-    organ is NaN (scikit-learn ``zero_division=np.nan``). ``organ = "macro"`` rows average the
-    three organs (chance level = 1/3 for balanced studies).
+    so they do not lower precision; ``n_unsure`` is reported. Precision of an organ never
+    predicted is 0 (scikit-learn ``zero_division=0``), the same rule as the SVM's
+    (:func:`evaluation.radiomics.svm_organ_origin`). ``organ = "macro"`` rows average the organs
+    that occur as truth or answer (chance level = 1/3 for balanced studies).
     """
     from sklearn.metrics import precision_recall_fscore_support
 
     rows = []
     for reader, rv in votes.groupby("reader", sort=True):
         p, r, _, support = precision_recall_fscore_support(
-            rv["organ"], rv["answer"], labels=list(ORIGIN_ORGANS), zero_division=np.nan)
+            rv["organ"], rv["answer"], labels=list(ORIGIN_ORGANS), zero_division=0)
         for organ, pi, ri, si in zip(ORIGIN_ORGANS, p, r, support, strict=True):
             n_unsure = int(((rv["organ"] == organ) & (rv["answer"] == "unsure")).sum())
             rows.append({"reader": reader, "organ": organ, "n": int(si), "n_unsure": n_unsure,
                          "precision": float(pi), "recall": float(ri)})
+        # macro over the organs that occur (as truth or answer), like the SVM's
+        # precision_score(average="macro", zero_division=0)
+        present = [o for o in ORIGIN_ORGANS if (rv["organ"] == o).any() or (rv["answer"] == o).any()]
+        mp, mr, _, _ = precision_recall_fscore_support(
+            rv["organ"], rv["answer"], labels=present, average="macro", zero_division=0)
         rows.append({"reader": reader, "organ": "macro", "n": int(len(rv)),
                      "n_unsure": int((rv["answer"] == "unsure").sum()),
-                     "precision": float(np.nanmean(p)) if np.isfinite(p).any() else np.nan,
-                     "recall": float(np.mean(r))})
+                     "precision": float(mp), "recall": float(mr)})
     return pd.DataFrame(rows, columns=["reader", "organ", "n", "n_unsure", "precision", "recall"])
 
 
@@ -304,6 +374,8 @@ ORIGIN_CONVENTIONS = {
     "task": "organ origin (liver / pancreas / kidney); truth = organ column",
     "unsure": "never a prediction of an organ (does not lower precision); counts as a miss "
               "for recall; n_unsure reported",
-    "precision_no_predictions": "NaN",
-    "macro": "unweighted mean over the three organs; chance = 1/3 when balanced",
+    "precision_no_predictions": "0 (an organ never predicted has precision 0), the same rule "
+                                "for readers and the SVM (scikit-learn zero_division=0)",
+    "macro": "unweighted mean over the organs that occur (truth or answer), as scikit-learn's "
+             "average='macro' for the SVM; chance = 1/3 when balanced",
 }

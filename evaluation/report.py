@@ -48,27 +48,38 @@ def _value_html(value: object) -> str:
 
 def build_report(tables: Mapping[str, pd.DataFrame], figures: Sequence, settings: Mapping[str,
                  object], out_path: str | Path, *, title: str = "turingct evaluation report",
-                 conventions: Mapping[str, Mapping[str, object]] | None = None) -> Path:
-    """Write one HTML file with ``settings`` (provenance), ``conventions`` per table, every
-    table (name -> DataFrame, rounded to 4 significant digits) and every plotly figure.
+                 conventions: Mapping[str, Mapping[str, object]] | None = None,
+                 html_tables: Mapping[str, str] | None = None) -> Path:
+    """Write one HTML file with ``settings`` (provenance), every table (name -> DataFrame,
+    displayed to 4 significant digits; the CSVs keep full precision) with its own
+    ``conventions[name]`` right above it, the conventions that belong to no table, and every
+    plotly figure. ``html_tables[name]`` replaces the default rendering of a table (e.g. the
+    Table-3 layout in percent).
 
     Returns the written path (written atomically).
     """
     import plotly.io as pio
 
+    conventions = dict(conventions or {})
+    html_tables = dict(html_tables or {})
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}</p>",
              "<h2>Settings and provenance</h2>", _settings_html(settings)]
-    if conventions:
-        parts.append("<h2>Conventions</h2>")
-        for name, conv in conventions.items():
-            parts += [f"<h3>{html.escape(name)}</h3>", _settings_html(conv)]
     if tables:
         parts.append("<h2>Tables</h2>")
         for name, df in tables.items():
-            body = df.to_html(index=False, classes="data", float_format=lambda v: f"{v:.4g}",
-                              na_rep="n/a", border=0, escape=True)
-            parts += [f"<h3>{html.escape(name)}</h3>", body]
+            body = html_tables.get(name) or df.to_html(
+                index=False, classes="data", float_format=lambda v: f"{v:.4g}", na_rep="n/a",
+                border=0, escape=True)
+            parts.append(f"<h3>{html.escape(name)}</h3>")
+            if name in conventions:
+                parts.append(_settings_html(conventions[name]))
+            parts.append(body)
+    rest = {k: v for k, v in conventions.items() if k not in tables}
+    if rest:
+        parts.append("<h2>Conventions</h2>")
+        for name, conv in rest.items():
+            parts += [f"<h3>{html.escape(name)}</h3>", _settings_html(conv)]
     if figures:
         parts.append("<h2>Figures</h2>")
         for i, fig in enumerate(figures):

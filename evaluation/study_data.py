@@ -30,7 +30,7 @@ def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:
                                    "list studies with `turingct study list`")
     rows = session.execute(
         select(User.username, StudyCase.code, StudyCase.organ, StudyCase.arm, StudyCase.method,
-               Answer.value, Answer.confidence, Answer.seconds_on_case)
+               Answer.value, Answer.confidence, Answer.seconds_on_case, User.years_experience)
         .join(Answer, Answer.case_id == StudyCase.id)
         .join(User, User.id == Answer.reader_id)
         .where(Answer.study_id == found.id, Answer.question == QUESTIONS[task])
@@ -39,11 +39,12 @@ def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:
         raise EvaluationInputError(None, f"study {found.name!r} has no {QUESTIONS[task]!r} "
                                    "answers yet", "wait for readers to answer, or check --task")
     df = pd.DataFrame(rows, columns=["reader", "case", "organ", "truth", "method", "answer",
-                                     "confidence", "seconds"])
+                                     "confidence", "seconds", "years_experience"])
     df["truth"] = [str(getattr(a, "value", a)) for a in df["truth"]]
     df["method"] = df["method"].fillna("")
     if task == "origin":
         df = df.drop(columns=["truth", "method"])
-    if df["confidence"].isna().all():
-        df = df.drop(columns="confidence")
+    for optional in ("confidence", "years_experience"):
+        if df[optional].isna().all():
+            df = df.drop(columns=optional)
     return validate_votes(df, None, task=task)

@@ -1,9 +1,10 @@
 """A study's researcher report: one self-contained HTML file plus a CSV for every table.
 
 Gathers, for one study: settings and provenance (spec, blinding audit, case counts per arm /
-organ / method, a provenance summary of each synthesis method), the reader table (Table-3
-style, with unsure counts and conventions), the specificity forest plot, the agreement heat
-map, time per case, every stored evaluation result of the study (FID/FRD, DSC/NSD, radiomics,
+organ / method, a provenance summary of each synthesis method), the reader sections of
+:mod:`evaluation.study_report_readers` (both unsure conventions, Table-3 layout, pooled results
+per organ x method, MRMC, AUC, agreement, McNemar, method comparison, with their figures), time
+per case, every stored evaluation result of the study (FID/FRD, DSC/NSD, radiomics,
 benchmark rows; the latest of each name) and the unblinding key. The report is for researchers
 (the key is in it); readers never receive it.
 
@@ -33,6 +34,7 @@ class ReportParts:
     conventions: dict[str, dict[str, object]] = field(default_factory=dict)
     figures: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    html: dict[str, str] = field(default_factory=dict)  # custom HTML of some tables
 
     def add(self, name: str, table: pd.DataFrame, conventions: dict[str, object]) -> None:
         self.tables[name] = table
@@ -111,7 +113,7 @@ def _audit_settings(audit: dict) -> dict[str, object]:
 
 
 def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) -> None:
-    from evaluation import agreement, figures, readers
+    from evaluation import figures, readers
     from evaluation.study_data import study_votes
 
     task = "origin" if study.design.value == "organ_origin" else "turing"
@@ -124,26 +126,9 @@ def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) 
         table = readers.organ_origin_table(votes)
         parts.add("organ_origin_readers", table, readers.ORIGIN_CONVENTIONS)
     else:
-        table = readers.reader_table(votes, unsure=unsure)
-        parts.add("reader_table", table, readers.conventions(unsure))
-        parts.figures += [figures.reader_table_figure(table, unsure),
-                          figures.specificity_forest(table)]
-        boot = pd.DataFrame([{"statistic": s, **agreement.cluster_bootstrap(
-            votes, s, n_boot=n_boot, seed=study.seed, unsure=unsure)}
-            for s in agreement.STATISTICS])
-        parts.add("pooled_bootstrap", boot, {
-            "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
-                         f"percentile 95% interval, {n_boot} replicates, seed {study.seed}",
-            "unsure": unsure})
-        if votes["reader"].nunique() >= 2:
-            pairs = agreement.pairwise_cohen_kappa(votes)
-            kappa, n = agreement.fleiss_kappa(votes)
-            pairs["fleiss_kappa_all_readers"], pairs["fleiss_n_cases"] = kappa, n
-            parts.add("agreement", pairs, {
-                "kappa": "sklearn cohen_kappa_score (unweighted) per reader pair over shared "
-                         "cases; unsure = its own category",
-                "fleiss": "statsmodels fleiss_kappa over cases answered by every reader"})
-            parts.figures.append(figures.agreement_heatmap(agreement.kappa_matrix(pairs)))
+        from evaluation.study_report_readers import add_turing_parts
+
+        add_turing_parts(parts, votes, study, unsure, n_boot)
     if "seconds" in votes.columns:
         times = votes.groupby("reader")["seconds"].describe()[["count", "mean", "50%", "max"]]
         times = times.rename(columns={"50%": "median"}).reset_index()
@@ -165,7 +150,8 @@ def _stored_parts(parts: ReportParts, session, study_id: int) -> None:
                 parts.figures.append(figures.seg_box(table, row.params.get("tolerance_mm")))
             if row.kind == "fid" and {"plane", "fid"} <= set(table.columns):
                 parts.figures.append(figures.fid_bars(table, str(row.params.get(
-                    "extractor", conv.get("extractor", "unknown extractor")))))
+                    "extractor", conv.get("extractor", "unknown extractor"))),
+                    str(conv.get("extractor", ""))))
             if row.kind == "radiomics" and name == "svm_summary":
                 origin = result_tables(row).get("readers_origin")
                 parts.figures.append(figures.svm_vs_readers(table, origin))
@@ -229,5 +215,5 @@ def write_study_report(session, study: int | str, out_path: str | Path, *,
                for name, table in parts.tables.items()]
     html = build_report(parts.tables, parts.figures, parts.settings, out,
                         title=f"Study report: {parts.settings['study']}",
-                        conventions=parts.conventions)
+                        conventions=parts.conventions, html_tables=parts.html)
     return html, written

@@ -55,7 +55,9 @@ def write_table(df: pd.DataFrame, path: str | Path, conventions: Mapping[str, ob
     path = Path(path)
     meta = dict(conventions)
     meta.setdefault("written", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))
+    # full precision (shortest repr that round-trips): rounding is for display only, and a
+    # rounded CSV cannot reproduce derived numbers (FRD from features.csv, t-SNE)
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
     side = conventions_path(path)
     text = format_conventions(meta, title)
     atomic_write(side, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -46,6 +46,7 @@ if votes is not None:
             st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
                                    readers.conventions(unsure).items()))
         st.plotly_chart(figures.specificity_forest(table), key="dash_forest")
+        dashboard_ui.show_mrmc(votes)
     else:
         st.dataframe(readers.organ_origin_table(votes), hide_index=True, height="content")
     if votes["reader"].nunique() > 1:

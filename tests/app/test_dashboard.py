@@ -97,13 +97,29 @@ def test_dashboard_draws_reader_metrics_and_says_how_to_get_model_metrics(answer
                     "--store --for-study t1",
                     "turingct evaluate radiomics --study t1 --out-dir radiomics --store"):
         assert command in shown
-    assert len(at.info) == 4
+    # both answered the same 4 cases, only one synthetic: not an MRMC design yet, and the page
+    # says why
+    assert "MRMC analysis not available: modality 'handcrafted' has 3 positive and 1 negative " \
+           "cases" in [i.value for i in at.info]
+    assert len(at.info) == 5
+
+
+def test_dashboard_draws_the_mrmc_analysis_when_every_case_is_answered(app_db):
+    _answer(app_db, "ann", ["real", "synthetic", "unsure", "real", "real", "synthetic"])
+    _answer(app_db, "bob", ["synthetic", "synthetic", "real", "real", "unsure", "real"])
+    at = _dashboard(app_db)
+    mrmc = [f for f in _figures(at) if _title(f).startswith("MRMC ROC AUC")]
+    assert len(mrmc) == 1
+    assert "Hillis" in _title(mrmc[0])
+    table = next(d.value for d in at.dataframe if "analysis" in d.value.columns)
+    assert {"auc", "rrrc", "frrc", "rrfc"} <= set(table.analysis)
 
 
 def test_dashboard_shows_stored_fid_seg_frd_and_radiomics(answered):
     stored = _store_results(answered)
     at = _dashboard(answered)
-    assert not at.info, [i.value for i in at.info]
+    missing = [i.value for i in at.info if not i.value.startswith("MRMC analysis")]
+    assert not missing, missing
     figs = {_title(f).split(",")[0].split(" (")[0].split(" of ")[0]: f for f in _figures(at)}
     fid = figs["FID per plane"]
     assert "random-conv-v1" in _title(fid)

@@ -37,8 +37,10 @@ def test_cohen_kappa_by_hand():
     b = ["real"] * 4 + ["synthetic"] * 5 + ["real"]
     votes = _wide_votes({"A": a, "B": b}, truth)
     pairs = pairwise_cohen_kappa(votes)
-    assert pairs.iloc[0].to_dict() == {"reader_a": "A", "reader_b": "B", "n_cases": 10,
-                                       "kappa": pytest.approx(0.6)}
+    row = pairs.iloc[0].to_dict()
+    assert {k: row[k] for k in ("reader_a", "reader_b", "n_cases", "kappa")} == {
+        "reader_a": "A", "reader_b": "B", "n_cases": 10, "kappa": pytest.approx(0.6)}
+    assert row["kappa_low"] < 0.6 < row["kappa_high"] <= 1.0
     mat = kappa_matrix(pairs)
     assert mat.loc["B", "A"] == pytest.approx(0.6) and mat.loc["A", "A"] == 1.0
 

@@ -36,7 +36,8 @@ def test_evaluate_readers_and_agreement(tmp_path, capsys):
     assert main(["evaluate", "agreement", "--votes", str(votes), "--out-dir",
                  str(tmp_path / "agr"), "--n-boot", "50"]) == 0
     pooled = pd.read_csv(tmp_path / "agr" / "pooled.csv")
-    assert pooled.statistic.tolist() == ["accuracy", "sensitivity", "specificity"]
+    assert pooled.statistic.tolist() == ["accuracy", "sensitivity", "specificity"] * 2
+    assert pooled.organ.tolist() == ["kidney"] * 3 + ["all"] * 3
     assert pooled.estimate[0] == pytest.approx(1.0)  # every non-unsure answer is right
 
 

@@ -49,6 +49,33 @@ def test_singular_covariances_fall_back_to_epsilon():
     assert np.isfinite(value) and value > 0
 
 
+def test_imaginary_part_check_is_relative_to_the_feature_scale():
+    """Features of scale 1e3 (40 samples, 64 features): sqrtm's round-off imaginary part is
+    ~0.4 on a real diagonal ~1e6, which an absolute 1e-3 check rejected. FID scales with the
+    square of the features, so the value is 1e6 times that of the unit-scale features."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(40, 64)), rng.normal(size=(40, 64))
+    big = fid_from_features(a * 1e3, b * 1e3)
+    assert np.isfinite(big) and big == pytest.approx(1e6 * fid_from_features(a, b), rel=1e-3)
+    with pytest.raises(ValueError, match="large imaginary part"):  # not round-off
+        frechet_distance([0, 0], np.eye(2), [0, 0], np.diag([-1.0, 1.0]))
+
+
+def test_fid_is_never_negative():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(30, 8)) * 1e2
+    values = [fid_from_features(a, a + 1e-9 * rng.normal(size=a.shape)) for _ in range(5)]
+    assert all(v >= 0.0 for v in values) and max(values) < 1e-6
+
+
+def test_conventions_name_input_size_and_normalization():
+    from evaluation.fid import conventions
+
+    conv = conventions(get_extractor(DEFAULT_EXTRACTOR, device="cpu"), 32, None)
+    assert "128 x 128 px" in conv["input"] and "normaliz" in conv["input"]
+    assert "clipped at 0" in conv["clipping"]
+
+
 def test_window_and_slice_selection():
     np.testing.assert_allclose(window(np.array([-1000.0, -175.0, 37.5, 250.0, 900.0])),
                                [0, 0, 0.5, 1, 1])

@@ -33,8 +33,12 @@ def test_forest_plot_shows_specificity_percent_with_chance_line(votes):
     liver = [t for t in fig.data if t.name == "liver"][0]
     # R1: 2 of 4 synthetic called synthetic; R2: 3 of 4
     np.testing.assert_allclose(liver.x, [50.0, 75.0])
-    assert list(liver.y) == ["R1", "R2"]
+    # one row per reader x organ: the organs of a reader no longer share (and hide) a row
+    assert list(liver.y) == ["R1 / liver", "R2 / liver"]
     assert {t.name for t in fig.data} == {"liver", "all"}
+    labels = [y for t in fig.data for y in t.y]
+    assert len(labels) == len(set(labels)) == 4
+    assert list(liver.text) == ["unsure 0/4", "unsure 0/4"]  # unsure counts on the plot
     # R2 specificity 3/4: Wilson [0.301, 0.954] -> error bars reach those bounds
     assert liver.x[1] + liver.error_x.array[1] == pytest.approx(95.44, abs=0.01)
     assert any(shape.x0 == 50 for shape in fig.layout.shapes)
@@ -55,6 +59,25 @@ def test_report_is_self_contained_with_tables_figures_conventions(votes, tmp_pat
     assert "demo &lt;b&gt;" in text and "real tumor" in text
     assert text.count('class="plotly-graph-div"') == len(figs)
     assert "random-conv-v1" in text and "<th>sensitivity</th>" in text
+
+
+def test_table_figure_is_sized_to_its_rows():
+    rows = [{"reader": f"R{r}", "case": f"c{i}", "organ": organ, "truth": t, "answer": t}
+            for r in range(6) for organ in ("liver", "pancreas", "kidney")
+            for i, t in enumerate(["real", "synthetic"] * 2)]
+    votes = validate_votes(pd.DataFrame(rows).assign(case=lambda d: d.organ + d.case))
+    table = reader_table(votes)
+    assert len(table) == 24
+    fig = figures.reader_table_figure(table)
+    row_px = fig.data[0].cells.height
+    assert fig.layout.height >= row_px * (len(table) + 1)  # all 24 rows + header visible
+
+
+def test_fid_figure_states_extractor_limits():
+    table = pd.DataFrame({"plane": ["axial", "average"], "fid": [3.0, 3.0]})
+    fig = figures.fid_bars(table, "random-conv-v1", "untrained random-weight CNN")
+    assert "untrained random-weight CNN" in fig.layout.title.text
+    assert "not comparable" in figures.fid_bars(table, "x").layout.title.text
 
 
 def test_write_table_sidecar(tmp_path, votes):

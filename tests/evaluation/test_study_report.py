@@ -80,6 +80,58 @@ def test_report_cli(study, db_url, tmp_path):
     assert agree[["reader_a", "reader_b"]].values.tolist() == [["ann", "bob"]]
     times = pd.read_csv(tables / "time_per_case.csv").set_index("reader")
     assert times.loc["ann", "count"] == 6 and times.loc["ann", "max"] == 7.0
+    # MRMC: ann (all real) has AUC 0.5, bob (real/unsure on reals, synthetic on the rest) 1
+    mrmc = pd.read_csv(tables / "mrmc.csv", keep_default_na=False)
+    single = mrmc[(mrmc.analysis == "rrrc") & (mrmc.quantity == "single")].iloc[0]
+    assert single.modality == "handcrafted" and float(single.estimate) == pytest.approx(0.75)
+    assert "realness" in (tables / "mrmc.conventions.txt").read_text()
+    assert "MRMC ROC AUC" in html
+    # both unsure conventions; bob's unsure real case counted wrong in the second
+    wrong = pd.read_csv(tables / "reader_table_unsure_wrong.csv").set_index(["reader", "organ"])
+    assert (wrong.loc[("bob", "liver"), "fn"], wrong.loc[("bob", "liver"), "accuracy"]) == (
+        1, pytest.approx(5 / 6))
+    assert "sensitivity analysis" in (tables / "reader_table_unsure_wrong.conventions.txt"
+                                      ).read_text()
+    # Table-3 layout: metric rows x organ columns per reader, CSV and HTML (percent)
+    t3 = pd.read_csv(tables / "table3.csv")
+    assert list(t3.columns) == ["reader", "method", "metric", "liver", "all"]
+    assert t3[t3.reader == "ann"].metric.tolist()[:3] == ["sensitivity", "specificity",
+                                                           "accuracy"]
+    assert t3.set_index(["reader", "metric"]).loc[("bob", "n_unsure_real"), "liver"] == 1
+    t3_html = html[html.index("<h3>table3</h3>"):html.index("<h3>table3_unsure_wrong</h3>")]
+    assert "<td>50.0%</td>" in t3_html  # ann's accuracy, shown in percent
+    # pooled per organ x method, not mixed
+    pooled = pd.read_csv(tables / "pooled_bootstrap.csv")
+    assert set(zip(pooled.organ, pooled.method, strict=True)) == {
+        ("liver", "handcrafted"), ("liver", "all"), ("all", "handcrafted"), ("all", "all")}
+    mcn = pd.read_csv(tables / "mcnemar_readers.csv")
+    assert mcn[["reader_a", "reader_b"]].values.tolist() == [["ann", "bob"]]
+    assert mcn.a_wrong_b_right[0] == 3  # ann wrong on the 3 synthetic cases bob got right
+    methods = pd.read_csv(tables / "method_comparison.csv", keep_default_na=False)
+    assert methods[["method_a", "method_b"]].values.tolist() == [["handcrafted", "real"]]
+    assert not (tables / "reader_auc.csv").exists()  # no confidence asked in this study
+    # the conventions of a table sit right above it, not in one block elsewhere
+    head = html.index("<h3>mcnemar_readers</h3>")
+    assert head < html.index("McNemar exact", head) < html.index("<table", head)
+
+
+def test_evaluate_mrmc_from_a_study(study, db_url, tmp_path, capsys):
+    import json
+
+    name, _ = study
+    out = tmp_path / "mrmc.json"
+    assert main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out),
+                 "--store"]) == 0
+    res = json.loads(out.read_text())
+    assert res["modalities"] == ["handcrafted"] and sorted(res["readers"]) == ["ann", "bob"]
+    assert res["auc"]["handcrafted"] == {"ann": 0.5, "bob": 1.0}
+    single = res["rrrc"]["single"]["handcrafted"]
+    assert single["auc"] == pytest.approx(0.75) and single["ci95"][0] < 0.75 < single["ci95"][1]
+    assert res["rrrc"]["f"] is None and res["rrrc"]["differences"] == []  # one modality
+    assert "stored as evaluation result" in capsys.readouterr().out
+    assert main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out),
+                 "--organ", "kidney"]) == 2
+    assert "has no answers on kidney cases" in capsys.readouterr().err
 
 
 def test_report_without_key_and_unknown_study(study, db_url, tmp_path, capsys):
@@ -91,3 +143,18 @@ def test_report_without_key_and_unknown_study(study, db_url, tmp_path, capsys):
     assert not any(code in out.read_text() for code in codes)
     assert main(["report", "nope", "--out", str(out), "--db", db_url]) == 2
     assert "study 'nope' does not exist" in capsys.readouterr().err
+
+
+def test_study_results_export_reads_back_as_the_same_reader_table(study, db_url, tmp_path):
+    """`study results` writes code/arm/question/seconds_on_case; `evaluate readers --votes`
+    reads them as case/truth/(this question)/seconds: the same table as `--study`."""
+    name, _ = study
+    export = tmp_path / "results.csv"
+    assert main(["study", "results", name, "--out", str(export), "--db", db_url]) == 0
+    from_csv, from_db = tmp_path / "csv.csv", tmp_path / "db.csv"
+    assert main(["evaluate", "readers", "--votes", str(export), "--out", str(from_csv)]) == 0
+    assert main(["evaluate", "readers", "--study", name, "--db", db_url, "--out",
+                 str(from_db)]) == 0
+    a, b = pd.read_csv(from_csv), pd.read_csv(from_db)
+    assert len(a) == 4
+    pd.testing.assert_frame_equal(a, b)

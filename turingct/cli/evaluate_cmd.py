@@ -18,7 +18,7 @@ def register(sub) -> None:
 
     p = ev.add_parser("readers", help="sensitivity/specificity/accuracy per reader x organ",
                       description="Reader table of a visual Turing test (real tumor = positive, "
-                                  "Wilson 95%% CIs, binomial test of accuracy vs 0.5).")
+                                  "Wilson 95% CIs, binomial test of accuracy vs 0.5).")
     _votes_source(p)
     p.add_argument("--out", required=True, type=Path, help="output table.csv")
     p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude",
@@ -102,6 +102,11 @@ def register(sub) -> None:
     _store_options(p)
     p.set_defaults(func=cmd_radiomics)
 
+    from turingct.cli import evaluate_methods, evaluate_mrmc
+
+    evaluate_mrmc.register(ev)
+    evaluate_methods.register(ev, _votes_source)
+
 
 def _store_options(p: argparse.ArgumentParser, *, has_db: bool = False,
                    for_study: bool = False) -> None:
@@ -174,7 +179,6 @@ def cmd_readers(args) -> int:
 
 
 def cmd_agreement(args) -> int:
-    import pandas as pd
 
     from evaluation import agreement
     from evaluation.tables import write_table
@@ -183,23 +187,28 @@ def cmd_agreement(args) -> int:
     out = args.out_dir
     base = {"source": _source(args), "positive_class": "real tumor"}
     pairs = agreement.pairwise_cohen_kappa(votes)
-    write_table(pairs, out / "cohen_kappa.csv", {**base, "unsure": "its own category",
-                                                 "kappa": "sklearn cohen_kappa_score, unweighted"})
-    kappa, n = agreement.fleiss_kappa(votes)
+    write_table(pairs, out / "cohen_kappa.csv", {
+        **base, "unsure": "its own category", "kappa": "sklearn cohen_kappa_score, unweighted",
+        "interval": "statsmodels cohens_kappa asymptotic SE, Wald 95%, clipped to [-1, 1]"})
+    fleiss = agreement.fleiss_kappa_ci(votes, n_boot=args.n_boot, seed=args.seed)
+    kappa, n = fleiss["kappa"], fleiss["n_cases"]
     auc = agreement.reader_auc(votes)
     write_table(auc, out / "reader_auc.csv", {**base, "score": "realness = +confidence (real), "
-                "-confidence (synthetic), 0 (unsure); confidence 1 when absent"})
-    boot = [{"statistic": s, **agreement.cluster_bootstrap(votes, s, n_boot=args.n_boot,
-                                                           seed=args.seed, unsure=args.unsure)}
-            for s in agreement.STATISTICS]
-    summary = pd.DataFrame(boot)
+                "-confidence (synthetic), 0 (unsure); confidence 1 when absent",
+                "interval": "DeLong standard error, Wald 95% interval clipped to [0, 1]"})
+    from evaluation.table3 import pooled_by_group
+
+    # per organ x method (and 'all'): pooling methods and organs would mix different questions
+    summary = pooled_by_group(votes, n_boot=args.n_boot, seed=args.seed, unsure=args.unsure)
     summary["fleiss_kappa"], summary["fleiss_n_cases"] = kappa, n
+    summary["fleiss_low"], summary["fleiss_high"] = fleiss["low"], fleiss["high"]
     write_table(summary, out / "pooled.csv", {
         **base, "unsure": args.unsure, "seed": args.seed,
         "bootstrap": "two-way: readers resampled, cases resampled within truth class; "
-                     "percentile 95% interval",
+                     "percentile 95% interval; per organ x method (a method = its synthetic "
+                     "cases + the shared real cases), 'all' pools",
         "fleiss": "statsmodels fleiss_kappa over cases answered by every reader, unsure = "
-                  "category"})
+                  "category; 95% percentile bootstrap over those cases (fleiss_low/high)"})
     print(f"wrote {out}/cohen_kappa.csv, reader_auc.csv, pooled.csv (Fleiss kappa {kappa:.3f} "
           f"over {n} cases)")
     return 0
