@@ -42,7 +42,7 @@ def phantom(shape=SHAPE, spacing=SPACING, seed=0):
 
 
 def ct_datasets(ct, affine, root=None, **fixed):
-    root = root or generate_uid()[:30] + "."
+    root = root or generate_uid()[:30].rstrip(".") + "."
     header = {**PATIENT, **fixed}
     return ct_series(ct, affine, study_uid=new_uid(root), series_uid=new_uid(root),
                      frame_of_reference_uid=new_uid(root),

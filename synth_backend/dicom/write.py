@@ -10,6 +10,7 @@ volumes of one shape and affine written with one ``fixed`` differ only in UIDs a
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,16 +113,20 @@ def write_series(datasets: Sequence[Dataset], folder: Path, *, suffix: str = ".d
     return paths
 
 
-def new_uid(root: str) -> str:
-    """A random UID under ``root`` (which ends with '.')."""
-    return generate_uid(prefix=root)
+def new_uid(root: str, digits: int = 30) -> str:
+    """A random UID under ``root`` (which ends with '.'): always the same length for one root,
+    so header lengths (group lengths, padding, file sizes) do not vary between cases."""
+    n = min(digits, 64 - len(root))
+    if n < 10:
+        raise ValueError(f"UID root {root!r} is too long; keep it under 54 characters")
+    return root + str(10 ** (n - 1) + secrets.randbelow(9 * 10 ** (n - 1)))
 
 
 def write_volume_as_series(array_xyz: np.ndarray, affine_ras: np.ndarray, folder: Path,
                            fixed: Mapping[str, Any] | None = None,
                            root: str | None = None) -> list[Path]:
     """Convenience for tests and tools: one volume -> a folder of CT files with fresh UIDs."""
-    root = root or generate_uid()[:40] + "."
+    root = root or generate_uid()[:40].rstrip(".") + "."
     fixed = {"PatientName": "TEST^VOLUME", "PatientID": "TEST", **(fixed or {})}
     n = np.shape(array_xyz)[2]
     datasets = ct_series(array_xyz, affine_ras, study_uid=new_uid(root),
