@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from synth_backend.dicom.errors import DicomError
+from synth_backend.io import MAX_VOXELS
 
 SPACING_RTOL = 0.01  # 1% of the slice spacing
 SPACING_ATOL_MM = 0.01
@@ -146,7 +147,12 @@ def build_grid(headers: Sequence, paths: Sequence, series: str, *,
     """
     iop0 = _vec(headers[0], "ImageOrientationPatient", 6, str(paths[0]))
     ps0 = _vec(headers[0], "PixelSpacing", 2, str(paths[0]))
-    rows, cols = int(headers[0].Rows), int(headers[0].Columns)
+    rows, cols = int(headers[0].get("Rows", 0)), int(headers[0].get("Columns", 0))
+    n_voxels = rows * cols * len(headers)
+    if not 0 < n_voxels <= MAX_VOXELS:
+        raise DicomError(f"{series}: {len(headers)} images of {rows}x{cols} pixels "
+                         f"({n_voxels} voxels); a volume must have 1 to {MAX_VOXELS} voxels: "
+                         "split the series or check its headers")
     ipps = []
     for ds, path in zip(headers, paths, strict=True):
         iop = _vec(ds, "ImageOrientationPatient", 6, str(path))
