@@ -20,6 +20,7 @@ from synth_backend.io import load_volume
 from turingct.cli import main
 
 
+@pytest.mark.orthanc
 def test_push_then_pull_gives_back_identical_headers_and_voxels(study, orthanc_url, tmp_path,
                                                                  monkeypatch, capsys, db_url):
     engine, study_id = study
@@ -48,6 +49,7 @@ def test_push_then_pull_gives_back_identical_headers_and_voxels(study, orthanc_u
         np.testing.assert_allclose(volume.affine, want.affine, atol=1e-4)
 
 
+@pytest.mark.orthanc
 def test_unknown_study_on_the_pacs_is_one_line(orthanc_url, tmp_path):
     with pytest.raises(DicomError, match=r"study 1\.2\.3\.4 not found on the PACS"):
         pull_study(orthanc_url, "1.2.3.4", tmp_path)
