@@ -188,11 +188,12 @@ def export_study_dicom(session: Session, actor: Actor, study: int | str, out: st
 
 def push_study(session: Session, actor: Actor, study: int | str, url: str,
                out: str | Path | None = None) -> DicomExport:
-    """Export ``study`` as DICOM (into ``out``, or a temporary folder) and STOW-RS it to the
-    DICOMweb server at ``url``."""
-    from synth_backend.dicom.web import push_files
+    """Export ``study`` as DICOM (into ``out``, or a temporary folder) and store it on the PACS
+    at ``url`` (DICOMweb STOW-RS for http(s)://, C-STORE for dicom://AET@host:port)."""
+    from synth_backend.dicom.pacs import check, push
 
+    check(url)
     with tempfile.TemporaryDirectory(prefix="turingct-push-") as scratch:
         export = export_study_dicom(session, actor, study, out or Path(scratch) / "export")
-        push_files(url, export.files)
+        push(url, export.files)
     return export

@@ -63,10 +63,11 @@ ORTHANC_DICOMWEB = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
 @pytest.fixture(scope="session")
-def orthanc_url(tmp_path_factory):
-    """A real Orthanc PACS with its DICOMweb plugin on a loopback port, in a temporary
-    storage folder, for the session; yields the DICOMweb base URL and stops the server.
-    Skips when Orthanc is not installed (`make test` installs it: scripts/system-deps.sh)."""
+def orthanc(tmp_path_factory):
+    """A real Orthanc PACS with its DICOMweb plugin on loopback ports, in a temporary storage
+    folder, for the session; yields {"dicomweb": base URL, "dimse": dicom://ORTHANC@host:port}
+    (AE TURINGCT may C-GET) and stops the server. Skips when Orthanc is not installed
+    (`make test` installs it: scripts/system-deps.sh)."""
     import json
     import socket
     import subprocess
@@ -86,7 +87,9 @@ def orthanc_url(tmp_path_factory):
               "IndexDirectory": str(root / "storage"), "HttpPort": ports[0],
               "DicomPort": ports[1], "RemoteAccessAllowed": False,
               "AuthenticationEnabled": False, "Plugins": [str(ORTHANC_DICOMWEB)],
-              "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "HttpThreadsCount": 4}
+              "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "HttpThreadsCount": 4,
+              "DicomAet": "ORTHANC", "DicomCheckCalledAet": True, "DicomModalities": {"turingct": {
+                  "AET": "TURINGCT", "Host": "127.0.0.1", "Port": 104, "AllowGet": True}}}
     (root / "orthanc.json").write_text(json.dumps(config))
     log = open(root / "orthanc.log", "wb")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen([str(ORTHANC), str(root / "orthanc.json")], stdout=log,
@@ -103,10 +106,16 @@ def orthanc_url(tmp_path_factory):
                 log.close()
                 pytest.fail(f"Orthanc did not start; log: {(root / 'orthanc.log').read_text()}")
             time.sleep(0.2)
-    yield f"{base}/dicom-web"
+    yield {"dicomweb": f"{base}/dicom-web", "dimse": f"dicom://ORTHANC@127.0.0.1:{ports[1]}"}
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture
+def orthanc_url(orthanc) -> str:
+    """DICOMweb base URL of the session's Orthanc (see :func:`orthanc`)."""
+    return orthanc["dicomweb"]

@@ -65,3 +65,52 @@ def test_unreachable_pacs_names_the_url(study, tmp_path, capsys, db_url):
     assert err.startswith(f"error: {url}: cannot reach the PACS") and err.count("\n") == 1
     assert main(["study", "push", "t1", "--pacs", url, "--db", db_url]) == 2
     assert f"{url}: cannot reach the PACS" in capsys.readouterr().err
+    dimse = url.replace("http://", "dicom://PACS@").removesuffix("/dicom-web")
+    assert main(["study", "push", "t1", "--pacs", dimse, "--db", db_url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {dimse}: association aborted or unreachable") and \
+        err.count("\n") == 1
+    assert main(["study", "push", "t1", "--pacs", "ftp://x", "--db", db_url]) == 2
+    assert "--pacs must be a DICOMweb URL" in capsys.readouterr().err
+
+
+@pytest.mark.orthanc
+def test_dimse_c_store_then_c_get_round_trip(study, orthanc, tmp_path, engine):
+    from synth_backend.catalog import import_dataset
+    from synth_backend.dicom.pacs import pull
+
+    _, study_id = study
+    with session_scope(engine) as s:
+        export = push_study(s, OPERATOR, study_id, orthanc["dimse"], tmp_path / "sent")
+        blinded = {c.code: c.blinded_path for c in s.get(Study, study_id).cases}
+    sent = {pydicom.dcmread(p).SOPInstanceUID: pydicom.dcmread(p) for p in export.files}
+    code, study_uid = sorted(export.study_uids.items())[0]
+    folder = pull(f"{orthanc['dimse']}?calling=TURINGCT", study_uid, tmp_path / "pulled")
+    pulled = sorted(folder.glob("*.dcm"))
+    assert len(pulled) == len([p for p in export.files if p.parent.name == code])
+    for path in pulled:  # the file meta group is the receiver's (pynetdicom); the data set is
+        back = pydicom.dcmread(path)  # what was sent, element for element
+        original = sent[back.SOPInstanceUID]
+        back.file_meta = original.file_meta = pydicom.dataset.FileMetaDataset()
+        assert header_signature(back) == header_signature(original)
+    with session_scope(engine) as s:
+        report = import_dataset(s, "dicom", folder, convert_dir=tmp_path / "conv")
+        assert len(report.added) == 1
+        volume = load_volume(s.scalar(select(Dataset).where(Dataset.name == study_uid))
+                             .volumes[0].ct_path)
+    np.testing.assert_array_equal(volume.array, load_volume(blinded[code]).array)
+
+
+@pytest.mark.orthanc
+def test_dimse_refusals_are_one_line(orthanc, tmp_path):
+    from synth_backend.dicom.pacs import pull
+
+    with pytest.raises(DicomError, match=r"C-GET of study 1\.2\.3\.4 returned status"):
+        pull(orthanc["dimse"], "1.2.3.4", tmp_path)
+    port = orthanc["dimse"].rsplit(":", 1)[1]
+    with pytest.raises(DicomError, match=r"WRONGAET@.*: association rejected; check"):
+        pull(f"dicom://WRONGAET@127.0.0.1:{port}", "1.2.3.4", tmp_path)
+    with pytest.raises(DicomError, match=r"allows C-GET from AE 'STRANGER'"):
+        pull(f"dicom://ORTHANC@127.0.0.1:{port}?calling=STRANGER", "1.2.3.4", tmp_path)
+    with pytest.raises(DicomError, match=r"must look like dicom://AET@host:port"):
+        pull("dicom://nohost", "1.2.3", tmp_path)

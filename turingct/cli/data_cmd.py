@@ -30,8 +30,9 @@ def register(sub) -> None:
     imp.add_argument("--resample-nonuniform", action="store_true",
                      help="dicom: interpolate series with irregular slice spacing (or missing "
                           "slices) onto their median spacing instead of refusing them")
-    imp.add_argument("--pacs", metavar="URL", help="dicom: DICOMweb base URL to pull from "
-                     "(e.g. http://host:8042/dicom-web); needs --study-uid")
+    imp.add_argument("--pacs", metavar="URL", help="dicom: PACS to pull from: DICOMweb base URL "
+                     "(http://host:8042/dicom-web, QIDO-RS + WADO-RS) or DIMSE address "
+                     "(dicom://AET@host:4242, C-GET); needs --study-uid")
     imp.add_argument("--study-uid", help="dicom: StudyInstanceUID to pull from --pacs")
     add_db_option(imp)
     imp.set_defaults(func=_import)
@@ -57,10 +58,10 @@ def _import(args) -> int:
     if args.pacs:
         if args.fmt != "dicom" or not args.study_uid or path:
             raise CatalogError("--pacs needs --format dicom and --study-uid UID, and no PATH")
-        from synth_backend.dicom.web import pull_study
+        from synth_backend.dicom.pacs import pull
         from turingct.config import data_dir
 
-        path = pull_study(args.pacs, args.study_uid, data_dir() / "dicom" / "pacs")
+        path = pull(args.pacs, args.study_uid, data_dir() / "dicom" / "pacs")
         name = name or f"pacs-{args.study_uid}"
         print(f"pulled study {args.study_uid} from {args.pacs} into {path}")
     elif not path:

@@ -54,11 +54,12 @@ def register(sub) -> None:
     exp.set_defaults(func=_export_dicom)
 
     push = study.add_parser(
-        "push", help="send the study's DICOM export to a PACS (DICOMweb STOW-RS)",
+        "push", help="send the study's DICOM export to a PACS (DICOMweb STOW-RS or C-STORE)",
         description="Export the study as DICOM (see export-dicom) and store it on a PACS.")
     push.add_argument("study", help="study name or id")
     push.add_argument("--pacs", required=True, metavar="URL",
-                      help="DICOMweb base URL, e.g. http://host:8042/dicom-web")
+                      help="DICOMweb base URL (http://host:8042/dicom-web, STOW-RS) or DIMSE "
+                           "address (dicom://AET@host:4242, C-STORE)")
     push.add_argument("--out", help="also keep the export in this new folder")
     add_db_option(push)
     push.set_defaults(func=_push)
