@@ -77,10 +77,11 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
         prepared = prepare(path, Path(convert_dir) if convert_dir else data_dir() / "dicom",
                            label_map=label_map, resample_nonuniform=resample_nonuniform)
         notes = prepared.notes
-        records = [r for r in prepared.records
-                   if not organs_t or not r.organs or any(o.organ in organs_t for o in r.organs)]
-        for r in records:
-            r.organs = [o for o in r.organs if _want(o.organ, organs_t)]
+        records = prepared.records
+        if organs_t:  # like the other layouts: only series that have a requested organ
+            for r in records:
+                r.organs = [o for o in r.organs if o.organ in organs_t]
+            records = [r for r in records if r.organs]
     else:
         records = list(_records(fmt, path, organs_t, ct, class_map, case_id))
     is_phantom = fmt == "atlas" and layouts._is_phantom_cohort(path)
@@ -116,10 +117,6 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
         session.add(volume)
     session.flush()
     return report
-
-
-def _want(organ: str, organs: tuple[str, ...] | None) -> bool:
-    return organs is None or organ in organs
 
 
 def _records(fmt, path, organs, ct, class_map, case_id) -> Iterable[layouts.CaseRecord]:

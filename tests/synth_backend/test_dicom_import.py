@@ -321,3 +321,11 @@ def test_duplicate_slice_positions_are_refused(tmp_path):
     fx.save(datasets, tmp_path / "in")
     with pytest.raises(DicomError, match=r"2 slices share a position .*several acquisitions"):
         prepare(tmp_path / "in", tmp_path / "out")
+
+
+def test_organ_filter_keeps_only_series_with_that_organ(tmp_path, engine):
+    fx.write_case(tmp_path / "in" / "a")
+    fx.write_case(tmp_path / "in" / "b", seg=False, seed=1)
+    report = _import(engine, tmp_path / "in", tmp_path, organs=["liver"])
+    assert len(report.added) == 1
+    assert _import(engine, tmp_path / "in", tmp_path, organs=["kidney"], name="k").added == []
