@@ -119,6 +119,20 @@ def _seg_by_position(seg, grid: SliceGrid, numbers, series: str, path: Path
     return out
 
 
+def contour_points(contour: pydicom.Dataset) -> np.ndarray:
+    """(N, 3) LPS points of a contour. Parses the raw DS text with numpy: pydicom's per-value
+    DSfloat objects cost ~1 s per 100k points, and real structure sets hold millions."""
+    raw = contour.get_item("ContourData")
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes):
+        flat = np.array(value.decode("ascii").replace("\\", " ").split(), dtype=float)
+    else:
+        flat = np.asarray(contour.ContourData, dtype=float)
+    if flat.size == 0 or flat.size % 3:
+        raise ValueError(f"ContourData must hold x, y, z triplets, got {flat.size} values")
+    return flat.reshape(-1, 3)
+
+
 def read_rtstruct(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
                   series: str) -> dict[int, np.ndarray]:
     """Boolean (K_source, R, C) stack per ROI number, rasterized on the corrected grid."""
@@ -140,7 +154,11 @@ def read_rtstruct(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
         for contour in roi.get("ContourSequence", []):
             if str(contour.get("ContourGeometricType", "CLOSED_PLANAR")) != "CLOSED_PLANAR":
                 continue
-            points = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+            try:
+                points = contour_points(contour)
+            except ValueError as exc:
+                raise DicomError(f"{source.path}: a contour of ROI {names[number]!r} is "
+                                 f"malformed ({exc}); export the structure set again") from exc
             k = grid.source_index_at(points.mean(axis=0))
             if k is None:
                 z = float(points.mean(axis=0) @ grid.normal)

@@ -329,3 +329,33 @@ def test_organ_filter_keeps_only_series_with_that_organ(tmp_path, engine):
     report = _import(engine, tmp_path / "in", tmp_path, organs=["liver"])
     assert len(report.added) == 1
     assert _import(engine, tmp_path / "in", tmp_path, organs=["kidney"], name="k").added == []
+
+
+@pytest.mark.realdata
+def test_real_liver_tumors_round_trip_through_rtstruct_exactly(shared_data, tmp_path, engine):
+    """IRCAD patient 17 (20 slices through both tumors, built in tmp_path only: the license
+    forbids shipping derivatives): manual liver and tumor masks as RTSTRUCT contours come
+    back voxel for voxel, holes and all."""
+    d = shared_data / "ircadb01_patient17"
+    img = nib.load(d / "ct.nii.gz")
+    z = slice(84, 104)
+    ct = np.asarray(img.dataobj)[:, :, z].astype(np.int16)
+    affine = img.affine.copy()
+    affine[:3, 3] = img.affine[:3, :3] @ [0, 0, z.start] + img.affine[:3, 3]
+    liver = np.asarray(nib.load(d / "mask_liver.nii.gz").dataobj)[:, :, z] > 0
+    tumor = np.zeros_like(liver)
+    for name in ("mask_livertumor1.nii.gz", "mask_livertumor2.nii.gz"):
+        tumor |= np.asarray(nib.load(d / name).dataobj)[:, :, z] > 0
+    source = fx.ct_datasets(ct, affine)
+    fx.save(source, tmp_path / "in" / "ct")
+    fx.rtstruct_dataset(source, {"Liver": liver, "Tumor": tumor}).save_as(
+        tmp_path / "in" / "rtstruct.dcm", enforce_file_format=True)
+    _import(engine, tmp_path / "in", tmp_path)
+    with session_scope(engine) as s:
+        organ = s.scalar(select(Volume)).organ("liver")
+        labels = load_volume(organ.mask_paths[0], "mask").array
+        assert organ.tumor_kind == TumorKind.REAL and organ.tumor_diameter_mm > 20
+        back = load_volume(s.scalar(select(Volume)).ct_path).array
+    np.testing.assert_array_equal(back, _ras(ct, affine)[0])
+    np.testing.assert_array_equal(labels == 2, _ras(tumor, affine)[0])
+    np.testing.assert_array_equal(labels > 0, _ras(liver | tumor, affine)[0])
