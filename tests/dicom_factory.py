@@ -63,8 +63,9 @@ def _frames(mask_xyz):
     return np.ascontiguousarray(np.asarray(mask_xyz).transpose(2, 1, 0))  # (k, r, c)
 
 
-def seg_dataset(source, masks: dict[str, np.ndarray], *, types=None):
-    """A highdicom BINARY SEG of ``source`` CT datasets; ``masks``: label -> (x, y, z) bool."""
+def seg_dataset(source, masks: dict[str, np.ndarray], *, types=None, fractional=False):
+    """A highdicom SEG of ``source`` CT datasets; ``masks``: label -> (x, y, z) bool, or
+    floats in [0, 1] with ``fractional``."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -78,10 +79,11 @@ def seg_dataset(source, masks: dict[str, np.ndarray], *, types=None):
             segmented_property_category=codes.SCT.Tissue, segmented_property_type=prop,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL))
         stack.append(_frames(mask))
-    pixels = np.stack(stack, axis=-1).astype(np.uint8)
+    pixels = np.stack(stack, axis=-1).astype(np.float32 if fractional else np.uint8)
     return hd.seg.Segmentation(
         source_images=source, pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL if fractional
+        else hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=9,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="TestCo",
         manufacturer_model_name="test", software_versions="1", device_serial_number="1",

@@ -84,8 +84,11 @@ def read_seg(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
         if known:
             pixels = seg.get_pixels_by_source_instance(
                 source_sop_instance_uids=list(grid.sop_uids), segment_numbers=numbers,
-                combine_segments=False, assert_missing_frames_are_empty=True, dtype=np.uint8)
-            return {n: pixels[..., i] > 0 for i, n in enumerate(numbers)}
+                combine_segments=False, assert_missing_frames_are_empty=True,
+                dtype=np.float32)
+            # BINARY frames are 0/1; FRACTIONAL (probability / occupancy) are rescaled to
+            # [0, 1] by highdicom and taken at 0.5, the usual hard-mask reading
+            return {n: pixels[..., i] >= 0.5 for i, n in enumerate(numbers)}
         return _seg_by_position(seg, grid, numbers, series, source.path)
     except DicomError:
         raise

@@ -359,3 +359,19 @@ def test_real_liver_tumors_round_trip_through_rtstruct_exactly(shared_data, tmp_
     np.testing.assert_array_equal(back, _ras(ct, affine)[0])
     np.testing.assert_array_equal(labels == 2, _ras(tumor, affine)[0])
     np.testing.assert_array_equal(labels > 0, _ras(liver | tumor, affine)[0])
+
+
+def test_fractional_seg_is_read_at_one_half(tmp_path):
+    ct, liver, tumor, affine = fx.phantom()
+    source = fx.ct_datasets(ct, affine)
+    fx.save(source, tmp_path / "in" / "ct")
+    rng = np.random.default_rng(0)
+    soft = np.where(liver | tumor, rng.uniform(0.5, 1.0, ct.shape),
+                    rng.uniform(0.0, 0.49, ct.shape)).astype(np.float32)
+    fx.seg_dataset(source, {"Liver": soft}, fractional=True).save_as(
+        tmp_path / "in" / "seg.dcm", enforce_file_format=True)
+    record = prepare(tmp_path / "in", tmp_path / "out").records[0]
+    labels = load_volume(record.organs[0].mask_paths[0], "mask").array
+    # 8-bit fractional storage rounds p to k/255: only values within 1/255 of 0.5 may flip
+    near = np.abs(_ras(soft, affine)[0] - 0.5) < 1 / 255
+    np.testing.assert_array_equal((labels > 0)[~near], _ras(liver | tumor, affine)[0][~near])
