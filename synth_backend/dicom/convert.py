@@ -86,7 +86,7 @@ def plan(root: str | Path, *, label_map: dict[str, str] | None = None,
     sources = ([describe_seg(i.path, i.header) for i in found.seg]
                + [describe_rtstruct(i.path, i.header) for i in found.rtstruct])
     for source in sources:
-        target = _referenced_plan(source, plans)
+        target = _referenced_plan(source, plans, found.skipped_series)
         mapped, label_notes = label_rules.resolve(source.segments, label_map or {},
                                                   str(source.path))
         notes.extend(label_notes)
@@ -97,12 +97,17 @@ def plan(root: str | Path, *, label_map: dict[str, str] | None = None,
     return list(plans.values()), notes
 
 
-def _referenced_plan(source: MaskSource, plans: dict[str, SeriesPlan]) -> SeriesPlan:
+def _referenced_plan(source: MaskSource, plans: dict[str, SeriesPlan],
+                     skipped: dict[str, str]) -> SeriesPlan:
     present = [uid for uid in sorted(source.referenced_series) if uid in plans]
     if present:
         return plans[present[0]]
     if source.referenced_series:
         uid = sorted(source.referenced_series)[0]
+        if uid in skipped:
+            raise DicomError(f"{source.path}: {source.kind} references series {uid}, which is "
+                             f"{skipped[uid]}, not a CT volume; import masks drawn on the CT "
+                             "series itself")
         raise DicomError(f"{source.path}: {source.kind} references CT series {uid}, which is not "
                          "under the imported path; put that series beside it (or pull it from "
                          "the PACS) and import again")

@@ -57,6 +57,7 @@ class ScanResult:
     seg: list[Instance] = field(default_factory=list)
     rtstruct: list[Instance] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped_series: dict[str, str] = field(default_factory=dict)  # uid -> why
 
 
 def iter_files(root: Path) -> list[Path]:
@@ -136,6 +137,7 @@ def scan(root: str | Path) -> ScanResult:
             image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
             if "LOCALIZER" in image_type:
                 skipped[f"localizer {ds.get('SeriesInstanceUID', '?')}"] += 1
+                result.skipped_series[str(ds.get("SeriesInstanceUID", ""))] = "a localizer"
                 continue
             uid = str(ds.SeriesInstanceUID)
             ct.setdefault(uid, Series(uid, "ct")).instances.append(Instance(path, ds))
@@ -160,6 +162,7 @@ def scan(root: str | Path) -> ScanResult:
     for uid, series in sorted(ct.items()):
         if len(series.instances) < 2:
             result.notes.append(f"skipped {series.description}: a single CT image, not a volume")
+            result.skipped_series[uid] = "a single CT image"
             continue
         result.ct[uid] = series
     return result

@@ -154,13 +154,14 @@ def test_gantry_tilt_is_corrected_back_onto_the_orthogonal_grid(tmp_path):
     np.testing.assert_array_equal(got[rows], want[rows])
 
 
-def test_rle_compressed_series_decodes_and_unknown_syntax_is_named(tmp_path):
-    from pydicom.uid import HTJ2KLossless, RLELossless
+@pytest.mark.parametrize("syntax", ["RLELossless", "JPEGLSLossless"])
+def test_compressed_series_decodes_and_unknown_syntax_is_named(tmp_path, syntax):
+    from pydicom.uid import HTJ2KLossless
 
     ct, _, _, affine = fx.phantom()
     datasets = fx.ct_datasets(ct, affine)
     for ds in datasets:
-        ds.compress(RLELossless)
+        ds.compress(getattr(pydicom.uid, syntax))
     fx.save(datasets, tmp_path / "rle")
     got = load_volume(prepare(tmp_path / "rle", tmp_path / "out").records[0].ct_path).array
     np.testing.assert_array_equal(got, _ras(ct, affine)[0])
@@ -375,3 +376,16 @@ def test_fractional_seg_is_read_at_one_half(tmp_path):
     # 8-bit fractional storage rounds p to k/255: only values within 1/255 of 0.5 may flip
     near = np.abs(_ras(soft, affine)[0] - 0.5) < 1 / 255
     np.testing.assert_array_equal((labels > 0)[~near], _ras(liver | tumor, affine)[0][~near])
+
+
+def test_seg_drawn_on_a_localizer_is_refused_saying_so(tmp_path):
+    ct, liver, _, affine = fx.phantom()
+    fx.write_case(tmp_path / "ct", seg=False)
+    scout = fx.ct_datasets(ct[:, :, :3], affine,
+                           ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    fx.save(scout, tmp_path / "scout")
+    fx.seg_dataset(scout, {"Liver": liver[:, :, :3]}).save_as(tmp_path / "seg.dcm",
+                                                              enforce_file_format=True)
+    with pytest.raises(DicomError, match=rf"references series {scout[0].SeriesInstanceUID}, "
+                                         "which is a localizer"):
+        prepare(tmp_path, tmp_path / "out")
