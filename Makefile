@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 # Modules that touch the database run a second time against a real PostgreSQL server.
-PG_TESTS ?= tests/db tests/studies tests/app tests/reliability tests/synth_backend/test_catalog.py tests/synth_backend/test_bad_inputs.py
+PG_TESTS ?= tests/db tests/studies tests/app tests/reliability tests/synth_backend/test_catalog.py tests/synth_backend/test_bad_inputs.py tests/synth_backend/test_dicom_import.py
 
 test: setup lint
 	@bash scripts/system-deps.sh

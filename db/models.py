@@ -57,6 +57,7 @@ class DatasetFormat(enum.StrEnum):
     ATLAS = "atlas"
     TOTALSEG = "totalseg"
     MANIFEST = "manifest"
+    DICOM = "dicom"
     PHANTOM = "phantom"
     SYNTHETIC = "synthetic"
 

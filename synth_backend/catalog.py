@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Layouts that ship a file per structure whether or not it is in the field of view: an empty
 # organ there means "not in this scan" and is skipped; elsewhere an empty organ is an error.
-_SKIP_EMPTY = {"atlas", "totalseg", "phantom"}
+_SKIP_EMPTY = {"atlas", "totalseg", "phantom", "dicom"}
 
 
 class CatalogError(TuringCTError):
@@ -43,17 +43,24 @@ class ImportReport:
     added: list[str] = field(default_factory=list)
     skipped_existing: list[str] = field(default_factory=list)
     skipped_organs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what an import skipped or changed, and why
 
 
 def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | None = None,
                    organs: Sequence[str] | None = None, ct: str | Path | None = None,
                    class_map: str | Path | None = None, case_id: str | None = None,
+                   label_map: dict[str, str] | None = None, resample_nonuniform: bool = False,
+                   convert_dir: str | Path | None = None,
                    progress: bool = False) -> ImportReport:
     """Register a dataset in the catalog; see the module docstring for the guarantees.
 
-    ``fmt`` is one of msd, kits, atlas, totalseg, manifest. ``organs`` restricts the organs
-    registered. ``ct``/``class_map``/``case_id`` are for TotalSegmentator outputs. The caller
-    commits (use ``db.session.session_scope``); nothing is flushed before every case is valid.
+    ``fmt`` is one of msd, kits, atlas, totalseg, manifest, dicom. ``organs`` restricts the
+    organs registered. ``ct``/``class_map``/``case_id`` are for TotalSegmentator outputs.
+    DICOM series are converted to NIfTI once, under ``convert_dir`` (default
+    ``<data dir>/dicom``), before anything is registered (:mod:`synth_backend.dicom.convert`;
+    ``label_map`` maps segment names, ``resample_nonuniform`` accepts irregular slices). The
+    caller commits (use ``db.session.session_scope``); nothing is flushed before every case
+    is valid.
     """
     path = Path(path).resolve()
     if not path.exists():
@@ -62,7 +69,21 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
     for organ in organs_t or ():
         if organ not in layouts.ORGAN_NAMES:
             raise CatalogError(f"--organ must be one of {layouts.ORGAN_NAMES}, got {organ!r}")
-    records = list(_records(fmt, path, organs_t, ct, class_map, case_id))
+    notes: list[str] = []
+    if fmt == "dicom":
+        from synth_backend.dicom.convert import prepare
+        from turingct.config import data_dir
+
+        prepared = prepare(path, Path(convert_dir) if convert_dir else data_dir() / "dicom",
+                           label_map=label_map, resample_nonuniform=resample_nonuniform)
+        notes = prepared.notes
+        records = prepared.records
+        if organs_t:  # like the other layouts: only series that have a requested organ
+            for r in records:
+                r.organs = [o for o in r.organs if o.organ in organs_t]
+            records = [r for r in records if r.organs]
+    else:
+        records = list(_records(fmt, path, organs_t, ct, class_map, case_id))
     is_phantom = fmt == "atlas" and layouts._is_phantom_cohort(path)
     db_format = DatasetFormat.PHANTOM if is_phantom else DatasetFormat(fmt)
     name = name or (layouts.nifti_stem(path) if path.is_file() else path.name)
@@ -73,7 +94,7 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
                            f"{dataset.format} dataset; pass --name to choose another")
     existing = {v.case_id: v for v in dataset.volumes} if dataset else {}
 
-    report = ImportReport(name)
+    report = ImportReport(name, notes=notes)
     volumes: list[Volume] = []
     bar = _progress(records, progress, f"import {name}")
     for record in bar:
@@ -128,7 +149,8 @@ def _build_volume(record: layouts.CaseRecord, origin: Origin, fmt: str,
                     ct_sha256=sha256_file(record.ct_path), shape=list(ct.shape),
                     spacing=[round(s, 6) for s in ct.spacing], affine=ct.affine.tolist(),
                     axcodes="".join(nib.aff2axcodes(ct.source_affine)),
-                    meta={"hu_min": float(ct.array.min()), "hu_max": float(ct.array.max())})
+                    meta={"hu_min": float(ct.array.min()), "hu_max": float(ct.array.max()),
+                          **record.meta})
     for organ in record.organs:
         mask = _union(ct, organ.mask_paths, organ.mask_labels)
         n_organ = int(mask.sum())

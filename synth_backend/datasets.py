@@ -21,7 +21,7 @@ from pathlib import Path
 from synth_backend.errors import TuringCTError
 
 ORGAN_NAMES = ("liver", "pancreas", "kidney")
-FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest")
+FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")
 
 # AbdomenAtlas-style structure file stems per organ; tumor stems tried in this order.
 ATLAS_ORGAN_FILES = {"liver": ("liver",), "pancreas": ("pancreas",),
@@ -55,6 +55,7 @@ class CaseRecord:
     case_id: str
     ct_path: Path
     organs: list[OrganRecord]
+    meta: dict = field(default_factory=dict)  # extra Volume.meta (e.g. DICOM UIDs)
 
 
 def nifti_stem(path: Path) -> str:

@@ -56,3 +56,66 @@ def _fresh_postgres_database(admin_url: str, name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{db_name}"'))
     admin.dispose()
     return make_url(admin_url).set(database=db_name).render_as_string(hide_password=False)
+
+
+ORTHANC = Path("/usr/sbin/Orthanc")
+ORTHANC_DICOMWEB = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A real Orthanc PACS with its DICOMweb plugin on loopback ports, in a temporary storage
+    folder, for the session; yields {"dicomweb": base URL, "dimse": dicom://ORTHANC@host:port}
+    (AE TURINGCT may C-GET) and stops the server. Skips when Orthanc is not installed
+    (`make test` installs it: scripts/system-deps.sh)."""
+    import json
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if not (ORTHANC.is_file() and ORTHANC_DICOMWEB.is_file()):
+        pytest.skip("Orthanc + DICOMweb plugin not installed (Debian orthanc, orthanc-dicomweb;"
+                    " `bash scripts/system-deps.sh` installs them)")
+    root = tmp_path_factory.mktemp("orthanc")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    config = {"Name": "turingct-test", "StorageDirectory": str(root / "storage"),
+              "IndexDirectory": str(root / "storage"), "HttpPort": ports[0],
+              "DicomPort": ports[1], "RemoteAccessAllowed": False,
+              "AuthenticationEnabled": False, "Plugins": [str(ORTHANC_DICOMWEB)],
+              "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "HttpThreadsCount": 4,
+              "DicomAet": "ORTHANC", "DicomCheckCalledAet": True, "DicomModalities": {"turingct": {
+                  "AET": "TURINGCT", "Host": "127.0.0.1", "Port": 104, "AllowGet": True}}}
+    (root / "orthanc.json").write_text(json.dumps(config))
+    log = open(root / "orthanc.log", "wb")  # noqa: SIM115 - closed after the server stops
+    proc = subprocess.Popen([str(ORTHANC), str(root / "orthanc.json")], stdout=log,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{ports[0]}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/dicom-web/studies", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.close()
+                pytest.fail(f"Orthanc did not start; log: {(root / 'orthanc.log').read_text()}")
+            time.sleep(0.2)
+    yield {"dicomweb": f"{base}/dicom-web", "dimse": f"dicom://ORTHANC@127.0.0.1:{ports[1]}"}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def orthanc_url(orthanc) -> str:
+    """DICOMweb base URL of the session's Orthanc (see :func:`orthanc`)."""
+    return orthanc["dicomweb"]

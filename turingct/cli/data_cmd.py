@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from turingct.cli import add_db_option, group
 
-FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest")
+FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")
 ORGANS = ("liver", "pancreas", "kidney")
 
 
@@ -14,8 +14,9 @@ def register(sub) -> None:
         "import", help="register a dataset folder or manifest in the catalog",
         description="Register volumes, organ masks and tumor masks by path and sha256 (no "
                     "copies). All cases are validated before anything is written.")
-    imp.add_argument("path", help="dataset folder (msd/kits/atlas), TotalSegmentator output "
-                                  "(multi-label file or folder) or manifest CSV")
+    imp.add_argument("path", nargs="?", help="dataset folder (msd/kits/atlas), TotalSegmentator "
+                     "output (multi-label file or folder), manifest CSV, or a folder of DICOM "
+                     "files (any layout; not needed with --pacs)")
     imp.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     imp.add_argument("--organ", action="append", choices=ORGANS,
                      help="register only this organ (repeatable; default: all found)")
@@ -23,6 +24,16 @@ def register(sub) -> None:
     imp.add_argument("--ct", help="totalseg: the CT the segmentation belongs to")
     imp.add_argument("--class-map", help="totalseg: JSON class map for a multi-label file")
     imp.add_argument("--case", dest="case_id", help="totalseg: case id (default: CT file name)")
+    imp.add_argument("--label-map", action="append", metavar="JSON_OR_NAME=TARGET",
+                     help="dicom: segment/ROI name -> liver|pancreas|kidney[:tumor]|tumor|ignore "
+                          "(a JSON file or NAME=TARGET; repeatable) for names the defaults miss")
+    imp.add_argument("--resample-nonuniform", action="store_true",
+                     help="dicom: interpolate series with irregular slice spacing (or missing "
+                          "slices) onto their median spacing instead of refusing them")
+    imp.add_argument("--pacs", metavar="URL", help="dicom: PACS to pull from: DICOMweb base URL "
+                     "(http://host:8042/dicom-web, QIDO-RS + WADO-RS) or DIMSE address "
+                     "(dicom://AET@host:4242, C-GET); needs --study-uid")
+    imp.add_argument("--study-uid", help="dicom: StudyInstanceUID to pull from --pacs")
     add_db_option(imp)
     imp.set_defaults(func=_import)
 
@@ -34,13 +45,36 @@ def register(sub) -> None:
 
 def _import(args) -> int:
     from db.session import open_engine, session_scope
-    from synth_backend.catalog import import_dataset
+    from synth_backend.catalog import CatalogError, import_dataset
 
+    path, name, label_map = args.path, args.name, None
+    if args.fmt == "dicom":
+        from synth_backend.dicom.labels import parse_label_map
+
+        label_map = parse_label_map(args.label_map)
+    elif args.label_map or args.pacs or args.resample_nonuniform:
+        raise CatalogError("--label-map, --resample-nonuniform and --pacs are for "
+                           "--format dicom; drop them or use --format dicom")
+    if args.pacs:
+        if args.fmt != "dicom" or not args.study_uid or path:
+            raise CatalogError("--pacs needs --format dicom and --study-uid UID, and no PATH")
+        from synth_backend.dicom.pacs import pull
+        from turingct.config import data_dir
+
+        path = pull(args.pacs, args.study_uid, data_dir() / "dicom" / "pacs")
+        name = name or f"pacs-{args.study_uid}"
+        print(f"pulled study {args.study_uid} from {args.pacs} into {path}")
+    elif not path:
+        raise CatalogError("PATH is required (or, for --format dicom, --pacs URL --study-uid "
+                           "UID)")
     engine = open_engine(args.db)
     with session_scope(engine) as session:
-        report = import_dataset(session, args.fmt, args.path, name=args.name, organs=args.organ,
+        report = import_dataset(session, args.fmt, path, name=name, organs=args.organ,
                                 ct=args.ct, class_map=args.class_map, case_id=args.case_id,
-                                progress=True)
+                                label_map=label_map,
+                                resample_nonuniform=args.resample_nonuniform, progress=True)
+    for note in report.notes:
+        print(f"note: {note}")
     print(f"dataset {report.dataset!r}: {len(report.added)} case(s) added, "
           f"{len(report.skipped_existing)} already registered")
     if report.skipped_organs:

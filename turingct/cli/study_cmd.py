@@ -1,4 +1,5 @@
-"""`turingct study create|list|show|close|reopen|remove-reader|key|results|progress`."""
+"""`turingct study create|list|show|close|reopen|remove-reader|key|results|progress|export-dicom|push`:
+blinded reader studies."""
 
 from __future__ import annotations
 
@@ -48,6 +49,27 @@ def register(sub) -> None:
         p.add_argument("--out", required=True, help="output CSV path")
         add_db_option(p)
         p.set_defaults(func=func)
+
+    exp = study.add_parser(
+        "export-dicom", help="write every blinded case as a de-identified DICOM CT series",
+        description="One folder per case code with a CT series whose headers are identical "
+                    "across cases except UIDs and pixels (the study's window as default VOI), "
+                    "plus cases.csv (code -> UIDs). Re-runs the blinding audit on the headers.")
+    exp.add_argument("study", help="study name or id")
+    exp.add_argument("--out", required=True, help="new (or empty) output folder")
+    add_db_option(exp)
+    exp.set_defaults(func=_export_dicom)
+
+    push = study.add_parser(
+        "push", help="send the study's DICOM export to a PACS (DICOMweb STOW-RS or C-STORE)",
+        description="Export the study as DICOM (see export-dicom) and store it on a PACS.")
+    push.add_argument("study", help="study name or id")
+    push.add_argument("--pacs", required=True, metavar="URL",
+                      help="DICOMweb base URL (http://host:8042/dicom-web, STOW-RS) or DIMSE "
+                           "address (dicom://AET@host:4242, C-STORE)")
+    push.add_argument("--out", help="also keep the export in this new folder")
+    add_db_option(push)
+    push.set_defaults(func=_push)
 
 
 def _engine(args):
@@ -193,3 +215,30 @@ def _results(args) -> int:
     from studies.admin import results_rows
 
     return _csv(args, results_rows, "RESULT_COLUMNS", "answers")
+
+
+def _export_dicom(args) -> int:
+    from db.session import session_scope
+    from studies.accounts import OPERATOR
+    from studies.dicom_export import export_study_dicom
+
+    with session_scope(_engine(args)) as session:
+        export = export_study_dicom(session, OPERATOR, args.study, args.out)
+    print(f"{export.n_cases} cases ({export.n_files} DICOM files) written to {export.out_dir}; "
+          "code -> UIDs in cases.csv")
+    print(f"DICOM headers: {export.audit.summary()}")
+    return 0
+
+
+def _push(args) -> int:
+    from db.session import session_scope
+    from studies.accounts import OPERATOR
+    from studies.dicom_export import push_study
+
+    with session_scope(_engine(args)) as session:
+        export = push_study(session, OPERATOR, args.study, args.pacs, args.out)
+    print(f"{export.n_cases} studies ({export.n_files} instances) stored on {args.pacs}")
+    for code, uid in sorted(export.study_uids.items()):
+        print(f"  {code}  StudyInstanceUID {uid}")
+    print(f"DICOM headers: {export.audit.summary()}")
+    return 0

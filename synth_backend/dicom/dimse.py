@@ -1,0 +1,145 @@
+"""DIMSE transfer with a PACS (pynetdicom): C-STORE to send, C-GET to pull.
+
+A DIMSE address is written as a URL, ``dicom://CALLED_AET@host:port`` (our calling AE title is
+:data:`CALLING_AET`, or ``dicom://CALLED@host:port?calling=OURS``). C-GET needs no firewall
+opening toward us (the PACS sends the instances back on the same association, which is why it
+is used rather than C-MOVE); the PACS must allow our AE title to retrieve.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pydicom
+
+from synth_backend.dicom.errors import DicomError
+
+CALLING_AET = "TURINGCT"
+TIMEOUT_S = 60
+# Storage SOP classes a pull accepts: the ones the import reads (CT, SEG, RTSTRUCT) plus
+# what is routinely in a CT study beside them, so their sub-operations do not fail the GET.
+RETRIEVED_CLASSES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.66.4",
+                     "1.2.840.10008.5.1.4.1.1.481.3", "1.2.840.10008.5.1.4.1.1.88.67",
+                     "1.2.840.10008.5.1.4.1.1.7")
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+    called: str
+    calling: str
+
+    def __str__(self) -> str:
+        return f"dicom://{self.called}@{self.host}:{self.port}"
+
+
+def parse_address(url: str) -> Address:
+    """``dicom://CALLED@host:port[?calling=AET]`` -> :class:`Address` (one-line errors)."""
+    parsed = urlparse(url)
+    if parsed.scheme != "dicom" or not parsed.hostname or not parsed.port:
+        raise DicomError(f"{url}: a DIMSE address must look like dicom://AET@host:port "
+                         "(e.g. dicom://ORTHANC@pacs.example.org:4242)")
+    called = parsed.username or "ANY-SCP"
+    calling = parse_qs(parsed.query).get("calling", [CALLING_AET])[0]
+    for title in (called, calling):
+        if not 0 < len(title) <= 16:
+            raise DicomError(f"{url}: AE title {title!r} must be 1-16 characters")
+    return Address(parsed.hostname, parsed.port, called, calling)
+
+
+def _associate(ae, address: Address, **kwargs):
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
+    try:
+        assoc = ae.associate(address.host, address.port, ae_title=address.called, **kwargs)
+    except OSError as exc:
+        raise DicomError(f"{address}: cannot reach the PACS ({exc}); check the host and port "
+                         "and that the DICOM server is running") from exc
+    if not assoc.is_established:
+        why = "rejected" if assoc.is_rejected else "aborted or unreachable"
+        raise DicomError(f"{address}: association {why}; check the host, port and called AE "
+                         f"title, and that the PACS accepts calling AE {address.calling!r}")
+    return assoc
+
+
+def push_files(url: str, files: Sequence[Path]) -> int:
+    """C-STORE every file; returns the number stored. Any refused instance is an error."""
+    from pynetdicom import AE
+
+    address = parse_address(url)
+    datasets = [pydicom.dcmread(f) for f in files]
+    ae = AE(ae_title=address.calling)
+    for sop_class, syntax in sorted({(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID))
+                                     for d in datasets}):
+        ae.add_requested_context(sop_class, [syntax])
+    assoc = _associate(ae, address)
+    try:
+        for path, ds in zip(files, datasets, strict=True):
+            status = assoc.send_c_store(ds)
+            code = getattr(status, "Status", None)
+            if code != 0x0000:
+                raise DicomError(f"{path}: C-STORE to {address} failed (status "
+                                 f"{'none' if code is None else hex(code)}); check the PACS "
+                                 "logs and that it accepts this SOP class")
+    finally:
+        assoc.release()
+    return len(datasets)
+
+
+def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
+    """C-GET a study into ``out_root/<study>/`` (temporary folder, then renamed)."""
+    from pydicom.dataset import Dataset
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+    from pynetdicom import AE, build_role, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+
+    address = parse_address(url)
+    final = Path(out_root) / study_uid
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".pull.", dir=final.parent))
+    received = []
+
+    def on_store(event):
+        path = tmp / f"{event.request.AffectedSOPInstanceUID}.dcm"
+        path.write_bytes(event.encoded_dataset())
+        received.append(path)
+        return 0x0000
+
+    ae = AE(ae_title=address.calling)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    for sop_class in RETRIEVED_CLASSES:
+        ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian,
+                                             RLELossless])
+    roles = [build_role(c, scp_role=True) for c in RETRIEVED_CLASSES]
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    try:
+        assoc = _associate(ae, address, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+        try:
+            final_status = None
+            for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
+                if status is not None and "Status" in status:
+                    final_status = int(status.Status)
+        finally:
+            assoc.release()
+        if final_status is None:
+            raise DicomError(f"{address}: C-GET of study {study_uid} got no answer; check the "
+                             "PACS allows C-GET from AE " + repr(address.calling))
+        if final_status not in (0x0000, 0xB000) or not received:
+            raise DicomError(f"{address}: C-GET of study {study_uid} returned status "
+                             f"{hex(final_status)} with {len(received)} instance(s); check the "
+                             "StudyInstanceUID and that the PACS lets "
+                             f"{address.calling!r} retrieve")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
