@@ -28,8 +28,8 @@ from synth_backend.autoencoder.patching import (
 )
 from synth_backend.base import SynthesisResult, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
+from synth_backend.elastic import sample_sigma
 from synth_backend.masks import (
-    ELASTIC_SIGMA,
     SIZE_RADIUS_MM,
     TumorSpec,
     draw_tumor_mask,
@@ -170,8 +170,7 @@ def _one_spec(rng: np.random.Generator, candidates: np.ndarray, radii: np.ndarra
     """One ellipsoid (radii in mm, capped to the patch) centred on a ``candidates`` voxel."""
     coords = np.argwhere(candidates)
     centre = coords[int(rng.integers(len(coords)))]
-    lo, hi = ELASTIC_SIGMA[size_class]
     return TumorSpec(center=tuple(int(c) for c in centre),
                      radii=tuple(float(r) for r in np.minimum(radii, max_radius_mm)),
-                     elastic_sigma=float(rng.uniform(lo, hi)),
+                     elastic_sigma=sample_sigma(rng, size_class),
                      deform_seed=int(rng.integers(2**31 - 1)))

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from synth_backend.elastic import random_grids, sample_sigma
 from synth_backend.handcrafted.texture import SIGMA_A_MM, SIGMA_B_MM
-from synth_backend.masks import ELASTIC_SIGMA, SIZE_RADIUS_MM
+from synth_backend.masks import SIZE_RADIUS_MM
 from synth_backend.runner import OrganTooSmallError
 
 SIZES = ("tiny", "small", "medium", "large")
@@ -34,7 +35,8 @@ VESSEL_ABOVE_MEDIAN_HU = 60.0  # contrast CT: vessels >= parenchyma + 60 HU (160
 @dataclass(frozen=True)
 class EllipsoidTumor:
     """One tumor: centre voxel (x, y, z) of the full volume, radii (mm), displacement std of
-    the elastic warp (mm), and the seeds of its warp and texture fields."""
+    the elastic warp (mm, the reference's sigma by size class), and the seeds of its warp and
+    texture fields."""
 
     size_class: str
     center: tuple[int, int, int]
@@ -44,9 +46,9 @@ class EllipsoidTumor:
     texture_seed: int
 
     def control_displacements(self) -> np.ndarray:
-        """(3, 3, 3, 3) control-point displacements in mm, fixed by ``deform_seed``."""
-        rng = np.random.default_rng(self.deform_seed)
-        return rng.normal(0.0, self.elastic_sigma_mm, size=(3, 3, 3, 3)).astype(np.float32)
+        """(3, 2, 3, 3) control displacements (mm) of the three warp passes, fixed by
+        ``deform_seed`` (:func:`synth_backend.elastic.random_grids`)."""
+        return random_grids(self.deform_seed, self.elastic_sigma_mm)
 
 
 @dataclass(frozen=True)
@@ -186,12 +188,11 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
             if not _hits_vessel(center, radii, spacing, organ_box, vessel):
                 break
             center = _pick_center(rng, eroded, z_off, organ_box)
-        lo, hi = ELASTIC_SIGMA[name]
         tumors.append(EllipsoidTumor(
             size_class=name,
             center=tuple(int(c + o) for c, o in zip(center, offset, strict=True)),
             radii_mm=tuple(float(r) for r in radii),
-            elastic_sigma_mm=float(rng.uniform(lo, hi)),
+            elastic_sigma_mm=sample_sigma(rng, name),
             deform_seed=int(rng.integers(2**31 - 1)),
             texture_seed=int(rng.integers(2**31 - 1)),
         ))

@@ -21,8 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 from synth_backend.base import ORGANS, SynthesisResult, Synthesizer
+from synth_backend.elastic import Box, deformed_ellipsoid, shape_reach_mm, tumor_box
 from synth_backend.handcrafted.params import HandcraftedParams, sample_params
-from synth_backend.handcrafted.shapes import Box, deformed_ellipsoid, tumor_box
 from synth_backend.handcrafted.texture import tumor_texture
 
 
@@ -73,9 +73,9 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
     tumor = np.zeros(ct.shape, dtype=np.uint8)
     margin = [int(np.ceil(3 * params.blur_sigma_mm / s)) for s in spacing]
     for t in params.tumors:
-        reach = max(t.radii_mm) + 3.0 * t.elastic_sigma_mm + 1.0
-        box = tumor_box(t.center, reach, spacing, ct.shape)
-        geo = deformed_ellipsoid(box, t.center, t.radii_mm, spacing, t.control_displacements())
+        grids = t.control_displacements()
+        box = tumor_box(t.center, shape_reach_mm(t.radii_mm, grids), spacing, ct.shape)
+        geo = deformed_ellipsoid(box, t.center, t.radii_mm, spacing, grids)
         geo &= organ[box]
         if not geo.any():
             continue
