@@ -130,6 +130,6 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         "environment": environment(),
     }
     write_provenance(out_dir / PROVENANCE_NAME, manifest)
-    log.info("%s: %s tumor(s), %.1f mm, contrast %s HU -> %s", ct_path.name, stats["count"],
-             stats["equivalent_diameter_mm"], stats["hu_contrast"], out_dir)
+    log.info("%s: %s lesion(s) %s mm, contrast %s HU -> %s", ct_path.name, stats["count"],
+             stats["component_diameters_mm"][:10], stats["hu_contrast"], out_dir)
     return out_dir

@@ -127,13 +127,16 @@ def _hits_vessel(center, radii_mm, spacing, organ, vessel) -> bool:
 
 def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Sequence[float], *,
                   organ: str, size: str | None = None, diameter_mm: float | None = None,
+                  n_tumors: int | None = None,
                   ct: np.ndarray | None = None, vessel_avoidance: bool = False,
                   mass_effect: float = 0.0, capsule_hu: float = 0.0) -> HandcraftedParams:
     """Draw one synthesis for a boolean (x, y, z) ``organ_mask`` with voxel ``spacing`` (mm).
 
     ``size``: tiny | small | medium | large | mix, or None for the reference's random choice
     (each of the five with p = 0.2). ``diameter_mm``: instead, exactly one tumor whose
-    ellipsoid has that equivalent diameter. ``vessel_avoidance`` needs ``ct`` (HU) and moves a
+    ellipsoid has that equivalent diameter. ``n_tumors``: this many tumors instead of the
+    reference's count for the size class (one for ``diameter_mm``; "mix" then draws each
+    tumor's class uniformly). ``vessel_avoidance`` needs ``ct`` (HU) and moves a
     tumor (up to 20 tries) whose ellipsoid covers > 1% voxels brighter than the organ median
     + 60 HU. Raises :class:`OrganTooSmallError` when the organ is smaller than the tumor.
     """
@@ -141,6 +144,8 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
         raise ValueError("give size or diameter_mm, not both")
     if size is not None and size not in SIZE_CHOICES:
         raise ValueError(f"size must be one of {SIZE_CHOICES}, got {size!r}")
+    if n_tumors is not None and int(n_tumors) < 1:
+        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}")
     spacing = tuple(float(s) for s in spacing)
     organ_mask = organ_mask.astype(bool, copy=False)
     x_idx, y_idx, z_idx = (np.flatnonzero(organ_mask.any(axis=a)) for a in ((1, 2), (0, 2), (0, 1)))
@@ -153,14 +158,18 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
     if diameter_mm is not None:
         if diameter_mm <= 0:
             raise ValueError(f"diameter_mm must be > 0, got {diameter_mm}")
-        plan = [size_class_for_diameter(diameter_mm)]
+        plan = [size_class_for_diameter(diameter_mm)] * int(n_tumors or 1)
         min_diam = float(diameter_mm)
         size_label = f"{diameter_mm:g}mm"
     else:
         size_label = size if size is not None else SIZE_CHOICES[int(rng.integers(5))]
         counts = MIX_COUNTS if size_label == "mix" else COUNTS
         names = SIZES if size_label == "mix" else (size_label,)
-        plan = [n for n in names for _ in range(int(rng.integers(counts[n][0], counts[n][1] + 1)))]
+        if n_tumors is None:
+            plan = [n for n in names
+                    for _ in range(int(rng.integers(counts[n][0], counts[n][1] + 1)))]
+        else:
+            plan = [names[int(rng.integers(len(names)))] for _ in range(int(n_tumors))]
         min_diam = min(1.5 * SIZE_RADIUS_MM[n] for n in names)
     if np.any(extent < min_diam):
         raise OrganTooSmallError(

@@ -114,8 +114,8 @@ class HandcraftedSynthesizer(Synthesizer):
                    **options: Any) -> SynthesisResult:
         if organ not in ORGANS:
             raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
-        unknown = set(options) - {"size", "diameter_mm", "vessel_avoidance", "mass_effect",
-                                  "capsule_hu"}
+        unknown = set(options) - {"size", "diameter_mm", "n_tumors", "vessel_avoidance",
+                                  "mass_effect", "capsule_hu"}
         if unknown:
             raise ValueError(f"unknown handcrafted options {sorted(unknown)}")
         start = time.perf_counter()

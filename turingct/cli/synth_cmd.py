@@ -26,6 +26,12 @@ def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", choices=SIZES, help="tumor size class")
     size.add_argument("--diameter-mm", type=float, help="target tumor diameter in mm")
+    p.add_argument("--n-tumors", type=int, default=None, metavar="K",
+                   help="number of tumors (default: one with --size/--diameter-mm for "
+                        "pixel2cancer and the learned methods, else each method's own count)")
+    p.add_argument("--profile", choices=("train", "vtt"), default=None,
+                   help="handcrafted only: train (fast, default) or vtt (the paper's visual "
+                        "Turing test version: vessel avoidance, capsule, mass effect)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     p.add_argument("--checkpoint", default=None, help="weights of learning-based methods")
 
@@ -76,7 +82,28 @@ def register(sub) -> None:
 
 
 def _options(args) -> dict:
-    return {"size": args.size, "diameter_mm": args.diameter_mm}
+    from synth_backend.errors import TuringCTError
+
+    if args.n_tumors is not None and args.n_tumors < 1:
+        raise TuringCTError(f"--n-tumors must be >= 1, got {args.n_tumors}; pass a positive "
+                            "count or leave it out")
+    if args.profile is not None and args.method != "handcrafted":
+        raise TuringCTError(f"--profile is a handcrafted option, got --method {args.method}; "
+                            "drop --profile or use --method handcrafted")
+    return {"size": args.size, "diameter_mm": args.diameter_mm, "n_tumors": args.n_tumors,
+            "profile": args.profile}
+
+
+def lesion_report(stats: dict, limit: int = 10) -> str:
+    """One line per synthesis: every lesion's own diameter and centre, never their union's."""
+    lesions = stats.get("lesions") or []
+    shown = ", ".join(f"{les['equivalent_diameter_mm']:.1f} mm ({les['voxels']} voxels) at "
+                      f"{tuple(round(c) for c in les['centre_voxel'])}"
+                      for les in lesions[:limit])
+    more = f", ... {len(lesions) - limit} more" if len(lesions) > limit else ""
+    contrast = stats.get("hu_contrast")
+    return (f"{stats['count']} lesion(s): {shown or 'none'}{more}; contrast "
+            f"{'n/a' if contrast is None else f'{contrast:+.0f} HU'}")
 
 
 def _synth(args) -> int:
@@ -93,11 +120,7 @@ def _synth(args) -> int:
     out = synthesize_file(args.method, args.ct, args.organ_mask, organ=args.organ,
                           organ_label=args.organ_label, out_dir=args.out, seed=args.seed,
                           device=args.device, checkpoint=args.checkpoint, **_options(args))
-    stats = read_provenance(out)["tumor"]
-    contrast = stats["hu_contrast"]
-    print(f"{out}: {stats['count']} tumor component(s), {stats['voxels']} voxels, "
-          f"equivalent diameter {stats['equivalent_diameter_mm']:.1f} mm, contrast "
-          f"{'n/a' if contrast is None else f'{contrast:+.0f} HU'}")
+    print(f"{out}: {lesion_report(read_provenance(out)['tumor'])}")
     return 0
 
 
