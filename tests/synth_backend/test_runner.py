@@ -211,3 +211,26 @@ def test_learned_methods_make_n_tumors_one_lesion_call_each():
     assert int(res.tumor_mask.sum()) > 27 and (res.ct[res.tumor_mask > 0] < 0).all()
     again = OneBlob().synthesize(ct, organ, organ="liver", spacing=(1, 1, 1), seed=3, n_tumors=4)
     np.testing.assert_array_equal(res.tumor_mask, again.tumor_mask)
+
+
+def test_cli_profile_vtt_single_and_batch(case, tmp_path, capsys):
+    from turingct.cli import build_parser, main
+    from turingct.cli.synth_cmd import _options
+
+    save_volume(np.zeros((64, 64, 40), np.uint8), AFFINE, tmp_path / "vessels.nii.gz", "mask")
+    rc = main(["synth", "--method", "handcrafted", "--organ", "liver", "--ct",
+               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
+               "--out", str(tmp_path / "v"), "--size", "medium", "--profile", "vtt",
+               "--vessel-mask", str(tmp_path / "vessels.nii.gz")])
+    prov = json.loads((tmp_path / "v" / "provenance.json").read_text())
+    assert rc == 0 and prov["options"]["profile"] == "vtt" and prov["params"]["profile"] == "vtt"
+    assert prov["params"]["vessel_source"] == "mask" and prov["inputs"]["vessel_mask"]["sha256"]
+    capsys.readouterr()
+    rc = main(["synth", "--method", "pixel2cancer", "--organ", "liver", "--ct",
+               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
+               "--out", str(tmp_path / "p"), "--profile", "vtt"])
+    assert rc == 2 and "--profile is a handcrafted option" in capsys.readouterr().err
+    batch = build_parser().parse_args(["synth", "batch", "--method", "handcrafted", "--organ",
+                                       "liver", "--from-dir", "x", "--out", "y",
+                                       "--profile", "vtt"])
+    assert _options(batch)["profile"] == "vtt"

@@ -47,6 +47,9 @@ def register(sub) -> None:
                         help="organ label in a multi-label mask (binary masks need none)")
     parser.add_argument("--out", help="output folder (ct.nii.gz, tumor_mask.nii.gz, "
                                       "provenance.json)")
+    parser.add_argument("--vessel-mask", default=None,
+                        help="handcrafted --profile vtt: the dataset's vessel mask on the CT's "
+                             "grid (default: large vessels derived from HU)")
     parser.set_defaults(func=_synth, _parser=parser)
     subs = parser.add_subparsers(dest="synth_command", metavar="SUBCOMMAND")
 
@@ -114,12 +117,17 @@ def _synth(args) -> int:
         print(f"turingct synth: error: missing {', '.join(missing)} "
               "(or use `turingct synth batch|preview ...`)")
         return 2
+    from synth_backend.errors import TuringCTError
     from synth_backend.provenance import read_provenance
     from synth_backend.runner import synthesize_file
 
+    if args.vessel_mask is not None and args.method != "handcrafted":
+        raise TuringCTError(f"--vessel-mask is a handcrafted option, got --method {args.method}; "
+                            "drop it or use --method handcrafted --profile vtt")
     out = synthesize_file(args.method, args.ct, args.organ_mask, organ=args.organ,
                           organ_label=args.organ_label, out_dir=args.out, seed=args.seed,
-                          device=args.device, checkpoint=args.checkpoint, **_options(args))
+                          device=args.device, checkpoint=args.checkpoint,
+                          vessel_mask=args.vessel_mask, **_options(args))
     print(f"{out}: {lesion_report(read_provenance(out)['tumor'])}")
     return 0
 
