@@ -272,3 +272,30 @@ def test_vtt_on_ircad_liver_finds_vessels_and_avoids_them(shared_data):
                                               seed=0, size="medium", profile="vtt")
     assert res.params["vessel_source"] == "hu"
     assert not (res.tumor_mask.astype(bool) & near).any()
+
+
+def test_blur_and_visible_size_in_mm_on_anisotropic_spacing():
+    """The boundary blur is U(1, 2) mm on every grid: on 0.6 x 0.6 x 3 mm voxels a 9 mm tumor
+    darkens as far beyond its mask as on a 1 mm grid, and keeps its visible size."""
+    ratios = {}
+    for spacing in ((1.0, 1.0, 1.0), (0.6, 0.6, 3.0), (3.0, 3.0, 3.0)):
+        shape = tuple(int(60 / s) for s in spacing)
+        ct = np.full(shape, 110.0, dtype=np.float32)
+        organ = np.ones(shape, dtype=bool)
+        vis = []
+        for seed in range(4):
+            p = sample_params(np.random.default_rng(seed), organ, spacing, organ="liver",
+                              diameter_mm=9.0)
+            out, mask = apply(ct, organ, spacing, p)
+            drop = ct - out
+            # along every axis nothing changes farther than 3 blur sigmas (mm) + one voxel out
+            for axis in range(3):
+                other = tuple(a for a in range(3) if a != axis)
+                changed = np.flatnonzero((drop > 1e-3).any(axis=other))
+                inside = np.flatnonzero(mask.any(axis=other))
+                beyond = max(inside[0] - changed[0], changed[-1] - inside[-1]) * spacing[axis]
+                assert beyond <= 3 * p.blur_sigma_mm + spacing[axis], (spacing, axis, beyond)
+            strong = drop > 0.5 * np.percentile(drop[mask > 0], 90)
+            vis.append((strong.sum() / mask.sum()) ** (1 / 3))
+        ratios[spacing] = float(np.median(vis))
+    assert all(abs(r - ratios[(1.0, 1.0, 1.0)]) < 0.15 for r in ratios.values()), ratios
