@@ -176,7 +176,7 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
     if size is not None and size not in SIZE_CHOICES:
         raise ValueError(f"size must be one of {SIZE_CHOICES}, got {size!r}")
     if n_tumors is not None and int(n_tumors) < 1:
-        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}")
+        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}; pass a positive --n-tumors")
     spacing = tuple(float(s) for s in spacing)
     organ_mask = organ_mask.astype(bool, copy=False)
     x_idx, y_idx, z_idx = (np.flatnonzero(organ_mask.any(axis=a)) for a in ((1, 2), (0, 2), (0, 1)))

@@ -114,7 +114,7 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     if size is not None and size not in SIZE_DIAMETER_MM:
         raise ValueError(f"size must be one of {tuple(SIZE_DIAMETER_MM)}, got {size!r}")
     if n_tumors is not None and int(n_tumors) < 1:
-        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}")
+        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}; pass a positive --n-tumors")
     if len(invasion_probs) != 3 or not all(0.0 <= p <= 1.0 for p in invasion_probs):
         raise ValueError(f"invasion_probs must be 3 values in [0, 1], got {invasion_probs}")
     table = ORGAN_TABLES[organ]
