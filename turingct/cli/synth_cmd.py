@@ -1,6 +1,7 @@
 """`turingct synth`: insert synthetic tumors into one CT, a batch of CTs, or preview a result.
 
     turingct synth --method M --organ O --ct CT --organ-mask MASK --out DIR --seed 7 [...]
+        [--size S | --diameter-mm D] [--n-tumors K] [--profile train|vtt] [--vessel-mask FILE]
     turingct synth batch --method M --organ O (--from-catalog | --from-dir DIR) --n N --out DIR
     turingct synth preview DIR --out preview.png
 
