@@ -25,6 +25,7 @@ VOLUME_KEY = "case_volume"          # (code, blinded bytes as sent to the browse
 PENDING_KEY = "case_pending"        # code -> idempotency key of the displayed case
 BALLOT_KEY = "case_ballot"          # the vote round on screen
 FEEDBACK_KEY = "case_feedback"      # (ok: bool, message) of the last submit
+LOGGED_OUT = "You are no longer logged in; your answer was not recorded. Log in again."
 STALE_VOTE = ("Your answer was not recorded: it was given for a case that is no longer on "
               "screen. Look at the case shown and answer again.")
 HELP = ("Mouse wheel over a view or its slider: scroll slices · click or drag: move the "
@@ -79,6 +80,10 @@ def _on_vote(login: state.Login, view: Any) -> None:
 
     ballot = st.session_state.get(BALLOT_KEY, 1)
     st.session_state[BALLOT_KEY] = ballot + 1  # every vote round ends: the buttons re-arm
+    current = state.current_login()
+    if current is None or current.user_id != login.user_id:  # logged out / expired meanwhile
+        st.session_state[FEEDBACK_KEY] = (False, LOGGED_OUT)
+        return
     try:
         vote = parse_vote(current_vote(), view.choices)
         cached = st.session_state.get(VOLUME_KEY)
@@ -86,8 +91,12 @@ def _on_vote(login: state.Login, view: Any) -> None:
             st.session_state[FEEDBACK_KEY] = (False, STALE_VOTE)
             return
         with state.db_session() as session:
+            user = session.get(User, login.user_id)
+            if user is None or not user.is_active:
+                st.session_state[FEEDBACK_KEY] = (False, LOGGED_OUT)
+                return
             result = submit_answer(
-                session, session.get(User, login.user_id), view.code, value=vote.value,
+                session, user, view.code, value=vote.value,
                 confidence=vote.confidence if view.confidence_enabled else None,
                 window_width=vote.window.width, window_level=vote.window.level,
                 visible_seconds=vote.visible_seconds,

@@ -186,3 +186,67 @@ def test_researcher_page_refuses_a_reader_even_when_run_directly(app_db, page):
     assert [e.value for e in at.error] == [
         "Access denied: this page is only for researcher / admin accounts."]
     assert not at.dataframe and not at.button
+
+
+def _vote_script():
+    """Runs the reading page's vote callback with the vote in ``fake_vote`` (what the viewer
+    would send) for the case on screen; the page was shown before (volume, ballot)."""
+    import streamlit as st
+
+    from app import reading_ui, slice_viewer, state
+    from db.models import User
+    from studies.reading import current_case
+
+    reading_ui.current_vote = lambda: st.session_state.get("fake_vote")
+    login = st.session_state.get(state.LOGIN_KEY) or st.session_state["stale_login"]
+    with state.db_session() as s:
+        view = current_case(s, s.get(User, login.user_id), st.session_state["study_id"])
+    if "case_volume" not in st.session_state:  # first run: the page shows the case
+        with state.db_session() as s:
+            from studies.reading import case_volume_bytes, record_display
+
+            user = s.get(User, login.user_id)
+            data = case_volume_bytes(s, user, view.code)
+            record_display(s, user, view.code)
+        st.session_state["case_volume"] = (view.code, data)
+        st.session_state["case_ballot"] = 1
+    else:
+        reading_ui._on_vote(login, view)
+    st.write(repr(st.session_state.get("case_feedback")))
+    assert slice_viewer.COMPONENT_KEY
+
+
+@pytest.mark.parametrize(("vote", "logged_in", "recorded", "message"), [
+    ({"value": "synthetic", "confidence": 5, "width": 380, "level": 45, "visible_s": 6.5,
+      "ballot": 1}, True, True, "Answer recorded."),
+    ({"value": "synthetic", "confidence": None, "width": 380, "level": 45, "visible_s": 6.5,
+      "ballot": 0}, True, False, "no longer on screen"),          # an earlier ballot
+    ({"value": "maybe", "width": 380, "level": 45, "visible_s": 6.5, "ballot": 1}, True, False,
+     "answer must be one of"),
+    ({"value": "real", "confidence": None, "width": 380, "level": 45, "visible_s": 6.5,
+      "ballot": 1}, False, False, "no longer logged in"),         # logged out in between
+])
+def test_vote_callback(app_db, vote, logged_in, recorded, message):
+    from streamlit.testing.v1 import AppTest
+
+    from app.state import LOGIN_KEY, Login, now
+
+    at = AppTest.from_function(_vote_script, default_timeout=60)
+    login = Login(app_db.users["ann"], "ann", "reader", now())
+    at.session_state[LOGIN_KEY] = login
+    at.session_state["study_id"] = app_db.study_id
+    at.run()
+    if not logged_in:
+        del at.session_state[LOGIN_KEY]
+        at.session_state["stale_login"] = login
+    at.session_state["fake_vote"] = vote
+    at.run()
+    assert not at.exception, at.exception
+    assert message in texts(at)
+    answers = _answers(app_db)
+    assert len(answers) == int(recorded)
+    if recorded:
+        (a,) = answers
+        assert (a.value, a.confidence, a.window_width, a.window_level) == \
+            ("synthetic", 5, 380.0, 45.0)
+        assert 0 <= a.seconds_on_case <= 6.5  # the browser's report, capped by the server

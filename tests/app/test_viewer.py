@@ -441,6 +441,16 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         for plane in range(3):  # letters at the left / right / top / bottom edge midpoints
             for fx, fy in ((0.01, 0.5), (0.99, 0.5), (0.5, 0.02), (0.5, 0.98)):
                 assert _yellow_near(frame, plane, fx, fy) > 5, (plane, fx, fy)
+        # the window label is whole and inside the tool bar, also in a narrow column
+        for width in (1000, 520):
+            frame.evaluate(f"document.getElementById('host').style.width = '{width}px'")
+            page.wait_for_timeout(100)
+            assert frame.evaluate("""() => { const l = tctViewer.wl, r = l.getBoundingClientRect(),
+                t = l.closest('.tct').getBoundingClientRect();
+                return l.scrollWidth <= l.clientWidth + 1 && r.right <= t.right &&
+                       r.left >= t.left && l.textContent === 'W 400 / L 40'; }""")
+        frame.evaluate("document.getElementById('host').style.width = '1000px'")
+        page.wait_for_timeout(100)
         scales = frame.evaluate("tctViewer.views.map(w => w.scale)")
         assert all(mm in (5, 10, 20) for mm in scales), scales
         # the buttons wait for 1 s on screen; a key press before that does nothing
