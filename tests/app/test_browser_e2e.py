@@ -40,6 +40,17 @@ _AXIAL = "tctViewer.views[2].lbl.textContent"
 _ARMED = "() => window.tctViewer && tctViewer.armed && tctViewer.seen >= 1000"
 
 
+@pytest.fixture
+def careful_db(engine, db_url, tmp_path, monkeypatch):
+    """A study whose readers must look at a case for 3 s: long enough that a vote sent as soon
+    as the case is drawn is early on a loaded machine too."""
+    from tests.app.conftest import _app_db
+    from tests.studies._catalog import spec_dict
+
+    return _app_db(engine, db_url, tmp_path, monkeypatch,
+                   spec_dict(confidence=True, reading={"min_seconds_on_case": 3}))
+
+
 def _case_heading(page, k: int, n: int = 6):
     page.get_by_role("heading", name=f"Case {k} of {n}").wait_for(timeout=30_000)
 
@@ -182,7 +193,7 @@ def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
         assert (float(r["window_width"]), float(r["window_level"])) == (150.0, 90.0)
 
 
-def test_double_click_and_double_key_record_one_answer_each(reader_db):
+def test_double_click_and_double_key_record_one_answer_each(careful_db):
     """A double click (200 ms apart) and a double key press (60 ms apart) on the vote: the
     second never lands on the next case. Then a vote after the study was closed: one
     truthful message, and My studies marks the study closed."""
@@ -191,7 +202,7 @@ def test_double_click_and_double_key_record_one_answer_each(reader_db):
 
     art = browser.ARTIFACTS
     art.mkdir(exist_ok=True)
-    with browser.serve(reader_db.url, art / "e2e-double-server.log") as base, \
+    with browser.serve(careful_db.url, art / "e2e-double-server.log") as base, \
             browser.chromium_page() as page:
         browser.log_in(page, base, "ann", PASSWORD)
         page.get_by_role("button", name="Start").click()
@@ -207,7 +218,7 @@ def test_double_click_and_double_key_record_one_answer_each(reader_db):
         _case_heading(page, 2)
         _viewer(page)
         page.wait_for_timeout(1500)
-        assert len(_answers(reader_db)) == 1
+        assert len(_answers(careful_db)) == 1
         # double key press
         _ready_to_vote(page)
         _mark_shown(page)
@@ -220,15 +231,15 @@ def test_double_click_and_double_key_record_one_answer_each(reader_db):
         _viewer(page).evaluate("""() => tctViewer.component.setTriggerValue("vote",
             {value: "real", confidence: null, width: 150, level: 90, visible_s: 0.3,
              ballot: tctViewer.ballot})""")
-        page.get_by_text("look at it for at least 1 s before answering").wait_for(timeout=30_000)
+        page.get_by_text("look at it for at least 3 s before answering").wait_for(timeout=30_000)
         assert page.get_by_role("heading", name="Case 3 of 6").count() == 1
         page.wait_for_timeout(1500)
-        assert [a.value for a in _answers(reader_db)] == ["real", "synthetic"]
+        assert [a.value for a in _answers(careful_db)] == ["real", "synthetic"]
 
         # the organiser closes the study while the reader looks at case 3
         _ready_to_vote(page)
-        with session_scope(reader_db.engine) as s:
-            s.get(Study, reader_db.study_id).status = StudyStatus.CLOSED
+        with session_scope(careful_db.engine) as s:
+            s.get(Study, careful_db.study_id).status = StudyStatus.CLOSED
         _vote_button(page, "Unsure").click()
         page.get_by_role("heading", name="Study closed").wait_for(timeout=30_000)
         page.get_by_text("This study is closed; your answer was not recorded.").wait_for()
@@ -237,7 +248,7 @@ def test_double_click_and_double_key_record_one_answer_each(reader_db):
         assert "Thank you" not in text and "not recorded" in text
         assert "recorded." not in text.replace("not recorded.", "")
         assert text.count("This study is closed") == 1
-        assert len(_answers(reader_db)) == 2
+        assert len(_answers(careful_db)) == 2
         page.get_by_role("link", name="Back to my studies").click()
         page.get_by_role("heading", name="t1 (closed)").wait_for(timeout=30_000)
         assert page.get_by_role("button", name="Continue").count() == 0

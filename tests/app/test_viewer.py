@@ -433,11 +433,24 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
     vol = np.full((64, 48, 32), 40, np.int16)
     gz, _ = _nifti_gz(vol, affine=np.diag([1.0, 1.0, 2.0, 1.0]))
     controls = VoteControls(choices=CONTROLS.choices, presets=CONTROLS.presets,
-                            confidence=True, min_seconds=1.0, idle_seconds=1.5, ballot=1)
+                            confidence=True, min_seconds=30.0, idle_seconds=30.0, ballot=1)
     payload = viewer_payload(gz, Window(400, 40), 640, controls=controls, focus=(10, 20, 5))
     with browser.chromium_page(viewport=(1000, 640)) as page:
         frame = _open_in_chromium(page, payload, shadow=True)
         assert frame.evaluate("tctViewer.pos") == [10, 20, 5]   # the lesion, not the centre
+        # the buttons wait for min_s (30 s here) on screen; a key press before does nothing
+        assert frame.evaluate("[tctViewer.seen < 30000, [...document.getElementById('host')"
+                              ".shadowRoot.querySelectorAll('button.choice')]"
+                              ".every(b => b.disabled)]") == [True, True]
+        page.mouse.move(500, 300)
+        page.keyboard.press("1")
+        page.wait_for_timeout(100)
+        assert frame.evaluate("__votes.length") == 0
+        # the same case with a 1 s minimum (a rerun, same ballot): enabled after 1 s on screen
+        controls = VoteControls(**{**controls.__dict__, "min_seconds": 1.0})
+        page.evaluate("b => __show(b)", _b64(viewer_payload(gz, Window(400, 40), 640,
+                                                            controls=controls,
+                                                            focus=(10, 20, 5))))
         for plane in range(3):  # letters at the left / right / top / bottom edge midpoints
             for fx, fy in ((0.01, 0.5), (0.99, 0.5), (0.5, 0.02), (0.5, 0.98)):
                 assert _yellow_near(frame, plane, fx, fy) > 5, (plane, fx, fy)
@@ -453,13 +466,6 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         page.wait_for_timeout(100)
         scales = frame.evaluate("tctViewer.views.map(w => w.scale)")
         assert all(mm in (5, 10, 20) for mm in scales), scales
-        # the buttons wait for 1 s on screen; a key press before that does nothing
-        assert frame.evaluate("[...document.getElementById('host').shadowRoot"
-                              ".querySelectorAll('button.choice')].every(b => b.disabled)")
-        page.mouse.move(500, 300)
-        page.keyboard.press("1")
-        page.wait_for_timeout(100)
-        assert frame.evaluate("__votes.length") == 0
         _until(frame, "tctViewer.seen >= 1000 && tctViewer.armed", True)
         # right-drag: window / level in the browser
         box = frame.evaluate("(() => { const r = tctViewer.views[2].canvas"
@@ -482,11 +488,12 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         vote = votes[0][1]
         assert (vote["value"], vote["ballot"], vote["confidence"]) == ("synthetic", 1, None)
         assert (vote["width"], vote["level"]) == (win["width"], win["level"])
-        assert 1.0 <= vote["visible_s"] < 10
+        assert 1.0 <= vote["visible_s"] < 30
         assert frame.evaluate("tctViewer.armed") is False
         # the server answers with a new ballot (e.g. after a refused vote): armed again
         again = viewer_payload(gz, Window(400, 40), 640, focus=(10, 20, 5),
-                               controls=VoteControls(**{**controls.__dict__, "ballot": 2}))
+                               controls=VoteControls(**{**controls.__dict__, "ballot": 2,
+                                                        "idle_seconds": 1.5}))
         page.evaluate("b => __show(b)", _b64(again))
         _until(frame, "tctViewer.armed", True)
         assert frame.evaluate("tctViewer.loads") == 1            # not decoded again
