@@ -81,8 +81,16 @@ def _ready_to_vote(page):
                            timeout=10_000)
 
 
-def _check_viewer_scrolls_locally(page) -> None:
+def _watch_websocket(page) -> list:
+    """Every frame the page sends on Streamlit's websocket (a rerun request is one)."""
+    sent: list = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
+    return sent
+
+
+def _check_viewer_scrolls_locally(page, sent: list) -> None:
     viewer = _viewer(page)
+    sent_before = len(sent)
     planes = viewer.evaluate(_PLANES_JS)
     assert all(p["variance"] > 100 for p in planes), planes  # CT drawn, not a blank canvas
     assert all(p["scale"] in (1, 2, 5, 10, 20, 50) for p in planes), planes  # mm scale bars
@@ -114,6 +122,7 @@ def _check_viewer_scrolls_locally(page) -> None:
     assert win["width"] > 400 and win["level"] > 40, win
     page.wait_for_timeout(300)  # a late request would show up here
     assert requests == []  # slices and windows never reach the server
+    assert len(sent) == sent_before  # no rerun: the volume is not sent again
     page.remove_listener("request", record)
     assert viewer.evaluate(f"[{_AXIAL}, tctViewer.loads]") == [after, loads]
     page.locator("select.pre").select_option(label="Liver (W150 / L90)")
@@ -136,6 +145,7 @@ def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
     art.mkdir(exist_ok=True)
     with browser.serve(reader_db.url, art / "e2e-server.log") as base, \
             browser.chromium_page() as page:
+        sent = _watch_websocket(page)
         browser.log_in(page, base, "ann", PASSWORD)
         page.get_by_role("button", name="Start").click()
         _case_heading(page, 1)
@@ -143,7 +153,8 @@ def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
         # the case opens with the crosshair on the lesion (crop centred on it)
         pos, dim = _viewer(page).evaluate("[tctViewer.pos, tctViewer.V.dim]")
         assert all(abs(p - (n - 1) / 2) <= 1.5 for p, n in zip(pos, dim, strict=True))
-        _check_viewer_scrolls_locally(page)
+        assert sent  # the websocket is watched (login and Start were sent on it)
+        _check_viewer_scrolls_locally(page, sent)
         page.screenshot(path=str(art / "reader-case1.png"))
         _ready_to_vote(page)
         page.locator("button.conf", has_text="4").click()
