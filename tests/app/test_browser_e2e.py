@@ -37,7 +37,7 @@ _PLANES_JS = """() => tctViewer.views.map(w => {
   return {label: w.lbl.textContent, variance: s2 / n - (s / n) ** 2, scale: w.scale};
 })"""
 _AXIAL = "tctViewer.views[2].lbl.textContent"
-_ARMED = "() => window.tctViewer && tctViewer.armed && tctViewer.seen >= 1000"
+_ARMED = "() => window.tctViewer && tctViewer.armed && tctViewer.here >= 1000"
 
 
 @pytest.fixture
@@ -263,3 +263,33 @@ def test_double_click_and_double_key_record_one_answer_each(careful_db):
         page.get_by_role("link", name="Back to my studies").click()
         page.get_by_role("heading", name="t1 (closed)").wait_for(timeout=30_000)
         assert page.get_by_role("button", name="Continue").count() == 0
+
+
+def test_time_logged_out_does_not_count(reader_db):
+    """Item 10 in miniature: a case looked at, the reader logs out for 6 s, logs in again and
+    answers: the recorded time on case is the time it was on screen, not the wall time."""
+    import time
+
+    art = browser.ARTIFACTS
+    art.mkdir(exist_ok=True)
+    with browser.serve(reader_db.url, art / "e2e-logout-server.log") as base, \
+            browser.chromium_page() as page:
+        browser.log_in(page, base, "ann", PASSWORD)
+        t0 = time.monotonic()
+        page.get_by_role("button", name="Start").click()
+        _case_heading(page, 1)
+        _viewer(page)
+        _ready_to_vote(page)
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+        page.wait_for_timeout(6000)                       # logged out: must not count
+        browser.log_in(page, base, "ann", PASSWORD)
+        page.get_by_role("button", name="Start").click()   # nothing answered yet
+        _case_heading(page, 1)
+        _viewer(page)
+        _ready_to_vote(page)
+        _vote_button(page, "Real").click()
+        _case_heading(page, 2)
+        wall = time.monotonic() - t0
+    (answer,) = _answers(reader_db)
+    assert 1.0 <= answer.seconds_on_case <= wall - 5.5, (answer.seconds_on_case, wall)

@@ -466,7 +466,7 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         page.wait_for_timeout(100)
         scales = frame.evaluate("tctViewer.views.map(w => w.scale)")
         assert all(mm in (5, 10, 20) for mm in scales), scales
-        _until(frame, "tctViewer.seen >= 1000 && tctViewer.armed", True)
+        _until(frame, "tctViewer.here >= 1000 && tctViewer.armed", True)
         # right-drag: window / level in the browser
         box = frame.evaluate("(() => { const r = tctViewer.views[2].canvas"
                              ".getBoundingClientRect(); return [r.left, r.top, r.width]; })()")
