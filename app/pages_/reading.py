@@ -56,6 +56,7 @@ if view is None:
 
 st.subheader(f"Case {view.position} of {view.total}")
 st.progress((view.position - 1) / view.total)
+keys = " / ".join(str(i) for i in range(1, len(view.choices) + 1))
 st.markdown(f"**{reading_ui.question_text(view)}** The lesion to judge is at the crosshair "
-            "when the case opens. Answer with the buttons under the images or keys 1 / 2 / 3.")
+            f"when the case opens. Answer with the buttons under the images or keys {keys}.")
 reading_ui.show_case(view, login)
