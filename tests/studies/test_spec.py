@@ -84,8 +84,7 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
 
 
 def test_reading_settings_default_and_bounds():
-    from studies.spec import Reading, parse_spec
-    from tests.studies._catalog import spec_dict
+    from studies.spec import Reading
 
     spec = parse_spec({k: v for k, v in spec_dict().items() if k != "reading"})
     assert spec.reading == Reading(min_seconds_on_case=1.0, idle_seconds=60.0)
