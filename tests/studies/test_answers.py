@@ -320,3 +320,24 @@ def test_lesion_voxel_is_the_tumor_centre_of_the_blinded_file(timed_study):
     # crop around the tumor: the lesion is at the centre of the crop in both arms
     assert all(abs(v - (n - 1) / 2) <= 1.5 for v, n in zip(view.lesion_voxel, mask.shape,
                                                             strict=True))
+
+
+def test_lesion_voxel_of_a_multifocal_mask_is_the_largest_lesion(tmp_path):
+    """Several lesions (hand-crafted makes 3-10): the crosshair goes to the largest one; a
+    position recorded by the export wins; no mask file gives None."""
+    import nibabel as nib
+    import numpy as np
+
+    from db.models import StudyCase
+
+    mask = np.zeros((20, 20, 10), np.uint8)
+    mask[2:4, 2:4, 2:4] = 1            # small lesion
+    mask[10:17, 5:12, 3:8] = 1         # the largest: centre (13, 8, 5)
+    mask[18, 18, 9] = 1                # a single voxel
+    path = tmp_path / "m.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), path)
+    assert reading.lesion_voxel(StudyCase(meta={"mask_path": str(path)})) == (13, 8, 5)
+    assert reading.lesion_voxel(StudyCase(meta={"mask_path": str(path),
+                                                "lesion_voxel": [1, 2, 3]})) == (1, 2, 3)
+    assert reading.lesion_voxel(StudyCase(meta={"mask_path": str(tmp_path / "none.nii.gz")})) \
+        is None
