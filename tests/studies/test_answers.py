@@ -308,18 +308,24 @@ def test_closed_study_answer_has_one_message(timed_study, monkeypatch):
 
 
 def test_lesion_voxel_is_the_tumor_centre_of_the_blinded_file(timed_study):
+    """The crosshair position is inside the tumor and, with the crop centred on the tumor, at
+    the crop centre in every case of both arms: it tells where to look, not which arm."""
     import nibabel as nib
     import numpy as np
 
     engine, sid = timed_study
     with session_scope(engine) as s:
         view = reading.current_case(s, _user(s, "ann"), sid)
-        case = s.scalar(select(reading.StudyCase).where(reading.StudyCase.code == view.code))
-        mask = np.asarray(nib.load(case.meta["mask_path"]).dataobj) > 0
-    assert view.lesion_voxel is not None and mask[view.lesion_voxel]
-    # crop around the tumor: the lesion is at the centre of the crop in both arms
-    assert all(abs(v - (n - 1) / 2) <= 1.5 for v, n in zip(view.lesion_voxel, mask.shape,
-                                                            strict=True))
+        assert view.lesion_voxel is not None
+        cases = s.scalars(select(reading.StudyCase).where(reading.StudyCase.study_id == sid)
+                          ).all()
+        assert {c.arm.value for c in cases} == {"real", "synthetic"}
+        for case in cases:
+            voxel = reading.lesion_voxel(case)
+            mask = np.asarray(nib.load(case.meta["mask_path"]).dataobj) > 0
+            assert mask[voxel]
+            assert all(abs(v - (n - 1) / 2) <= 1.5
+                       for v, n in zip(voxel, mask.shape, strict=True)), (case.arm, voxel)
 
 
 def test_lesion_voxel_of_a_multifocal_mask_is_the_largest_lesion(tmp_path):
