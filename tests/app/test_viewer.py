@@ -511,9 +511,11 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         idle_from = frame.evaluate("tctViewer.seen")
         page.wait_for_timeout(800)
         assert frame.evaluate("tctViewer.seen") == idle_from
+        assert "paused" in frame.evaluate("tctViewer.msg.textContent")
         page.mouse.move(530, 330)        # the reader is back
         page.wait_for_timeout(500)
         assert frame.evaluate("tctViewer.seen") > idle_from
+        assert frame.evaluate("tctViewer.msg.textContent") == ""
         # a click votes once; a second click 200 ms later reaches a disabled button
         frame.locator("button.conf", has_text="4").click()
         button = frame.locator("button.choice", has_text="Real (1)")
