@@ -1,151 +1,150 @@
-"""Widgets of the reading page: window controls, the case viewer, the answer form.
+"""Widgets of the reading page: the question, the case viewer with its vote bar, feedback.
 
 State kept per browser session (all keys start with ``case_`` and are dropped at logout): the
-current case's blinded bytes as sent to the browser (read and checked once per case), the
-idempotency key of the pending answer and the last submit's feedback. Nothing here reveals the
-arm: widget keys and the viewer element (name, key, code) are the same for every case; only the
-voxel bytes differ. The opaque code stays on the server (nothing sent to the viewer contains it).
+current case's blinded bytes as sent to the browser (read, checked and recorded as displayed
+once per case), the idempotency key of the pending answer, the ballot number (one per vote
+round: a vote is taken only from the round on screen) and the last submit's feedback. Nothing
+here reveals the arm: the viewer element (name, key, code) is the same for every case; only
+the voxel bytes and the lesion position differ. The opaque code stays on the server.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import streamlit as st
 
 from app import state
-from app.slice_viewer import show_slice_viewer
-from app.viewer import CUSTOM, Window, prepare_volume, preset_label
+from app.slice_viewer import VoteControls, current_vote, parse_vote, show_slice_viewer
+from app.viewer import Window, prepare_volume, preset_label
 from synth_backend.errors import TuringCTError
 
 VOLUME_KEY = "case_volume"          # (code, blinded bytes as sent to the browser)
-PENDING_KEY = "case_pending"        # code -> (idempotency key, first display time)
+PENDING_KEY = "case_pending"        # code -> idempotency key of the displayed case
+BALLOT_KEY = "case_ballot"          # the vote round on screen
 FEEDBACK_KEY = "case_feedback"      # (ok: bool, message) of the last submit
-PRESET_KEY = "case_window_preset"
-CONFIDENCE_KEY = "case_confidence"
-CONFIDENCE_LABELS = {1: "1 guess", 2: "2", 3: "3", 4: "4", 5: "5 certain"}
+LOGGED_OUT = "You are no longer logged in; your answer was not recorded. Log in again."
+STALE_VOTE = ("Your answer was not recorded: it was given for a case that is no longer on "
+              "screen. Look at the case shown and answer again.")
+HELP = ("Mouse wheel over a view or its slider: scroll slices · click or drag: move the "
+        "crosshair (the other views follow) · right-drag or Shift + drag: window / level · "
+        "after a click in the viewer: arrow keys / Page Up / Page Down scroll, + / - zoom, "
+        "R back to the lesion, C crosshair on/off · Ctrl + wheel: zoom · keys 1 / 2 / 3: answer")
+
+
+def question_text(view: Any) -> str:
+    """The question the reader answers, in words ("Is this tumor real or synthetic?")."""
+    if view.design == "turing":
+        return "Is this tumor real or synthetic?"
+    organs = [label.lower() for label, value in view.choices if value != "unsure"]
+    return f"Which organ does this tumor come from: {', '.join(organs)}?"
 
 
 def pick_study(studies: Sequence[Any], selected_id: int | None) -> Any | None:
-    """The study to read: the selected one if assigned, else the first unfinished, else first."""
+    """The study to read: the selected one if assigned, else the first open unfinished one,
+    else the first."""
     if not studies:
         return None
     for row in studies:
         if row.study_id == selected_id:
             return row
-    return next((row for row in studies if not row.finished), studies[0])
+    return next((row for row in studies if not row.finished and row.status != "closed"),
+                studies[0])
 
 
-def window_options(view: Any) -> dict[str, tuple[float, float]]:
-    """Reader-facing label -> (width, level) HU: the study's presets (default first) + Custom."""
-    options = {preset_label(name, width, level): (float(width), float(level))
-               for name, width, level in view.window_presets}
-    return {**options, CUSTOM: view.default_window[1:]}
+def window_presets(view: Any) -> tuple[tuple[str, float, float], ...]:
+    """Reader-facing (label, width, level) HU: the study's presets, default first."""
+    return tuple((preset_label(name, width, level), float(width), float(level))
+                 for name, width, level in view.window_presets)
 
 
-def window_controls(view: Any) -> Window:
-    """Preset selectbox (+ width/level inputs for Custom); returns the window on screen.
-
-    The choice persists across cases (a reader who prefers the liver window keeps it).
-    """
-    options = window_options(view)
-    if st.session_state.get(PRESET_KEY) not in options:
-        st.session_state[PRESET_KEY] = next(iter(options))
-    choice = st.selectbox("Window", list(options), key=PRESET_KEY,
-                          help="Display window in HU (width / level).")
-    if choice != CUSTOM:
-        return Window(*options[choice])
-    width0, level0 = options[CUSTOM]
-    width = st.number_input("Width (HU)", min_value=1.0, max_value=4000.0, value=float(width0),
-                            step=10.0, key="case_window_width")
-    level = st.number_input("Level (HU)", min_value=-1024.0, max_value=3071.0,
-                            value=float(level0), step=5.0, key="case_window_level")
-    return Window(float(width), float(level))
-
-
-def _pending(view: Any) -> tuple[str, datetime]:
-    """(idempotency key, first display time) for the case on screen, created on first display.
-
-    The key is kept for the displayed case, so a double click or a retry counts once. The
-    service records the server-side first display itself (``view.displayed_at``), so the time on
-    case survives a logout and re-login.
-    """
+def _idempotency_key(code: str, key: str | None = None) -> str:
+    """The key of the answer to the case on screen, created on first display and kept for it
+    (a retry or a second tab's double submit counts once)."""
     pending = st.session_state.setdefault(PENDING_KEY, {})
-    if view.code not in pending:
-        pending[view.code] = (view.idempotency_key or uuid.uuid4().hex, view.displayed_at)
-    return pending[view.code]
+    if code not in pending:
+        pending[code] = key or uuid.uuid4().hex
+    return pending[code]
 
 
-def show_case(view: Any, window: Window, login: state.Login) -> None:
-    """Fetch the blinded volume once per case and show it in the client-side slice viewer.
+def _on_vote(login: state.Login, view: Any) -> None:
+    """The viewer's vote event (runs before the rerun): check it, store it, start a new ballot.
 
-    Changing the window re-sends the bytes with the new window (the browser recognises the
-    volume and only redraws it, keeping slices and zoom); scrolling, crosshair and zoom never
-    reach the server.
+    ``view`` is the case the browser was showing when it voted; a vote from another ballot
+    (an earlier round, another case) is refused without reaching the database.
     """
-    from studies.reading import case_volume_bytes
+    from db.models import User
+    from studies.reading import submit_answer
+
+    ballot = st.session_state.get(BALLOT_KEY, 1)
+    st.session_state[BALLOT_KEY] = ballot + 1  # every vote round ends: the buttons re-arm
+    current = state.current_login()
+    if current is None or current.user_id != login.user_id:  # logged out / expired meanwhile
+        st.session_state[FEEDBACK_KEY] = (False, LOGGED_OUT)
+        return
+    try:
+        vote = parse_vote(current_vote(), view.choices)
+        cached = st.session_state.get(VOLUME_KEY)
+        if vote.ballot != ballot or cached is None or cached[0] != view.code:
+            st.session_state[FEEDBACK_KEY] = (False, STALE_VOTE)
+            return
+        with state.db_session() as session:
+            user = session.get(User, login.user_id)
+            if user is None or not user.is_active:
+                st.session_state[FEEDBACK_KEY] = (False, LOGGED_OUT)
+                return
+            result = submit_answer(
+                session, user, view.code, value=vote.value,
+                confidence=vote.confidence if view.confidence_enabled else None,
+                window_width=vote.window.width, window_level=vote.window.level,
+                visible_seconds=vote.visible_seconds,
+                idempotency_key=_idempotency_key(view.code, view.idempotency_key))
+    except TuringCTError as exc:
+        st.session_state[FEEDBACK_KEY] = (False, str(exc))
+        return
+    st.session_state[FEEDBACK_KEY] = (result.accepted, result.message)
+    if result.accepted:
+        st.session_state[PENDING_KEY].pop(view.code, None)
+
+
+def show_case(view: Any, login: state.Login) -> None:
+    """Fetch the blinded volume once per case (recorded as displayed then) and show it in the
+    client-side viewer, crosshair on the lesion, vote bar under the images."""
+    from studies.reading import case_volume_bytes, record_display
 
     cached = st.session_state.get(VOLUME_KEY)
     if cached is None or cached[0] != view.code:
         with state.db_session() as session:
-            data = case_volume_bytes(session, state.load_user(session, login), view.code)
+            user = state.load_user(session, login)
+            data = case_volume_bytes(session, user, view.code)
+            record_display(session, user, view.code)
         cached = (view.code, prepare_volume(data))
         st.session_state[VOLUME_KEY] = cached
-    _pending(view)  # start the clock when the case is first shown
-    show_slice_viewer(cached[1], window)
-    st.caption("Mouse wheel over a view or its slider: scroll slices · click or drag: move the "
-               "crosshair (the other views follow) · after a click in the viewer: arrow keys / "
-               "Page Up / Page Down scroll, + / - zoom, R reset, C crosshair on/off · "
-               "Ctrl + wheel: zoom")
+        _idempotency_key(view.code, view.idempotency_key)
+    controls = VoteControls(choices=tuple(view.choices), presets=window_presets(view),
+                            confidence=bool(view.confidence_enabled),
+                            min_seconds=float(view.min_seconds_on_case),
+                            idle_seconds=float(view.idle_seconds),
+                            ballot=st.session_state.setdefault(BALLOT_KEY, 1))
+    show_slice_viewer(cached[1], Window(*view.default_window[1:]), controls=controls,
+                      focus=view.lesion_voxel, on_vote=lambda: _on_vote(login, view))
+    st.caption(HELP)
 
 
-def _submit(login: state.Login, code: str, value: str, window: Window) -> None:
-    """Form callback: store the answer, remember the outcome for the next run."""
-    from studies.reading import submit_answer
+def show_submit_feedback() -> bool:
+    """Show the last submit's problem, if any; True when the last vote was refused because the
+    study is closed (the page then says so, once). A saved answer just moves on to the next
+    case (no toast: one that outlives its case would sit next to the next case's message)."""
+    from studies.reading import CLOSED
 
-    key, displayed_at = st.session_state[PENDING_KEY][code]
-    confidence = st.session_state.get(CONFIDENCE_KEY)
-    try:
-        with state.db_session() as session:
-            from db.models import User
-
-            user = session.get(User, login.user_id)
-            result = submit_answer(session, user, code, value=value, confidence=confidence,
-                                   displayed_at=displayed_at, window_width=window.width,
-                                   window_level=window.level, idempotency_key=key)
-    except TuringCTError as exc:
-        st.session_state[FEEDBACK_KEY] = (False, str(exc))
-        return
-    ok = result.accepted
-    st.session_state[FEEDBACK_KEY] = (ok, result.message)
-    if ok:
-        st.session_state[PENDING_KEY].pop(code, None)
-
-
-def answer_form(view: Any, window: Window, login: state.Login) -> None:
-    """Optional confidence and one submit button per choice ("Real", "Synthetic", "Unsure")."""
-    _pending(view)
-    with st.form("case_answer", clear_on_submit=True, border=False):
-        if getattr(view, "confidence_enabled", False):
-            st.radio("Confidence (optional)", list(CONFIDENCE_LABELS), index=None,
-                     format_func=CONFIDENCE_LABELS.get, key=CONFIDENCE_KEY)
-        for i, (label, value) in enumerate(view.choices, start=1):
-            st.form_submit_button(label, key=f"case_answer_{value}", width="stretch",
-                                  shortcut=str(i),  # same style for every choice: no nudge
-                                  on_click=_submit, args=(login, view.code, value, window))
-
-
-def show_submit_feedback() -> None:
-    """Show the last submit's problem, if any (a saved answer just moves on)."""
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
     if feedback and not feedback[0]:
+        if feedback[1] == CLOSED:
+            return True
         st.error(feedback[1] or "The answer was not saved; try again.")
-    elif feedback and feedback[1]:
-        st.toast(feedback[1])
+    return False
 
 
-__all__ = ["answer_form", "pick_study", "show_case", "show_submit_feedback", "window_controls",
-           "window_options"]
+__all__ = ["pick_study", "question_text", "show_case", "show_submit_feedback", "window_presets"]

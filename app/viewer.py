@@ -1,10 +1,9 @@
 """Window presets and the payload of the reader's CT viewer (blinded ``.nii.gz`` bytes).
 
 The viewer itself is :mod:`app.slice_viewer` (a Streamlit components-v2 element drawing on
-canvases in the browser); this
-module holds what the server decides: the display window (a Streamlit widget, so the server
-knows the window on screen and stores it with the answer) and the exact bytes that leave the
-server for a case.
+canvases in the browser, where the reader changes the window; the window on screen comes
+back with the vote and is stored with the answer); this module holds the window type, the
+preset labels and the exact bytes that leave the server for a case.
 
 Blinding: everything the browser gets is the same for every case of a study apart from voxel
 values: no file name at all, a gzip header without file name or time stamp, and the NIfTI

@@ -146,7 +146,9 @@ def setup_study(db_url: str, work_dir: str | Path, *, readers: int, cases: int,
                        "cases_per_organ": {"real": cases // 2, "synthetic": cases - cases // 2},
                        "presentation": {"spacing_mm": 1.5, "crop": {"size": [12, 12, 12],
                                                                     "unit": "mm"}},
-                       "readers": names, "seed": seed}, source="answers_load")
+                       "readers": names, "seed": seed,
+                       # scripted readers answer at once: no minimum time on case
+                       "reading": {"min_seconds_on_case": 0}}, source="answers_load")
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as s:

@@ -8,6 +8,7 @@ idempotent per displayed case (see its docstring).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -29,7 +30,9 @@ from studies.spec import WINDOW_PRESETS, Window, parse_spec
 log = logging.getLogger(__name__)
 
 NOT_ASSIGNED = "This case is not assigned to you."
+CLOSED = "This study is closed; your answer was not recorded."
 MAX_ATTEMPTS = 6
+DISPLAYED = "displayed"   # AnswerEvent.event of record_display: the case drawn on a screen
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,10 @@ class CaseView:
     """The case to show now. ``position`` is 1-based ("Case k of N"); ``choices`` are
     (button label, value) pairs; ``window_presets`` (name, width, level) in HU, the default
     first; ``idempotency_key`` is fresh per call: keep it for this displayed case and send it
-    with every submit of it (double clicks then count once)."""
+    with every submit of it (double clicks then count once). ``lesion_voxel`` (i, j, k) is the
+    voxel of the blinded file where the lesion to judge lies (the viewer opens with its
+    crosshair there; None when unknown); ``min_seconds_on_case`` and ``idle_seconds`` are the
+    study's reading settings (:class:`studies.spec.Reading`)."""
 
     study_id: int
     study_name: str
@@ -67,6 +73,9 @@ class CaseView:
     confidence_enabled: bool
     displayed_at: datetime
     idempotency_key: str
+    min_seconds_on_case: float = 1.0
+    idle_seconds: float = 60.0
+    lesion_voxel: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,63 @@ def current_case(session: Session, reader: User, study_id: int) -> CaseView | No
         default_window=(pres.window.name, pres.window.width, pres.window.level),
         planes=pres.planes, confidence_enabled=spec.confidence,
         displayed_at=clock.as_utc(assignment.first_displayed_at),
-        idempotency_key=secrets.token_hex(16))
+        idempotency_key=secrets.token_hex(16),
+        min_seconds_on_case=spec.reading.min_seconds_on_case,
+        idle_seconds=spec.reading.idle_seconds,
+        lesion_voxel=lesion_voxel(assignment.case))
+
+
+def lesion_voxel(case: StudyCase) -> tuple[int, int, int] | None:
+    """Voxel (i, j, k) of the blinded file at the centre of the lesion the reader judges.
+
+    ``meta['lesion_voxel']`` when the export recorded it, else the bounding-box centre of the
+    largest connected component of the blinded tumor mask (server-side file, never sent). Both
+    arms get the same treatment, so the position says where to look and nothing about the arm.
+    None when the mask is missing or empty.
+    """
+    recorded = (case.meta or {}).get("lesion_voxel")
+    if recorded is not None:
+        return tuple(int(v) for v in recorded)  # type: ignore[return-value]
+    path = (case.meta or {}).get("mask_path")
+    if not path or not Path(path).is_file():
+        return None
+    return _mask_lesion_voxel(str(path), Path(path).stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _mask_lesion_voxel(path: str, _mtime_ns: int) -> tuple[int, int, int] | None:
+    import nibabel as nib
+    import numpy as np
+    from scipy import ndimage
+
+    mask = np.asarray(nib.load(path).dataobj) > 0
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return None
+    largest = 1 + int(np.argmax(ndimage.sum_labels(mask, labels, range(1, n + 1))))
+    box = ndimage.find_objects((labels == largest).astype(np.uint8))[0]
+    return tuple(int((b.start + b.stop - 1) // 2) for b in box)  # type: ignore[return-value]
+
+
+def record_display(session: Session, reader: User, code: str) -> datetime:
+    """Note (committed) that case ``code`` was just drawn on ``reader``'s screen; returns the
+    server time. Call once per page that shows the case (a reload or a new login draws it
+    again). :func:`submit_answer` measures the minimum time on case and, without a client
+    report, the time on case from the latest display (time logged out does not count)."""
+    a = _assignment(session, reader, code)
+    now = clock.now()
+    session.add(AnswerEvent(study_id=a.study_id, case_id=a.case_id, reader_id=reader.id,
+                            event=DISPLAYED, payload={}, idempotency_key="-",
+                            created_at=now))
+    session.commit()
+    return now
+
+
+def _last_display(session: Session, a: Assignment) -> datetime | None:
+    return clock.as_utc(session.scalar(
+        select(func.max(AnswerEvent.created_at)).where(
+            AnswerEvent.reader_id == a.reader_id, AnswerEvent.case_id == a.case_id,
+            AnswerEvent.event == DISPLAYED)))
 
 
 def _assignment(session: Session, reader: User, code: str) -> Assignment:
@@ -189,23 +254,33 @@ def _validate(study: Study, value: str, confidence: int | None, window_width: fl
 def submit_answer(session: Session, reader: User, code: str, *, value: str,
                   confidence: int | None = None, displayed_at: datetime | None = None,
                   window_width: float | None = None, window_level: float | None = None,
+                  visible_seconds: float | None = None,
                   idempotency_key: str) -> SubmitResult:
     """Record ``reader``'s answer to case ``code`` in ONE committed transaction.
 
     Outcomes: ``created`` (first answer: answer row + 'created' event + assignment answered);
     ``duplicate`` (this idempotency key was already recorded: nothing new but a log event);
     ``changed`` (a new key and the study allows changes: revision + 1, 'changed' event);
-    ``rejected`` (a new key and changes are not allowed, or the study is closed). Seconds on
-    case = server submit time - server first display time (``displayed_at`` from the client is
-    used only when the case was never displayed through :func:`current_case`). Concurrent
-    submits (two tabs, retries) are resolved by the unique constraints: the loser re-reads.
-    Commits (an acknowledged answer is durable); raises :class:`AccessDenied` when the case is
-    not assigned to ``reader``.
+    ``rejected`` (the study is closed; the answer came sooner than the study's
+    ``reading.min_seconds_on_case`` after the case was last drawn on the reader's screen
+    (:func:`record_display`, else the first display), so a double click or double key press
+    cannot answer the case drawn in between; or a new key when changes are not allowed).
+
+    Seconds on case: ``visible_seconds`` is the time the browser had the case on screen
+    (tab visible, reader not idle), reported with the vote; the server caps it at its own
+    bound, submit time - first display. Without a report: submit time - latest display (time
+    logged out, between two displays, does not count). ``displayed_at`` from the client is used
+    only when the case was never displayed through :func:`current_case`. The event payload
+    keeps the reported and the server's seconds and the minimum in force. Concurrent submits
+    (two tabs, retries) are resolved by the unique constraints: the loser re-reads. Commits (an
+    acknowledged answer is durable); raises :class:`AccessDenied` when the case is not assigned
+    to ``reader``.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
             result = _submit_once(session, reader, code, value, confidence, displayed_at,
-                                  window_width, window_level, idempotency_key)
+                                  window_width, window_level, visible_seconds,
+                                  idempotency_key)
             session.commit()
             return result
         except IntegrityError:
@@ -226,22 +301,39 @@ def _event(session: Session, a: Assignment, kind: str, key: str, answer: Answer 
                             payload=payload, idempotency_key=key, created_at=clock.now()))
 
 
+def too_soon_message(seconds: float, least: float) -> str:
+    return (f"The case was on screen for {seconds:.1f} s only; look at it for at least "
+            f"{least:g} s before answering. Your answer was not recorded.")
+
+
 def _submit_once(session: Session, reader: User, code: str, value: str,
                  confidence: int | None, displayed_at: datetime | None,
                  window_width: float | None, window_level: float | None,
-                 key: str) -> SubmitResult:
+                 visible_seconds: float | None, key: str) -> SubmitResult:
     a = _assignment(session, reader, code)
     study = session.get(Study, a.study_id)
     _validate(study, value, confidence, window_width, window_level, key)
+    if visible_seconds is not None and not (
+            isinstance(visible_seconds, int | float) and not isinstance(visible_seconds, bool)
+            and math.isfinite(visible_seconds) and visible_seconds >= 0):
+        raise StudyError(f"visible seconds must be a finite number >= 0, got "
+                         f"{visible_seconds!r}; send the viewer's report or None")
+    spec, _ = _presentation(study)
+    least = spec.reading.min_seconds_on_case
     question = "truth" if study.design.value == "turing" else "origin"
     now = clock.now()
     first = clock.as_utc(a.first_displayed_at) or clock.as_utc(displayed_at) or now
-    seconds = max(0.0, (now - first).total_seconds())
+    shown = _last_display(session, a) or first
+    since_shown = max(0.0, (now - shown).total_seconds())
+    bound = max(0.0, (now - first).total_seconds())
+    seconds = since_shown if visible_seconds is None else min(float(visible_seconds), bound)
     payload = {"value": value, "confidence": confidence, "window_width": window_width,
-               "window_level": window_level, "seconds_on_case": round(seconds, 3)}
+               "window_level": window_level, "seconds_on_case": round(seconds, 3),
+               "visible_seconds": visible_seconds, "seconds_since_display": round(since_shown, 3),
+               "min_seconds_on_case": least}
     if study.status == StudyStatus.CLOSED:
         _event(session, a, "rejected", key, None, {**payload, "reason": "closed"})
-        return SubmitResult("rejected", "This study is closed; your answer was not recorded.")
+        return SubmitResult("rejected", CLOSED)
     answer = session.scalar(select(Answer).where(Answer.reader_id == reader.id,
                                                  Answer.case_id == a.case_id,
                                                  Answer.question == question))
@@ -251,6 +343,17 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
             raise StudyError("idempotency key already used for another case; use a fresh "
                              "key per displayed case (CaseView.idempotency_key)")
         answer = other  # not None: a concurrent submit of this very key committed meanwhile
+    seen = answer is not None and (answer.idempotency_key == key or session.scalar(
+        select(func.count(AnswerEvent.id)).where(
+            AnswerEvent.idempotency_key == key, AnswerEvent.reader_id == reader.id,
+            AnswerEvent.case_id == a.case_id, AnswerEvent.event.in_(("created", "changed")))))
+    if seen:  # a retry of a recorded submission: never refused, never re-applied
+        _event(session, a, "duplicate", key, answer, payload)
+        return SubmitResult("duplicate", "Answer already recorded.", answer.revision)
+    if since_shown < least:
+        _event(session, a, "rejected", key, answer, {**payload, "reason": "too soon"})
+        return SubmitResult("rejected", too_soon_message(since_shown, least),
+                            answer.revision if answer else None)
     if answer is None:
         answer = Answer(study_id=a.study_id, case_id=a.case_id, reader_id=reader.id,
                         question=question, value=value, confidence=confidence,
@@ -263,13 +366,6 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
         _event(session, a, "created", key, answer, payload)
         a.answered_at = now
         return SubmitResult("created", "Answer recorded.", 1)
-    seen = answer.idempotency_key == key or session.scalar(
-        select(func.count(AnswerEvent.id)).where(
-            AnswerEvent.idempotency_key == key, AnswerEvent.reader_id == reader.id,
-            AnswerEvent.case_id == a.case_id, AnswerEvent.event.in_(("created", "changed"))))
-    if seen:
-        _event(session, a, "duplicate", key, answer, payload)
-        return SubmitResult("duplicate", "Answer already recorded.", answer.revision)
     if not study.allow_changes:
         _event(session, a, "rejected", key, answer, {**payload, "reason": "changes not allowed"})
         return SubmitResult("rejected", "You already answered this case; answers cannot be "

@@ -85,6 +85,17 @@ class Presentation:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How a case is read. ``min_seconds_on_case``: an answer is refused when it arrives sooner
+    after the case appeared on the reader's screen (server time; default 1 s: a double click or
+    double key press lands 0.06-0.35 s after the next case is drawn). ``idle_seconds``: without
+    mouse or key activity for this long the case's on-screen time stops counting."""
+
+    min_seconds_on_case: float = 1.0
+    idle_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A validated study spec. Counts are per organ; ``synthetic`` maps method -> count, with
     the key ``'any'`` when the spec gave one number for all methods."""
@@ -102,6 +113,7 @@ class StudySpec:
     allow_changes: bool = False
     educational: bool = False
     confidence: bool = False
+    reading: Reading = field(default_factory=Reading)
     source: str | None = None
 
     @property
@@ -140,6 +152,8 @@ class StudySpec:
             "readers": list(self.readers), "seed": self.seed,
             "allow_changes": self.allow_changes, "educational": self.educational,
             "confidence": self.confidence,
+            "reading": {"min_seconds_on_case": self.reading.min_seconds_on_case,
+                        "idle_seconds": self.reading.idle_seconds},
         }
 
 
@@ -227,7 +241,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     c = _Checker(source)
     top = c.mapping(data, "spec", {"name", "design", "organs", "cases_per_organ", "selection",
                                    "presentation", "readers", "seed", "allow_changes",
-                                   "educational", "confidence"},
+                                   "educational", "confidence", "reading"},
                     {"name", "design", "organs", "cases_per_organ"})
     name = top["name"]
     if not isinstance(name, str) or not _NAME_RE.match(name):
@@ -304,6 +318,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
         allow_changes=c.boolean(top.get("allow_changes", False), "allow_changes"),
         educational=c.boolean(top.get("educational", False), "educational"),
         confidence=c.boolean(top.get("confidence", False), "confidence"),
+        reading=_reading(c, top.get("reading", {})),
         source=source,
     )
 
@@ -325,6 +340,21 @@ def check_crop_bounds(size: tuple[float, float, float] | None, unit: str,
         raise SpecError(f"{source}: the crop must be at most {MAX_CROP_VOXELS} voxels, got "
                         f"{' x '.join(map(str, vox))} at spacing {sp} mm; use a coarser "
                         "presentation.spacing_mm or a smaller crop")
+
+
+def _reading(c: _Checker, raw: Any) -> Reading:
+    r = c.mapping(raw if raw is not None else {}, "reading",
+                  {"min_seconds_on_case", "idle_seconds"})
+    default = Reading()
+    least = c.number(r.get("min_seconds_on_case", default.min_seconds_on_case),
+                     "reading.min_seconds_on_case", positive=False)
+    if not 0 <= least <= 60:
+        raise c.fail("reading.min_seconds_on_case", "0-60 seconds", least,
+                     "write e.g. 1 (0 turns the check off)")
+    idle = c.number(r.get("idle_seconds", default.idle_seconds), "reading.idle_seconds")
+    if not 5 <= idle <= 3600:
+        raise c.fail("reading.idle_seconds", "5-3600 seconds", idle, "write e.g. 60")
+    return Reading(min_seconds_on_case=least, idle_seconds=idle)
 
 
 def _presentation(c: _Checker, raw: Any) -> Presentation:

@@ -18,11 +18,15 @@ if not rows:
     st.info("No study is assigned to you yet. The study organiser will let you know when cases "
             "are ready.")
 for i, row in enumerate(rows):
+    closed = row.status == "closed"
     with st.container(border=True):
-        st.subheader(row.name)
+        st.subheader(f"{row.name} (closed)" if closed else row.name)
         fraction = row.answered / row.total if row.total else 0.0
         st.progress(fraction, text=f"{row.answered} of {row.total} cases answered")
-        if row.finished:
+        if closed:
+            st.info("Closed by the study organiser: no more answers are recorded. Your "
+                    f"{row.answered} answers are saved.")
+        elif row.finished:
             st.success("Finished. Thank you for your answers!")
         elif st.button("Continue" if row.answered else "Start", key=f"turingct_open_{i}",
                        type="primary"):

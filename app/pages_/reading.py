@@ -1,9 +1,10 @@
-"""Reading page: one blinded case at a time ("Case k of N"), viewer, window presets, answers.
+"""Reading page: one blinded case at a time ("Case k of N"), the question, viewer and vote bar.
 
 The server knows everything that matters for the answer row: the case shown (opaque code only),
-when it was first displayed (server timestamp), the window preset on screen (a Streamlit widget)
-and the confidence. Submitting moves to the next unanswered case; a finished study shows a
-thank-you page without correctness.
+when it was drawn (server timestamps), and from the viewer's vote the window on screen, the
+confidence and the seconds the case was visibly on screen. A vote moves to the next unanswered
+case; a finished study shows a thank-you page without correctness; a closed study says so,
+once, and records nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ if study is None:
     st.stop()
 
 st.session_state[state.STUDY_KEY] = study.study_id
-reading_ui.show_submit_feedback()
+refused_closed = reading_ui.show_submit_feedback()
+
+if study.status == "closed":
+    st.title("Study closed")
+    first = ("This study is closed; your answer was not recorded." if refused_closed else
+             "This study is closed; answers can no longer be recorded.")
+    st.warning(f"{first} Your {study.answered} earlier answers of {study.total} cases are "
+               "saved.")
+    st.page_link("pages_/my_studies.py", label="Back to my studies", icon=":material/list:")
+    st.stop()
 
 if view is None:
     st.title("Thank you!")
@@ -46,10 +56,7 @@ if view is None:
 
 st.subheader(f"Case {view.position} of {view.total}")
 st.progress((view.position - 1) / view.total)
-
-viewer_col, panel_col = st.columns([4, 1], gap="medium")
-with panel_col:
-    window = reading_ui.window_controls(view)
-    reading_ui.answer_form(view, window, login)
-with viewer_col:
-    reading_ui.show_case(view, window, login)
+keys = " / ".join(str(i) for i in range(1, len(view.choices) + 1))
+st.markdown(f"**{reading_ui.question_text(view)}** The lesion to judge is at the crosshair "
+            f"when the case opens. Answer with the buttons under the images or keys {keys}.")
+reading_ui.show_case(view, login)

@@ -26,7 +26,20 @@ class AppDB:
 @pytest.fixture
 def app_db(engine, db_url, tmp_path, monkeypatch) -> AppDB:
     """Readers ann and bob (6 cases each, confidence asked), researcher rita; the app reads the
-    database from $TURINGCT_DATABASE_URL like under `turingct serve`."""
+    database from $TURINGCT_DATABASE_URL like under `turingct serve`. Answers given by test
+    code need no time on screen (``reading.min_seconds_on_case: 0``)."""
+    return _app_db(engine, db_url, tmp_path, monkeypatch, spec_dict(confidence=True))
+
+
+@pytest.fixture
+def reader_db(engine, db_url, tmp_path, monkeypatch) -> AppDB:
+    """As :func:`app_db` with the spec's default reading settings (1 s on screen before an
+    answer), for tests where a browser answers like a reader."""
+    return _app_db(engine, db_url, tmp_path, monkeypatch,
+                   spec_dict(confidence=True, reading={}))
+
+
+def _app_db(engine, db_url, tmp_path, monkeypatch, spec) -> AppDB:
     from db.session import session_scope
     from studies.accounts import OPERATOR, create_user
     from studies.admin import create_study
@@ -36,7 +49,7 @@ def app_db(engine, db_url, tmp_path, monkeypatch) -> AppDB:
         users = {name: create_user(s, name, PASSWORD, role=role)
                  for name, role in (("ann", "reader"), ("bob", "reader"),
                                     ("rita", "researcher"))}
-        study = create_study(s, spec_dict(confidence=True), actor=OPERATOR,
+        study = create_study(s, spec, actor=OPERATOR,
                              export_root=tmp_path / "exp", progress=False)
         ids = {name: u.id for name, u in users.items()}
         study_id = study.id

@@ -61,10 +61,11 @@ def test_researcher_closes_a_study_and_readers_can_no_longer_answer(app_db):
     at.run()
     assert not at.exception
     reader = new_app(app_db, "ann").run()
-    (start,) = [b for b in reader.button if b.label in ("Start", "Continue")]
-    start.click()
+    assert "t1 (closed)" in [h.value for h in reader.subheader]
+    assert not [b for b in reader.button if b.label in ("Start", "Continue")]
+    reader.switch_page("pages_/reading.py")
     reader.run()
-    assert "Thank you!" in [t.value for t in reader.title]  # closed: nothing left to answer
+    assert [t.value for t in reader.title] == ["Study closed"]  # not "Thank you!"
 
 
 def test_create_study_from_the_form(app_db):

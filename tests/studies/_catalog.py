@@ -112,13 +112,16 @@ def build_catalog(session, root: Path, *, organ="liver", n_real=4, n_synthetic=4
 
 
 def spec_dict(**overrides):
-    """A small valid turing spec (crop 24 x 24 x 16 mm at 1.5 mm)."""
+    """A small valid turing spec (crop 24 x 24 x 16 mm at 1.5 mm). Its readers are test
+    scripts that answer at once, so the minimum time on case is off (``reading``); tests of
+    that rule pass ``reading={}`` for the default."""
     spec = {
         "name": "t1", "design": "turing", "organs": ["liver"],
         "cases_per_organ": {"real": 3, "synthetic": 3},
         "presentation": {"spacing_mm": 1.5, "crop": {"size": [24, 24, 18], "unit": "mm"},
                          "window": "liver"},
         "readers": ["ann", "bob"], "seed": 3,
+        "reading": {"min_seconds_on_case": 0},
     }
     spec.update(overrides)
     return spec

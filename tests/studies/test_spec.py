@@ -81,3 +81,21 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
         load_spec(tmp_path / "missing.yaml")
     with pytest.raises(SpecError, match="cases_per_organ is missing"):
         parse_spec_text("design: turing\n")
+
+
+def test_reading_settings_default_and_bounds():
+    from studies.spec import Reading
+
+    spec = parse_spec({k: v for k, v in spec_dict().items() if k != "reading"})
+    assert spec.reading == Reading(min_seconds_on_case=1.0, idle_seconds=60.0)
+    assert spec.to_dict()["reading"] == {"min_seconds_on_case": 1.0, "idle_seconds": 60.0}
+    assert parse_spec(spec_dict(reading={"min_seconds_on_case": 0})).reading.min_seconds_on_case \
+        == 0.0
+    for reading, match in (({"min_seconds_on_case": -1}, "reading.min_seconds_on_case must be "
+                                                         "0-60 seconds"),
+                           ({"min_seconds_on_case": 61}, "0-60 seconds"),
+                           ({"min_seconds_on_case": "1"}, "must be a number"),
+                           ({"idle_seconds": 1}, "reading.idle_seconds must be 5-3600"),
+                           ({"idle": 5}, "unknown key reading.idle")):
+        with pytest.raises(SpecError, match=match):
+            parse_spec(spec_dict(reading=reading), source="s.yaml")
