@@ -25,12 +25,15 @@ FORMAT_HELP = {
     "atlas": "AbdomenAtlas folder (or a phantom cohort made by `turingct phantom`)",
     "totalseg": "TotalSegmentator output (multi-label file or folder) + its CT",
     "manifest": "CSV: case,ct,organ,organ_mask[,organ_label,tumor_mask,tumor_label,tumor_kind]",
+    "dicom": "folder of DICOM files: CT series with SEG or RTSTRUCT masks (converted once to NIfTI "
+             "in the data folder)",
 }
 
 st.title("Datasets")
 
 with st.expander("Import a dataset", expanded=False):
-    st.caption("Files are registered by path and SHA-256 on this server; nothing is copied. "
+    st.caption("Files are registered by path and SHA-256 on this server; nothing is copied "
+               "(DICOM series are converted once to NIfTI in the data folder). "
                "Every case is validated before anything is written; importing again adds only "
                "new cases.")
     with st.form("turingct_import"):
