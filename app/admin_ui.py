@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 
-from app import state
+from app import safe_text, state
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -52,7 +52,7 @@ def staff_session(login: state.Login) -> Iterator[tuple[Session, User]]:
             require_role(user, *state.RESEARCH_ROLES)
             yield session, user
     except AccessDenied as exc:
-        st.error(f"Access denied: {exc}")
+        safe_text.error(f"Access denied: {exc}")
         st.stop()
 
 
@@ -132,14 +132,14 @@ def show_audit(audit: dict[str, Any]) -> None:
         return
     auc, lo, hi = audit.get("auc"), audit.get("ci_low"), audit.get("ci_high")
     if auc is None:
-        st.warning(f"Blinding audit not run: {audit.get('warning')}")
+        safe_text.warning(f"Blinding audit not run: {audit.get('warning')}")
         return
     text = (f"Blinding audit: AUC {auc:.2f} (95% CI {lo:.2f}-{hi:.2f}) on "
             f"{audit.get('n_real')} real + {audit.get('n_synthetic')} synthetic cases")
     if audit.get("warning"):
-        st.warning(f"{text}. {audit['warning']}")
+        safe_text.warning(f"{text}. {audit['warning']}")
     else:
-        st.success(f"{text}: near chance, the arms look alike without the tumor.")
+        safe_text.success(f"{text}: near chance, the arms look alike without the tumor.")
     with st.expander("Audit details"):
         st.json(audit)
 

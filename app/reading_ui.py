@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import state
+from app import safe_text, state
 from app.slice_viewer import show_slice_viewer
 from app.viewer import CUSTOM, Window, prepare_volume, preset_label
 from synth_backend.errors import TuringCTError
@@ -110,9 +110,11 @@ def _submit(login: state.Login, code: str, value: str, window: Window) -> None:
     confidence = st.session_state.get(CONFIDENCE_KEY)
     try:
         with state.db_session() as session:
-            from db.models import User
+            from studies import sessions
 
-            user = session.get(User, login.user_id)
+            # in the answer's own transaction: a tab left open after a logout elsewhere (which
+            # ends every session of the account) cannot vote
+            user = sessions.require_live(session, login.session_token)
             result = submit_answer(session, user, code, value=value, confidence=confidence,
                                    displayed_at=displayed_at, window_width=window.width,
                                    window_level=window.level, idempotency_key=key)
@@ -142,9 +144,9 @@ def show_submit_feedback() -> None:
     """Show the last submit's problem, if any (a saved answer just moves on)."""
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
     if feedback and not feedback[0]:
-        st.error(feedback[1] or "The answer was not saved; try again.")
+        safe_text.error(feedback[1] or "The answer was not saved; try again.")
     elif feedback and feedback[1]:
-        st.toast(feedback[1])
+        safe_text.toast(feedback[1])
 
 
 __all__ = ["answer_form", "pick_study", "show_case", "show_submit_feedback", "window_controls",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
+from app import safe_text, state
 
 login = state.require_login()
 
@@ -19,7 +19,7 @@ if not rows:
             "are ready.")
 for i, row in enumerate(rows):
     with st.container(border=True):
-        st.subheader(row.name)
+        safe_text.subheader(row.name)
         fraction = row.answered / row.total if row.total else 0.0
         st.progress(fraction, text=f"{row.answered} of {row.total} cases answered")
         if row.finished:

@@ -51,11 +51,12 @@ def _add(args) -> int:
             user = create_user(session, args.username, password, role=args.role,
                                years_experience=args.years)
         elif password is not None:
-            set_password(session, user, password)
+            set_password(session, user, password, actor=OPERATOR)
         n_cases = assign_reader(session, OPERATOR, args.study, user) if args.study else 0
         link = None
         if user.password_hash is None:
-            link = invite_link(create_invite(session, user, args.ttl_hours), args.base_url)
+            link = invite_link(create_invite(session, user, args.ttl_hours, actor=OPERATOR),
+                               args.base_url)
     print(f"{'created' if created else 'existing'} {args.role if created else 'user'} "
           f"{args.username!r}" + (f"; assigned {n_cases} cases of study {args.study!r}"
                                   if args.study else ""))
@@ -66,9 +67,10 @@ def _add(args) -> int:
 
 def _invite(args) -> int:
     from db.session import open_engine, session_scope
-    from studies.accounts import create_invite, invite_link, require_user
+    from studies.accounts import OPERATOR, create_invite, invite_link, require_user
 
     with session_scope(open_engine(args.db)) as session:
-        token = create_invite(session, require_user(session, args.username), args.ttl_hours)
+        token = create_invite(session, require_user(session, args.username), args.ttl_hours,
+                              actor=OPERATOR)
     print(f"invite link (single use, {args.ttl_hours:g} h): {invite_link(token, args.base_url)}")
     return 0
