@@ -170,7 +170,8 @@ class _Checker:
                 ) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(key, "a mapping", value, "see studies/examples/turing_demo.yaml")
-        unknown = sorted(short_repr(k) for k in value if k not in allowed)
+        unknown = sorted((k if len(k) <= 60 else k[:57] + "...") if isinstance(k, str)
+                         else short_repr(k) for k in value if k not in allowed)
         if unknown:
             raise SpecError(f"{self.source}: unknown key {key + '.' if key != 'spec' else ''}"
                             f"{unknown[0]}; allowed keys are {', '.join(sorted(allowed))}")
