@@ -2,7 +2,11 @@
 
 Production settings for a reader study: headless, no usage statistics (no network call the user
 did not ask for), no file watching, the developer toolbar hidden and error details kept in the
-server log only (a traceback can contain a file path, which could reveal a case's arm).
+server log only (a traceback can contain a file path, which could reveal a case's arm), no
+external help links in error boxes, the agent API and static file serving off, uploads capped
+(a study spec is a few kB), XSRF protection and CORS on. What Streamlit cannot turn off
+(``/_stcore/metrics``, the script path in the session-start message) is blocked at the reverse
+proxy: docs/operations.md, "Exposing the app".
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from turingct.config import ENV_DATABASE_URL
 
 MAIN_SCRIPT = Path(__file__).resolve().parent / "main.py"
 DEFAULT_PORT = 8501
+MAX_UPLOAD_MB = 10  # the only upload is a study spec (studies.spec.MAX_SPEC_BYTES = 256 KiB)
 
 
 def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
@@ -42,6 +47,12 @@ def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
         "--client.toolbarMode", "minimal",
         "--client.showErrorDetails", "none",
         "--global.developmentMode", "false",
+        "--client.showErrorLinks", "false",
+        "--server.enableAgentApi", "false",
+        "--server.enableStaticServing", "false",
+        "--server.enableXsrfProtection", "true",
+        "--server.enableCORS", "true",
+        "--server.maxUploadSize", str(MAX_UPLOAD_MB),
         "--theme.base", "dark",  # dark surroundings, as on a reading-room monitor
     ]
     return argv, env
