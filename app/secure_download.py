@@ -25,15 +25,16 @@ import streamlit as st
 MAGIC = b"TCTD"
 
 _JS = """
+const delivered = new Set();                          // nonces already handed over
 export default function (component) {
   const raw = component.data;
   const u8 = raw instanceof Uint8Array ? raw : new Uint8Array(raw.buffer ?? raw);
   if (u8.length < 8) return;
   const n = new DataView(u8.buffer, u8.byteOffset, u8.byteLength).getUint32(4, true);
   const head = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + n)));
-  const root = component.parentElement;
-  if (root.dataset.nonce === head.nonce) return;      // a redraw, not a new request
-  root.dataset.nonce = head.nonce;
+  const root = component.parentElement;              // a shadow root or an element
+  if (delivered.has(head.nonce)) return;              // a redraw, not a new request
+  delivered.add(head.nonce);
   const url = URL.createObjectURL(new Blob([u8.subarray(8 + n)], {type: head.mime}));
   const a = document.createElement("a");
   a.href = url; a.download = head.name; a.style.display = "none";
