@@ -212,3 +212,41 @@ def test_study_form_lists_unknown_readers_with_invite_links(app_db):
     (links,) = [d.value for d in at.dataframe if "invite link" in d.value.columns]
     assert list(links["reader"]) == ["carol"]
     assert links["invite link"][0].startswith("http://localhost:8501/?invite=")
+
+
+def test_secure_download_payload_round_trips():
+    from app.secure_download import pack, unpack
+
+    head, content = unpack(pack(b"code,arm\nab12,real\n", "t1-key.csv", "text/csv"))
+    assert content == b"code,arm\nab12,real\n"
+    assert head["name"] == "t1-key.csv" and head["mime"] == "text/csv" and head["nonce"]
+    assert unpack(pack(b"x", "a", "b"))[0]["nonce"] != head["nonce"]  # each press downloads
+
+
+def test_serve_turns_off_what_streamlit_lets_us():
+    """Issue 10 item 7; what cannot be turned off is documented in docs/operations.md."""
+    from app.server import streamlit_command
+
+    argv, _ = streamlit_command(8765, "127.0.0.1", "sqlite:////tmp/x.db", base_env={})
+    opts = dict(zip(argv[argv.index("run") + 2::2], argv[argv.index("run") + 3::2],
+                    strict=True))
+    assert {k: opts[k] for k in ("--client.showErrorDetails", "--client.showErrorLinks",
+                                 "--client.toolbarMode", "--server.enableAgentApi",
+                                 "--server.enableStaticServing",
+                                 "--server.enableXsrfProtection", "--server.enableCORS",
+                                 "--browser.gatherUsageStats", "--global.developmentMode",
+                                 "--server.maxUploadSize")} == {
+        "--client.showErrorDetails": "none", "--client.showErrorLinks": "false",
+        "--client.toolbarMode": "minimal", "--server.enableAgentApi": "false",
+        "--server.enableStaticServing": "false", "--server.enableXsrfProtection": "true",
+        "--server.enableCORS": "true", "--browser.gatherUsageStats": "false",
+        "--global.developmentMode": "false", "--server.maxUploadSize": "10"}
+
+
+def test_page_icon_is_a_local_file():
+    """A ``:material/...:`` page icon made every page fetch it from a font CDN."""
+    from tests.app.conftest import MAIN
+
+    source = MAIN.read_text(encoding="utf-8")
+    assert ":material/radiology:" not in source and 'page_icon=str(ICON)' in source
+    assert (MAIN.parent / "static" / "icon.png").stat().st_size < 4096
