@@ -76,6 +76,19 @@ def staff_call_by_id(user_id: int, fn: Callable[..., T], /, *args: Any, **kwargs
         return fn(session, *args, **kwargs)
 
 
+def base_url() -> str:
+    """The app's address as the researcher's browser sees it (for invite links)."""
+    from urllib.parse import urlparse
+
+    try:
+        parts = urlparse(st.context.url or "")
+    except Exception:  # no browser context (tests)
+        parts = None
+    if parts and parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return "http://localhost:8501"
+
+
 def study_picker(login: state.Login, *, key: str, label: str = "Study") -> Any | None:
     """Select one of the studies (``StudySummary``); None (with a hint) when there is none."""
     from studies import admin

@@ -8,8 +8,6 @@ invite (a password reset), unlock or deactivation needs a role strictly above th
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import streamlit as st
 
 from app import admin_ui, safe_text, state
@@ -22,21 +20,10 @@ from synth_backend.errors import TuringCTError  # noqa: E402
 st.title("Readers and invites")
 
 
-def _base_url() -> str:
-    """The app's address as the researcher's browser sees it (for invite links)."""
-    try:
-        parts = urlparse(st.context.url or "")
-    except Exception:  # no browser context (tests)
-        parts = None
-    if parts and parts.scheme and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return "http://localhost:8501"
-
-
 def _show_link(username: str, token: str, hours: float) -> None:
     st.text(f"One-time invite link for {username} (shown once, valid {hours:g} h; earlier "
             "links of this account no longer work):")
-    st.code(accounts.invite_link(token, _base_url()), language=None)
+    st.code(accounts.invite_link(token, admin_ui.base_url()), language=None)
 
 
 # Roles this researcher may create (the service refuses the others anyway).

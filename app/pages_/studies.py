@@ -28,20 +28,8 @@ def _invite_new_readers(session, actor, usernames) -> list[tuple[str, str]]:
         user = accounts.require_user(session, username)
         if user.password_hash is None and accounts.can_manage(actor, user.role):
             token = accounts.create_invite(session, user, actor=actor)
-            links.append((username, accounts.invite_link(token, _base_url())))
+            links.append((username, accounts.invite_link(token, admin_ui.base_url())))
     return links
-
-
-def _base_url() -> str:
-    from urllib.parse import urlparse
-
-    try:
-        parts = urlparse(st.context.url or "")
-    except Exception:  # no browser context (tests)
-        parts = None
-    if parts and parts.scheme and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return "http://localhost:8501"
 
 
 def _create(spec) -> None:
