@@ -1,4 +1,5 @@
-"""`turingct reader add|invite`: reader accounts, passwords and one-time invite links."""
+"""`turingct reader add|invite|revoke|unlock|deactivate|reactivate`: accounts, passwords,
+one-time invite links and the account actions of the Readers page (as the local operator)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,47 @@ def register(sub) -> None:
     add_db_option(add)
     add.set_defaults(func=_add)
 
-    inv = reader.add_parser("invite", help="print a fresh invite link for an existing user")
+    inv = reader.add_parser("invite", help="print a fresh invite link for an existing user",
+                            description="The new link revokes the account's earlier unused "
+                                        "ones.")
     inv.add_argument("--username", required=True)
     inv.add_argument("--ttl-hours", type=float, default=72.0)
     inv.add_argument("--base-url", default="http://localhost:8501")
     add_db_option(inv)
     inv.set_defaults(func=_invite)
+
+    for name, helptext in ACTIONS.items():
+        action = reader.add_parser(name, help=helptext)
+        action.add_argument("--username", required=True)
+        add_db_option(action)
+        action.set_defaults(func=_account_action, action=name)
+
+
+ACTIONS = {
+    "revoke": "revoke the account's open invite links",
+    "unlock": "lift the account's login locks (from every address)",
+    "deactivate": "disable the account: logged out everywhere, invites revoked, answers kept",
+    "reactivate": "enable a deactivated account again",
+}
+
+
+def _account_action(args) -> int:
+    from db.session import open_engine, session_scope
+    from studies import accounts
+
+    with session_scope(open_engine(args.db)) as session:
+        user = accounts.require_user(session, args.username)
+        if args.action == "revoke":
+            n = accounts.revoke_invites(session, user, actor=accounts.OPERATOR)
+            print(f"{args.username}: {n} open invite link(s) revoked")
+        elif args.action == "unlock":
+            n = accounts.unlock(session, user, actor=accounts.OPERATOR)
+            print(f"{args.username}: login locks lifted ({n} address(es))")
+        else:
+            accounts.set_active(session, user, args.action == "reactivate",
+                                actor=accounts.OPERATOR)
+            print(f"{args.username}: {args.action}d")
+    return 0
 
 
 def _add(args) -> int:
