@@ -8,7 +8,7 @@ and 11: an attacker's path through the app as it is served by `turingct serve`.
 - the unblinding key reaches the researcher's browser as a download, and no ``/media/`` URL
   serves it to a request without a session;
 - a username typed as markdown is shown as text (the browser fetches nothing);
-- no request leaves 127.0.0.1 (page icon shipped locally);
+- no request leaves 127.0.0.1 (page icon shipped locally); ``/_stcore/metrics`` answers 404;
 - a reload keeps the reader logged in; a logout in one tab ends the other tab (it cannot vote).
 """
 
@@ -99,7 +99,22 @@ def test_attacker_paths_are_closed(app_db, tmp_path, monkeypatch):
     with browser.serve(app_db.url, art / "security-server.log") as base, \
             browser.chromium_page() as page:
         _record_requests(page, requests)
+        frames: list[bytes] = []
+        page.on("websocket", lambda ws: ws.on(
+            "framereceived", lambda f: frames.append(f if isinstance(f, bytes) else f.encode())))
         port = base.rsplit(":", 1)[1]
+
+        # 7. the metrics endpoint (no Streamlit setting turns it off) is not served
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/_stcore/metrics", timeout=10)
+        assert refused.value.code == 404
+        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=10) as r:
+            assert r.status == 200
+
+        # 7. the session-start message does not carry the install path
+        page.goto(f"{base}/")
+        page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
+        assert frames and not [f for f in frames if str(browser.REPO).encode() in f]
 
         # 1. a researcher cannot take over the admin account (issue 10 item 1)
         browser.log_in(page, base, "rita", PASSWORD, path="readers")

@@ -250,3 +250,43 @@ def test_page_icon_is_a_local_file():
     source = MAIN.read_text(encoding="utf-8")
     assert ":material/radiology:" not in source and 'page_icon=str(ICON)' in source
     assert (MAIN.parent / "static" / "icon.png").stat().st_size < 4096
+
+
+def test_metrics_guard_blocks_only_the_metrics_endpoint():
+    import asyncio
+
+    from app.asgi import BlockEndpoints
+
+    passed, sent = [], []
+
+    async def inner(scope, receive, send):
+        passed.append(scope["path"])
+
+    async def send(message):
+        sent.append(message)
+
+    guard = BlockEndpoints(inner)
+    for path in ("/_stcore/metrics", "/base/_stcore/metrics/", "/_stcore/health", "/"):
+        asyncio.run(guard({"type": "http", "path": path}, None, send))
+    asyncio.run(guard({"type": "websocket", "path": "/_stcore/stream"}, None, send))
+    assert passed == ["/_stcore/health", "/", "/_stcore/stream"]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [404, 404]
+
+
+def test_session_start_message_loses_the_install_path():
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from app.asgi import MAIN_SCRIPT, scrub_session_start
+
+    msg = ForwardMsg()
+    msg.new_session.main_script_path = str(MAIN_SCRIPT)
+    msg.new_session.initialize.environment_info.python_version = "3.11.7"
+    msg.new_session.initialize.environment_info.server_os = "Linux"
+    msg.new_session.initialize.environment_info.streamlit_version = "1.67.0"
+    out = ForwardMsg.FromString(scrub_session_start(msg.SerializeToString()))
+    assert out.new_session.main_script_path == "main.py"
+    env = out.new_session.initialize.environment_info
+    assert (env.python_version, env.server_os, env.streamlit_version) == ("", "", "1.67.0")
+    other = ForwardMsg()
+    other.delta.new_element.markdown.body = "hello"
+    assert scrub_session_start(other.SerializeToString()) == other.SerializeToString()
