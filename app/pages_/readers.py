@@ -72,9 +72,12 @@ with st.form("turingct_existing_reader"):
     existing = st.selectbox("Account", [u.username for u in users],
                             help="a new invite link replaces a lost password and revokes the "
                                  "account's earlier links")
-    cols = st.columns(len(ACTIONS))
-    pressed = [key for col, (key, label) in zip(cols, ACTIONS.items(), strict=True)
-               if col.form_submit_button(label, disabled=key == "assign" and study is None)]
+    account_actions = [k for k in ACTIONS if k != "assign"]
+    cols = st.columns(len(account_actions))
+    pressed = [key for col, key in zip(cols, account_actions, strict=True)
+               if col.form_submit_button(ACTIONS[key])]
+    if st.form_submit_button(ACTIONS["assign"], disabled=study is None):
+        pressed.append("assign")
     if pressed:
         action, token, n = pressed[0], None, 0
         try:
