@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 
-from app import state
+from app import safe_text, state
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -52,7 +52,7 @@ def staff_session(login: state.Login) -> Iterator[tuple[Session, User]]:
             require_role(user, *state.RESEARCH_ROLES)
             yield session, user
     except AccessDenied as exc:
-        st.error(f"Access denied: {exc}")
+        safe_text.error(f"Access denied: {exc}")
         st.stop()
 
 
@@ -74,6 +74,19 @@ def staff_call_by_id(user_id: int, fn: Callable[..., T], /, *args: Any, **kwargs
     with state.db_session() as session:
         require_role(session.get(User, user_id), *state.RESEARCH_ROLES)
         return fn(session, *args, **kwargs)
+
+
+def base_url() -> str:
+    """The app's address as the researcher's browser sees it (for invite links)."""
+    from urllib.parse import urlparse
+
+    try:
+        parts = urlparse(st.context.url or "")
+    except Exception:  # no browser context (tests)
+        parts = None
+    if parts and parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return "http://localhost:8501"
 
 
 def study_picker(login: state.Login, *, key: str, label: str = "Study") -> Any | None:
@@ -132,14 +145,14 @@ def show_audit(audit: dict[str, Any]) -> None:
         return
     auc, lo, hi = audit.get("auc"), audit.get("ci_low"), audit.get("ci_high")
     if auc is None:
-        st.warning(f"Blinding audit not run: {audit.get('warning')}")
+        safe_text.warning(f"Blinding audit not run: {audit.get('warning')}")
         return
     text = (f"Blinding audit: AUC {auc:.2f} (95% CI {lo:.2f}-{hi:.2f}) on "
             f"{audit.get('n_real')} real + {audit.get('n_synthetic')} synthetic cases")
     if audit.get("warning"):
-        st.warning(f"{text}. {audit['warning']}")
+        safe_text.warning(f"{text}. {audit['warning']}")
     else:
-        st.success(f"{text}: near chance, the arms look alike without the tumor.")
+        safe_text.success(f"{text}: near chance, the arms look alike without the tumor.")
     if audit.get("size_auc") is not None:
         st.caption(f"Lesion size alone: AUC {audit['size_auc']:.2f} (Mann-Whitney p = "
                    f"{audit['size_p_value']:.3f}); 0.5 = size tells nothing about the arm.")

@@ -8,11 +8,16 @@ reader cannot open them by URL or page name (a reader typing such a URL gets a r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app import state
+from app.session_cookie import sync_cookie
 
-st.set_page_config(page_title="TuringCT", page_icon=":material/radiology:", layout="wide")
+# A local file: a ":material/...:" page icon makes the browser fetch it from a font CDN.
+ICON = Path(__file__).resolve().parent / "static" / "icon.png"
+st.set_page_config(page_title="TuringCT", page_icon=str(ICON), layout="wide")
 
 READER_PAGES = [
     st.Page("pages_/my_studies.py", title="My studies", icon=":material/list:",
@@ -66,10 +71,13 @@ else:
     else:
         nav = st.navigation(READER_PAGES + _denial_stubs())
     with st.sidebar:
-        st.caption(f"Logged in as **{login.username}** ({login.role})")
+        # plain text: a username is user input and must never be rendered as markdown
+        st.text(f"Logged in as {login.username} ({login.role})")
         if st.button("Log out", key="turingct_logout"):
             state.log_out("You have been logged out.")
             st.rerun()
 
+if state.COOKIE_KEY in st.session_state:  # set after a login, cleared after a logout
+    sync_cookie(st.session_state.pop(state.COOKIE_KEY))
 state.show_flash()
 nav.run()

@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import state
+from app import safe_text, state
 from app.slice_viewer import VoteControls, current_vote, parse_vote, show_slice_viewer
 from app.viewer import Window, prepare_volume, preset_label
 from synth_backend.errors import TuringCTError
@@ -75,7 +75,6 @@ def _on_vote(login: state.Login, view: Any) -> None:
     ``view`` is the case the browser was showing when it voted; a vote from another ballot
     (an earlier round, another case) is refused without reaching the database.
     """
-    from db.models import User
     from studies.reading import submit_answer
 
     ballot = st.session_state.get(BALLOT_KEY, 1)
@@ -91,8 +90,12 @@ def _on_vote(login: state.Login, view: Any) -> None:
             st.session_state[FEEDBACK_KEY] = (False, STALE_VOTE)
             return
         with state.db_session() as session:
-            user = session.get(User, login.user_id)
-            if user is None or not user.is_active:
+            from studies import sessions
+
+            # in the answer's own transaction: a tab left open after a logout elsewhere (which
+            # ends every session of the account) or a deactivated account cannot vote
+            user = sessions.resume(session, login.session_token)
+            if user is None or user.id != login.user_id or not user.is_active:
                 st.session_state[FEEDBACK_KEY] = (False, LOGGED_OUT)
                 return
             result = submit_answer(
@@ -143,7 +146,7 @@ def show_submit_feedback() -> bool:
     if feedback and not feedback[0]:
         if feedback[1] == CLOSED:
             return True
-        st.error(feedback[1] or "The answer was not saved; try again.")
+        safe_text.error(feedback[1] or "The answer was not saved; try again.")
     return False
 
 

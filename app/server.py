@@ -2,7 +2,11 @@
 
 Production settings for a reader study: headless, no usage statistics (no network call the user
 did not ask for), no file watching, the developer toolbar hidden and error details kept in the
-server log only (a traceback can contain a file path, which could reveal a case's arm).
+server log only (a traceback can contain a file path, which could reveal a case's arm), no
+external help links in error boxes, the agent API and static file serving off, uploads capped
+(a study spec is a few kB), XSRF protection and CORS on. What Streamlit cannot turn off is
+guarded in ``app/asgi.py`` (the served script): ``/_stcore/metrics`` answers 404 and the
+session-start message loses the install path; docs/operations.md, "Exposing the app".
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from pathlib import Path
 from turingct.config import ENV_DATABASE_URL
 
 MAIN_SCRIPT = Path(__file__).resolve().parent / "main.py"
+# What `streamlit run` starts: main.py as an st.App behind a guard for /_stcore/metrics
+SERVED_SCRIPT = Path(__file__).resolve().parent / "asgi.py"
 DEFAULT_PORT = 8501
+MAX_UPLOAD_MB = 10  # the only upload is a study spec (studies.spec.MAX_SPEC_BYTES = 256 KiB)
 
 
 def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
@@ -32,7 +39,7 @@ def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
         env[ENV_DATABASE_URL] = database_url
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(MAIN_SCRIPT),
+        sys.executable, "-m", "streamlit", "run", str(SERVED_SCRIPT),
         "--server.port", str(int(port)),
         "--server.address", address,
         "--server.headless", "true",
@@ -42,6 +49,12 @@ def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
         "--client.toolbarMode", "minimal",
         "--client.showErrorDetails", "none",
         "--global.developmentMode", "false",
+        "--client.showErrorLinks", "false",
+        "--server.enableAgentApi", "false",
+        "--server.enableStaticServing", "false",
+        "--server.enableXsrfProtection", "true",
+        "--server.enableCORS", "true",
+        "--server.maxUploadSize", str(MAX_UPLOAD_MB),
         "--theme.base", "dark",  # dark surroundings, as on a reading-room monitor
     ]
     return argv, env

@@ -1,20 +1,21 @@
 """User accounts: argon2id password hashes, login rate limiting, single-use invites, roles.
 
 Passwords are never logged or stored in clear; invite tokens are shown once and only their
-SHA-256 is stored. Role checks (:func:`require_role`) run inside the service functions that
-read or write data, so a page that forgets a check still cannot leak anything.
+SHA-256 is stored. Role checks (:func:`require_role`, :func:`require_can_manage`) run inside
+the service functions that read or write data, so a page that forgets a check still cannot
+leak anything. An invite sets a password, so it is a password reset: only a role strictly
+above the account's may issue one (admins for staff, researchers or admins for readers).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,14 +23,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.models import Invite, Role, User
-from studies import clock
+from studies import clock, login_throttle
 from studies.errors import AccessDenied, AuthError, StudyError
 
 log = logging.getLogger(__name__)
 
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=5)
+MAX_FAILURES = login_throttle.MAX_FAILURES
+LOCKOUT = login_throttle.BASE_LOCKOUT
 MIN_PASSWORD_LENGTH = 8
+PASSWORD_RULE = f"At least {MIN_PASSWORD_LENGTH} characters."
+DEFAULT_INVITE_HOURS = 72
+MAX_INVITE_HOURS = 24 * 30
+INVITE_INVALID = ("This invite link is no longer valid (already used, replaced by a newer "
+                  "link, or expired); ask the study administrator for a new one.")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,100}$")
 WRONG_CREDENTIALS = "Wrong username or password."
 
@@ -68,6 +74,28 @@ def require_role(user: User | LocalOperator | None, *roles: Role | str) -> None:
                            f"this; it needs role {' or '.join(sorted(r.value for r in allowed))}")
 
 
+ROLE_RANK = {Role.READER: 0, Role.RESEARCHER: 1, Role.ADMIN: 2}
+
+
+def can_manage(actor: User | LocalOperator | None, target_role: Role | str) -> bool:
+    """Whether ``actor`` may invite, reset, lock/unlock or deactivate an account of
+    ``target_role``: only a role strictly above the target's, i.e. researchers and admins for
+    readers, admins for researchers and admins (an admin is the top role, so admins manage
+    each other). The command-line operator manages everyone."""
+    if actor is None or not getattr(actor, "is_active", True):
+        return False
+    actor_role, target = Role(actor.role), Role(target_role)
+    return actor_role is Role.ADMIN or ROLE_RANK[actor_role] > ROLE_RANK[target]
+
+
+def require_can_manage(actor: User | LocalOperator | None, target: User) -> None:
+    """Raise :class:`AccessDenied` unless ``actor`` may manage ``target`` (:func:`can_manage`)."""
+    require_role(actor, Role.RESEARCHER, Role.ADMIN)
+    if not can_manage(actor, target.role):
+        raise AccessDenied(f"{Role(actor.role).value} accounts may not manage "
+                           f"{Role(target.role).value} accounts; ask an admin")
+
+
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise StudyError(f"password must have at least {MIN_PASSWORD_LENGTH} characters; "
@@ -75,9 +103,12 @@ def _check_password(password: str) -> None:
 
 
 def create_user(session: Session, username: str, password: str | None = None,
-                role: Role | str = Role.READER, years_experience: int | None = None) -> User:
+                role: Role | str = Role.READER, years_experience: int | None = None, *,
+                actor: User | LocalOperator | None = None) -> User:
     """Create an account. Without a password the user can only log in after redeeming an
-    invite (:func:`create_invite`). Raises :class:`StudyError` for a taken or malformed name."""
+    invite (:func:`create_invite`). Raises :class:`StudyError` for a taken or malformed name.
+    With ``actor`` (the app's pages pass it) the new role must be one ``actor`` may manage
+    (:func:`can_manage`): researchers create readers, admins any role."""
     if not isinstance(username, str) or not USERNAME_RE.match(username):
         raise StudyError(f"username must be 1-100 letters, digits or _ . @ -, got {username!r}; "
                          "choose another")
@@ -86,6 +117,11 @@ def create_user(session: Session, username: str, password: str | None = None,
     except ValueError:
         raise StudyError(f"role must be one of reader, researcher, admin, got {role!r}; "
                          "pick one of those") from None
+    if actor is not None:
+        require_role(actor, Role.RESEARCHER, Role.ADMIN)
+        if not can_manage(actor, role):
+            raise AccessDenied(f"{Role(actor.role).value} accounts may not create "
+                               f"{role.value} accounts; ask an admin")
     if years_experience is not None and (isinstance(years_experience, bool)
                                          or not isinstance(years_experience, int)
                                          or not 0 <= years_experience <= 80):
@@ -105,50 +141,69 @@ def create_user(session: Session, username: str, password: str | None = None,
     return user
 
 
-def set_password(session: Session, user: User, password: str) -> None:
-    """Replace a user's password (hash only) and clear any lockout."""
+def _store_password(session: Session, user: User, password: str) -> None:
     _check_password(password)
     user.password_hash = _hasher.hash(password)
     user.failed_logins = 0
     user.locked_until = None
+    login_throttle.clear(session, user.username)
     session.flush()
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
+def set_password(session: Session, user: User, password: str, *,
+                 actor: User | LocalOperator) -> None:
+    """Reset ``user``'s password (hash only) and clear its lockouts; ``actor`` must outrank the
+    account (:func:`require_can_manage`). Every login session of the account ends."""
+    require_can_manage(actor, user)
+    _store_password(session, user, password)
+    _end_sessions(session, user)
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> None:
+    """The logged-in ``user`` replaces their password; ``current`` must match. Raises
+    :class:`AuthError` for a wrong current password, :class:`StudyError` for a short new one."""
+    require_role(user, *Role)
+    try:
+        _hasher.verify(user.password_hash or _dummy_hash(), str(current))
+    except (VerificationError, InvalidHashError):
+        raise AuthError("The current password is wrong; type your present password.") from None
+    _store_password(session, user, new)
+
+
+def authenticate(session: Session, username: str, password: str, source: str = "unknown"
+                 ) -> User:
     """Return the active user whose password matches, or raise :class:`AuthError`.
 
-    After :data:`MAX_FAILURES` consecutive failures the account is locked for
-    :data:`LOCKOUT`; the error then says when to retry. Failure counters are committed here
-    (before raising), so a caller's rollback cannot erase them.
+    Failures are counted per (username, ``source``) in :mod:`studies.login_throttle` (names
+    that do not exist too, so the answers never reveal which accounts exist); after
+    :data:`MAX_FAILURES` the pair is locked with back-off and the error says when to retry.
+    ``source`` is the client address (``app.state.client_source``). Failure counters are
+    committed here (before raising), so a caller's rollback cannot erase them.
     """
     now = clock.now()
-    user = session.scalar(select(User).where(User.username == str(username)))
-    if user is None or user.password_hash is None:
-        # same cost as a real check: no username oracle through timing
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_dummy_hash(), str(password))
-        raise AuthError(WRONG_CREDENTIALS)
-    locked = clock.as_utc(user.locked_until)
-    if locked is not None and locked > now:
-        minutes = max(1, int((locked - now).total_seconds() // 60 + 1))
-        raise AuthError(f"Too many failed logins; try again in {minutes} minute"
-                        f"{'s' if minutes > 1 else ''} (after {locked:%H:%M} UTC).")
+    username = str(username)
+    lock = login_throttle.active_lock(session, username, source, now)
+    if lock is not None:  # no password check at all while locked, known name or not
+        raise AuthError(lock.message(now))
+    user = session.scalar(select(User).where(User.username == username))
     try:
+        if user is None or user.password_hash is None:
+            # same cost as a real check: no username oracle through timing
+            _hasher.verify(_dummy_hash(), str(password))
+            raise VerificationError("no such account")
         _hasher.verify(user.password_hash, str(password))
     except (VerificationError, InvalidHashError):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-            log.warning("login locked for user %s after %d failures", username, MAX_FAILURES)
+        lock = login_throttle.record_failure(session, username, source, now)
+        if lock is not None:
+            log.warning("login locked for username %r from %s until %s", username[:100],
+                        source, lock.until.isoformat(timespec="minutes"))
         session.commit()
         raise AuthError(WRONG_CREDENTIALS) from None
     if not user.is_active:
         raise AuthError("This account is disabled; ask the study administrator.")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(str(password))
-    user.failed_logins = 0
-    user.locked_until = None
+    login_throttle.clear(session, username, source)
     session.flush()
     return user
 
@@ -157,16 +212,34 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_invite(session: Session, user: User, ttl_hours: float = 72) -> str:
+def create_invite(session: Session, user: User, ttl_hours: float = DEFAULT_INVITE_HOURS, *,
+                  actor: User | LocalOperator) -> str:
     """Create a single-use invite for ``user`` valid ``ttl_hours``; returns the token (shown
-    once: only its SHA-256 is stored)."""
-    if not ttl_hours > 0:
-        raise StudyError(f"invite lifetime must be > 0 hours, got {ttl_hours!r}; pass e.g. 72")
+    once: only its SHA-256 is stored). Redeeming it sets the account's password, so it is a
+    password reset: ``actor`` must outrank the account (:func:`require_can_manage`). Earlier
+    unused invites of the account are revoked (only the newest link works)."""
+    require_can_manage(actor, user)
+    if isinstance(ttl_hours, bool) or not isinstance(ttl_hours, int | float) \
+            or not 0 < ttl_hours <= MAX_INVITE_HOURS:
+        raise StudyError(f"invite lifetime must be > 0 and <= {MAX_INVITE_HOURS} hours, got "
+                         f"{ttl_hours!r}; pass e.g. {DEFAULT_INVITE_HOURS}")
+    now = clock.now()
+    revoke_invites(session, user, actor=actor, now=now)
     token = secrets.token_urlsafe(32)
     session.add(Invite(token_sha256=_token_hash(token), user_id=user.id,
-                       expires_at=clock.now() + timedelta(hours=ttl_hours)))
+                       expires_at=now + timedelta(hours=ttl_hours)))
     session.flush()
+    log.info("invite for %s issued by %s (valid %s h)", user.username, actor.username, ttl_hours)
     return token
+
+
+def revoke_invites(session: Session, user: User, *, actor: User | LocalOperator,
+                   now: datetime | None = None) -> int:
+    """Revoke every unused invite of ``user``; returns how many were open."""
+    require_can_manage(actor, user)
+    return session.execute(update(Invite).where(
+        Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(revoked_at=now or clock.now())).rowcount or 0
 
 
 def invite_link(token: str, base_url: str = "http://localhost:8501") -> str:
@@ -176,27 +249,60 @@ def invite_link(token: str, base_url: str = "http://localhost:8501") -> str:
 
 def redeem_invite(session: Session, token: str, password: str) -> User:
     """Set the password of the invite's user; the invite is consumed atomically (two tabs
-    redeeming the same link: exactly one wins). Raises :class:`AuthError` when the link is
-    unknown, used or expired."""
+    redeeming the same link: exactly one wins). Raises :class:`AuthError` with one message
+    (:data:`INVITE_INVALID`) when the link is unknown, used, revoked, expired or its account
+    disabled."""
     _check_password(password)
     invite = session.scalar(select(Invite).where(Invite.token_sha256 == _token_hash(str(token))))
-    if invite is None:
-        raise AuthError("This invite link is not valid; ask the study administrator for a new one.")
     now = clock.now()
-    if invite.used_at is not None:
-        raise AuthError("This invite link was already used; log in with your password or ask "
-                        "for a new link.")
-    if clock.as_utc(invite.expires_at) <= now:
-        raise AuthError("This invite link has expired; ask the study administrator for a new one.")
+    if invite is None or invite.used_at is not None or invite.revoked_at is not None \
+            or clock.as_utc(invite.expires_at) <= now:
+        raise AuthError(INVITE_INVALID)
+    user = session.get(User, invite.user_id)
+    if user is None or not user.is_active:
+        raise AuthError(INVITE_INVALID)
     # compare-and-set: only one concurrent redemption can flip used_at from NULL
     claimed = session.execute(update(Invite).where(Invite.id == invite.id,
-                                                   Invite.used_at.is_(None))
+                                                   Invite.used_at.is_(None),
+                                                   Invite.revoked_at.is_(None))
                               .values(used_at=now)).rowcount
     if claimed != 1:
-        raise AuthError("This invite link was already used; log in with your password.")
-    user = session.get(User, invite.user_id)
-    set_password(session, user, password)
+        raise AuthError(INVITE_INVALID)
+    _store_password(session, user, password)
+    _end_sessions(session, user)
     return user
+
+
+def set_active(session: Session, user: User, active: bool, *,
+               actor: User | LocalOperator) -> None:
+    """Deactivate (or reactivate) an account; ``actor`` must outrank it. Deactivating revokes
+    its open invites and ends its login sessions; its answers stay."""
+    require_can_manage(actor, user)
+    if actor.id is not None and actor.id == user.id and not active:
+        raise StudyError("you cannot deactivate your own account; ask another admin")
+    user.is_active = bool(active)
+    if not active:
+        revoke_invites(session, user, actor=actor)
+        _end_sessions(session, user)
+    session.flush()
+    log.info("account %s %s by %s", user.username, "reactivated" if active else "deactivated",
+             actor.username)
+
+
+def unlock(session: Session, user: User, *, actor: User | LocalOperator) -> int:
+    """Lift every login lock of ``user`` (from all sources); returns the pairs cleared."""
+    require_can_manage(actor, user)
+    user.failed_logins = 0
+    user.locked_until = None
+    n = login_throttle.clear(session, user.username)
+    session.flush()
+    return n
+
+
+def _end_sessions(session: Session, user: User) -> None:
+    from studies import sessions  # sessions imports this module
+
+    sessions.end_all(session, user.id)
 
 
 def require_user(session: Session, username: str) -> User:
@@ -217,17 +323,33 @@ class UserSummary:
     years_experience: int | None
     has_password: bool
     locked: bool
+    active: bool = True
+    invite_expires_at: datetime | None = None  # an open (unused, unrevoked) invite
 
 
 def list_users(session: Session, actor: User | LocalOperator) -> list[UserSummary]:
     """All accounts, for researchers and admins only."""
     require_role(actor, Role.RESEARCHER, Role.ADMIN)
     now = clock.now()
+    locked = login_throttle.locked_usernames(session, now)
+    open_invites: dict[int, datetime] = {}
+    for inv in session.scalars(select(Invite).where(Invite.used_at.is_(None),
+                                                    Invite.revoked_at.is_(None))):
+        expires = clock.as_utc(inv.expires_at)
+        if expires > now:
+            open_invites[inv.user_id] = max(expires, open_invites.get(inv.user_id, expires))
     return [UserSummary(u.username, u.role.value, u.years_experience, u.password_hash is not None,
-                        bool(u.locked_until and clock.as_utc(u.locked_until) > now))
+                        u.username in locked, bool(u.is_active), open_invites.get(u.id))
             for u in session.scalars(select(User).order_by(User.username))]
 
 
-__all__ = ["OPERATOR", "AccessDenied", "AuthError", "LocalOperator", "UserSummary",
-           "authenticate", "create_invite", "create_user", "invite_link", "list_users",
-           "redeem_invite", "require_role", "require_user", "set_password"]
+def manageable_users(session: Session, actor: User | LocalOperator) -> list[UserSummary]:
+    """The accounts ``actor`` may invite, reset, unlock or deactivate (:func:`can_manage`)."""
+    return [u for u in list_users(session, actor) if can_manage(actor, u.role)]
+
+
+__all__ = ["INVITE_INVALID", "OPERATOR", "PASSWORD_RULE", "AccessDenied", "AuthError",
+           "LocalOperator", "UserSummary", "authenticate", "can_manage", "change_own_password",
+           "create_invite", "create_user", "invite_link", "list_users", "manageable_users",
+           "redeem_invite", "require_can_manage", "require_role", "require_user",
+           "revoke_invites", "set_active", "set_password", "unlock"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,25 @@ MAX_CROP_MM = 512.0
 MAX_CROP_VOXELS = 512 ** 3
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,100}$")
+# Bounds that make every spec parse in bounded time and memory, whatever the file holds. A
+# real spec is ~1 kB with no aliases; YAML aliases let 500 bytes stand for 10^9 nodes
+# ("billion laughs"), so aliases are counted and the expanded size is checked before any code
+# walks the data.
+MAX_SPEC_BYTES = 256 * 1024
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 50_000
+MAX_DEPTH = 50
+
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = _short_repr.maxother = 60
+_short_repr.maxlist = _short_repr.maxtuple = _short_repr.maxdict = _short_repr.maxset = 6
+_short_repr.maxlevel = 3
+
+
+def short_repr(value: Any) -> str:
+    """A repr of at most ~60 characters that never walks a whole (possibly huge) value."""
+    shown = _short_repr.repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -164,15 +184,15 @@ class _Checker:
         self.source = source
 
     def fail(self, key: str, constraint: str, value: Any, fix: str) -> SpecError:
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return SpecError(f"{self.source}: {key} must be {constraint}, got {shown}; {fix}")
+        return SpecError(f"{self.source}: {key} must be {constraint}, got "
+                         f"{short_repr(value)}; {fix}")
 
     def mapping(self, value: Any, key: str, allowed: set[str], required: set[str] = frozenset()
                 ) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(key, "a mapping", value, "see studies/examples/turing_demo.yaml")
-        unknown = sorted(str(k) for k in value if k not in allowed)
+        unknown = sorted((k if len(k) <= 60 else k[:57] + "...") if isinstance(k, str)
+                         else short_repr(k) for k in value if k not in allowed)
         if unknown:
             raise SpecError(f"{self.source}: unknown key {key + '.' if key != 'spec' else ''}"
                             f"{unknown[0]}; allowed keys are {', '.join(sorted(allowed))}")
@@ -214,26 +234,117 @@ class _Checker:
 
 
 def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate a spec YAML file; raises :class:`SpecError` naming the file."""
+    """Read and validate a spec YAML file; raises :class:`SpecError` naming the file. Files
+    over :data:`MAX_SPEC_BYTES` are refused before they are read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
         raise SpecError(f"{path}: cannot read the spec ({exc.__class__.__name__}); check the "
-                        "path and that it is a UTF-8 text file") from exc
-    return parse_spec_text(text, source=str(path))
+                        "path") from exc
+    return parse_spec_bytes(raw, source=str(path))
+
+
+def parse_spec_bytes(raw: bytes, source: str = "<spec>") -> StudySpec:
+    """Validate the bytes of an uploaded or read spec file (UTF-8, at most
+    :data:`MAX_SPEC_BYTES`)."""
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"{source}: spec file must be at most {MAX_SPEC_BYTES // 1024} KiB, got "
+                        f"more; a study spec is a short YAML file (see studies/examples/)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{source}: is not a UTF-8 text file; save it as UTF-8 YAML") from exc
+    return parse_spec_text(text, source=source)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that counts aliases while composing and refuses a document whose
+    expanded tree (every alias counted as a copy) is too large, deep or recursive: it is
+    checked on the node graph (linear in the file size) before anything is constructed."""
+
+    def __init__(self, stream: str, source: str):
+        super().__init__(stream)
+        self.source = source
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise SpecError(f"{self.source}: spec must use at most {MAX_ALIASES} YAML "
+                                "aliases (*name); write the values out")
+        return super().compose_node(parent, index)
+
+
+def _expanded_size(node: yaml.Node, source: str) -> int:
+    """Nodes of the tree with every alias expanded, memoized per node (so linear in the
+    document); raises :class:`SpecError` past the bounds or on a recursive alias."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def size(n: yaml.Node, depth: int) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in on_path:
+            raise SpecError(f"{source}: spec has a recursive YAML alias; write the values out")
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{source}: spec must nest at most {MAX_DEPTH} levels deep; "
+                            "see studies/examples/turing_demo.yaml")
+        on_path.add(key)
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            children = n.value
+        elif isinstance(n, yaml.MappingNode):
+            children = [c for pair in n.value for c in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_EXPANDED_NODES:
+                raise SpecError(f"{source}: spec expands to more than {MAX_EXPANDED_NODES} "
+                                "values (YAML aliases?); a study spec is a short file")
+        on_path.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(node, 0)
+
+
+def safe_load_bounded(text: str, source: str = "<spec>") -> Any:
+    """``yaml.safe_load`` in bounded time and memory: at most :data:`MAX_SPEC_BYTES`
+    characters, :data:`MAX_ALIASES` aliases and :data:`MAX_EXPANDED_NODES` values once aliases
+    are expanded. Raises :class:`SpecError` (one line, naming ``source``, never echoing the
+    document)."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"{source}: spec must be at most {MAX_SPEC_BYTES // 1024} KiB; a study "
+                        "spec is a short YAML file (see studies/examples/)")
+    loader = _BoundedLoader(text, source)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise SpecError(f"{source}: is not valid YAML{line}; fix the syntax (indentation, "
+                            "colons, quotes)") from None
+        if node is None:
+            return None
+        _expanded_size(node, source)
+        try:
+            return loader.construct_document(node)
+        except yaml.YAMLError:
+            raise SpecError(f"{source}: holds a YAML value that is not plain data; use plain "
+                            "strings, numbers, lists and mappings") from None
+    finally:
+        loader.dispose()
 
 
 def parse_spec_text(text: str, source: str = "<spec>") -> StudySpec:
-    """Validate YAML text (see :func:`parse_spec`)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise SpecError(f"{source}: is not valid YAML{line}; fix the syntax (indentation, "
-                        "colons, quotes)") from exc
-    return parse_spec(data, source=source)
+    """Validate YAML text (see :func:`parse_spec`), parsed by :func:`safe_load_bounded`."""
+    return parse_spec(safe_load_bounded(text, source), source=source)
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:

@@ -83,7 +83,7 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
                 if user is None:
                     accounts.create_user(session, username, password, role=role)
                 else:
-                    accounts.set_password(session, user, password)
+                    accounts.set_password(session, user, password, actor=accounts.OPERATOR)
                 result.accounts[username] = password
     if result.accounts:
         _save_credentials(root / "demo-credentials.txt", result.accounts)

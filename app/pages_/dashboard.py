@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import admin_ui, state
+from app import admin_ui, safe_text, state
+from app.secure_download import secure_download
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
@@ -21,7 +22,8 @@ try:
     from evaluation.study_data import study_votes
     from evaluation.tables import EvaluationInputError
 except ImportError as exc:  # the evaluation layer is optional for a reading-only deployment
-    st.warning(f"The evaluation layer is not available ({exc}); reader metrics cannot be shown.")
+    safe_text.warning(f"The evaluation layer is not available ({exc}); reader metrics cannot "
+                      "be shown.")
     st.stop()
 
 study = admin_ui.study_picker(login, key="turingct_dash_study")
@@ -36,7 +38,7 @@ st.header("Readers")
 try:
     votes = admin_ui.staff_call(login, study_votes, str(study.id), task=task)
 except EvaluationInputError as exc:
-    st.info(str(exc))
+    safe_text.info(exc)
     votes = None
 if votes is not None:
     if task == "turing":
@@ -64,12 +66,12 @@ st.header("Radiomics organ origin")
 dashboard_ui.show_radiomics(stored, study.name)
 
 st.divider()
-user_id, study_id = login.user_id, study.id
-st.download_button(
+study_id = study.id
+# The report holds the unblinding key: built on click and handed to this browser only (an
+# st.download_button would leave it at an unauthenticated /media/ URL; app.secure_download).
+secure_download(
     "Download report",
-    # built on click (another thread, no session state): the role is checked by user id
-    data=lambda: admin_ui.staff_call_by_id(user_id, dashboard_ui.report_html, study_id,
-                                           unsure),
+    lambda: admin_ui.staff_call(login, dashboard_ui.report_html, study_id, unsure),
     file_name=f"{study.name}-report.html", mime="text/html", key="turingct_dash_report",
     help="Self-contained HTML as `turingct report` writes it: settings, provenance, audit, "
          "every table and figure, and the unblinding key (researchers only).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
+from app import safe_text, state
 
 login = state.require_login()
 
@@ -20,7 +20,7 @@ if not rows:
 for i, row in enumerate(rows):
     closed = row.status == "closed"
     with st.container(border=True):
-        st.subheader(f"{row.name} (closed)" if closed else row.name)
+        safe_text.subheader(f"{row.name} (closed)" if closed else row.name)
         fraction = row.answered / row.total if row.total else 0.0
         st.progress(fraction, text=f"{row.answered} of {row.total} cases answered")
         if closed:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import admin_ui, state
+from app import admin_ui, safe_text, state
+from app.secure_download import secure_download
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
@@ -18,6 +19,20 @@ PICK_KEY = "turingct_studies_pick"
 REPICK_KEY = "turingct_studies_repick"  # (name, status) to keep open after close / reopen
 
 
+def _invite_new_readers(session, actor, usernames) -> list[tuple[str, str]]:
+    """(username, invite link) for each reader of the study who has no password yet (a name
+    the study created an account for, or one never invited); earlier links are revoked."""
+    from studies import accounts
+
+    links = []
+    for username in usernames:
+        user = accounts.require_user(session, username)
+        if user.password_hash is None and accounts.can_manage(actor, user.role):
+            token = accounts.create_invite(session, user, actor=actor)
+            links.append((username, accounts.invite_link(token, admin_ui.base_url())))
+    return links
+
+
 def _create(spec) -> None:
     """Build the blinded study (selection, export, audit, assignments) and report the audit."""
     try:
@@ -25,10 +40,16 @@ def _create(spec) -> None:
               admin_ui.staff_session(login) as (session, user)):
             study = admin.create_study(session, spec, actor=user, progress=False)
             name, audit = study.name, dict(study.audit or {})
+            invites = _invite_new_readers(session, user, study.spec.get("readers", []))
     except TuringCTError as exc:  # spec, selection, export or access problem: one line
-        st.error(str(exc))
+        safe_text.error(exc)
         return
-    st.success(f"Study {name!r} created.")
+    safe_text.success(f"Study {name!r} created.")
+    if invites:
+        st.warning(f"{len(invites)} reader name(s) had no account: accounts without a password "
+                   "were created. Send each reader their one-time invite link (shown once):")
+        st.dataframe([{"reader": u, "invite link": link} for u, link in invites],
+                     hide_index=True, width="stretch")
     admin_ui.show_audit(audit)
     admin_ui.show_size_match(audit.get("size_match"))
     admin_ui.preselect_study(PICK_KEY, name)
@@ -41,13 +62,12 @@ with st.expander("Create a study", expanded=False):
         upload = st.file_uploader("Study spec (YAML)", type=["yaml", "yml"],
                                   key="turingct_spec_upload")
         if upload is not None and st.button("Create study from file", key="turingct_create_file"):
-            import yaml
+            from studies.spec import parse_spec_bytes
 
-            try:
-                spec = yaml.safe_load(upload.getvalue().decode("utf-8"))
-            except (UnicodeDecodeError, yaml.YAMLError) as exc:
-                st.error(f"{upload.name}: not a readable YAML file ({exc.__class__.__name__}); "
-                         "fix the file and upload it again")
+            try:  # bounded: size, YAML aliases and expanded size are checked before anything
+                spec = parse_spec_bytes(upload.getvalue(), source=upload.name)
+            except TuringCTError as exc:
+                safe_text.error(exc)
             else:
                 _create(spec)
     with from_form, st.form("turingct_study_form"):
@@ -97,13 +117,23 @@ if study is None:
 
 with admin_ui.staff_session(login) as (session, user):
     details = admin.show_study(session, user, study.id)
-    key_csv = admin.rows_to_csv(admin.key_rows(session, user, study.id), admin.KEY_COLUMNS)
-    results_csv = admin.rows_to_csv(admin.results_rows(session, user, study.id),
-                                    admin.RESULT_COLUMNS)
 
-st.subheader(details["name"])
-st.caption(f"{details['design']} · {details['status']} · seed {details['seed']} · "
-           f"export folder `{details['export_dir']}`")
+
+def _key_csv() -> str:
+    """Built only when the researcher asks for it (role checked in the service)."""
+    with admin_ui.staff_session(login) as (session, user):
+        return admin.rows_to_csv(admin.key_rows(session, user, study.id), admin.KEY_COLUMNS)
+
+
+def _results_csv() -> str:
+    with admin_ui.staff_session(login) as (session, user):
+        return admin.rows_to_csv(admin.results_rows(session, user, study.id),
+                                 admin.RESULT_COLUMNS)
+
+
+safe_text.subheader(details["name"])
+safe_text.caption(f"{details['design']} · {details['status']} · seed {details['seed']} · "
+                  f"export folder {details['export_dir']}")
 st.markdown("**Cases per arm / organ / method**")
 admin_ui.show_case_table(details["case_table"])
 admin_ui.show_audit(details["audit"])
@@ -111,11 +141,14 @@ admin_ui.show_size_match(details["size_match"])
 admin_ui.show_progress(details["progress"])
 
 c1, c2, c3 = st.columns(3)
-c1.download_button("Download key CSV", key_csv, file_name=f"{details['name']}-key.csv",
-                   mime="text/csv", key="turingct_dl_key")
-c2.download_button("Download results CSV", results_csv,
-                   file_name=f"{details['name']}-results.csv", mime="text/csv",
-                   key="turingct_dl_results")
+# No st.download_button: its bytes would sit at an unauthenticated /media/ URL (see
+# app.secure_download); these build the CSV on click and hand it to this browser only.
+secure_download("Download key CSV", _key_csv, file_name=f"{details['name']}-key.csv",
+                mime="text/csv", key="turingct_dl_key", container=c1,
+                help="the unblinding key: which case is real or synthetic")
+secure_download("Download results CSV", _results_csv,
+                file_name=f"{details['name']}-results.csv", mime="text/csv",
+                key="turingct_dl_results", container=c2)
 if details["status"] == "open":
     confirm = c3.checkbox("I want to close this study", key="turingct_close_confirm")
     if c3.button("Close study", disabled=not confirm, key="turingct_close"):
@@ -146,7 +179,7 @@ if assigned:
                     with admin_ui.staff_session(login) as (session, user):
                         done = admin.remove_reader(session, user, study.id, gone)
                 except TuringCTError as exc:
-                    st.error(str(exc))
+                    safe_text.error(str(exc))
                 else:
                     st.session_state[state.FLASH_KEY] = (
                         f"{done.username} removed from {done.study}: {done.withdrawn} cases "

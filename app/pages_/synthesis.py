@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from app import admin_ui, jobs, state
+from app import admin_ui, jobs, safe_text, state
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
@@ -60,12 +60,12 @@ with st.expander("Launch a batch", expanded=not rows):
                                                  count=int(count), size=size, device=device,
                                                  seed=int(seed), checkpoint=checkpoint or None)
             except jobs.LaunchError as exc:
-                st.error(str(exc))
+                safe_text.error(exc)
             else:
                 st.session_state[POLL_KEY] = time.monotonic() + LAUNCH_GRACE_S
-                st.success(f"Batch started (process {launched.pid}); progress appears below. "
-                           f"Outputs in `{launched.out_dir}`, log `{launched.log}`. Launching "
-                           "the same choices again resumes it.")
+                safe_text.success(f"Batch started (process {launched.pid}); progress appears "
+                                  f"below. Outputs in {launched.out_dir}, log {launched.log}. "
+                                  "Launching the same choices again resumes it.")
 
 polling = any(j.active for j in rows) or time.monotonic() < st.session_state.get(POLL_KEY, 0.0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,25 @@ def new_app(db: AppDB, user: str | None = None, role: str = "reader"):
 
     at = AppTest.from_file(str(MAIN), default_timeout=60)
     if user is not None:
-        at.session_state[LOGIN_KEY] = Login(db.users[user], user, role, now())
+        at.session_state[LOGIN_KEY] = Login(db.users[user], user, role, now(),
+                                            login_token(db, user))
     return at
+
+
+def login_token(db: AppDB, user: str) -> str:
+    """A live login session for ``user`` (what the login form opens), its token."""
+    from db.models import User
+    from db.session import session_scope
+    from studies import sessions
+
+    with session_scope(db.engine) as s:
+        return sessions.start(s, s.get(User, db.users[user]), "test")
+
+
+def shown(markdown: str) -> str:
+    """What a markdown body shows once its backslash escapes are applied (pages escape user
+    text with ``app.safe_text``)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))
 
 
 def texts(at) -> str:
@@ -75,8 +93,35 @@ def texts(at) -> str:
     parts = []
     for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning",
                  "info", "success", "text"):
-        parts += [str(getattr(e, "value", "")) for e in getattr(at, kind)]
+        parts += [shown(getattr(e, "value", "")) for e in getattr(at, kind)]
     return "\n".join(parts)
+
+
+@pytest.fixture
+def delivered(monkeypatch) -> dict[str, bytes]:
+    """File name -> bytes of every file a page hands to the browser with
+    ``app.secure_download`` (recorded when the button is pressed)."""
+    from app import secure_download
+
+    seen: dict[str, bytes] = {}
+    original = secure_download.pack
+
+    def spy(content, file_name, mime):
+        seen[file_name] = content
+        return original(content, file_name, mime)
+
+    monkeypatch.setattr(secure_download, "pack", spy)
+    return seen
+
+
+def download(at, label: str, delivered: dict[str, bytes]) -> tuple[bytes, str]:
+    """Press the secure download button ``label``; (bytes, file name) the browser gets."""
+    before = dict(delivered)
+    button(at, label).click()
+    at.run()
+    assert not at.exception, at.exception
+    (name,) = [n for n in delivered if delivered[n] is not before.get(n)]
+    return delivered[name], name
 
 
 def button(at, label: str):

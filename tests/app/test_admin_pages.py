@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.app.conftest import button, new_app, texts
+from tests.app.conftest import button, delivered, download, new_app, shown, texts  # noqa: F401
 from tests.studies._catalog import spec_dict
 
 PAGES = {"studies": "Studies", "readers": "Readers and invites", "progress": "Reader progress",
@@ -22,27 +22,6 @@ def _page(db, name, user="rita", role="researcher"):
     at.switch_page(f"pages_/{name}.py").run()
     assert not at.exception, at.exception
     return at
-
-
-@pytest.fixture
-def offered(monkeypatch):
-    """What the pages pass to ``st.download_button`` / ``column.download_button``
-    (label -> (data, file name)): the bytes a researcher would receive."""
-    import streamlit
-    from streamlit.delta_generator import DeltaGenerator
-
-    seen: dict[str, tuple[object, str]] = {}
-    original = DeltaGenerator.download_button
-
-    def spy(self, label, data, file_name=None, *args, **kwargs):
-        seen[label] = (data, file_name)
-        return original(self, label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaGenerator, "download_button", spy)
-    # `st.download_button` is a method bound at import time to the main container
-    monkeypatch.setattr(streamlit, "download_button",
-                        lambda *a, **k: spy(streamlit._main, *a, **k))
-    return seen
 
 
 def test_research_pages_work_for_a_researcher(app_db):
@@ -82,7 +61,7 @@ def test_readers_page_lists_accounts_and_invites_and_assigns(app_db):
 
     # a new reader without a password, not assigned: listed at once, no password yet
     at.text_input[0].input("dave")
-    at.number_input[0].set_value(12)
+    [n for n in at.number_input if n.label == "Years of experience"][0].set_value(12)
     at.checkbox[0].uncheck()
     button(at, "Create account").click()
     at.run()
@@ -109,7 +88,7 @@ def test_readers_page_lists_accounts_and_invites_and_assigns(app_db):
     assert _users_table(_page(app_db, "readers")).loc["dave", "has_password"]
 
 
-def test_studies_page_creates_a_study_from_an_uploaded_spec(app_db, offered):
+def test_studies_page_creates_a_study_from_an_uploaded_spec(app_db, delivered):  # noqa: F811
     at = _page(app_db, "studies")
     spec = spec_dict(name="uploaded", readers=["ann"], seed=11)
     at.file_uploader[0].upload("uploaded.yaml", yaml.safe_dump(spec).encode(), "text/yaml")
@@ -122,21 +101,23 @@ def test_studies_page_creates_a_study_from_an_uploaded_spec(app_db, offered):
     assert "lesion size (selection.match: size)" in at.text[0].value  # the achieved match
     (listing,) = [d.value for d in at.dataframe if "n_cases" in d.value.columns]
     assert set(listing["name"]) == {"t1", "uploaded"}
-    # the CSV downloads of the opened study (the newest is preselected)
-    key_csv, key_name = offered["Download key CSV"]
-    rows = list(csv.DictReader(io.StringIO(key_csv)))
+    # the CSV downloads of the opened study (the newest is preselected): built on request only
+    assert not delivered and not at.get("download_button")
+    key_csv, key_name = download(at, "Download key CSV", delivered)
+    rows = list(csv.DictReader(io.StringIO(key_csv.decode())))
     assert key_name == "uploaded-key.csv" and len(rows) == 6
     assert sorted(r["arm"] for r in rows) == ["real"] * 3 + ["synthetic"] * 3
-    results_csv, _ = offered["Download results CSV"]
-    assert results_csv.splitlines()[0].startswith("reader,years_experience,code,arm")
+    results_csv, _ = download(at, "Download results CSV", delivered)
+    assert results_csv.decode().splitlines()[0].startswith("reader,years_experience,code,arm")
 
 
-def test_studies_page_results_csv_has_one_row_per_answer(app_db, offered):
+def test_studies_page_results_csv_has_one_row_per_answer(app_db, delivered):  # noqa: F811
     from tests.app.test_researcher import _answer
 
     _answer(app_db, "ann", ["real", "synthetic"])
-    _page(app_db, "studies")
-    rows = list(csv.DictReader(io.StringIO(offered["Download results CSV"][0])))
+    at = _page(app_db, "studies")
+    results, _ = download(at, "Download results CSV", delivered)
+    rows = list(csv.DictReader(io.StringIO(results.decode())))
     assert [(r["reader"], r["answer"]) for r in rows] == [("ann", "real"), ("ann", "synthetic")]
     assert all(float(r["seconds_on_case"]) >= 0 for r in rows)
 
@@ -147,8 +128,8 @@ def test_studies_page_reports_a_broken_spec_file_in_one_line(app_db):
     at.run()
     button(at, "Create study from file").click()
     at.run()
-    (error,) = [e.value for e in at.error]
-    assert error.startswith("broken.yaml: not a readable YAML file") and "\n" not in error
+    (error,) = [shown(e.value) for e in at.error]
+    assert error.startswith("broken.yaml: is not valid YAML at line 1") and "\n" not in error
 
 
 def _add_job(db, **fields):

@@ -1,7 +1,7 @@
 """Real-browser end-to-end tests of the reader flow (headless Debian Chromium via Playwright).
 
 A reader logs in, answers three cases with the viewer's vote buttons and keys, reloads the page
-(a new browser session), logs in again and resumes at "Case 4 of 6"; `turingct study results`
+(a new Streamlit session; the session cookie keeps the login) and resumes at "Case 4 of 6"; `turingct study results`
 then lists exactly those three answers with their durations. A double click and a double key
 press each record exactly one answer. Voting after the study was closed shows one truthful
 message. A reader who types a researcher page's URL is refused. The case viewer draws CT
@@ -169,9 +169,9 @@ def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
             _viewer(page)
         page.screenshot(path=str(art / "reader-case4.png"))
 
-        page.reload()  # new websocket session: the login is gone, the answers are not
-        browser.log_in(page, base, "ann", PASSWORD)
-        page.get_by_role("button", name="Continue").click()
+        page.reload()  # new websocket session: the session cookie keeps the login, and the
+        page.get_by_role("button", name="Log out").wait_for(timeout=30_000)  # reading page
+        # opens at the first unanswered case
         _case_heading(page, 4)
         _viewer(page)
         page.screenshot(path=str(art / "reader-resumed.png"))
@@ -182,7 +182,7 @@ def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
             assert word not in html
 
         # a reader typing a researcher page's URL
-        browser.log_in(page, base, "ann", PASSWORD, path="studies")
+        page.goto(f"{base}/studies")
         page.get_by_text("Access denied").first.wait_for(timeout=30_000)
         assert page.get_by_role("heading", name="Studies").count() == 0
         assert page.get_by_text("Create a study").count() == 0

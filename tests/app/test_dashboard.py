@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.app.conftest import new_app, texts
-from tests.app.test_admin_pages import offered  # noqa: F401  (fixture)
+from tests.app.conftest import button, delivered, download, new_app, texts  # noqa: F401
 from tests.app.test_researcher import _answer
 
 
@@ -142,15 +141,16 @@ def test_dashboard_shows_stored_fid_seg_frd_and_radiomics(answered):
     assert frd["frd"].tolist() == [2.3]
 
 
-def test_dashboard_report_download_is_the_study_report(answered, offered):  # noqa: F811
+def test_dashboard_report_download_is_the_study_report(answered, delivered):  # noqa: F811
     from app import admin_ui, dashboard_ui
     from studies.errors import AccessDenied
 
     _store_results(answered)
-    _dashboard(answered)
-    build, file_name = offered["Download report"]
+    at = _dashboard(answered)
+    assert not delivered and not at.get("download_button")  # built only when asked for
+    content, file_name = download(at, "Download report", delivered)
     assert file_name == "t1-report.html"
-    html = build().decode()  # what the browser receives on click
+    html = content.decode()  # what the browser receives on click
     assert html.startswith("<!DOCTYPE html>") and "Study report: t1" in html
     for part in ("reader_table", "unblinding_key", "fid_FID_random-conv-v1_handcrafted_fid",
                  "radiomics_radiomics_organ_origin_svm_summary"):
@@ -164,4 +164,4 @@ def test_dashboard_of_a_study_without_answers_says_why(app_db):
     at = _dashboard(app_db)
     assert "no 'truth' answers yet" in texts(at)
     assert not at.get("plotly_chart")
-    assert [d.label for d in at.get("download_button")] == ["Download report"]
+    button(at, "Download report")  # offered (built on click, app.secure_download)

@@ -44,21 +44,33 @@ def test_logout_returns_to_login(app_db):
     assert "You have been logged out." in texts(at)
 
 
+def _age_login_sessions(app_db, idle) -> None:
+    """Make every login session look idle for ``idle`` (its last activity moved back)."""
+    from sqlalchemy import update
+
+    from db.models import LoginSession
+    from db.session import session_scope
+    from studies import clock
+
+    with session_scope(app_db.engine) as s:
+        s.execute(update(LoginSession).values(last_seen_at=clock.now() - idle))
+
+
 def test_session_expires_after_idle_limit(app_db):
-    from app.state import IDLE_LIMIT, LAST_SEEN_KEY, now
+    from app.state import IDLE_LIMIT
 
     at = new_app(app_db, "ann")
-    at.session_state[LAST_SEEN_KEY] = now() - IDLE_LIMIT - timedelta(minutes=1)
+    _age_login_sessions(app_db, IDLE_LIMIT + timedelta(minutes=1))
     at.run()
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     assert "expired" in texts(at)
 
 
 def test_recent_activity_keeps_the_session(app_db):
-    from app.state import IDLE_LIMIT, LAST_SEEN_KEY, now
+    from app.state import IDLE_LIMIT
 
     at = new_app(app_db, "ann")
-    at.session_state[LAST_SEEN_KEY] = now() - IDLE_LIMIT + timedelta(minutes=5)
+    _age_login_sessions(app_db, IDLE_LIMIT - timedelta(minutes=5))
     at.run()
     assert "My studies" in [t.value for t in at.title]
 
@@ -66,10 +78,10 @@ def test_recent_activity_keeps_the_session(app_db):
 def test_invite_link_sets_password_and_logs_in(app_db):
     from db.models import User
     from db.session import session_scope
-    from studies.accounts import authenticate, create_invite, create_user
+    from studies.accounts import OPERATOR, authenticate, create_invite, create_user
 
     with session_scope(app_db.engine) as s:
-        token = create_invite(s, create_user(s, "newbie"))
+        token = create_invite(s, create_user(s, "newbie"), actor=OPERATOR)
     at = new_app(app_db)
     at.query_params["invite"] = token
     at.run()
@@ -91,4 +103,4 @@ def test_invite_link_sets_password_and_logs_in(app_db):
     again.text_input[1].input("another passphrase")
     button(again, "Set password").click()
     again.run()
-    assert "already used" in again.error[0].value
+    assert "no longer valid" in again.error[0].value

@@ -178,10 +178,11 @@ def test_researcher_page_refuses_a_reader_even_when_run_directly(app_db, page):
     from streamlit.testing.v1 import AppTest
 
     from app.state import LOGIN_KEY, Login, now
-    from tests.app.conftest import MAIN
+    from tests.app.conftest import MAIN, login_token
 
     at = AppTest.from_file(str(MAIN.parent / page), default_timeout=60)
-    at.session_state[LOGIN_KEY] = Login(app_db.users["ann"], "ann", "reader", now())
+    at.session_state[LOGIN_KEY] = Login(app_db.users["ann"], "ann", "reader", now(),
+                                        login_token(app_db, "ann"))
     at.run()
     assert [e.value for e in at.error] == [
         "Access denied: this page is only for researcher / admin accounts."]

@@ -533,10 +533,10 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
 # -- the serve command ------------------------------------------------------------------------
 
 def test_serve_command_is_headless_without_usage_stats_and_passes_the_db_by_env():
-    from app.server import MAIN_SCRIPT, streamlit_command
+    from app.server import SERVED_SCRIPT, streamlit_command
 
     argv, env = streamlit_command(8765, "127.0.0.1", "sqlite:////tmp/x.db", base_env={})
-    assert argv[argv.index("run") + 1] == str(MAIN_SCRIPT)
+    assert argv[argv.index("run") + 1] == str(SERVED_SCRIPT)  # main.py behind app/asgi.py
     opts = dict(zip(argv[argv.index("run") + 2::2], argv[argv.index("run") + 3::2],
                     strict=True))
     assert opts["--server.port"] == "8765" and opts["--server.headless"] == "true"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -100,3 +101,31 @@ def test_cli_errors_are_one_line(catalog, db_url, tmp_path, capsys):
     assert code == 2 and "asks for 50 cases but the catalog has 4" in err
     code, _, err = _run(capsys, "study", "show", "nope", "--db", db_url)
     assert code == 2 and "no study 'nope'" in err
+
+
+def test_reader_account_actions_from_the_cli(engine, db_url, capsys):
+    from studies import accounts, sessions
+    from studies.errors import AuthError
+
+    with session_scope(engine) as s:
+        ann = accounts.create_user(s, "ann", "ann password")
+        token = sessions.start(s, ann)
+    first = _run(capsys, "reader", "invite", "--username", "ann", "--db", db_url)[1]
+    _run(capsys, "reader", "invite", "--username", "ann", "--db", db_url)
+    code, out, _ = _run(capsys, "reader", "revoke", "--username", "ann", "--db", db_url)
+    assert code == 0 and out.strip() == "ann: 1 open invite link(s) revoked"  # the 1st: replaced
+    with pytest.raises(AuthError, match="no longer valid"), session_scope(engine) as s:
+        accounts.redeem_invite(s, first.split("invite=")[1].strip(), "new password 1")
+    for _ in range(accounts.MAX_FAILURES):
+        with pytest.raises(AuthError), session_scope(engine) as s:
+            accounts.authenticate(s, "ann", "wrong one", "x")
+    code, out, _ = _run(capsys, "reader", "unlock", "--username", "ann", "--db", db_url)
+    assert out.strip() == "ann: login locks lifted (1 address(es))"
+    code, out, _ = _run(capsys, "reader", "deactivate", "--username", "ann", "--db", db_url)
+    assert code == 0 and out.strip() == "ann: deactivated"
+    with session_scope(engine) as s:
+        assert sessions.resume(s, token) is None
+        assert not s.scalar(select(User).where(User.username == "ann")).is_active
+    assert _run(capsys, "reader", "reactivate", "--username", "ann", "--db", db_url)[0] == 0
+    code, _, err = _run(capsys, "reader", "unlock", "--username", "nobody", "--db", db_url)
+    assert code == 2 and "no user 'nobody'" in err

@@ -1,4 +1,5 @@
-"""`turingct reader add|invite`: reader accounts, passwords and one-time invite links."""
+"""`turingct reader add|invite|revoke|unlock|deactivate|reactivate`: accounts, passwords,
+one-time invite links and the account actions of the Readers page (as the local operator)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,47 @@ def register(sub) -> None:
     add_db_option(add)
     add.set_defaults(func=_add)
 
-    inv = reader.add_parser("invite", help="print a fresh invite link for an existing user")
+    inv = reader.add_parser("invite", help="print a fresh invite link for an existing user",
+                            description="The new link revokes the account's earlier unused "
+                                        "ones.")
     inv.add_argument("--username", required=True)
     inv.add_argument("--ttl-hours", type=float, default=72.0)
     inv.add_argument("--base-url", default="http://localhost:8501")
     add_db_option(inv)
     inv.set_defaults(func=_invite)
+
+    for name, helptext in ACTIONS.items():
+        action = reader.add_parser(name, help=helptext)
+        action.add_argument("--username", required=True)
+        add_db_option(action)
+        action.set_defaults(func=_account_action, action=name)
+
+
+ACTIONS = {
+    "revoke": "revoke the account's open invite links",
+    "unlock": "lift the account's login locks (from every address)",
+    "deactivate": "disable the account: logged out everywhere, invites revoked, answers kept",
+    "reactivate": "enable a deactivated account again",
+}
+
+
+def _account_action(args) -> int:
+    from db.session import open_engine, session_scope
+    from studies import accounts
+
+    with session_scope(open_engine(args.db)) as session:
+        user = accounts.require_user(session, args.username)
+        if args.action == "revoke":
+            n = accounts.revoke_invites(session, user, actor=accounts.OPERATOR)
+            print(f"{args.username}: {n} open invite link(s) revoked")
+        elif args.action == "unlock":
+            n = accounts.unlock(session, user, actor=accounts.OPERATOR)
+            print(f"{args.username}: login locks lifted ({n} address(es))")
+        else:
+            accounts.set_active(session, user, args.action == "reactivate",
+                                actor=accounts.OPERATOR)
+            print(f"{args.username}: {args.action}d")
+    return 0
 
 
 def _add(args) -> int:
@@ -51,11 +87,12 @@ def _add(args) -> int:
             user = create_user(session, args.username, password, role=args.role,
                                years_experience=args.years)
         elif password is not None:
-            set_password(session, user, password)
+            set_password(session, user, password, actor=OPERATOR)
         n_cases = assign_reader(session, OPERATOR, args.study, user) if args.study else 0
         link = None
         if user.password_hash is None:
-            link = invite_link(create_invite(session, user, args.ttl_hours), args.base_url)
+            link = invite_link(create_invite(session, user, args.ttl_hours, actor=OPERATOR),
+                               args.base_url)
     print(f"{'created' if created else 'existing'} {args.role if created else 'user'} "
           f"{args.username!r}" + (f"; assigned {n_cases} cases of study {args.study!r}"
                                   if args.study else ""))
@@ -66,9 +103,10 @@ def _add(args) -> int:
 
 def _invite(args) -> int:
     from db.session import open_engine, session_scope
-    from studies.accounts import create_invite, invite_link, require_user
+    from studies.accounts import OPERATOR, create_invite, invite_link, require_user
 
     with session_scope(open_engine(args.db)) as session:
-        token = create_invite(session, require_user(session, args.username), args.ttl_hours)
+        token = create_invite(session, require_user(session, args.username), args.ttl_hours,
+                              actor=OPERATOR)
     print(f"invite link (single use, {args.ttl_hours:g} h): {invite_link(token, args.base_url)}")
     return 0

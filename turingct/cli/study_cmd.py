@@ -94,7 +94,8 @@ def _create(args) -> int:
         for username in study.spec["readers"]:
             user = require_user(session, username)
             if user.password_hash is None:
-                links.append((username, invite_link(create_invite(session, user), args.base_url)))
+                links.append((username, invite_link(create_invite(session, user, actor=OPERATOR),
+                                                    args.base_url)))
         name, export_dir = study.name, study.export_dir
     print(f"study {name!r}: {n_cases} blinded cases in {export_dir}")
     print(audit.summary())
