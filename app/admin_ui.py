@@ -193,7 +193,7 @@ def show_jobs(rows: list[Any]) -> None:
     for job in (j for j in rows if j.active):
         st.progress(job.progress, text=job.label())
     for job in (j for j in rows if j.reason):  # plain text: the reason may quote file paths
-        st.error(f"Job #{job.id} ({job.method} · {job.organ}) {job.status}: {job.reason}")
+        safe_text.error(f"Job #{job.id} ({job.method} · {job.organ}) {job.status}: {job.reason}")
     for job in (j for j in rows if j.errors):
         with st.expander(f"Job #{job.id}: {len(job.errors)} failed item(s)"):
             st.dataframe([{"item": e.get("item"), "case": e.get("case"),

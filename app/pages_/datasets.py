@@ -13,7 +13,7 @@ login = state.require_login(*state.RESEARCH_ROLES)
 
 import pandas as pd  # noqa: E402  (after the guard)
 
-from app import admin_ui  # noqa: E402
+from app import admin_ui, safe_text  # noqa: E402
 from studies import admin  # noqa: E402
 from synth_backend.catalog import list_volumes  # noqa: E402
 from synth_backend.datasets import FORMATS, ORGAN_NAMES  # noqa: E402
@@ -60,13 +60,13 @@ with st.expander("Import a dataset", expanded=False):
                             class_map=class_map.strip() or None,
                             case_id=case_id.strip() or None)
                 except TuringCTError as exc:  # layout, file or validation problem: one line
-                    st.error(str(exc))
+                    safe_text.error(str(exc))
                 else:
-                    st.success(f"Dataset {report.dataset!r}: {len(report.added)} case(s) added, "
-                               f"{len(report.skipped_existing)} already registered.")
+                    safe_text.success(f"Dataset {report.dataset!r}: {len(report.added)} case(s) "
+                                      f"added, {len(report.skipped_existing)} already registered.")
                     if report.skipped_organs:
-                        st.info("Organs not in the field of view (skipped): "
-                                + ", ".join(report.skipped_organs))
+                        safe_text.info("Organs not in the field of view (skipped): "
+                                       + ", ".join(report.skipped_organs))
 
 rows = admin_ui.staff_call(login, list_volumes)
 

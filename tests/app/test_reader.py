@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.conftest import new_app, texts
+from tests.app.conftest import login_token, new_app, shown, texts
 
 
 def _reading(db, user="ann"):
@@ -149,7 +149,7 @@ def test_closed_study_says_so_once_and_my_studies_marks_it(app_db):
         "This study is closed; answers can no longer be recorded. Your 2 earlier answers of 6 "
         "cases are saved."]
     home = new_app(app_db, "ann").run()
-    assert "t1 (closed)" in [h.value for h in home.subheader]
+    assert "t1 (closed)" in [shown(h.value) for h in home.subheader]
     assert any("Closed by the study organiser" in i.value for i in home.info)
     assert not [b for b in home.button if b.label in ("Start", "Continue")]
     assert not home.success  # not "Finished"
@@ -233,7 +233,7 @@ def test_vote_callback(app_db, vote, logged_in, recorded, message):
     from app.state import LOGIN_KEY, Login, now
 
     at = AppTest.from_function(_vote_script, default_timeout=60)
-    login = Login(app_db.users["ann"], "ann", "reader", now())
+    login = Login(app_db.users["ann"], "ann", "reader", now(), login_token(app_db, "ann"))
     at.session_state[LOGIN_KEY] = login
     at.session_state["study_id"] = app_db.study_id
     at.run()
@@ -251,3 +251,27 @@ def test_vote_callback(app_db, vote, logged_in, recorded, message):
         assert (a.value, a.confidence, a.window_width, a.window_level) == \
             ("synthetic", 5, 380.0, 45.0)
         assert 0 <= a.seconds_on_case <= 6.5  # the browser's report, capped by the server
+
+
+def test_vote_from_a_tab_whose_session_was_ended_elsewhere_is_refused(app_db):
+    """Issue 10 item 11: a logout in one tab ends every session of the account, so the vote
+    of a tab still showing a case (its Login object intact) is not recorded."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.state import LOGIN_KEY, Login, now
+    from db.session import session_scope
+    from studies import sessions
+
+    at = AppTest.from_function(_vote_script, default_timeout=60)
+    at.session_state[LOGIN_KEY] = Login(app_db.users["ann"], "ann", "reader", now(),
+                                        login_token(app_db, "ann"))
+    at.session_state["study_id"] = app_db.study_id
+    at.run()
+    with session_scope(app_db.engine) as s:  # "Log out" in another tab
+        sessions.end_all(s, app_db.users["ann"])
+    at.session_state["fake_vote"] = {"value": "real", "confidence": None, "width": 380,
+                                     "level": 45, "visible_s": 6.5, "ballot": 1}
+    at.run()
+    assert not at.exception, at.exception
+    assert "no longer logged in" in texts(at)
+    assert _answers(app_db) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.app.conftest import button, new_app, texts
+from tests.app.conftest import button, new_app, shown, texts
 
 
 def _page(db, page, user="rita", role="researcher"):
@@ -62,7 +62,7 @@ def test_researcher_closes_a_study_and_readers_can_no_longer_answer(app_db):
     at.run()
     assert not at.exception
     reader = new_app(app_db, "ann").run()
-    assert "t1 (closed)" in [h.value for h in reader.subheader]
+    assert "t1 (closed)" in [shown(h.value) for h in reader.subheader]
     assert not [b for b in reader.button if b.label in ("Start", "Continue")]
     reader.switch_page("pages_/reading.py")
     reader.run()
