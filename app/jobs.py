@@ -18,6 +18,7 @@ from typing import Any
 from synth_backend.errors import TuringCTError
 
 SIZES = ("tiny", "small", "medium", "large")
+PROFILES = ("train", "vtt")  # hand-crafted only, as `turingct synth --profile`
 # `turingct` with this interpreter (no reliance on PATH or the console script)
 TURINGCT = [sys.executable, "-c", "import sys; from turingct.cli import main; sys.exit(main())"]
 
@@ -33,11 +34,14 @@ def batch_available() -> bool:
 
 def batch_command(*, method: str, organ: str, dataset: str, count: int, size: str,
                   device: str, seed: int, out_dir: Path, database_url: str,
-                  checkpoint: str | Path | None = None) -> list[str]:
+                  checkpoint: str | Path | None = None, n_tumors: int | None = None,
+                  profile: str | None = None) -> list[str]:
     """argv of ``turingct synth batch`` for these choices (validated here, one-line errors).
 
     ``checkpoint``: the weights file of a learning-based method (required for those, refused
-    for the others); it must exist on this server."""
+    for the others); it must exist on this server. ``n_tumors`` (any method) and ``profile``
+    (hand-crafted only): as the CLI's ``--n-tumors`` and ``--profile``; None = the method's
+    default."""
     from synth_backend.base import ORGANS
     from synth_backend.registry import LEARNING_BASED, available_methods
 
@@ -51,6 +55,14 @@ def batch_command(*, method: str, organ: str, dataset: str, count: int, size: st
         raise LaunchError(f"device must be auto, cpu or cuda, got {device!r}")
     if count < 1:
         raise LaunchError(f"number of volumes must be >= 1, got {count}")
+    if n_tumors is not None and int(n_tumors) < 1:
+        raise LaunchError(f"number of tumors must be >= 1, got {n_tumors}; clear the field "
+                          "for the method's default")
+    if profile is not None and profile not in PROFILES:
+        raise LaunchError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if profile is not None and method != "handcrafted":
+        raise LaunchError(f"profile is a hand-crafted option, not for {method}; set it "
+                          "back to the default or pick the handcrafted method")
     checkpoint = str(checkpoint).strip() if checkpoint else None
     if method in LEARNING_BASED and not checkpoint:
         raise LaunchError(f"checkpoint must be given for {method} (a learning-based method); "
@@ -68,6 +80,10 @@ def batch_command(*, method: str, organ: str, dataset: str, count: int, size: st
             "--device", device, "--executor", "local", "--db", database_url]
     if checkpoint:
         argv += ["--checkpoint", str(Path(checkpoint).resolve())]
+    if n_tumors is not None:
+        argv += ["--n-tumors", str(int(n_tumors))]
+    if profile is not None:
+        argv += ["--profile", profile]
     return argv
 
 
@@ -84,8 +100,9 @@ def launch_batch(**choices: Any) -> Launched:
     """Start the batch as a detached process writing ``batch.log`` next to its outputs.
 
     The output folder is ``<data dir>/synthetic/<method>-<organ>-seed<S>`` (plus ``-ckpt<hash
-    of the checkpoint path>`` for learning-based methods): launching the same choices again
-    resumes that batch (finished items are skipped by the runner).
+    of the checkpoint path>`` for learning-based methods, ``-<profile>`` and ``-k<number of
+    tumors>`` when given): launching the same choices again resumes that batch (finished items
+    are skipped by the runner, so other options must never share a folder).
     """
     from turingct.config import data_dir, database_url
 
@@ -95,6 +112,10 @@ def launch_batch(**choices: Any) -> Launched:
     if choices.get("checkpoint"):  # other weights, other outputs: never resume across them
         name += "-ckpt" + hashlib.sha256(str(Path(choices["checkpoint"]).resolve())
                                          .encode()).hexdigest()[:8]
+    if choices.get("profile"):
+        name += f"-{choices['profile']}"
+    if choices.get("n_tumors") is not None:
+        name += f"-k{int(choices['n_tumors'])}"
     out_dir = data_dir() / "synthetic" / name
     argv = batch_command(out_dir=out_dir, database_url=database_url(), **choices)
     out_dir.mkdir(parents=True, exist_ok=True)

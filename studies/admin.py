@@ -184,7 +184,9 @@ def _export(spec: StudySpec, chosen, organs, shape, tmp: Path, final: Path, prog
                   "tumor_diameter_mm": cand.tumor_diameter_mm,
                   "mask_path": str(final / "masks" / record.mask_path.name),
                   "blinded_tumor_voxels": int(tumor.sum()), "shape": list(shape),
-                  "lesion": record.lesion.to_dict()}))
+                  "lesion": record.lesion.to_dict(),
+                  # where the viewer's crosshair opens: the lesion the crop was centred on
+                  "lesion_voxel": list(record.lesion_voxel)}))
     return rows, features, lesions
 
 

@@ -10,7 +10,8 @@ and a deterministic gzip stream (level 6, mtime 0, no file name). File name = op
 
 Multi-focal cases (several connected lesions, e.g. hand-crafted's 3-10 tiny ones) are centred
 on one lesion, the largest (:func:`choose_lesion`); the exported tumor crop keeps every lesion
-voxel inside the box, and the chosen lesion is recorded with the case.
+voxel inside the box, and the chosen lesion is recorded with the case, with its voxel in the
+blinded file (:func:`crop_lesion_voxel`) where the viewer puts its crosshair.
 """
 
 from __future__ import annotations
@@ -164,20 +165,34 @@ def quantize_hu(ct: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(ct), *HU_CLIP).astype(np.int16)
 
 
+def crop_lesion_voxel(chosen_in_crop: np.ndarray) -> tuple[int, int, int] | None:
+    """Voxel (i, j, k) of the blinded file at the bounding-box centre of the chosen lesion as
+    resampled into the crop (rounded down, the rule ``studies.reading`` applies to a mask);
+    None when no voxel of it survives. Taken from the chosen lesion itself, not the largest
+    one left in the crop: an organ-region crop can cut the chosen lesion, and nearest-neighbour
+    resampling can reorder lesions of about equal size."""
+    if not chosen_in_crop.any():
+        return None
+    return tuple(int((s.start + s.stop - 1) // 2)  # type: ignore[return-value]
+                 for s in bounding_box(chosen_in_crop))
+
+
 def blind_arrays(case: CaseArrays, presentation: Presentation, shape: Sequence[int]
-                 ) -> tuple[np.ndarray, np.ndarray, Lesion, int]:
+                 ) -> tuple[np.ndarray, np.ndarray, Lesion, int, tuple[int, int, int] | None]:
     """(int16 HU crop, uint8 tumor crop of every lesion in the box, the chosen lesion, its
-    voxel count in the crop). The box is centred on the largest lesion (crop.around tumor)
-    or on the organ's box (crop.around organ)."""
+    voxel count in the crop, its voxel in the crop (:func:`crop_lesion_voxel`)). The box is
+    centred on the largest lesion (crop.around tumor) or on the organ's box (crop.around
+    organ)."""
     chosen, lesion = choose_lesion(case.tumor, case.spacing)
     center = lesion.center_vox if presentation.crop.around == "tumor" \
         else box_center(case.organ)
     target = presentation.spacing_mm
     ct = sample_box(case.ct, case.spacing, center, shape, target, order=1, cval=HU_PAD)
     tumor = sample_box(case.tumor, case.spacing, center, shape, target, order=0, cval=0)
-    in_crop = int(sample_box(chosen, case.spacing, center, shape, target, order=0,
-                             cval=0).sum())
-    return quantize_hu(ct), tumor.astype(np.uint8), lesion, in_crop
+    chosen_in_crop = sample_box(chosen, case.spacing, center, shape, target, order=0,
+                                cval=0) > 0
+    return (quantize_hu(ct), tumor.astype(np.uint8), lesion, int(chosen_in_crop.sum()),
+            crop_lesion_voxel(chosen_in_crop))
 
 
 def blinded_affine(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
@@ -223,6 +238,7 @@ class BlindedCase:
     mask_path: Path
     image_bytes: int
     lesion: Lesion | None = None
+    lesion_voxel: tuple[int, int, int] | None = None
 
 
 def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[int],
@@ -232,7 +248,7 @@ def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[in
     Returns the record, the int16 CT crop, the tumor crop and the image file's bytes (the
     audit measures exactly what readers receive).
     """
-    ct, tumor, lesion, in_crop = blind_arrays(case, presentation, shape)
+    ct, tumor, lesion, in_crop, voxel = blind_arrays(case, presentation, shape)
     if in_crop == 0:  # centred on it, so only a lesion smaller than one study voxel vanishes
         raise StudyError(f"case {code}: its largest lesion ({lesion.voxels} voxels, "
                          f"{lesion.diameter_mm:g} mm) does not survive resampling to "
@@ -244,4 +260,4 @@ def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[in
     image_path = write_bytes(out_dir / "images" / f"{code}.nii.gz", image)
     mask_path = write_bytes(out_dir / "masks" / f"{code}.nii.gz",
                             encode_nifti(tumor, presentation.spacing_mm, None, dtype=np.uint8))
-    return BlindedCase(code, image_path, mask_path, len(image), lesion), ct, tumor, image
+    return BlindedCase(code, image_path, mask_path, len(image), lesion, voxel), ct, tumor, image

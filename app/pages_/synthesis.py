@@ -49,6 +49,17 @@ with st.expander("Launch a batch", expanded=not rows):
         device = c6.selectbox("Device", ["auto", "cuda", "cpu"],
                               help="auto: the GPU when CUDA is available, else the CPU")
         seed = c7.number_input("Seed", 0, 2**31 - 1, 0)
+        c8, c9 = st.columns(2)
+        n_tumors = c8.number_input(
+            "Number of tumors", min_value=1, max_value=100, value=None, step=1,
+            placeholder="method default",
+            help="tumors per volume (`--n-tumors`); empty: one for pixel2cancer and the "
+                 "learned methods, the method's own count for hand-crafted")
+        profile = c9.selectbox(
+            "Hand-crafted profile", [None, *jobs.PROFILES],
+            format_func=lambda p: "default (train)" if p is None else p,
+            help="hand-crafted only (`--profile`): train (fast) or vtt (the paper's visual "
+                 "Turing test version: vessel avoidance, capsule, mass effect)")
         checkpoint = st.text_input(
             "Checkpoint (learning-based methods: " + ", ".join(sorted(LEARNING_BASED)) + ")",
             help="path on this server of the trained weights (`turingct train ...`); leave "
@@ -58,7 +69,9 @@ with st.expander("Launch a batch", expanded=not rows):
                 with admin_ui.staff_session(login):  # the role is re-read before launching
                     launched = jobs.launch_batch(method=method, organ=organ, dataset=dataset,
                                                  count=int(count), size=size, device=device,
-                                                 seed=int(seed), checkpoint=checkpoint or None)
+                                                 seed=int(seed), checkpoint=checkpoint or None,
+                                                 n_tumors=None if n_tumors is None
+                                                 else int(n_tumors), profile=profile)
             except jobs.LaunchError as exc:
                 safe_text.error(exc)
             else:

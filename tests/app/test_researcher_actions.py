@@ -5,6 +5,7 @@ row and the cases per arm as a table."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -186,3 +187,51 @@ def test_a_failed_batch_shows_failed_with_its_reason(app_db):
     jobs = at.dataframe[-1].value.set_index("id")
     assert jobs.loc[1, "status"] == "failed" and jobs.loc[1, "done"] == 0.0
     assert jobs.loc[1, "reason"].startswith("CheckpointError: ")
+
+
+def _launch(at, **choices):
+    """Set the synthesis form's widgets by label and press Launch."""
+    for label, value in choices.items():
+        widget = [w for w in (*at.selectbox, *at.number_input) if w.label == label][0]
+        widget.set_value(value)
+    button(at, "Launch").click()
+    at.run()
+
+
+def test_synthesis_form_passes_the_handcrafted_profile(app_db, monkeypatch):
+    from turingct.cli import build_parser
+
+    started = _fake_popen(monkeypatch)
+    at = _page(app_db, "synthesis")
+    _launch(at, **{"Method": "pixel2cancer", "Hand-crafted profile": "vtt"})
+    (error,) = [e.value for e in at.error]  # as the CLI: --profile is for handcrafted only
+    assert error.startswith("profile is a hand-crafted option, not for pixel2cancer") \
+        and not started
+
+    _launch(at, **{"Method": "handcrafted", "Hand-crafted profile": "vtt"})
+    assert not at.error, [e.value for e in at.error]
+    (argv,) = started
+    args = build_parser().parse_args(argv[3:])
+    assert (args.method, args.profile, args.n_tumors) == ("handcrafted", "vtt", None)
+    assert Path(args.out).name == "handcrafted-liver-seed0-vtt"  # never resumes train outputs
+
+
+def test_synthesis_form_passes_the_number_of_tumors_for_every_method(app_db, monkeypatch,
+                                                                     tmp_path):
+    from synth_backend.registry import LEARNING_BASED, available_methods
+    from turingct.cli import build_parser
+
+    started = _fake_popen(monkeypatch)
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"weights")
+    at = _page(app_db, "synthesis")
+    for method in available_methods():
+        if method in LEARNING_BASED:
+            [t for t in at.text_input if t.label.startswith("Checkpoint")][0].input(str(weights))
+        _launch(at, **{"Method": method, "Number of tumors": 3})
+        assert not at.error, (method, [e.value for e in at.error])
+        args = build_parser().parse_args(started[-1][3:])
+        assert (args.method, args.n_tumors, args.profile) == (method, 3, None)
+        assert Path(args.out).name.endswith("-k3")
+        [t for t in at.text_input if t.label.startswith("Checkpoint")][0].input("")
+    assert len(started) == len(available_methods())

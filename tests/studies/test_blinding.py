@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from db.models import Study, StudyCase
 from db.session import session_scope
+from studies import reading
 from studies.accounts import OPERATOR
 from studies.admin import create_study
 from studies.blinding import HU_CLIP, blinded_affine, sample_box
@@ -189,6 +190,38 @@ def test_multifocal_case_is_centred_on_its_largest_lesion(engine, tmp_path):
         idx = np.argwhere(mask)
         np.testing.assert_allclose((idx.min(0) + idx.max(0)) / 2, (np.array(mask.shape) - 1) / 2,
                                    atol=1.0)
+        # the viewer's crosshair: recorded by the export, on the chosen lesion of the crop
+        voxel = tuple(c.meta["lesion_voxel"])
+        assert mask[voxel] and reading.lesion_voxel(c) == voxel
+    # same geometry in both arms -> the same crosshair and the same meta keys: nothing by arm
+    by_arm = {arm: {tuple(c.meta["lesion_voxel"]) for c in cases if c.arm.value == arm}
+              for arm in ("real", "synthetic")}
+    assert by_arm["real"] == by_arm["synthetic"] and len(by_arm["real"]) == 1, by_arm
+    assert len({(frozenset(c.meta), frozenset(c.meta["lesion"])) for c in cases}) == 1
+
+
+def test_crosshair_is_on_the_chosen_lesion_not_the_largest_left_in_the_crop(tmp_path):
+    """An organ-region crop cuts the largest lesion to a sliver smaller than a second lesion:
+    the largest component of the exported mask is then another lesion than the one chosen, so
+    the export must record the chosen one's voxel."""
+    from studies.blinding import CaseArrays, export_case
+    from studies.spec import Crop, Presentation
+
+    grid = np.stack(np.meshgrid(*[np.arange(40)] * 3, indexing="ij"), axis=-1)
+    big = np.linalg.norm(grid - (32, 20, 20), axis=-1) <= 5  # mostly right of the box
+    small = np.linalg.norm(grid - (15, 20, 20), axis=-1) <= 3  # wholly inside it
+    case = CaseArrays(np.full((40,) * 3, 40.0, np.float32), np.ones((40,) * 3, bool),
+                      big | small, np.eye(4), (1.0, 1.0, 1.0))
+    pres = Presentation(spacing_mm=(1.0, 1.0, 1.0), crop=Crop(around="organ", size=(20, 20, 20)))
+    record, _, tumor, _ = export_case(case, pres, (20, 20, 20), tmp_path, "c" * 16)
+    assert record.lesion.voxels == int(big.sum()) and record.lesion.n_lesions == 2
+    # box = source 10..29: the big lesion keeps x 27..29 -> crop x 17..19, y and z 5..15
+    assert record.lesion_voxel == (18, 10, 10) and tumor[record.lesion_voxel]
+    from_mask = reading.lesion_voxel(StudyCase(meta={"mask_path": str(record.mask_path)}))
+    assert from_mask == (5, 10, 10)  # the small lesion: what the fallback alone would show
+    recorded = StudyCase(meta={"mask_path": str(record.mask_path),
+                               "lesion_voxel": list(record.lesion_voxel)})
+    assert reading.lesion_voxel(recorded) == (18, 10, 10)
 
 
 def test_failure_late_in_the_export_leaves_nothing(engine, tmp_path, monkeypatch):
