@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from db.models import Assignment, JobStatus, Study, StudyStatus, Volume
 from db.session import session_scope
-from tests.app.conftest import button, texts
+from tests.app.conftest import button, shown, texts
 from tests.app.test_admin_pages import _add_job, _page
 from tests.app.test_researcher import _answer
 
@@ -182,7 +182,7 @@ def test_a_failed_batch_shows_failed_with_its_reason(app_db):
                                  for i in range(3)])
     at = _page(app_db, "synthesis")
     assert not at.get("progress")  # no running bar for a finished job
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert errors == [f"Job #1 (difftumor · liver) failed: {reason} (3 of 3 items)"]
     jobs = at.dataframe[-1].value.set_index("id")
     assert jobs.loc[1, "status"] == "failed" and jobs.loc[1, "done"] == 0.0
