@@ -102,6 +102,10 @@ def register(sub) -> None:
     _store_options(p)
     p.set_defaults(func=cmd_radiomics)
 
+    from turingct.cli import evaluate_realism
+
+    evaluate_realism.register(ev)
+
 
 def _store_options(p: argparse.ArgumentParser, *, has_db: bool = False,
                    for_study: bool = False) -> None:
