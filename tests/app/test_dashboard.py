@@ -95,15 +95,18 @@ def test_dashboard_draws_reader_metrics_and_says_how_to_get_model_metrics(answer
                     "turingct evaluate frd --cases cases.csv --store --for-study t1",
                     "turingct evaluate seg --pred PRED_DIR --truth TRUTH_DIR --tolerance-mm 2 "
                     "--store --for-study t1",
-                    "turingct evaluate radiomics --study t1 --out-dir radiomics --store"):
+                    "turingct evaluate radiomics --study t1 --out-dir radiomics --store",
+                    "turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD "
+                    "... --organ ORGAN --store --for-study t1"):
         assert command in shown
-    assert len(at.info) == 4
+    assert len(at.info) == 5
 
 
 def test_dashboard_shows_stored_fid_seg_frd_and_radiomics(answered):
     stored = _store_results(answered)
     at = _dashboard(answered)
-    assert not at.info, [i.value for i in at.info]
+    # every stored kind is drawn; only the machine Turing test (none stored here) has a hint
+    assert [i.value for i in at.info if "evaluate realism" not in i.value] == []
     figs = {_title(f).split(",")[0].split(" (")[0].split(" of ")[0]: f for f in _figures(at)}
     fid = figs["FID per plane"]
     assert "random-conv-v1" in _title(fid)
