@@ -139,10 +139,13 @@ def make_cases(sources: Sequence[TumorSource], presentation=None, *,
         presentation = Presentation(spacing_mm=presentation.spacing_mm, crop=Crop())
     shape = target_shape(presentation)
     cases: list[RealismCase] = []
+    cached = None
     for src in sources:
         if progress:
             progress(src.case)
-        ct = load_volume(src.ct_path, "ct")
+        if cached is None or cached[0] != src.ct_path:  # sources of one scan come together
+            cached = (src.ct_path, load_volume(src.ct_path, "ct"))
+        ct = cached[1]
         tumor = np.zeros(ct.shape, dtype=bool)
         for path in src.tumor_paths:
             mask = load_volume(path, "mask")
