@@ -220,7 +220,8 @@ def tumor_columns(features: pd.DataFrame) -> list[str]:
 def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
                   max_folds: int = MAX_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified folds with no source volume in both training and test
-    (``StratifiedGroupKFold``, as many folds as volumes up to ``max_folds``).
+    (``StratifiedGroupKFold``, as many folds as volumes up to ``max_folds`` and the smaller
+    arm's size).
 
     Raises an input error when that is impossible: one volume only, or a training fold that
     would lack an arm (e.g. every real tumor comes from one scan).
@@ -233,8 +234,11 @@ def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
         raise EvaluationInputError(None, "every case comes from one source volume",
                                    "cross-validation grouped by volume needs tumors from at "
                                    "least 2 CT volumes")
-    splitter = StratifiedGroupKFold(n_splits=min(max_folds, n_groups), shuffle=True,
-                                    random_state=seed)
+    # sklearn needs at least one case of each arm per fold
+    n_splits = min(max_folds, n_groups, int(np.bincount(np.asarray(y, int)).min()))
+    if n_splits < 2:
+        raise EvaluationInputError(None, "an arm has a single case", "add cases to both arms")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     folds = list(splitter.split(np.zeros(len(y)), y, groups))
     for train, _ in folds:
         if len(np.unique(y[train])) < 2:
@@ -458,7 +462,7 @@ def conventions(spec: Mapping[str, object], presentation, *, seed: int, n_boot: 
                  "blinded crop exactly as studies.blinding exports study cases: spacing "
                  f"{tuple(presentation.spacing_mm)} mm, box {crop.size} {crop.unit} centred on "
                  "the lesion, linear interpolation, int16 HU clipped to [-1024, 3071]",
-        "cross_validation": f"StratifiedGroupKFold (min(5, volumes) folds, shuffle, "
+        "cross_validation": f"StratifiedGroupKFold (min(5, volumes, smaller arm) folds, shuffle, "
                             f"random_state={seed}), groups = source CT volume (sha256): no "
                             "volume in training and test; out-of-fold scores pooled into one "
                             "AUC per method",

@@ -266,3 +266,27 @@ def test_cli_defaults_match_the_module():
     assert cli.DISCRIMINATORS == realism.DISCRIMINATORS
     assert (cli.EPOCHS, cli.N_BOOTSTRAP, cli.N_PERMUTATIONS, cli.MIN_LESION_ML) == (
         realism_cnn.EPOCHS, realism.N_BOOTSTRAP, realism.N_PERMUTATIONS, realism.MIN_LESION_ML)
+
+
+def test_cli_from_the_catalog(engine, db_url, tmp_path, capsys):
+    """--real DATASET and --synthetic METHOD read the catalog (phantom lesions vs the
+    registered synthetic volumes of a method)."""
+    from db.session import session_scope
+    from tests.studies._catalog import build_catalog
+
+    with session_scope(engine) as s:
+        build_catalog(s, tmp_path / "cat", n_real=4, n_synthetic=4, seed=2,
+                      synthetic_opts={"tumor_hu": -10.0, "noise": 5.0})
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC_YAML.replace("[33, 33, 27]", "[24, 24, 18]"))
+    out = tmp_path / "cat.csv"
+    assert main(["evaluate", "realism", "--real", "phantoms", "--synthetic", "handcrafted",
+                 "--organ", "liver", "--out", str(out), "--spec", str(spec),
+                 "--discriminators", "radiomics-logreg", "--n-boot", "100",
+                 "--n-permutations", "0", "--db", db_url]) == 0
+    row = pd.read_csv(out).iloc[0]
+    assert (row.method, row.n_real, row.n_synthetic, row.n_volumes) == ("handcrafted", 4, 4, 8)
+    assert "catalog dataset phantoms" in (tmp_path / "cat.conventions.txt").read_text()
+    assert main(["evaluate", "realism", "--real", "no-such-dataset", "--synthetic",
+                 "handcrafted", "--organ", "liver", "--out", str(out), "--db", db_url]) == 2
+    assert "'no-such-dataset' is not a file, folder or catalog dataset" in capsys.readouterr().err
