@@ -280,7 +280,7 @@ def radiomics_model(name: str, seed: int):
 
     if name == "radiomics-logreg":
         # strong L2: hundreds of features on tens of tumors
-        clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000)
+        clf = LogisticRegression(C=0.1, class_weight="balanced", solver="liblinear")
     elif name == "radiomics-svm":
         clf = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced",
                   random_state=seed)
@@ -475,7 +475,7 @@ def conventions(spec: Mapping[str, object], presentation, *, seed: int, n_boot: 
                      f"{RIM_MM:g} mm rim outside it ({', '.join(rim_spec(spec)['classes'])}, "
                      f"'rim_' prefix); settings {dict(spec['settings'])}",
         "radiomics-logreg": "SimpleImputer(median) + VarianceThreshold + StandardScaler + "
-                            "LogisticRegression(C=0.1, class_weight=balanced)",
+                            "LogisticRegression(C=0.1, class_weight=balanced, liblinear)",
         "radiomics-svm": "SimpleImputer(median) + VarianceThreshold + StandardScaler + "
                          "SVC(rbf, C=1, gamma=scale, class_weight=balanced)",
         "frd": "FRD = log(d^2) of the tumor features (not the rim), z-scored on the real set "
