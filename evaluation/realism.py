@@ -420,14 +420,13 @@ def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: 
 
                 s = cnn_oof_scores(np.stack([c.ct for c in sub]), y, folds, seed=seed,
                                    **dict(cnn_options or {}))
-                p = float("nan")  # a permutation test would retrain the CNN n_perm times
             else:
                 s = oof_scores(x, y, folds, d, seed)
             a = auc(y, s)
             lo, hi = bootstrap_auc_ci(y, s, seed=seed, n_boot=n_boot)
-            if d != "cnn":
-                p = permutation_p(x, y, folds, d, a, seed=seed, n_perm=n_perm) if n_perm else \
-                    float("nan")
+            # no p-value for the CNN: a permutation test would retrain it n_perm times
+            p = (permutation_p(x, y, folds, d, a, seed=seed, n_perm=n_perm)
+                 if d != "cnn" and n_perm else float("nan"))
             rows.append({**base, "discriminator": d, "auc": a, "auc_ci_low": lo,
                          "auc_ci_high": hi, "p_value": p})
             scores.append(pd.DataFrame({"method": m, "discriminator": d,
