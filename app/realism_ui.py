@@ -15,7 +15,7 @@ import streamlit as st
 from evaluation.realism_report import RealismStored, auc_forest, study_realism
 
 TABLE_COLUMNS = ["method", "organ", "discriminator", "auc", "auc_ci_low", "auc_ci_high",
-                 "p_value", "n_real", "n_synthetic", "frd"]
+                 "p_value", "auc_within_fold", "n_real", "n_synthetic", "frd"]
 FEATURE_COLUMNS = ["method", "rank", "region", "feature", "auc", "higher_in"]
 
 

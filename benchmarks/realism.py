@@ -160,12 +160,14 @@ def report(work: Path, label: str, t_synth: float, t_eval: float) -> None:
     feats = pd.read_csv(work / "realism.features.csv")
     cases = pd.read_csv(work / "realism.cases.csv")
     print(f"\n### Realism {label} (synthesis {t_synth:.0f} s, evaluation {t_eval:.0f} s)\n")
-    print("| method | discriminator | AUC [95% CI] | perm. p | n real / synth | FRD |")
-    print("|---|---|---|---|---|---|")
+    print("| method | discriminator | AUC [95% CI] | perm. p | within-fold AUC | n real / synth "
+          "| FRD |")
+    print("|---|---|---|---|---|---|---|")
     for r in table.itertuples():
         p = "-" if pd.isna(r.p_value) else f"{r.p_value:.3f}"
         print(f"| {r.method} | {r.discriminator} | {r.auc:.2f} [{r.auc_ci_low:.2f}, "
-              f"{r.auc_ci_high:.2f}] | {p} | {r.n_real} / {r.n_synthetic} | {r.frd:.2f} |")
+              f"{r.auc_ci_high:.2f}] | {p} | {r.auc_within_fold:.2f} | {r.n_real} / "
+              f"{r.n_synthetic} | {r.frd:.2f} |")
     print("\n| method | top separating features (univariate AUC, higher in) |\n|---|---|")
     for m, part in feats.groupby("method"):
         top = "; ".join(f"{r.region} {r.feature.removeprefix('original_')} {r.auc:.2f} "

@@ -48,7 +48,7 @@ RIM_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "ngtdm", "gldm")  # no sh
 RADIOMICS_MODELS = ("radiomics-logreg", "radiomics-svm")
 DISCRIMINATORS = (*RADIOMICS_MODELS, "cnn")
 TABLE_COLUMNS = ("method", "organ", "discriminator", "auc", "auc_ci_low", "auc_ci_high",
-                 "p_value", "n_real", "n_synthetic", "n_volumes", "n_folds", "frd",
+                 "p_value", "auc_within_fold", "n_real", "n_synthetic", "n_volumes", "n_folds", "frd",
                  "frd_n_features")
 FEATURE_COLUMNS = ("method", "organ", "rank", "feature", "region", "auc", "higher_in",
                    "median_real", "median_synthetic", "p_mannwhitney")
@@ -256,6 +256,24 @@ def auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float(auc_mann_whitney(np.asarray(y), np.asarray(scores, dtype=float)))
 
 
+def within_fold_auc(y: np.ndarray, scores: np.ndarray, fold: np.ndarray) -> float:
+    """AUC over the real-synthetic pairs that share a test fold (NaN when no fold has both).
+
+    Each fold is scored by its own model, so pooled out-of-fold scores mix models whose score
+    scales differ; comparing only pairs scored by the same model removes that offset.
+    """
+    from scipy.stats import rankdata
+
+    u, pairs = 0.0, 0
+    for k in np.unique(fold):
+        yk, sk = y[fold == k], np.asarray(scores, float)[fold == k]
+        n_pos, n_neg = int(yk.sum()), int((1 - yk).sum())
+        if n_pos and n_neg:
+            u += rankdata(sk)[yk == 1].sum() - n_pos * (n_pos + 1) / 2.0
+            pairs += n_pos * n_neg
+    return u / pairs if pairs else float("nan")
+
+
 def bootstrap_auc_ci(y: np.ndarray, scores: np.ndarray, *, seed: int,
                      n_boot: int = N_BOOTSTRAP) -> tuple[float, float]:
     """95% percentile interval of the AUC over cases resampled within arm."""
@@ -428,7 +446,8 @@ def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: 
             p = (permutation_p(x, y, folds, d, a, seed=seed, n_perm=n_perm)
                  if d != "cnn" and n_perm else float("nan"))
             rows.append({**base, "discriminator": d, "auc": a, "auc_ci_low": lo,
-                         "auc_ci_high": hi, "p_value": p})
+                         "auc_ci_high": hi, "p_value": p,
+                         "auc_within_fold": within_fold_auc(y, s, fold_of)})
             scores.append(pd.DataFrame({"method": m, "discriminator": d,
                                         "case": [c.case for c in sub],
                                         "arm": [c.arm for c in sub],
@@ -467,6 +486,9 @@ def conventions(spec: Mapping[str, object], presentation, *, seed: int, n_boot: 
                             "AUC per method",
         "auc_ci": f"95% percentile bootstrap over cases resampled within arm, {n_boot} "
                   f"replicates, seed {seed}",
+        "auc_within_fold": "AUC over the real-synthetic pairs of the same test fold only (one "
+                           "model's scores), free of score-scale offsets between fold models; "
+                           "folds with one arm only do not count",
         "p_value": (f"one-sided label-permutation p-value of the cross-validated AUC ({n_perm} "
                     "permutations, folds fixed; radiomics models only, not computed for the "
                     "CNN)") if n_perm else "not computed",
