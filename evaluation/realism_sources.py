@@ -118,10 +118,20 @@ def _catalog_real(name: str, organ: str, db: str | None) -> list[TumorSource]:
     return out
 
 
+# profile names that mean "the method as it runs by default" (hand-crafted's is "train")
+DEFAULT_PROFILES = {"", "default", "train"}
+
+
+def method_label(method: str, profile: object) -> str:
+    """``method`` or ``method:profile`` for a non-default profile (e.g. handcrafted:vtt)."""
+    profile = str(profile or "")
+    return method if profile in DEFAULT_PROFILES else f"{method}:{profile}"
+
+
 def _label(manifest: dict) -> str:
-    profile = (manifest.get("options") or {}).get("profile")
-    method = str(manifest.get("method", "unknown"))
-    return f"{method}:{profile}" if profile and profile != "default" else method
+    return method_label(str(manifest.get("method", "unknown")),
+                        (manifest.get("options") or {}).get("profile")
+                        or (manifest.get("params") or {}).get("profile"))
 
 
 def synthetic_sources(arg: str, organ: str, db: str | None = None
@@ -188,10 +198,7 @@ def _catalog_synthetic(method: str, organ: str, db: str | None) -> list[TumorSou
         out = []
         for vo, prov in rows:
             src = session.get(Volume, prov.source_volume_id) if prov.source_volume_id else None
-            label = method
-            profile = (prov.params or {}).get("profile")
-            if profile and profile != "default":
-                label = f"{method}:{profile}"
+            label = method_label(method, (prov.params or {}).get("profile"))
             out.append(TumorSource(Path(vo.volume.ct_path),
                                    tuple(Path(p) for p in vo.tumor_paths), "synthetic", label,
                                    organ, src.ct_sha256 if src else vo.volume.ct_sha256,

@@ -268,6 +268,14 @@ def test_cli_bad_input_is_one_line_and_stores_nothing(cohort, tmp_path, db_url, 
         assert latest_results(session, kind="realism") == []
 
 
+def test_method_labels_name_non_default_profiles():
+    from evaluation.realism_sources import method_label
+
+    assert method_label("handcrafted", "vtt") == "handcrafted:vtt"
+    assert method_label("handcrafted", "train") == "handcrafted"
+    assert method_label("pixel2cancer", None) == "pixel2cancer"
+
+
 def test_cli_defaults_match_the_module():
     from evaluation import realism_cnn
     from turingct.cli import evaluate_realism as cli
