@@ -289,21 +289,31 @@ def test_cli_from_the_catalog(engine, db_url, tmp_path, capsys):
     """--real DATASET and --synthetic METHOD read the catalog (phantom lesions vs the
     registered synthetic volumes of a method)."""
     from db.session import session_scope
-    from tests.studies._catalog import build_catalog
+    from studies.accounts import OPERATOR
+    from studies.admin import create_study
+    from tests.studies._catalog import build_catalog, spec_dict
 
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "cat", n_real=4, n_synthetic=4, seed=2,
                       synthetic_opts={"tumor_hu": -10.0, "noise": 5.0})
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC_YAML.replace("[33, 33, 27]", "[24, 24, 18]"))
+        create_study(s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp",
+                     progress=False)
     out = tmp_path / "cat.csv"
     assert main(["evaluate", "realism", "--real", "phantoms", "--synthetic", "handcrafted",
-                 "--organ", "liver", "--out", str(out), "--spec", str(spec),
+                 "--organ", "liver", "--out", str(out), "--for-study", "t1", "--store",
                  "--discriminators", "radiomics-logreg", "--n-boot", "100",
                  "--n-permutations", "0", "--db", db_url]) == 0
     row = pd.read_csv(out).iloc[0]
     assert (row.method, row.n_real, row.n_synthetic, row.n_volumes) == ("handcrafted", 4, 4, 8)
-    assert "catalog dataset phantoms" in (tmp_path / "cat.conventions.txt").read_text()
+    conv = (tmp_path / "cat.conventions.txt").read_text()
+    # the crops copy study t1's presentation: 1.5 mm, 24 x 24 x 18 mm
+    assert "catalog dataset phantoms" in conv
+    assert "(1.5, 1.5, 1.5) mm, box (24.0, 24.0, 18.0)" in conv
+    from evaluation.store import latest_results
+
+    with session_scope(engine) as s:
+        (stored,) = latest_results(s, kind="realism", study="t1")
+        assert stored.params["spacing_mm"] == [1.5, 1.5, 1.5]
     assert main(["evaluate", "realism", "--real", "no-such-dataset", "--synthetic",
                  "handcrafted", "--organ", "liver", "--out", str(out), "--db", db_url]) == 2
     assert "'no-such-dataset' is not a file, folder or catalog dataset" in capsys.readouterr().err

@@ -39,7 +39,7 @@ def register(ev) -> None:
                    default=list(DISCRIMINATORS))
     p.add_argument("--spec", type=Path, default=None,
                    help="study spec YAML whose presentation (spacing, crop) the cases copy "
-                        "(default: a study's default, 1 mm, 96x96x64 mm)")
+                        "(default: the --for-study study's, else 1 mm, 96x96x64 mm)")
     p.add_argument("--cnn-epochs", type=int, default=EPOCHS)
     p.add_argument("--device", default="auto", help="CNN device: auto | cpu | cuda[:N]")
     p.add_argument("--seed", type=int, default=0)
@@ -60,10 +60,21 @@ def _sibling(out: Path, what: str) -> Path:
     return out.with_name(f"{out.stem}.{what}.csv")
 
 
-def _presentation(spec_path: Path | None):
-    from studies.spec import Presentation, load_spec
+def _presentation(args):
+    """The crops' presentation: --spec's, else the --for-study study's, else the default."""
+    from studies.spec import Presentation, load_spec, parse_spec
 
-    return load_spec(spec_path).presentation if spec_path is not None else Presentation()
+    if args.spec is not None:
+        return load_spec(args.spec).presentation
+    if args.for_study is not None:
+        from db.models import Study
+        from db.session import open_engine, session_scope
+        from evaluation.store import resolve_study_id
+
+        with session_scope(open_engine(args.db)) as session:
+            study = session.get(Study, resolve_study_id(session, args.for_study))
+            return parse_spec(study.spec, f"study {study.name}").presentation
+    return Presentation()
 
 
 def result_name(organ: str, methods) -> str:
@@ -80,7 +91,7 @@ def cmd_realism(args: argparse.Namespace) -> int:
         if value < 1:
             raise EvaluationInputError(None, f"{name} must be >= 1, got {value}",
                                        f"pass a positive {name}")
-    presentation = _presentation(args.spec)
+    presentation = _presentation(args)
     sources, described = real_sources(args.real, args.organ, args.db)
     descriptions = [f"real: {described}"]
     for arg in args.synthetic:
