@@ -234,6 +234,8 @@ def test_cli_writes_tables_and_stores(cohort, tmp_path, db_url, capsys):
     assert "1.5, 1.5, 1.5" in conv  # the spec's presentation was used
     for what in ("features", "scores", "cases"):
         assert (tmp_path / "out" / f"realism.{what}.csv").is_file()
+    html = (tmp_path / "out" / "realism.html").read_text()
+    assert "Machine Turing test" in html and "flat-A" in html
     from db.session import make_engine, session_scope
     from evaluation.store import latest_results, result_tables
 

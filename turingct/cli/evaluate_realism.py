@@ -34,7 +34,8 @@ def register(ev) -> None:
                    help="synthesis output folder(s) ([LABEL=]DIR) and/or catalog method names")
     p.add_argument("--organ", required=True, choices=ORGANS)
     p.add_argument("--out", type=Path, default=Path("realism.csv"),
-                   help="AUC table (also writes <out>.features.csv, .scores.csv, .cases.csv)")
+                   help="AUC table (also writes <out>.features.csv, .scores.csv, .cases.csv "
+                        "and <out>.html with the AUC forest plot)")
     p.add_argument("--discriminators", nargs="+", choices=DISCRIMINATORS,
                    default=list(DISCRIMINATORS))
     p.add_argument("--spec", type=Path, default=None,
@@ -122,6 +123,15 @@ def cmd_realism(args: argparse.Namespace) -> int:
                 "features that give a method away")
     write_table(result.scores, _sibling(args.out, "scores"), conv, "out-of-fold scores")
     write_table(result.cases, _sibling(args.out, "cases"), conv, "cases")
+    from evaluation.realism_report import auc_forest
+    from evaluation.report import build_report
+
+    html = build_report({"realism": result.table, "features that give a method away":
+                         result.features}, [auc_forest(result.table)],
+                        {"organ": args.organ, "sources": "; ".join(descriptions),
+                         "cases": f"{len(cases)} ({sum(c.arm == 'real' for c in cases)} real)"},
+                        args.out.with_suffix(".html"), title="Machine Turing test",
+                        conventions={"realism": conv})
     if args.store:
         from db.session import open_engine, session_scope
         from evaluation.store import store_result
@@ -142,5 +152,6 @@ def cmd_realism(args: argparse.Namespace) -> int:
                          "p_value", "n_real", "n_synthetic", "frd"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {args.out}, {_sibling(args.out, 'features').name}, "
-          f"{_sibling(args.out, 'scores').name}, {_sibling(args.out, 'cases').name}")
+          f"{_sibling(args.out, 'scores').name}, {_sibling(args.out, 'cases').name}, "
+          f"{html.name}")
     return 0
