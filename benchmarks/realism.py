@@ -6,7 +6,7 @@ Real arm: the 9 real liver tumors with manual masks of IRCAD patients 17 (2) and
 ``../shared/data``. Synthetic arm, per method: one tumor per real tumor size (the real tumors'
 equivalent diameters, ``--per-size`` tumors each), put into the **tumor-free** liver of IRCAD
 patients 1, 7 and 17 in turn (liver minus every real tumor / cyst dilated by 10 mm), each with
-its own seed. Methods: hand-crafted (default profile and ``vtt`` profile, skipped when the
+its own seed (``--seed S``: a replicate with seeds 10000 S + k). Methods: hand-crafted (default profile and ``vtt`` profile, skipped when the
 installed code has no ``profile`` option) and Pixel2Cancer, all on CPU.
 
 Derived volumes (organ masks, synthetic CTs) are written under ``--work`` (default: a temporary
@@ -83,7 +83,7 @@ def tumor_free_liver(patient: str, work: Path) -> Path:
 
 
 def synthesize(method: str, diameters: list[float], masks: dict[str, Path], work: Path,
-               per_size: int) -> Path | None:
+               per_size: int, seed: int = 0) -> Path | None:
     """One output per (size, repeat), hosts in turn; None when the method/profile is absent."""
     from synth_backend.runner import synthesize_file
 
@@ -97,7 +97,8 @@ def synthesize(method: str, diameters: list[float], masks: dict[str, Path], work
             if not (out / "provenance.json").is_file():
                 try:
                     synthesize_file(name, DATA / host / "ct.nii.gz", masks[host], organ="liver",
-                                    out_dir=out, seed=1000 * rep + k, device="cpu",
+                                    out_dir=out, seed=10_000 * seed + 1000 * rep + k,
+                                    device="cpu",
                                     diameter_mm=round(d, 1), **options)
                 except ValueError as exc:
                     if options and "unknown" in str(exc):
@@ -115,6 +116,8 @@ def main() -> int:
     parser.add_argument("--per-size", type=int, default=1)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--cnn-epochs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="replicate: synthesis seeds 10000 * seed + k, CV/CNN seed")
     parser.add_argument("--label", default="", help="tag for the printed table (e.g. before)")
     args = parser.parse_args()
     if not (DATA / "README.md").is_file():
@@ -130,7 +133,7 @@ def main() -> int:
         synthetic = []
         for method in args.methods.split(","):
             t = time.perf_counter()
-            out = synthesize(method, diameters, masks, work, args.per_size)
+            out = synthesize(method, diameters, masks, work, args.per_size, args.seed)
             if out is not None:
                 synthetic.append(f"{method}={out}")
                 print(f"{method}: synthesized in {time.perf_counter() - t:.0f} s", flush=True)
@@ -140,7 +143,7 @@ def main() -> int:
         table = work / "realism.csv"
         rc = cli(["evaluate", "realism", "--real", str(cases), "--synthetic", *synthetic,
                   "--organ", "liver", "--out", str(table), "--cnn-epochs",
-                  str(args.cnn_epochs)])
+                  str(args.cnn_epochs), "--seed", str(args.seed)])
         if rc:
             return rc
         report(work, args.label, t_synth, time.perf_counter() - t0 - t_synth)
