@@ -36,9 +36,12 @@ def _one(method: str, size: str, device: str, repeats: int) -> dict:
 
     ct = load_volume(DATA / "ct.nii.gz", "ct")
     organ = load_volume(DATA / "mask_liver.nii.gz", "mask").array > 0
-    name, _, seeds = method.partition(":")   # "pixel2cancer:1" = one seed cluster per volume
+    name, _, count = method.partition(":")   # "pixel2cancer:9" = nine tumors per volume
+    name, _, profile = name.partition("/")   # "handcrafted/vtt" = the vtt profile
     synth = get_synthesizer(name)
-    extra = {"n_seeds": int(seeds)} if seeds else {}
+    extra = {"n_tumors": int(count)} if count else {}
+    if profile:
+        extra["profile"] = profile
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -85,8 +88,10 @@ def calibrate(seeds: int = 3, steps=(5, 10, 20, 30, 40, 60, 80, 100, 120, 150, 2
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--methods", default="handcrafted,pixel2cancer:1,pixel2cancer",
-                    help="comma list; pixel2cancer:1 = one seed cluster (default 1-9)")
+    ap.add_argument("--methods", default="handcrafted,handcrafted/vtt,pixel2cancer,"
+                                         "pixel2cancer:9",
+                    help="comma list of METHOD[/PROFILE][:K]; K = tumors per volume "
+                         "(--n-tumors K); pixel2cancer:9 = the reference's most seed clusters")
     ap.add_argument("--devices", default=None, help="default: cpu, plus cuda when available")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--_row", default=None, help=argparse.SUPPRESS)

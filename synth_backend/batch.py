@@ -252,9 +252,8 @@ def _register(config: BatchConfig, job_id: int, item: BatchItem, target: Path) -
             tumor_paths=[str((target / "tumor_mask.nii.gz").resolve())],
             tumor_sha256=prov["outputs"]["tumor_mask.nii.gz"]["sha256"],
             tumor_voxels=int(stats["voxels"]),
-            # largest component, as the catalog does for imported tumors
-            tumor_diameter_mm=float(max(stats.get("component_diameters_mm") or
-                                        [stats["equivalent_diameter_mm"]]))))
+            # largest lesion, as the catalog does for imported tumors
+            tumor_diameter_mm=float(stats.get("largest_diameter_mm") or 0.0)))
         session.add(SyntheticProvenance(
             volume_id=vol.id, source_volume_id=item.source_volume_id, job_id=job_id,
             method=config.method, organ=config.organ, params=prov["params"],

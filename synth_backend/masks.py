@@ -8,7 +8,9 @@ specs, organ)`` turns them into a mask deterministically. Everything works on (x
 Reference size classes (spec, "Hand-crafted" and "DiffTumor"): radius r = 4 / 8 / 16 / 32 mm for
 tiny / small / medium / large, each axis U(0.75 r, 1.25 r). DiffTumor's stages: *early* = 1-3
 tumors, each tiny or small (p = 0.5); *medium* = 1 tumor with r ~ U(12, 20); *large* = 1 tumor
-with r ~ U(24, 64). The final mask is the deformed ellipsoid AND the organ.
+with r ~ U(24, 64). The final mask is the deformed ellipsoid AND the organ; the deformation is
+the reference's three-pass elastic warp, shared with the hand-crafted method
+(:mod:`synth_backend.elastic`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,22 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from synth_backend.elastic import (
+    SIGMA_CHOICES_MM,
+    SIGMA_TINY_MM,
+    deformed_ellipsoid,
+    random_grids,
+    sample_sigma,
+    shape_reach_mm,
+    tumor_box,
+)
 
 SIZE_RADIUS_MM = {"tiny": 4.0, "small": 8.0, "medium": 16.0, "large": 32.0}
-# elastic deformation sigma (voxels) per size class, from the hand-crafted reference
-ELASTIC_SIGMA = {"tiny": (0.5, 1.0), "small": (1.0, 2.0), "medium": (3.0, 6.0),
-                 "large": (5.0, 10.0)}
+# elastic deformation sigma range (mm = voxels at 1 mm) per size class, from the hand-crafted
+# reference; draw with synth_backend.elastic.sample_sigma (integers except tiny, as the reference)
+ELASTIC_SIGMA = {"tiny": SIGMA_TINY_MM,
+                 **{k: (float(min(v)), float(max(v))) for k, v in SIGMA_CHOICES_MM.items()}}
 STAGES = ("early", "medium", "large")
 
 
@@ -86,10 +98,9 @@ def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stag
         if max_radius_mm is not None:
             radii = np.minimum(radii, max_radius_mm)
         centre = coords[int(rng.integers(len(coords)))]
-        lo, hi = ELASTIC_SIGMA[name]
         specs.append(TumorSpec(center=tuple(int(c) for c in centre),
                                radii=tuple(float(r) for r in radii),
-                               elastic_sigma=float(rng.uniform(lo, hi)),
+                               elastic_sigma=sample_sigma(rng, name),
                                deform_seed=int(rng.integers(2**31 - 1))))
     return specs
 
@@ -101,44 +112,21 @@ def ellipsoid(shape: Sequence[int], center: Sequence[float], radii: Sequence[flo
     return dist <= 1.0
 
 
-def elastic_deform(mask: np.ndarray, sigma: float, rng: np.random.Generator,
-                   control_points: int = 3) -> np.ndarray:
-    """Smoothly deform a binary mask: random displacements (std ``sigma`` voxels) on a
-    ``control_points``^3 grid, cubic-interpolated to full resolution (elasticdeform's scheme,
-    used by the reference)."""
-    if sigma <= 0 or not mask.any():
-        return mask.copy()
-    coords = np.indices(mask.shape, dtype=np.float32)
-    for axis in range(3):
-        coarse = rng.normal(0.0, sigma, size=(control_points,) * 3)
-        zoom = [n / control_points for n in mask.shape]
-        field = ndimage.zoom(coarse, zoom, order=3, mode="nearest")[
-            tuple(slice(0, n) for n in mask.shape)]
-        coords[axis] += field
-    return ndimage.map_coordinates(mask.astype(np.float32), coords, order=1,
-                                   mode="constant") >= 0.5
-
-
 def draw_tumor_mask(shape: Sequence[int], specs: Sequence[TumorSpec],
                     organ: np.ndarray | None = None) -> np.ndarray:
     """Union of the (deformed) ellipsoids of ``specs`` on an (x, y, z) grid, AND ``organ``.
 
-    Each ellipsoid is drawn in a box of 1.5x its radius plus the deformation margin, so the cost
-    scales with the tumor, not with the grid. Returns a bool array of ``shape``.
+    Each ellipsoid is drawn in the box its warp can reach (:func:`synth_backend.elastic.
+    shape_reach_mm`), so the cost scales with the tumor, not with the grid. Returns a bool
+    array of ``shape``.
     """
     out = np.zeros(tuple(shape), dtype=bool)
     for spec in specs:
-        margin = np.ceil(np.asarray(spec.radii) * 1.5 + 3 * spec.elastic_sigma + 2).astype(int)
-        centre = np.asarray(spec.center)
-        lo = np.maximum(centre - margin, 0)
-        hi = np.minimum(centre + margin + 1, shape)
-        if np.any(hi <= lo):
+        grids = random_grids(spec.deform_seed, spec.elastic_sigma)
+        box = tumor_box(spec.center, shape_reach_mm(spec.radii, grids), (1.0, 1.0, 1.0), shape)
+        if any(b.stop <= b.start for b in box):
             continue
-        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-        local = ellipsoid(hi - lo, centre - lo, spec.radii)
-        local = elastic_deform(local, spec.elastic_sigma,
-                               np.random.default_rng(spec.deform_seed))
-        out[box] |= local
+        out[box] |= deformed_ellipsoid(box, spec.center, spec.radii, (1.0, 1.0, 1.0), grids)
     if organ is not None:
         out &= organ.astype(bool)
     return out

@@ -27,16 +27,19 @@ def tumor_statistics(ct: np.ndarray, tumor_mask: np.ndarray, organ_mask: np.ndar
                      spacing: Sequence[float], ring_mm: float = RING_MM) -> dict[str, Any]:
     """Statistics of a synthetic tumor mask on its CT, all (x, y, z) arrays on one grid.
 
-    Returns ``count`` (26-connected components), ``voxels``, ``volume_ml``,
-    ``equivalent_diameter_mm`` (of the whole mask) and ``component_diameters_mm`` (largest
-    first), ``mean_hu_tumor`` and ``mean_hu_ring`` (organ voxels within ``ring_mm`` of the tumor,
-    outside it) and their difference ``hu_contrast`` (tumor - ring; negative = hypo-attenuating).
-    An empty mask gives count 0 and None for the HU fields.
+    Returns ``count`` (26-connected components = lesions), ``voxels`` and ``volume_ml`` (all
+    lesions), ``lesions`` (largest first: ``voxels``, ``volume_ml``, ``equivalent_diameter_mm``
+    and ``centre_voxel``, the centroid as (x, y, z) voxel indices), ``largest_diameter_mm`` and
+    ``component_diameters_mm`` (the lesions' diameters), ``mean_hu_tumor`` and ``mean_hu_ring``
+    (organ voxels within ``ring_mm`` of the tumor, outside it) and their difference
+    ``hu_contrast`` (tumor - ring; negative = hypo-attenuating). Sizes are per lesion: the
+    union of several lesions has no meaningful diameter. An empty mask gives count 0 and None
+    for the HU fields.
     """
     tumor = tumor_mask.astype(bool, copy=False)
     n_vox = int(tumor.sum())
-    stats: dict[str, Any] = {"count": 0, "voxels": n_vox, "volume_ml": 0.0,
-                             "equivalent_diameter_mm": 0.0, "component_diameters_mm": [],
+    stats: dict[str, Any] = {"count": 0, "voxels": n_vox, "volume_ml": 0.0, "lesions": [],
+                             "largest_diameter_mm": 0.0, "component_diameters_mm": [],
                              "mean_hu_tumor": None, "mean_hu_ring": None, "hu_contrast": None}
     if n_vox == 0:
         return stats
@@ -44,15 +47,23 @@ def tumor_statistics(ct: np.ndarray, tumor_mask: np.ndarray, organ_mask: np.ndar
     box = bounding_box(tumor, margin)
     t_box, o_box, ct_box = tumor[box], organ_mask[box].astype(bool), ct[box]
     labels, count = ndimage.label(t_box, structure=np.ones((3, 3, 3), dtype=bool))
-    sizes = np.sort(np.bincount(labels.ravel())[1:])[::-1]
+    sizes = np.bincount(labels.ravel())[1:]
+    centres = ndimage.center_of_mass(t_box, labels, range(1, count + 1))
+    order = np.argsort(-sizes, kind="stable")
+    lesions = [{"voxels": int(sizes[i]),
+                "volume_ml": round(int(sizes[i]) * float(np.prod(spacing)) / 1000.0, 4),
+                "equivalent_diameter_mm": round(equivalent_diameter_mm(int(sizes[i]), spacing), 2),
+                "centre_voxel": [round(float(c) + b.start, 1)
+                                 for c, b in zip(centres[i], box, strict=True)]}
+               for i in order]
     dist = ndimage.distance_transform_edt(~t_box, sampling=spacing)
     ring = (dist > 0) & (dist <= ring_mm) & o_box & ~t_box
     mean_t = float(ct_box[t_box].mean())
     mean_r = float(ct_box[ring].mean()) if ring.any() else None
     stats.update(
         count=int(count), volume_ml=n_vox * float(np.prod(spacing)) / 1000.0,
-        equivalent_diameter_mm=equivalent_diameter_mm(n_vox, spacing),
-        component_diameters_mm=[round(equivalent_diameter_mm(int(s), spacing), 2) for s in sizes],
+        lesions=lesions, largest_diameter_mm=lesions[0]["equivalent_diameter_mm"],
+        component_diameters_mm=[les["equivalent_diameter_mm"] for les in lesions],
         mean_hu_tumor=mean_t, mean_hu_ring=mean_r,
         hu_contrast=None if mean_r is None else mean_t - mean_r,
     )

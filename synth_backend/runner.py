@@ -69,10 +69,11 @@ def organ_from_mask(mask: np.ndarray, organ_label: int | None, path: Path) -> np
 def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Path, *,
                     organ: str, organ_label: int | None = None, out_dir: str | Path,
                     seed: int, device: str = "auto", checkpoint: str | Path | None = None,
-                    **options: Any) -> Path:
+                    vessel_mask: str | Path | None = None, **options: Any) -> Path:
     """Synthesize tumor(s) with ``method`` into one CT file; return the output folder.
 
-    ``options`` go to the method (e.g. ``size``, ``diameter_mm``). Raises
+    ``options`` go to the method (e.g. ``size``, ``diameter_mm``). ``vessel_mask``: a mask
+    file of the dataset's vessels on the CT's grid (hand-crafted ``vtt`` profile). Raises
     :class:`synth_backend.errors.VolumeError` for unreadable or mismatched files and
     :class:`SynthesisInputError` subclasses for unusable organ masks, each naming the case.
     """
@@ -96,13 +97,19 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
     mask = load_volume(organ_mask_path, "mask")
     check_same_grid(ct, mask)
     organ_mask = organ_from_mask(mask.array, organ_label, organ_mask_path)
+    extra: dict[str, Any] = {}
+    if vessel_mask is not None:
+        vessel_mask = Path(vessel_mask)
+        vessels = load_volume(vessel_mask, "mask")
+        check_same_grid(ct, vessels)
+        extra["vessel_mask"] = vessels.array > 0
     device = resolve_device(device)
     kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
     synth = get_synthesizer(method, **kwargs)
     options = {k: v for k, v in options.items() if v is not None}
     try:
         result = synth.synthesize(ct.array, organ_mask, organ=organ, spacing=ct.spacing,
-                                  seed=int(seed), device=device, **options)
+                                  seed=int(seed), device=device, **options, **extra)
     except SynthesisInputError as exc:
         raise exc.for_case(ct_path) from exc
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +128,10 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         "inputs": {"ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},
                    "organ_mask": {"path": str(organ_mask_path.resolve()),
                                   "sha256": sha256_file(organ_mask_path),
-                                  "organ_label": organ_label}},
+                                  "organ_label": organ_label},
+                   **({"vessel_mask": {"path": str(vessel_mask.resolve()),
+                                       "sha256": sha256_file(vessel_mask)}}
+                      if vessel_mask is not None else {})},
         "outputs": {name: {"path": name, "sha256": sha256_file(out_dir / name)}
                     for name in ("ct.nii.gz", "tumor_mask.nii.gz")},
         "grid": {"shape": list(ct.shape), "spacing": list(ct.spacing)},
@@ -130,6 +140,6 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         "environment": environment(),
     }
     write_provenance(out_dir / PROVENANCE_NAME, manifest)
-    log.info("%s: %s tumor(s), %.1f mm, contrast %s HU -> %s", ct_path.name, stats["count"],
-             stats["equivalent_diameter_mm"], stats["hu_contrast"], out_dir)
+    log.info("%s: %s lesion(s) %s mm, contrast %s HU -> %s", ct_path.name, stats["count"],
+             stats["component_diameters_mm"][:10], stats["hu_contrast"], out_dir)
     return out_dir

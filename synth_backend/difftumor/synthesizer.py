@@ -28,8 +28,8 @@ from synth_backend.autoencoder.patching import (
 )
 from synth_backend.base import SynthesisResult, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
+from synth_backend.elastic import sample_sigma
 from synth_backend.masks import (
-    ELASTIC_SIGMA,
     SIZE_RADIUS_MM,
     TumorSpec,
     draw_tumor_mask,
@@ -104,7 +104,13 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         """Insert the stage's tumors. ``options``: ``stage`` (early | medium | large, default
         from the checkpoint: early -> early, late -> medium or large with p = 0.5), or one tumor
         of a ``size`` class (tiny | small | medium | large) or ``diameter_mm``; a size outside
-        the checkpoint's stage (early: radius <= 10 mm) raises :class:`SynthesisInputError`."""
+        the checkpoint's stage (early: radius <= 10 mm) raises :class:`SynthesisInputError`.
+        ``n_tumors``: exactly this many lesions (each its own patch; default: one with a size
+        or diameter, else the stage's own count)."""
+        n_tumors = options.pop("n_tumors", None)
+        if n_tumors is not None and int(n_tumors) != 1:
+            return self.synthesize_several(ct, organ_mask, n_tumors=int(n_tumors), organ=organ,
+                                           spacing=spacing, seed=seed, device=device, **options)
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
         device = resolve_device(device)
@@ -115,7 +121,7 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
                                   diameter_mm=options.pop("diameter_mm", None))
         if options:
             raise SynthesisInputError(f"unknown difftumor options {sorted(options)}",
-                                      "valid: stage, size, diameter_mm")
+                                      "valid: stage, size, diameter_mm, n_tumors")
         if request is not None:
             stage = request[0]
             _check_stage(stage, model.cfg["stage"], self.checkpoint)
@@ -133,6 +139,7 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
             candidates = central
         if request is None:
             specs = sample_tumor_specs(rng, candidates, stage=stage, max_radius_mm=p / 2 - 2)
+            specs = specs[:1] if n_tumors is not None else specs
         else:
             specs = [_one_spec(rng, candidates, request[1], request[2], p / 2 - 2)]
         tumor_p = draw_tumor_mask(organ_p.shape, specs, organ_p)
@@ -170,8 +177,7 @@ def _one_spec(rng: np.random.Generator, candidates: np.ndarray, radii: np.ndarra
     """One ellipsoid (radii in mm, capped to the patch) centred on a ``candidates`` voxel."""
     coords = np.argwhere(candidates)
     centre = coords[int(rng.integers(len(coords)))]
-    lo, hi = ELASTIC_SIGMA[size_class]
     return TumorSpec(center=tuple(int(c) for c in centre),
                      radii=tuple(float(r) for r in np.minimum(radii, max_radius_mm)),
-                     elastic_sigma=float(rng.uniform(lo, hi)),
+                     elastic_sigma=sample_sigma(rng, size_class),
                      deform_seed=int(rng.integers(2**31 - 1)))

@@ -6,6 +6,12 @@ Reference facts (spec "Hand-crafted"): centre on a z slice within 0.3-0.7 of the
 organ eroded in-plane (5 x 5 mm), per-axis radius U(0.75 r, 1.25 r) with r = 4/8/16/32 mm,
 counts tiny 3-10 / small 3-10 / medium 2-5 / large 1-3, "mix" = all four, texture sigma_a in
 {3,6,9,12,15} mm and sigma_b in {4,7} mm, boundary blur U(1, 2) mm, HU drop U(65, 145).
+
+Profiles: ``train`` (default) is the fast recipe the paper trained with. ``vtt`` is its
+visual-Turing-test version: tumors kept at least ``VESSEL_CLEARANCE_MM`` off the organ's large
+vessels (:mod:`synth_backend.handcrafted.vessels`, or the dataset's vessel mask), a thin
+enhancing capsule on medium and large tumors and a mild mass effect that pushes the surrounding
+tissue and its vessels outward. The profile and what it drew are part of the parameters.
 """
 
 from __future__ import annotations
@@ -17,8 +23,16 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from synth_backend.elastic import (
+    deformed_ellipsoid,
+    random_grids,
+    sample_sigma,
+    shape_reach_mm,
+    tumor_box,
+)
 from synth_backend.handcrafted.texture import SIGMA_A_MM, SIGMA_B_MM
-from synth_backend.masks import ELASTIC_SIGMA, SIZE_RADIUS_MM
+from synth_backend.handcrafted.vessels import clearance_mm, coarse_distance_mm, large_vessels
+from synth_backend.masks import SIZE_RADIUS_MM
 from synth_backend.runner import OrganTooSmallError
 
 SIZES = ("tiny", "small", "medium", "large")
@@ -28,13 +42,21 @@ COUNTS = {"tiny": (3, 10), "small": (3, 10), "medium": (2, 5), "large": (1, 3)}
 MIX_COUNTS = {"tiny": (3, 10), "small": (5, 10), "medium": (2, 5), "large": (1, 3)}
 Z_BAND = (0.3, 0.7)
 ERODE_MM = 5.0
-VESSEL_ABOVE_MEDIAN_HU = 60.0  # contrast CT: vessels >= parenchyma + 60 HU (160 vs 100 liver)
+PROFILES = ("train", "vtt")
+VESSEL_CLEARANCE_MM = 2.0       # vtt: no tumor voxel closer than this to a large vessel
+CLEARANCE_CAP_MM = 10.0         # recorded clearance is exact up to this distance
+PLACEMENT_TRIES = 30
+VTT_MASS_EFFECT = (0.1, 0.25)   # mild: tissue at the tumor surface comes from ~0.9 r
+VTT_CAPSULE_HU = (10.0, 25.0)   # capsule brighter than the parenchyma by this much
+VTT_CAPSULE_MM = (1.0, 1.5)     # capsule thickness
+CAPSULE_SIZES = ("medium", "large")
 
 
 @dataclass(frozen=True)
 class EllipsoidTumor:
     """One tumor: centre voxel (x, y, z) of the full volume, radii (mm), displacement std of
-    the elastic warp (mm), and the seeds of its warp and texture fields."""
+    the elastic warp (mm, the reference's sigma by size class), and the seeds of its warp and
+    texture fields."""
 
     size_class: str
     center: tuple[int, int, int]
@@ -44,9 +66,9 @@ class EllipsoidTumor:
     texture_seed: int
 
     def control_displacements(self) -> np.ndarray:
-        """(3, 3, 3, 3) control-point displacements in mm, fixed by ``deform_seed``."""
-        rng = np.random.default_rng(self.deform_seed)
-        return rng.normal(0.0, self.elastic_sigma_mm, size=(3, 3, 3, 3)).astype(np.float32)
+        """(3, 2, 3, 3) control displacements (mm) of the three warp passes, fixed by
+        ``deform_seed`` (:func:`synth_backend.elastic.random_grids`)."""
+        return random_grids(self.deform_seed, self.elastic_sigma_mm)
 
 
 @dataclass(frozen=True)
@@ -61,8 +83,12 @@ class HandcraftedParams:
     blur_sigma_mm: float
     hu_drop: float
     mass_effect: float = 0.0       # 0 = off; else radial push strength (0.1-0.5)
-    capsule_hu: float = 0.0        # 0 = off; else brightening of a 1.5 mm rim (HU)
+    capsule_hu: float = 0.0        # 0 = off; else capsule this much brighter than parenchyma
     vessel_avoidance: bool = False
+    profile: str = "train"
+    capsule_mm: float = 1.5        # capsule thickness (medium and large tumors only)
+    vessel_source: str = "none"    # vessels avoided: "hu" (derived), "mask" (given) or "none"
+    vessel_clearance_mm: tuple[float, ...] = ()  # per tumor, capped at CLEARANCE_CAP_MM
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +96,7 @@ class HandcraftedParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HandcraftedParams:
         data = dict(data)
+        data["vessel_clearance_mm"] = tuple(data.get("vessel_clearance_mm", ()))
         tumors = tuple(
             EllipsoidTumor(**{**t, "center": tuple(t["center"]),
                               "radii_mm": tuple(t["radii_mm"])})
@@ -112,33 +139,44 @@ def _pick_center(rng: np.random.Generator, eroded: np.ndarray, z_offset: int,
     return tuple(int(v) for v in idx[rng.integers(len(idx))])  # type: ignore[return-value]
 
 
-def _hits_vessel(center, radii_mm, spacing, organ, vessel) -> bool:
-    """True when more than 1% of the (undeformed) ellipsoid's organ voxels are vessel."""
-    half = [int(np.ceil(r / s)) for r, s in zip(radii_mm, spacing, strict=True)]
-    box = tuple(slice(max(0, c - h), c + h + 1) for c, h in zip(center, half, strict=True))
-    grids = np.ogrid[box]
-    dist = sum(((g - c) * s / r) ** 2
-               for g, c, s, r in zip(grids, center, spacing, radii_mm, strict=True))
-    inside = (dist <= 1.0) & organ[box]
-    return bool(inside.sum()) and float(vessel[box][inside].mean()) > 0.01
+def _clearance_mm(center, radii_mm, grids, spacing, organ, vessels) -> float:
+    """Distance (mm, capped) from the organ voxels of the deformed tumor at ``center`` (indices
+    of the organ box) to the nearest vessel voxel; the cap when the tumor has no organ voxel."""
+    box = tumor_box(center, shape_reach_mm(radii_mm, grids), spacing, organ.shape)
+    inside = deformed_ellipsoid(box, center, radii_mm, spacing, grids) & organ[box]
+    return clearance_mm(inside, box, vessels, spacing, CLEARANCE_CAP_MM)
 
 
 def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Sequence[float], *,
                   organ: str, size: str | None = None, diameter_mm: float | None = None,
-                  ct: np.ndarray | None = None, vessel_avoidance: bool = False,
-                  mass_effect: float = 0.0, capsule_hu: float = 0.0) -> HandcraftedParams:
+                  n_tumors: int | None = None, profile: str = "train",
+                  ct: np.ndarray | None = None, vessel_mask: np.ndarray | None = None,
+                  vessel_avoidance: bool | None = None, mass_effect: float | None = None,
+                  capsule_hu: float | None = None) -> HandcraftedParams:
     """Draw one synthesis for a boolean (x, y, z) ``organ_mask`` with voxel ``spacing`` (mm).
 
     ``size``: tiny | small | medium | large | mix, or None for the reference's random choice
     (each of the five with p = 0.2). ``diameter_mm``: instead, exactly one tumor whose
-    ellipsoid has that equivalent diameter. ``vessel_avoidance`` needs ``ct`` (HU) and moves a
-    tumor (up to 20 tries) whose ellipsoid covers > 1% voxels brighter than the organ median
-    + 60 HU. Raises :class:`OrganTooSmallError` when the organ is smaller than the tumor.
+    ellipsoid has that equivalent diameter. ``n_tumors``: this many tumors instead of the
+    reference's count for the size class (one for ``diameter_mm``; "mix" then draws each
+    tumor's class uniformly). ``profile``: "train" (default: none of the extras) or "vtt"
+    (all three, drawn from ``VTT_*``). ``vessel_avoidance`` (default: on for vtt) needs ``ct``
+    (HU) or a boolean ``vessel_mask`` of the volume: each tumor's centre is re-drawn (up to
+    ``PLACEMENT_TRIES``) until its deformed shape keeps ``VESSEL_CLEARANCE_MM`` from the large
+    vessels (else the clearest try is kept). ``mass_effect`` (push strength) and
+    ``capsule_hu`` override the profile's draws. Raises :class:`OrganTooSmallError` when the
+    organ is smaller than the tumor.
     """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    vtt = profile == "vtt"
+    vessel_avoidance = vtt if vessel_avoidance is None else bool(vessel_avoidance)
     if size is not None and diameter_mm is not None:
         raise ValueError("give size or diameter_mm, not both")
     if size is not None and size not in SIZE_CHOICES:
         raise ValueError(f"size must be one of {SIZE_CHOICES}, got {size!r}")
+    if n_tumors is not None and int(n_tumors) < 1:
+        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}; pass a positive --n-tumors")
     spacing = tuple(float(s) for s in spacing)
     organ_mask = organ_mask.astype(bool, copy=False)
     x_idx, y_idx, z_idx = (np.flatnonzero(organ_mask.any(axis=a)) for a in ((1, 2), (0, 2), (0, 1)))
@@ -151,14 +189,18 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
     if diameter_mm is not None:
         if diameter_mm <= 0:
             raise ValueError(f"diameter_mm must be > 0, got {diameter_mm}")
-        plan = [size_class_for_diameter(diameter_mm)]
+        plan = [size_class_for_diameter(diameter_mm)] * int(n_tumors or 1)
         min_diam = float(diameter_mm)
         size_label = f"{diameter_mm:g}mm"
     else:
         size_label = size if size is not None else SIZE_CHOICES[int(rng.integers(5))]
         counts = MIX_COUNTS if size_label == "mix" else COUNTS
         names = SIZES if size_label == "mix" else (size_label,)
-        plan = [n for n in names for _ in range(int(rng.integers(counts[n][0], counts[n][1] + 1)))]
+        if n_tumors is None:
+            plan = [n for n in names
+                    for _ in range(int(rng.integers(counts[n][0], counts[n][1] + 1)))]
+        else:
+            plan = [names[int(rng.integers(len(names)))] for _ in range(int(n_tumors))]
         min_diam = min(1.5 * SIZE_RADIUS_MM[n] for n in names)
     if np.any(extent < min_diam):
         raise OrganTooSmallError(
@@ -167,39 +209,65 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
             "use a smaller --size/--diameter-mm or a case with a larger organ")
 
     eroded, z_off = _candidate_slices(organ_box, spacing)
-    vessel = None
+    dist, vessels, vessel_source = None, None, "none"
     if vessel_avoidance:
-        if ct is None:
-            raise ValueError("vessel_avoidance needs the CT")
-        ct_box = ct[box]
-        vessel = (ct_box >= np.median(ct_box[organ_box]) + VESSEL_ABOVE_MEDIAN_HU) & organ_box
+        if vessel_mask is not None:
+            if vessel_mask.shape != organ_mask.shape:
+                raise ValueError(f"vessel_mask shape {vessel_mask.shape} must equal the organ "
+                                 f"mask's {organ_mask.shape}")
+            vessels, vessel_source = vessel_mask[box].astype(bool), "mask"
+        elif ct is not None:
+            vessels, vessel_source = large_vessels(ct[box], organ_box, spacing), "hu"
+        else:
+            raise ValueError("vessel_avoidance needs the CT or a vessel mask")
+        dist = coarse_distance_mm(vessels, spacing)
+    band = slice(z_off, z_off + eroded.shape[2])
 
-    tumors = []
+    tumors, clearances = [], []
     for name in plan:
         if diameter_mm is not None:
             aspect = rng.uniform(0.85, 1.15, size=3)
             radii = diameter_mm / 2.0 * aspect / np.prod(aspect) ** (1 / 3)
         else:
             radii = SIZE_RADIUS_MM[name] * rng.uniform(0.75, 1.25, size=3)
-        center = _pick_center(rng, eroded, z_off, organ_box)
-        for _ in range(20 if vessel is not None else 0):
-            if not _hits_vessel(center, radii, spacing, organ_box, vessel):
-                break
-            center = _pick_center(rng, eroded, z_off, organ_box)
-        lo, hi = ELASTIC_SIGMA[name]
+        sigma = sample_sigma(rng, name)
+        deform_seed = int(rng.integers(2**31 - 1))
+        texture_seed = int(rng.integers(2**31 - 1))
+        pool = eroded
+        if dist is not None:
+            # centres deep enough off the vessels for the undeformed shape; the deformed shape
+            # is then checked try by try
+            far = eroded & (dist[:, :, band] >= float(min(radii)) + VESSEL_CLEARANCE_MM)
+            pool = far if far.any() else eroded
+        center = _pick_center(rng, pool, z_off, organ_box)
+        if dist is not None:
+            grids = random_grids(deform_seed, sigma)
+            best = (_clearance_mm(center, radii, grids, spacing, organ_box, vessels), center)
+            for _ in range(PLACEMENT_TRIES - 1):
+                if best[0] >= VESSEL_CLEARANCE_MM:
+                    break
+                cand = _pick_center(rng, pool, z_off, organ_box)
+                best = max(best, (_clearance_mm(cand, radii, grids, spacing, organ_box,
+                                                vessels), cand), key=lambda b: b[0])
+            center = best[1]
+            clearances.append(round(best[0], 2))
         tumors.append(EllipsoidTumor(
             size_class=name,
             center=tuple(int(c + o) for c, o in zip(center, offset, strict=True)),
             radii_mm=tuple(float(r) for r in radii),
-            elastic_sigma_mm=float(rng.uniform(lo, hi)),
-            deform_seed=int(rng.integers(2**31 - 1)),
-            texture_seed=int(rng.integers(2**31 - 1)),
+            elastic_sigma_mm=sigma, deform_seed=deform_seed, texture_seed=texture_seed,
         ))
+    sigma_a = float(SIGMA_A_MM[int(rng.integers(len(SIGMA_A_MM)))])
+    sigma_b = float(SIGMA_B_MM[int(rng.integers(len(SIGMA_B_MM)))])
+    blur, drop = float(rng.uniform(1.0, 2.0)), float(rng.uniform(65.0, 145.0))
+    vtt_mass = float(rng.uniform(*VTT_MASS_EFFECT)) if vtt else 0.0
+    vtt_caps = float(rng.uniform(*VTT_CAPSULE_HU)) if vtt else 0.0
+    caps_mm = float(rng.uniform(*VTT_CAPSULE_MM)) if vtt else 1.5
     return HandcraftedParams(
-        organ=organ, size=size_label, tumors=tuple(tumors),
-        sigma_a_mm=float(SIGMA_A_MM[int(rng.integers(len(SIGMA_A_MM)))]),
-        sigma_b_mm=float(SIGMA_B_MM[int(rng.integers(len(SIGMA_B_MM)))]),
-        blur_sigma_mm=float(rng.uniform(1.0, 2.0)), hu_drop=float(rng.uniform(65.0, 145.0)),
-        mass_effect=float(mass_effect), capsule_hu=float(capsule_hu),
-        vessel_avoidance=bool(vessel_avoidance),
+        organ=organ, size=size_label, tumors=tuple(tumors), sigma_a_mm=sigma_a,
+        sigma_b_mm=sigma_b, blur_sigma_mm=blur, hu_drop=drop,
+        mass_effect=float(vtt_mass if mass_effect is None else mass_effect),
+        capsule_hu=float(vtt_caps if capsule_hu is None else capsule_hu),
+        vessel_avoidance=vessel_avoidance, profile=profile, capsule_mm=caps_mm,
+        vessel_source=vessel_source, vessel_clearance_mm=tuple(clearances),
     )

@@ -5,10 +5,11 @@ mask is a union of elastically deformed ellipsoids AND the organ. Works on the s
 sizes are in mm and converted per axis with the spacing; each tumor is drawn, textured and
 blurred in its own small box, so the cost follows the tumors, not the scan.
 
-Optional visual-Turing-test extras of the paper, off by default (see docs/synthesis.md):
-``vessel_avoidance`` (re-draw a centre whose ellipsoid covers vessels), ``mass_effect`` (push the
-surrounding tissue radially outward before inserting the tumor) and ``capsule_hu`` (a brighter
-1.5 mm rim that separates the tumor from the parenchyma).
+The paper's visual-Turing-test extras come with ``profile="vtt"`` (default ``train``: off), or
+one by one (see docs/synthesis.md): ``vessel_avoidance`` (tumors kept off the large vessels),
+``mass_effect`` (push the surrounding tissue and its vessels radially outward before inserting
+the tumor) and ``capsule_hu`` (a thin enhancing rim, ``capsule_mm`` thick, on medium and large
+tumors).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from synth_backend.base import ORGANS, SynthesisResult, Synthesizer
-from synth_backend.handcrafted.params import HandcraftedParams, sample_params
-from synth_backend.handcrafted.shapes import Box, deformed_ellipsoid, tumor_box
+from synth_backend.elastic import Box, deformed_ellipsoid, shape_reach_mm, tumor_box
+from synth_backend.handcrafted.params import CAPSULE_SIZES, HandcraftedParams, sample_params
 from synth_backend.handcrafted.texture import tumor_texture
 
 
@@ -53,6 +54,19 @@ def _mass_effect(ct: np.ndarray, out: np.ndarray, center: Sequence[int],
     out[box] = ndimage.map_coordinates(ct, coords, order=1, mode="nearest")
 
 
+def _with_capsule(drop: np.ndarray, local: np.ndarray, organ: np.ndarray,
+                  spacing: Sequence[float], params: HandcraftedParams) -> np.ndarray:
+    """Thin enhancing capsule: the outer ``capsule_mm`` of the tumor (depth measured in mm, the
+    surface half a voxel outside the border voxels) ends ``capsule_hu`` brighter than the
+    parenchyma instead of darker; edges smoothed by 0.5 mm so it is not a voxel staircase."""
+    depth = ndimage.distance_transform_edt(local > 0, sampling=spacing)
+    reach = params.capsule_mm + 0.5 * max(float(s) for s in spacing)
+    rim = ((depth > 0) & (depth <= reach)).astype(np.float32)
+    weight = np.clip(ndimage.gaussian_filter(rim, [0.5 / float(s) for s in spacing]), 0, 1)
+    weight *= organ
+    return drop * (1 - weight) - np.float32(params.capsule_hu) * weight
+
+
 def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
           params: HandcraftedParams) -> tuple[np.ndarray, np.ndarray]:
     """Insert the tumors of ``params`` into ``ct`` (float32 HU, (x, y, z)); deterministic.
@@ -73,9 +87,9 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
     tumor = np.zeros(ct.shape, dtype=np.uint8)
     margin = [int(np.ceil(3 * params.blur_sigma_mm / s)) for s in spacing]
     for t in params.tumors:
-        reach = max(t.radii_mm) + 3.0 * t.elastic_sigma_mm + 1.0
-        box = tumor_box(t.center, reach, spacing, ct.shape)
-        geo = deformed_ellipsoid(box, t.center, t.radii_mm, spacing, t.control_displacements())
+        grids = t.control_displacements()
+        box = tumor_box(t.center, shape_reach_mm(t.radii_mm, grids), spacing, ct.shape)
+        geo = deformed_ellipsoid(box, t.center, t.radii_mm, spacing, grids)
         geo &= organ[box]
         if not geo.any():
             continue
@@ -91,21 +105,21 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
         texture = tumor_texture(local.shape, spacing, sigma_a_mm=params.sigma_a_mm,
                                 sigma_b_mm=params.sigma_b_mm, seed=t.texture_seed)
         drop = texture * blurred * np.float32(params.hu_drop) * organ[tight]
-        if params.capsule_hu > 0:
-            rim_vox = [max(1, int(round(1.5 / s))) for s in spacing]
-            core = ndimage.minimum_filter(local, size=[2 * r + 1 for r in rim_vox])
-            rim = ndimage.gaussian_filter(local - core, 0.5)
-            drop -= np.float32(params.capsule_hu) * rim * organ[tight]
-        # overlapping tumors: the strongest drop wins (out starts as src)
-        np.minimum(out[tight], src[tight] - drop, out=out[tight])
+        if params.capsule_hu > 0 and t.size_class in CAPSULE_SIZES:
+            drop = _with_capsule(drop, local, organ[tight], spacing, params)
+        # overlapping tumors: the strongest change wins (out starts as src; a capsule's
+        # brightening is a negative drop and loses to another tumor's darker core)
+        current = src[tight] - out[tight]
+        out[tight] = src[tight] - np.where(np.abs(drop) > np.abs(current), drop, current)
     return out, tumor
 
 
 class HandcraftedSynthesizer(Synthesizer):
     """Registry name ``handcrafted``. Options: ``size`` (tiny|small|medium|large|mix, default:
-    random as in the reference), ``diameter_mm``, ``vessel_avoidance`` (bool),
-    ``mass_effect`` (strength, 0 = off), ``capsule_hu`` (HU, 0 = off). CPU only (NumPy/SciPy);
-    ``device`` is accepted and recorded as ``cpu``."""
+    random as in the reference), ``diameter_mm``, ``n_tumors``, ``profile`` (train | vtt),
+    ``vessel_mask`` (boolean array of the volume: the dataset's vessels, for vtt),
+    ``vessel_avoidance`` (bool), ``mass_effect`` (strength, 0 = off), ``capsule_hu`` (HU,
+    0 = off). CPU only (NumPy/SciPy); ``device`` is accepted and recorded as ``cpu``."""
 
     name = "handcrafted"
 
@@ -114,8 +128,8 @@ class HandcraftedSynthesizer(Synthesizer):
                    **options: Any) -> SynthesisResult:
         if organ not in ORGANS:
             raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
-        unknown = set(options) - {"size", "diameter_mm", "vessel_avoidance", "mass_effect",
-                                  "capsule_hu"}
+        unknown = set(options) - {"size", "diameter_mm", "n_tumors", "profile", "vessel_mask",
+                                  "vessel_avoidance", "mass_effect", "capsule_hu"}
         if unknown:
             raise ValueError(f"unknown handcrafted options {sorted(unknown)}")
         start = time.perf_counter()
@@ -132,4 +146,4 @@ class HandcraftedSynthesizer(Synthesizer):
         out, tumor = apply(ct, organ_mask, spacing, p)
         return SynthesisResult(out, tumor, p.to_dict(),
                                {"device": "cpu", "seconds": time.perf_counter() - start,
-                                "n_tumors_drawn": len(p.tumors)})
+                                "n_tumors_drawn": len(p.tumors), "profile": p.profile})

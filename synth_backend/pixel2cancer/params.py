@@ -9,7 +9,8 @@ Explicit size: ``size`` (tiny/small/medium/large: diameter U(6, 10) / U(12, 20) 
 U(48, 80) mm, the hand-crafted classes) or ``diameter_mm`` is turned into steps with the
 measured calibration (:mod:`synth_backend.pixel2cancer.tables`); seeds are then placed at least
 half a radius inside the organ and satellites within half a radius (at most 10 mm), so the
-lesion keeps the asked size.
+lesion keeps the asked size, and one lesion is grown (not the reference's 1-9) unless
+``n_tumors`` asks for more.
 """
 
 from __future__ import annotations
@@ -97,13 +98,14 @@ def organ_box(organ: np.ndarray) -> tuple[slice, slice, slice]:
 def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarray,
                   spacing: Sequence[float], *, organ: str, size: str | None = None,
                   diameter_mm: float | None = None, steps: int | None = None,
-                  n_seeds: int | None = None,
+                  n_tumors: int | None = None,
                   invasion_probs: Sequence[float] = INVASION_PROBS, density: str = "auto",
                   necrosis: bool | None = None, ca_spacing_mm: float = 1.0) -> Pixel2CancerParams:
     """Draw one synthesis for ``ct`` (HU) and boolean ``organ_mask``, (x, y, z), spacing in mm.
 
     At most one of ``size``, ``diameter_mm``, ``steps``; none = the reference's random steps.
-    ``n_seeds`` fixes the number of primary seeds (default U{1..9}); ``necrosis`` forces death
+    ``n_tumors`` fixes the number of primary seeds (lesions; default 1 when a size or diameter
+    is asked, else the reference's U{1..9}); ``necrosis`` forces death
     on/off (default: p = 0.5 above the organ's step threshold). Raises
     :class:`OrganTooSmallError` when no organ voxel lies deep enough for the requested size.
     """
@@ -111,6 +113,8 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
         raise ValueError("give at most one of size, diameter_mm, steps")
     if size is not None and size not in SIZE_DIAMETER_MM:
         raise ValueError(f"size must be one of {tuple(SIZE_DIAMETER_MM)}, got {size!r}")
+    if n_tumors is not None and int(n_tumors) < 1:
+        raise ValueError(f"n_tumors must be >= 1, got {n_tumors}; pass a positive --n-tumors")
     if len(invasion_probs) != 3 or not all(0.0 <= p <= 1.0 for p in invasion_probs):
         raise ValueError(f"invasion_probs must be 3 values in [0, 1], got {invasion_probs}")
     table = ORGAN_TABLES[organ]
@@ -159,7 +163,9 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     # a multi-focal cluster grows for the steps of (target - r/2)
     sat_steps = steps if target is None else steps_for_diameter(max(2.0, target - sat_mm))
     clusters = []
-    for _ in range(int(n_seeds) if n_seeds is not None else int(rng.integers(1, 10))):
+    if n_tumors is None:
+        n_tumors = 1 if target is not None else int(rng.integers(1, 10))
+    for _ in range(int(n_tumors)):
         c = coords[rng.integers(len(coords))]
         sats: list[tuple[int, int, int]] = []
         if rng.integers(0, 3) == 0:

@@ -4,7 +4,9 @@ Each seed cluster grows in its own neighbourhood box: the box is cut from the sc
 ``ca_spacing_mm`` isotropic (the reference works at 1 mm, so growth is isotropic in mm on any
 scan), grown with :class:`~synth_backend.pixel2cancer.automaton.Automaton`, and the resulting
 state is resampled back onto the scan's own grid, where the HU mapping changes only tumor voxels
-(plus the one-voxel in-plane blur rim). Cost follows the tumors, not the organ.
+(plus the in-plane blur rim). Cost follows the tumors, not the organ. Clusters whose boxes
+overlap are combined before the HU mapping (maximum of their states), so a later cluster never
+overwrites an earlier one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from synth_backend.base import ORGANS, SynthesisResult, Synthesizer, resolve_device
 from synth_backend.handcrafted.texture import tumor_texture
@@ -24,8 +27,12 @@ from synth_backend.pixel2cancer.mapping import map_to_ct
 from synth_backend.pixel2cancer.params import Pixel2CancerParams, organ_box, sample_params
 from synth_backend.pixel2cancer.tables import DensityLevels, density_levels, diameter_for_steps
 
-OPTIONS = {"size", "diameter_mm", "steps", "n_seeds", "invasion_probs", "density", "necrosis",
+OPTIONS = {"size", "diameter_mm", "steps", "n_tumors", "invasion_probs", "density", "necrosis",
            "ca_spacing_mm"}
+# A 26-connected automaton tumor can come back from the 1 mm grid with a detached voxel or two
+# (a one-cell protrusion resampled with trilinear weights). Components smaller than 2 x 2 x 2
+# automaton cells are such artefacts: no real focus is that small after >= 5 growth steps.
+SPECK_CELLS = 8
 
 
 def _cluster_box(points, reach_mm: float, spacing, shape) -> tuple[slice, ...]:
@@ -94,7 +101,49 @@ def grow_cluster(ct_box: np.ndarray, organ_box_: np.ndarray, points_vox: np.ndar
     state_n = _resize(value, native).cpu().numpy() * organ_box_
     dead_n = _resize(is_dead.float(), native).cpu().numpy() * organ_box_
     mask_n = (_resize((tumor | is_dead).float(), native).cpu().numpy() >= 0.5) & organ_box_
+    mask_n, keep = _drop_specks(mask_n, spacing, params.ca_spacing_mm)
+    if keep is not None:
+        state_n, dead_n = state_n * keep, dead_n * keep
     return state_n.astype(np.float32), dead_n.astype(np.float32), mask_n
+
+
+def _drop_specks(mask: np.ndarray, spacing, cell_mm: float):
+    """Remove resampling specks (components < ``SPECK_CELLS`` automaton cells); returns the
+    mask and, when something was removed, the zone (bool) whose state may stay."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if n <= 1:
+        return mask, None
+    sizes = np.bincount(labels.ravel())[1:] * float(np.prod(spacing))
+    small = np.flatnonzero(sizes < SPECK_CELLS * cell_mm**3) + 1
+    if small.size == 0:
+        return mask, None
+    kept = mask & ~np.isin(labels, small)
+    reach = max(1, int(np.ceil(cell_mm / min(float(v) for v in spacing))))
+    return kept, ndimage.binary_dilation(kept, np.ones((3, 3, 3), dtype=bool), iterations=reach)
+
+
+def _merge_boxes(boxes: list[tuple[slice, ...]]) -> list[tuple[tuple[slice, ...], list[int]]]:
+    """Group boxes that overlap (transitively, until the groups' bounding boxes are disjoint);
+    returns (bounding box, member indices) per group, in order of first member."""
+    groups = [([b.start for b in box], [b.stop for b in box], [i]) for i, box in enumerate(boxes)]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                lo_i, hi_i, mi = groups[i]
+                lo_j, hi_j, mj = groups[j]
+                if all(a < d and c < b for a, b, c, d in zip(lo_i, hi_i, lo_j, hi_j, strict=True)):
+                    groups[i] = ([min(a, c) for a, c in zip(lo_i, lo_j, strict=True)],
+                                 [max(b, d) for b, d in zip(hi_i, hi_j, strict=True)],
+                                 sorted(mi + mj))
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(tuple(slice(a, b) for a, b in zip(lo, hi, strict=True)), members)
+            for lo, hi, members in groups]
 
 
 def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
@@ -113,27 +162,40 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
     radius = diameter_for_steps(params.steps) / 2.0
     reach = 1.15 * radius + 4.0 * params.ca_spacing_mm + 2.0
     extras = list(params.death_extra)
-    boxes, t_ca = [], 0.0
+    boxes, grown, t_ca = [], [], 0.0
     for i, cluster in enumerate(params.clusters):
         pts = np.array(cluster.points)
         box = _cluster_box(pts, reach, spacing, ct.shape)
-        boxes.append([[b.start, b.stop] for b in box])
+        boxes.append(box)
         extra, extras = extras[:len(pts)], extras[len(pts):]
         t0 = time.perf_counter()
-        state, dead, mask = grow_cluster(ct[box], organ[box], pts - [b.start for b in box],
-                                         spacing, params, levels, extra, params.ca_seed + i,
-                                         device, cluster.steps)
+        grown.append(grow_cluster(ct[box], organ[box], pts - [b.start for b in box], spacing,
+                                  params, levels, extra, params.ca_seed + i, device,
+                                  cluster.steps))
         t_ca += time.perf_counter() - t0
+    # overlapping clusters: one state map (maximum of the states), one HU mapping
+    for group_box, members in _merge_boxes(boxes):
+        shape = tuple(b.stop - b.start for b in group_box)
+        state = np.zeros(shape, dtype=np.float32)
+        dead = np.zeros(shape, dtype=np.float32)
+        mask = np.zeros(shape, dtype=bool)
+        for k in members:
+            local = tuple(slice(b.start - g.start, b.stop - g.start)
+                          for b, g in zip(boxes[k], group_box, strict=True))
+            s_k, d_k, m_k = grown[k]
+            np.maximum(state[local], s_k, out=state[local])
+            np.maximum(dead[local], d_k, out=dead[local])
+            mask[local] |= m_k
         if not mask.any():
             continue
-        texture = tumor_texture(state.shape, spacing, sigma_a_mm=params.sigma_a_mm,
-                                sigma_b_mm=params.sigma_b_mm, seed=params.texture_seed + i)
-        mapped = map_to_ct(ct[box], organ[box], state, dead, texture, levels, params.organ,
-                           hu_drop=params.hu_drop, necrosis_drop=params.necrosis_drop,
-                           fat_factor=params.fat_factor)
-        changed = mapped != ct[box]
-        out[box] = np.where(changed, mapped, out[box])
-        tumor[box] |= mask.astype(np.uint8)
+        texture = tumor_texture(shape, spacing, sigma_a_mm=params.sigma_a_mm,
+                                sigma_b_mm=params.sigma_b_mm, seed=params.texture_seed + members[0])
+        mapped = map_to_ct(ct[group_box], organ[group_box], state, dead, texture, levels,
+                           params.organ, spacing=spacing, hu_drop=params.hu_drop,
+                           necrosis_drop=params.necrosis_drop, fat_factor=params.fat_factor)
+        out[group_box] = mapped
+        tumor[group_box] |= mask.astype(np.uint8)
+    boxes = [[[b.start, b.stop] for b in box] for box in boxes]
     info = {"density_levels": levels.to_dict(), "boxes": boxes,
             "automaton_seconds": round(t_ca, 3), "sampling_steps": params.steps}
     return out, tumor, info
@@ -141,7 +203,8 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
 
 class Pixel2CancerSynthesizer(Synthesizer):
     """Registry name ``pixel2cancer``. Options: ``size`` (tiny|small|medium|large),
-    ``diameter_mm``, ``steps`` (reference control), ``n_seeds``, ``invasion_probs`` (3 values,
+    ``diameter_mm``, ``steps`` (reference control), ``n_tumors`` (seed clusters; default 1
+    with a size or diameter, else the reference's U{1..9}), ``invasion_probs`` (3 values,
     default 1.0/0.3/0.1), ``density`` (auto|fixed|organ), ``necrosis`` (bool),
     ``ca_spacing_mm`` (automaton grid, default 1 mm). Runs on CUDA when ``device`` is auto and
     a GPU is visible, else on CPU, with the same code."""

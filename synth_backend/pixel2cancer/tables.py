@@ -5,6 +5,13 @@ Density levels (spec "Pixel2Cancer"): organ HU quantized into 3 levels of ``inte
 kidney 140/160/180 (vessel >= 200): contrast-enhanced values. When a scan's organ median is far
 from them (non-contrast CT, phantoms), the table is shifted so the organ median sits in the
 middle of level 1 (``DensityLevels.source = "organ_median"``) and that choice is recorded.
+
+The reference's HU factors (vessels inside a tumor x 0.6875, level 3 x 0.875 for liver) are
+ratios of raw HU on contrast CT: they take a 160 HU vessel to the middle of level 1 (110 HU).
+Applied to raw HU after the table is shifted they break (non-contrast pancreas: vessel factor
+-0.18). So the factors are the table's own ratios, always in (0, 1], and act on HU measured from
+the shift (``offset_hu``, 0 for the contrast table): ``offset + (HU - offset) x factor`` still
+takes a vessel to the middle of level 1 of the organ's own levels.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class DensityLevels:
     interval: float
     source: str
     organ_median_hu: float
+    offset_hu: float = 0.0   # shift of the contrast table (lower - table lower); 0 = "fixed"
 
     @property
     def vessel_hu(self) -> float:
@@ -51,16 +59,26 @@ class DensityLevels:
 
     @property
     def vessel_factor(self) -> float:
-        """Vessels inside the tumor are multiplied by this (0.6875 liver, 0.75 kidney)."""
-        return (self.lower + self.interval / 2) / self.vessel_hu
+        """Vessels inside the tumor: ``offset + (HU - offset) x`` this (0.6875 liver, 0.75
+        kidney), the contrast table's ratio whatever the shift, so always in (0, 1]."""
+        base = self.lower - self.offset_hu
+        return (base + self.interval / 2) / (base + 3 * self.interval)
 
     @property
     def level3_factor(self) -> float:
-        """Level-3 tissue inside the tumor is multiplied by this (0.875 liver, 0.9 kidney)."""
-        return (self.lower + 2 * self.interval) / self.vessel_hu
+        """Level-3 tissue inside the tumor: ``offset + (HU - offset) x`` this (0.875 liver,
+        0.9 kidney)."""
+        base = self.lower - self.offset_hu
+        return (base + 2 * self.interval) / (base + 3 * self.interval)
+
+    def scale(self, hu: np.ndarray, factor: float) -> np.ndarray:
+        """``offset + (hu - offset) x factor``: the reference's ratio, measured from the shift."""
+        off = np.float32(self.offset_hu)
+        return off + (hu - off) * np.float32(factor)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "vessel_factor": self.vessel_factor,
+                "level3_factor": self.level3_factor}
 
 
 def density_levels(organ_hu: np.ndarray, organ: str, mode: str = "auto") -> DensityLevels:
@@ -76,7 +94,8 @@ def density_levels(organ_hu: np.ndarray, organ: str, mode: str = "auto") -> Dens
         raise ValueError(f"density mode must be auto, fixed or organ, got {mode!r}")
     if mode == "fixed" or (mode == "auto" and abs(median - middle) <= FIT_TOLERANCE_HU):
         return DensityLevels(table.lower, table.interval, "fixed", median)
-    return DensityLevels(median - table.interval / 2, table.interval, "organ_median", median)
+    lower = median - table.interval / 2
+    return DensityLevels(lower, table.interval, "organ_median", median, lower - table.lower)
 
 
 # Size calibration, measured with ``python benchmarks/synthesis.py --calibrate`` (one seed cell,

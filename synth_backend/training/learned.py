@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from synth_backend.base import Synthesizer
+import numpy as np
+
+from synth_backend.base import SynthesisResult, Synthesizer
 from synth_backend.training.checkpoint import (
     checkpoint_sha256,
     load_checkpoint,
@@ -74,3 +76,34 @@ class CheckpointSynthesizer(Synthesizer):
         if device not in self._models:
             self._models[device] = self.model_class.load(self.checkpoint, device)
         return self._models[device]
+
+    def synthesize_several(self, ct: np.ndarray, organ_mask: np.ndarray, *, n_tumors: int,
+                           organ: str, spacing, seed: int, device: str = "auto",
+                           **options: Any) -> SynthesisResult:
+        """``n_tumors`` lesions = that many one-lesion calls (``n_tumors=1``), each with its own
+        patch, centre and seed (``SeedSequence([seed, i])``), each on the CT the previous call
+        returned; a later lesion is centred and masked outside the earlier ones. ``params``
+        lists every lesion's own parameters."""
+        from synth_backend.runner import SynthesisInputError
+
+        if int(n_tumors) < 1:
+            raise SynthesisInputError(f"n_tumors must be >= 1, got {n_tumors}",
+                                      "pass a positive --n-tumors")
+        out = np.asarray(ct, dtype=np.float32)
+        organ_bool = np.asarray(organ_mask).astype(bool)
+        tumor = np.zeros(out.shape, dtype=np.uint8)
+        lesions, infos = [], []
+        for i in range(int(n_tumors)):
+            lesion_seed = int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0])
+            free = organ_bool & ~tumor.astype(bool)
+            res = self.synthesize(out, free if free.any() else organ_bool, organ=organ,
+                                  spacing=spacing, seed=lesion_seed, device=device, n_tumors=1,
+                                  **options)
+            out, tumor = res.ct, tumor | res.tumor_mask
+            lesions.append({"seed": lesion_seed, **res.params})
+            infos.append(res.info)
+        info = {"device": infos[0].get("device"), "sampling_steps": infos[0].get(
+            "sampling_steps"), "seconds": sum(float(i.get("seconds", 0.0)) for i in infos),
+                "lesions": infos}
+        return SynthesisResult(out, tumor, {"seed": int(seed), "n_tumors": int(n_tumors),
+                                            "lesions": lesions}, info)

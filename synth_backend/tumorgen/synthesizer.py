@@ -56,7 +56,15 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         ``diameter_mm`` (a box of half-size ``diameter / 2 * (1 + box_alpha)`` per axis: the
         BA-PMG training boxes exceed the tumor by U(0, alpha) of its extent on each side),
         ``steps`` (Euler steps, default from the checkpoint: 10), ``box`` (input-voxel
-        bounds ``[[x0, x1], [y0, y1], [z0, z1]]``, inclusive; default: sampled in the organ)."""
+        bounds ``[[x0, x1], [y0, y1], [z0, z1]]``, inclusive; default: sampled in the organ),
+        ``n_tumors`` (lesions, each its own patch; default 1)."""
+        n_tumors = options.pop("n_tumors", None)
+        if n_tumors is not None and int(n_tumors) != 1:
+            if options.get("box") is not None:
+                raise SynthesisInputError("box places one tumor; it cannot be combined with "
+                                          f"n_tumors={n_tumors}", "drop --n-tumors or the box")
+            return self.synthesize_several(ct, organ_mask, n_tumors=int(n_tumors), organ=organ,
+                                           spacing=spacing, seed=seed, device=device, **options)
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
         device = resolve_device(device)
@@ -76,7 +84,7 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         user_box = options.pop("box", None)
         if options:
             raise SynthesisInputError(f"unknown tumorgen options {sorted(options)}",
-                                      "valid: size, diameter_mm, steps, box")
+                                      "valid: size, diameter_mm, steps, box, n_tumors")
         p = model.patch_size
         sp = np.asarray(spacing, dtype=float)
         if user_box is not None:

@@ -106,3 +106,18 @@ def test_sampling_uses_only_the_passed_generator(trained):
     torch.manual_seed(999)  # global RNG state must not matter
     b = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu")
     np.testing.assert_array_equal(a.ct, b.ct)
+
+
+@pytest.mark.slow
+def test_n_tumors_gives_that_many_lesions(trained):
+    final, _ = trained
+    synth = get_synthesizer("difftumor", checkpoint=final)
+    ct, liver, _, _ = make_case(7)
+    one = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=4, device="cpu",
+                           n_tumors=1)
+    assert len(one.params["tumors"]) == 1            # not the early stage's 1-3
+    two = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=4, device="cpu",
+                           size="tiny", n_tumors=2)
+    assert two.params["n_tumors"] == 2 and len(two.params["lesions"]) == 2
+    assert all(len(les["tumors"]) == 1 for les in two.params["lesions"])
+    assert two.tumor_mask.any() and not (two.tumor_mask.astype(bool) & (liver == 0)).any()

@@ -66,7 +66,7 @@ def test_explicit_diameter_is_respected(phantom, diameter):
         res = HandcraftedSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
                                                   seed=seed, diameter_mm=diameter)
         diams.append(tumor_statistics(res.ct, res.tumor_mask, organ, SPACING)
-                     ["equivalent_diameter_mm"])
+                     ["largest_diameter_mm"])
     # elastic warp and voxelization; clipping by the organ only shrinks
     assert 0.6 * diameter < np.median(diams) < 1.25 * diameter, diams
 
@@ -132,7 +132,7 @@ def test_fft_blur_matches_periodic_gaussian():
 def test_optional_extras_change_the_result(phantom):
     ct, organ = phantom
     base = sample_params(np.random.default_rng(0), organ, SPACING, organ="liver",
-                         diameter_mm=20.0)
+                         diameter_mm=30.0)  # medium: capsules are for medium/large tumors
     plain, mask = apply(ct, organ, SPACING, base)
     caps = HandcraftedParams.from_dict({**base.to_dict(), "capsule_hu": 40.0})
     capsule, _ = apply(ct, organ, SPACING, caps)
@@ -154,3 +154,148 @@ def test_vessel_avoidance_keeps_tumors_off_the_vessel(phantom):
         _, mask = apply(ct, organ, SPACING, p)
         hits.append((mask.astype(bool) & vessel).sum() / max(1, mask.sum()))
     assert max(hits) < 0.05, hits
+
+
+# -- the visual-Turing-test profile (issue 11) -------------------------------------------------
+def test_default_profile_is_train_and_vtt_is_recorded(phantom):
+    ct, organ = phantom
+    synth = HandcraftedSynthesizer()
+    plain = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=2, size="small")
+    assert plain.params["profile"] == "train" and plain.params["vessel_source"] == "none"
+    assert plain.params["mass_effect"] == 0 and plain.params["capsule_hu"] == 0
+    vtt = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=2, size="medium",
+                           profile="vtt")
+    p = vtt.params
+    assert p["profile"] == "vtt" and p["vessel_avoidance"] and p["vessel_source"] == "hu"
+    assert 0.1 <= p["mass_effect"] <= 0.25 and 10 <= p["capsule_hu"] <= 25
+    assert 1.0 <= p["capsule_mm"] <= 1.5 and len(p["vessel_clearance_mm"]) == len(p["tumors"])
+    again = synth.replay(ct, organ, spacing=SPACING, params=p)   # no vessels needed to replay
+    assert np.array_equal(again.ct, vtt.ct)
+    with pytest.raises(ValueError, match="profile"):
+        synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=2, profile="fast")
+
+
+def test_vtt_keeps_medium_tumors_off_large_vessels(phantom):
+    ct, organ = phantom
+    vessel = (ct >= 180) & organ
+    near = ndimage.distance_transform_edt(~vessel, sampling=SPACING) < 2.0
+    train_hits, vtt_hits = 0, 0
+    for seed in range(6):
+        for profile in ("train", "vtt"):
+            res = HandcraftedSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
+                                                      seed=seed, diameter_mm=24.0,
+                                                      profile=profile)
+            hit = int((res.tumor_mask.astype(bool) & near).sum())
+            if profile == "vtt":
+                vtt_hits += hit
+                assert min(res.params["vessel_clearance_mm"]) >= 2.0
+            else:
+                train_hits += hit
+    assert vtt_hits == 0 and train_hits > 0  # the phantom's tube is in the way without vtt
+
+
+def test_vtt_given_vessel_mask_replaces_the_hu_rule(phantom):
+    ct, organ = phantom
+    given = np.zeros(organ.shape, dtype=bool)
+    given[20:44, 30:34, 10:30] = True  # a "vessel" the HU rule cannot see (same HU as liver)
+    res = HandcraftedSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING, seed=1,
+                                              diameter_mm=20.0, profile="vtt", vessel_mask=given)
+    assert res.params["vessel_source"] == "mask"
+    dist = ndimage.distance_transform_edt(~given, sampling=SPACING)
+    assert dist[res.tumor_mask.astype(bool)].min() >= 2.0
+
+
+def _one_tumor_near_vessel(ct, organ, profile, **over):
+    """A medium tumor whose surface passes ~4 mm from the phantom's vessel tube."""
+    p = sample_params(np.random.default_rng(0), organ, SPACING, organ="liver", diameter_mm=24.0,
+                      profile=profile, ct=ct, vessel_avoidance=False)
+    c = (np.array(ct.shape) - 1) / 2
+    center = (int(round(c[0] + 10 - (3 + 12 + 4) / SPACING[0])), int(c[1]), int(c[2]))
+    t = p.tumors[0]
+    tumor = type(t)(t.size_class, center, (12.0, 12.0, 12.0), t.elastic_sigma_mm, t.deform_seed,
+                    t.texture_seed)
+    return HandcraftedParams.from_dict({**p.to_dict(), "tumors": [tumor.__dict__], **over})
+
+
+def test_vtt_capsule_is_a_thin_enhancing_rim(phantom):
+    ct, organ = phantom
+    p = _one_tumor_near_vessel(ct, organ, "vtt", mass_effect=0.0)
+    out, mask = apply(ct, organ, SPACING, p)
+    inside = mask.astype(bool)
+    depth = ndimage.distance_transform_edt(inside, sampling=SPACING)
+    rim = inside & (depth <= p.capsule_mm + 0.5 * max(SPACING)) & (ct < 150)
+    core = inside & (depth > 5.0) & (ct < 150)
+    parenchyma = float(np.median(ct[organ & (ct < 150)]))
+    # brighter than the parenchyma (enhancing), the core darker, and only a thin rim
+    assert out[rim].mean() > parenchyma + 0.5 * p.capsule_hu
+    assert out[core].mean() < parenchyma - 15
+    assert rim.sum() < 0.5 * inside.sum()
+    small = sample_params(np.random.default_rng(0), organ, SPACING, organ="liver", size="tiny",
+                          profile="vtt", ct=ct)
+    plain = HandcraftedParams.from_dict({**small.to_dict(), "capsule_hu": 0.0})
+    assert np.array_equal(apply(ct, organ, SPACING, small)[0],
+                          apply(ct, organ, SPACING, plain)[0])   # no capsule on tiny tumors
+
+
+def test_vtt_mass_effect_pushes_the_nearby_vessel_away(phantom):
+    ct, organ = phantom
+    pushed = _one_tumor_near_vessel(ct, organ, "vtt", capsule_hu=0.0)
+    still = HandcraftedParams.from_dict({**pushed.to_dict(), "mass_effect": 0.0})
+    t = pushed.tumors[0]
+    grids = np.indices(ct.shape, dtype=np.float32)
+    dist = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grids, t.center, SPACING,
+                                                              strict=True)))
+    ring = (dist > 13.0) & (dist < 18.0)    # around the tumor, where the tube passes
+    distances = []
+    for params in (still, pushed):
+        out, _ = apply(ct, organ, SPACING, params)
+        bright = (out >= 180) & ring
+        distances.append(float(dist[bright].mean()) if bright.any() else np.inf)
+    assert pushed.mass_effect >= 0.05 and distances[1] > distances[0] + 0.3, distances
+
+
+@pytest.mark.realdata
+def test_vtt_on_ircad_liver_finds_vessels_and_avoids_them(shared_data):
+    from synth_backend.handcrafted.vessels import large_vessels
+    from synth_backend.io import load_volume
+
+    case = shared_data / "ircadb01_patient17"
+    ct = load_volume(case / "ct.nii.gz", "ct")
+    organ = load_volume(case / "mask_liver.nii.gz", "mask").array > 0
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(organ))
+    ct_b, organ_b = ct.array[box], organ[box]   # in memory only; the file is never modified
+    vessels = large_vessels(ct_b, organ_b, ct.spacing)
+    volume_ml = vessels.sum() * np.prod(ct.spacing) / 1000
+    assert 5.0 < volume_ml < 60.0, volume_ml      # hepatic + portal veins of a contrast liver
+    near = ndimage.distance_transform_edt(~vessels, sampling=ct.spacing) < 2.0
+    res = HandcraftedSynthesizer().synthesize(ct_b, organ_b, organ="liver", spacing=ct.spacing,
+                                              seed=0, size="medium", profile="vtt")
+    assert res.params["vessel_source"] == "hu"
+    assert not (res.tumor_mask.astype(bool) & near).any()
+
+
+def test_blur_and_visible_size_in_mm_on_anisotropic_spacing():
+    """The boundary blur is U(1, 2) mm on every grid: on 0.6 x 0.6 x 3 mm voxels a 9 mm tumor
+    darkens as far beyond its mask as on a 1 mm grid, and keeps its visible size."""
+    ratios = {}
+    for spacing in ((1.0, 1.0, 1.0), (0.6, 0.6, 3.0), (3.0, 3.0, 3.0)):
+        shape = tuple(int(60 / s) for s in spacing)
+        ct = np.full(shape, 110.0, dtype=np.float32)
+        organ = np.ones(shape, dtype=bool)
+        vis = []
+        for seed in range(4):
+            p = sample_params(np.random.default_rng(seed), organ, spacing, organ="liver",
+                              diameter_mm=9.0)
+            out, mask = apply(ct, organ, spacing, p)
+            drop = ct - out
+            # along every axis nothing changes farther than 3 blur sigmas (mm) + one voxel out
+            for axis in range(3):
+                other = tuple(a for a in range(3) if a != axis)
+                changed = np.flatnonzero((drop > 1e-3).any(axis=other))
+                inside = np.flatnonzero(mask.any(axis=other))
+                beyond = max(inside[0] - changed[0], changed[-1] - inside[-1]) * spacing[axis]
+                assert beyond <= 3 * p.blur_sigma_mm + spacing[axis], (spacing, axis, beyond)
+            strong = drop > 0.5 * np.percentile(drop[mask > 0], 90)
+            vis.append((strong.sum() / mask.sum()) ** (1 / 3))
+        ratios[spacing] = float(np.median(vis))
+    assert all(abs(r - ratios[(1.0, 1.0, 1.0)]) < 0.15 for r in ratios.values()), ratios

@@ -119,7 +119,7 @@ def test_calibration_table_is_monotone_and_invertible():
 def test_geometry_locality_and_attenuation(phantom, device):
     ct, organ = phantom
     res = Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
-                                               seed=3, size="small", n_seeds=2, device=device)
+                                               seed=3, size="small", n_tumors=2, device=device)
     assert res.ct.shape == ct.shape and res.ct.dtype == np.float32
     mask = res.tumor_mask.astype(bool)
     assert mask.any() and not (mask & ~organ).any()
@@ -139,7 +139,7 @@ def test_size_class_within_calibrated_range(phantom, size):
     lo, hi = SIZE_DIAMETER_MM[size]
     for seed in range(2):
         res = Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
-                                                   seed=seed, size=size, n_seeds=1,
+                                                   seed=seed, size=size, n_tumors=1,
                                                    necrosis=False)
         d = tumor_statistics(res.ct, res.tumor_mask, organ, SPACING)["component_diameters_mm"][0]
         # calibrated in homogeneous tissue; vessels and voxelization cost up to ~25%
@@ -164,7 +164,7 @@ def test_non_contrast_scan_uses_organ_median_levels(phantom):
     ct, organ = phantom
     plain = np.where(organ, ct - 55.0, ct).astype(np.float32)  # liver at ~45 HU
     res = Pixel2CancerSynthesizer().synthesize(plain, organ, organ="liver", spacing=SPACING,
-                                               seed=0, size="tiny", n_seeds=1)
+                                               seed=0, size="tiny", n_tumors=1)
     assert res.info["density_levels"]["source"] == "organ_median"
     assert res.tumor_mask.any()
 
@@ -194,9 +194,136 @@ def test_real_ircad_liver_crop(shared_data):
     ct_b, organ_b = ct.array[box], organ[box]  # in memory only; the file is never modified
     for synth in (Pixel2CancerSynthesizer(), HandcraftedSynthesizer()):
         res = synth.synthesize(ct_b, organ_b, organ="liver", spacing=ct.spacing, seed=4,
-                               size="small", **({"n_seeds": 1} if synth.name == "pixel2cancer"
+                               size="small", **({"n_tumors": 1} if synth.name == "pixel2cancer"
                                                 else {}))
         stats = tumor_statistics(res.ct, res.tumor_mask, organ_b, ct.spacing)
         assert stats["count"] >= 1 and -120 < stats["hu_contrast"] < -15, (synth.name, stats)
         if synth.name == "pixel2cancer":
             assert res.info["density_levels"]["source"] == "fixed"  # contrast CT, liver ~100 HU
+
+
+# -- faithful size, density, necrosis, blur and overlap (issue 11) -----------------------------
+def test_size_request_grows_exactly_one_lesion_unless_n_tumors(phantom):
+    ct, organ = phantom
+    synth = Pixel2CancerSynthesizer()
+    for seed in range(3):
+        res = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=seed,
+                               diameter_mm=16.0, necrosis=False)
+        assert len(res.params["clusters"]) == 1
+        stats = tumor_statistics(res.ct, res.tumor_mask, organ, SPACING)
+        assert stats["count"] == 1, stats["component_diameters_mm"]   # no specks either
+        assert 11.0 <= stats["lesions"][0]["equivalent_diameter_mm"] <= 19.0, stats
+    res = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=0, size="tiny",
+                           n_tumors=3)
+    assert len(res.params["clusters"]) == 3
+    with pytest.raises(ValueError, match="n_tumors"):
+        synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=0, n_tumors=0)
+
+
+def test_factors_stay_ratios_on_non_contrast_pancreas(shared_data):
+    """TotalSegmentator's example CT is non-contrast; its pancreas median is about -6 HU, where
+    the reference's raw-HU ratios flip sign (vessel factor -0.14)."""
+    import nibabel as nib
+
+    from synth_backend.pixel2cancer.mapping import map_to_ct
+
+    d = shared_data / "totalseg_example"
+    ct = np.asarray(nib.load(d / "example_ct.nii.gz").dataobj, dtype=np.float32)
+    pancreas = np.asarray(nib.load(d / "example_seg_fast_force_split.nii.gz").dataobj) == 7
+    levels = density_levels(ct[pancreas], "pancreas")
+    assert levels.source == "organ_median"
+    assert 0 < levels.vessel_factor <= 1 and 0 < levels.level3_factor <= 1
+    assert levels.vessel_factor == pytest.approx(0.6875)
+    # a vessel under the tumor goes to the middle of the organ's own level 1, as on contrast CT
+    vessel_hu = levels.vessel_hu + 15.0
+    box = np.full((5, 5, 3), vessel_hu, dtype=np.float32)
+    state = np.full(box.shape, 10.0, dtype=np.float32)
+    out = map_to_ct(box, np.ones(box.shape, bool), state, np.zeros_like(state),
+                    np.zeros_like(state), levels, "liver", spacing=(3.0, 3.0, 3.0),
+                    hu_drop=100.0, necrosis_drop=100.0, fat_factor=1.0)
+    expected = levels.offset_hu + (vessel_hu - levels.offset_hu) * levels.vessel_factor
+    np.testing.assert_allclose(out[2, 2, 1], expected, atol=1e-3)
+    assert levels.lower - 5 < expected < levels.lower + levels.interval + 5
+    # and the whole method on that scan keeps the tumor in soft-tissue range
+    res = Pixel2CancerSynthesizer().synthesize(ct, pancreas, organ="pancreas",
+                                               spacing=(3.0, 3.0, 3.0), seed=1, size="small")
+    vals = res.ct[res.tumor_mask > 0]
+    assert res.tumor_mask.any() and vals.mean() > -40, vals.mean()
+
+
+def _forced(params, **changes):
+    from dataclasses import replace
+
+    return replace(params, **changes)
+
+
+def test_necrosis_stays_in_water_range(phantom):
+    from synth_backend.pixel2cancer.params import sample_params
+    from synth_backend.pixel2cancer.synthesizer import apply
+
+    ct, organ = phantom
+    drops = []
+    for seed in range(2):
+        p = sample_params(np.random.default_rng(seed), ct, organ, SPACING, organ="liver",
+                          diameter_mm=30.0, necrosis=True)
+        # the reference's strongest drops: 145 + 110 HU would take 100 HU liver to about -50 HU
+        out, mask, _ = apply(ct, organ, SPACING, _forced(p, hu_drop=145.0, necrosis_drop=110.0))
+        vals = out[mask > 0]
+        local = ndimage.gaussian_filter(np.where(mask > 0, out, 0), 1.0) / np.maximum(
+            ndimage.gaussian_filter((mask > 0).astype(np.float32), 1.0), 1e-6)
+        core = ndimage.binary_erosion(mask > 0, iterations=2)
+        assert (vals < -20).mean() < 0.01, (vals < -20).mean()
+        assert local[core].min() > 0.0, local[core].min()
+        drops.append(float(ct[mask > 0].mean() - vals.mean()))
+    assert min(drops) > 40  # still clearly hypo-attenuating
+
+
+def test_state_blur_is_sized_in_mm():
+    from synth_backend.pixel2cancer.mapping import SLICE_SIGMA_MM, blur_axial
+
+    for spacing in ((0.5, 0.5, 2.0), (1.0, 1.0, 1.0), (3.0, 3.0, 1.5)):
+        impulse = np.zeros((41, 41, 3), dtype=np.float32)
+        impulse[20, 20, 1] = 1.0
+        out = blur_axial(impulse, spacing)[:, :, 1]
+        x = (np.arange(41) - 20) * spacing[0]
+        var_mm = float((out.sum(axis=1) * x**2).sum())
+        assert var_mm <= SLICE_SIGMA_MM**2 * 1.05, (spacing, var_mm)
+        assert np.isclose(out.sum(), 1.0, atol=1e-5)
+    assert var_mm < 0.1  # 3 mm voxels: a 0.8 mm kernel is (almost) the identity, not 2.4 mm
+
+
+def test_tiny_tumor_keeps_its_size_on_a_3_mm_scan():
+    """On 3 mm voxels the voxel-sized blur smeared a 9 mm tumor's darkening into its rim."""
+    spacing = (3.0, 3.0, 1.5)
+    shape = (30, 30, 60)
+    rng = np.random.default_rng(0)
+    ct = (110 + rng.normal(0, 5, shape)).astype(np.float32)
+    organ = np.ones(shape, dtype=bool)
+    for seed in range(3):
+        res = Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=spacing,
+                                                   seed=seed, diameter_mm=9.0, necrosis=False)
+        mask = res.tumor_mask > 0
+        drop = ct - res.ct
+        ring = ndimage.binary_dilation(mask, np.ones((3, 3, 1), bool)) & ~mask
+        # darkening belongs to the tumor: its in-plane neighbours stay (almost) unchanged
+        assert np.abs(drop[ring]).mean() < 0.1 * drop[mask].mean(), (
+            drop[ring].mean(), drop[mask].mean())
+
+
+def test_overlapping_clusters_combine_not_overwrite(phantom, monkeypatch):
+    import synth_backend.pixel2cancer.synthesizer as p2c
+    from synth_backend.pixel2cancer.params import SeedCluster, sample_params
+
+    ct, organ = phantom
+    flat = np.full(ct.shape, 110.0, dtype=np.float32)  # level 1 everywhere: no vessel rules
+    monkeypatch.setattr(p2c, "tumor_texture", lambda shape, *a, **k: np.ones(shape, np.float32))
+    p = sample_params(np.random.default_rng(0), flat, organ, SPACING, organ="liver",
+                      diameter_mm=16.0, necrosis=False)
+    c = np.array(p.clusters[0].center)
+    two = (SeedCluster(tuple(int(v) for v in c), (), p.clusters[0].steps),
+           SeedCluster(tuple(int(v) for v in c + [5, 0, 0]), (), p.clusters[0].steps))
+    out, mask, info = p2c.apply(flat, organ, SPACING, _forced(p, clusters=two, hu_drop=80.0))
+    core = ndimage.binary_erosion(mask > 0, iterations=2)
+    # texture 1, state 10: every core voxel of either lesion drops by the full 80 HU
+    assert core.any() and (flat - out)[core].min() > 0.9 * 80.0
+    assert len(info["boxes"]) == 2 and tumor_statistics(out, mask, organ, SPACING)["count"] == 1

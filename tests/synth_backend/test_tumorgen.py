@@ -152,3 +152,17 @@ def test_user_box_and_step_count(trained):
         assert (lo >= np.array([16, 16, 13]) - margin).all()
         assert (hi <= np.array([22, 22, 17]) + margin).all()
     assert res.params["patch_size"] == TEST_PATCH
+
+
+@pytest.mark.slow
+def test_n_tumors_gives_that_many_lesions(trained):
+    final, _ = trained
+    synth = get_synthesizer("tumorgen", checkpoint=final)
+    ct, liver, _, _ = make_case(0)
+    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu",
+                           size="small", n_tumors=2)
+    assert res.params["n_tumors"] == 2 and len(res.params["lesions"]) == 2
+    assert res.tumor_mask.any() and not (res.tumor_mask.astype(bool) & (liver == 0)).any()
+    with pytest.raises(TuringCTError, match="box"):
+        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu",
+                         n_tumors=2, box=[[10, 20], [10, 20], [10, 20]])

@@ -1,6 +1,7 @@
 """`turingct synth`: insert synthetic tumors into one CT, a batch of CTs, or preview a result.
 
     turingct synth --method M --organ O --ct CT --organ-mask MASK --out DIR --seed 7 [...]
+        [--size S | --diameter-mm D] [--n-tumors K] [--profile train|vtt] [--vessel-mask FILE]
     turingct synth batch --method M --organ O (--from-catalog | --from-dir DIR) --n N --out DIR
     turingct synth preview DIR --out preview.png
 
@@ -26,6 +27,12 @@ def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", choices=SIZES, help="tumor size class")
     size.add_argument("--diameter-mm", type=float, help="target tumor diameter in mm")
+    p.add_argument("--n-tumors", type=int, default=None, metavar="K",
+                   help="number of tumors (default: one with --size/--diameter-mm for "
+                        "pixel2cancer and the learned methods, else each method's own count)")
+    p.add_argument("--profile", choices=("train", "vtt"), default=None,
+                   help="handcrafted only: train (fast, default) or vtt (the paper's visual "
+                        "Turing test version: vessel avoidance, capsule, mass effect)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     p.add_argument("--checkpoint", default=None, help="weights of learning-based methods")
 
@@ -41,6 +48,9 @@ def register(sub) -> None:
                         help="organ label in a multi-label mask (binary masks need none)")
     parser.add_argument("--out", help="output folder (ct.nii.gz, tumor_mask.nii.gz, "
                                       "provenance.json)")
+    parser.add_argument("--vessel-mask", default=None,
+                        help="handcrafted --profile vtt: the dataset's vessel mask on the CT's "
+                             "grid (default: large vessels derived from HU)")
     parser.set_defaults(func=_synth, _parser=parser)
     subs = parser.add_subparsers(dest="synth_command", metavar="SUBCOMMAND")
 
@@ -76,7 +86,28 @@ def register(sub) -> None:
 
 
 def _options(args) -> dict:
-    return {"size": args.size, "diameter_mm": args.diameter_mm}
+    from synth_backend.errors import TuringCTError
+
+    if args.n_tumors is not None and args.n_tumors < 1:
+        raise TuringCTError(f"--n-tumors must be >= 1, got {args.n_tumors}; pass a positive "
+                            "count or leave it out")
+    if args.profile is not None and args.method != "handcrafted":
+        raise TuringCTError(f"--profile is a handcrafted option, got --method {args.method}; "
+                            "drop --profile or use --method handcrafted")
+    return {"size": args.size, "diameter_mm": args.diameter_mm, "n_tumors": args.n_tumors,
+            "profile": args.profile}
+
+
+def lesion_report(stats: dict, limit: int = 10) -> str:
+    """One line per synthesis: every lesion's own diameter and centre, never their union's."""
+    lesions = stats.get("lesions") or []
+    shown = ", ".join(f"{les['equivalent_diameter_mm']:.1f} mm ({les['voxels']} voxels) at "
+                      f"{tuple(round(c) for c in les['centre_voxel'])}"
+                      for les in lesions[:limit])
+    more = f", ... {len(lesions) - limit} more" if len(lesions) > limit else ""
+    contrast = stats.get("hu_contrast")
+    return (f"{stats['count']} lesion(s): {shown or 'none'}{more}; contrast "
+            f"{'n/a' if contrast is None else f'{contrast:+.0f} HU'}")
 
 
 def _synth(args) -> int:
@@ -87,17 +118,18 @@ def _synth(args) -> int:
         print(f"turingct synth: error: missing {', '.join(missing)} "
               "(or use `turingct synth batch|preview ...`)")
         return 2
+    from synth_backend.errors import TuringCTError
     from synth_backend.provenance import read_provenance
     from synth_backend.runner import synthesize_file
 
+    if args.vessel_mask is not None and args.method != "handcrafted":
+        raise TuringCTError(f"--vessel-mask is a handcrafted option, got --method {args.method}; "
+                            "drop it or use --method handcrafted --profile vtt")
     out = synthesize_file(args.method, args.ct, args.organ_mask, organ=args.organ,
                           organ_label=args.organ_label, out_dir=args.out, seed=args.seed,
-                          device=args.device, checkpoint=args.checkpoint, **_options(args))
-    stats = read_provenance(out)["tumor"]
-    contrast = stats["hu_contrast"]
-    print(f"{out}: {stats['count']} tumor component(s), {stats['voxels']} voxels, "
-          f"equivalent diameter {stats['equivalent_diameter_mm']:.1f} mm, contrast "
-          f"{'n/a' if contrast is None else f'{contrast:+.0f} HU'}")
+                          device=args.device, checkpoint=args.checkpoint,
+                          vessel_mask=args.vessel_mask, **_options(args))
+    print(f"{out}: {lesion_report(read_provenance(out)['tumor'])}")
     return 0
 
 
