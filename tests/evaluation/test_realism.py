@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytest.importorskip("radiomics", reason="pyradiomics is not installed")
+
 from evaluation import realism
 from evaluation.realism_sources import real_sources, synthetic_sources
 from evaluation.tables import EvaluationInputError

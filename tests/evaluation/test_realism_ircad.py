@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("radiomics", reason="pyradiomics is not installed")
+
 from evaluation import realism
 from evaluation.realism_sources import synthetic_sources
 
