@@ -5,7 +5,8 @@ organ / method, a provenance summary of each synthesis method), the reader secti
 :mod:`evaluation.study_report_readers` (both unsure conventions, Table-3 layout, pooled results
 per organ x method, MRMC, AUC, agreement, McNemar, method comparison, with their figures), time
 per case, every stored evaluation result of the study (FID/FRD, DSC/NSD, radiomics,
-benchmark rows; the latest of each name) and the unblinding key. The report is for researchers
+benchmark rows; the latest of each name), the machine Turing test results of the study and of
+its organs (:mod:`evaluation.realism_report`) and the unblinding key. The report is for researchers
 (the key is in it); readers never receive it.
 
 Tables are written as ``<out folder>/report_tables/<name>.csv`` with a
@@ -189,6 +190,9 @@ def collect_report(session, study: int | str, *, unsure: str = "exclude",
                                                         "study's synthetic cases"})
     _reader_parts(parts, session, st, unsure, n_boot)
     _stored_parts(parts, session, st.id)
+    from evaluation.realism_report import add_to_report
+
+    add_to_report(parts, session, st.id)  # machine Turing test: the study's and its organs'
     if include_key:
         from studies.accounts import OPERATOR
         from studies.admin import key_rows

@@ -64,6 +64,10 @@ st.header("Segmentation")
 dashboard_ui.show_seg(stored, study.name)
 st.header("Radiomics organ origin")
 dashboard_ui.show_radiomics(stored, study.name)
+st.header("Machine Turing test")
+from app import realism_ui  # noqa: E402  (the evaluation layer is optional, checked above)
+
+realism_ui.show_realism(admin_ui.staff_call(login, realism_ui.load, study.id), study.name)
 
 st.divider()
 study_id = study.id

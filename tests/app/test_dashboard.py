@@ -94,13 +94,15 @@ def test_dashboard_draws_reader_metrics_and_says_how_to_get_model_metrics(answer
                     "turingct evaluate frd --cases cases.csv --store --for-study t1",
                     "turingct evaluate seg --pred PRED_DIR --truth TRUTH_DIR --tolerance-mm 2 "
                     "--store --for-study t1",
-                    "turingct evaluate radiomics --study t1 --out-dir radiomics --store"):
+                    "turingct evaluate radiomics --study t1 --out-dir radiomics --store",
+                    "turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD "
+                    "... --organ ORGAN --store --for-study t1"):
         assert command in shown
     # both answered the same 4 cases, only one synthetic: not an MRMC design yet, and the page
     # says why
     assert "MRMC analysis not available: modality 'handcrafted' has 3 positive and 1 negative " \
            "cases" in [i.value for i in at.info]
-    assert len(at.info) == 5
+    assert len(at.info) == 6  # + the machine Turing test hint (none stored)
 
 
 def test_dashboard_draws_the_mrmc_analysis_when_every_case_is_answered(app_db):
@@ -117,7 +119,10 @@ def test_dashboard_draws_the_mrmc_analysis_when_every_case_is_answered(app_db):
 def test_dashboard_shows_stored_fid_seg_frd_and_radiomics(answered):
     stored = _store_results(answered)
     at = _dashboard(answered)
-    missing = [i.value for i in at.info if not i.value.startswith("MRMC analysis")]
+    # every stored kind is drawn; only MRMC (not a crossed design here) and the machine
+    # Turing test (none stored here) have a hint
+    missing = [i.value for i in at.info if not i.value.startswith("MRMC analysis")
+               and "evaluate realism" not in i.value]
     assert not missing, missing
     figs = {_title(f).split(",")[0].split(" (")[0].split(" of ")[0]: f for f in _figures(at)}
     fid = figs["FID per plane"]

@@ -102,10 +102,11 @@ def register(sub) -> None:
     _store_options(p)
     p.set_defaults(func=cmd_radiomics)
 
-    from turingct.cli import evaluate_methods, evaluate_mrmc
+    from turingct.cli import evaluate_methods, evaluate_mrmc, evaluate_realism
 
     evaluate_mrmc.register(ev)
     evaluate_methods.register(ev, _votes_source)
+    evaluate_realism.register(ev)
 
 
 def _store_options(p: argparse.ArgumentParser, *, has_db: bool = False,
