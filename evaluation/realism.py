@@ -160,7 +160,7 @@ def make_cases(sources: Sequence[TumorSource], presentation=None, *,
         voxel_ml = float(np.prod(ct.spacing)) / 1000.0
         for k, (lesion, n_vox) in enumerate(lesions):
             arrays = CaseArrays(ct.array, lesion, lesion, ct.affine, ct.spacing)
-            crop_ct, crop_tumor = blind_arrays(arrays, presentation, shape)
+            crop_ct, crop_tumor, *_ = blind_arrays(arrays, presentation, shape)
             name = src.case if len(lesions) == 1 else f"{src.case}#{k + 1}"
             cases.append(RealismCase(name, src.arm, src.method, src.organ, src.volume, crop_ct,
                                      crop_tumor, round(n_vox * voxel_ml, 4),
