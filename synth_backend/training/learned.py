@@ -27,6 +27,7 @@ class LoadedModel:
     scale: float
     path: str
     step: int
+    latent_range: tuple[float, float] | None = None  # scaled latents' (min, max) on training data
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, method: str, device: str, build_net):
@@ -40,7 +41,8 @@ class LoadedModel:
         net.eval().requires_grad_(False).to(device)
         return cls(autoencoder_from_payload(payload["autoencoder"], device), net,
                    payload["config"], payload["autoencoder"]["config"],
-                   float(payload["scale_factor"]), payload["path"], int(payload["step"]))
+                   float(payload["scale_factor"]), payload["path"], int(payload["step"]),
+                   _range(payload.get("latent_range")))
 
     @property
     def patch_size(self) -> int:
@@ -49,6 +51,10 @@ class LoadedModel:
     @property
     def window(self) -> list[float]:
         return list(self.ae_cfg["hu_window"])
+
+
+def _range(value) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
 
 
 class CheckpointSynthesizer(Synthesizer):
