@@ -107,6 +107,7 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         the checkpoint's stage (early: radius <= 10 mm) raises :class:`SynthesisInputError`."""
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
+        self.check_organ(organ)
         device = resolve_device(device)
         model = self.model(device)
         rng = np.random.default_rng(seed)

@@ -67,9 +67,25 @@ class CheckpointSynthesizer(Synthesizer):
     model_class: ClassVar[Any]
 
     def __init__(self, checkpoint: str | Path | None = None):
-        self.checkpoint = resolve_checkpoint(checkpoint, method=self.name)
+        from synth_backend.weights import default_checkpoint, default_organ
+
+        # no checkpoint given: the shipped demo weights (synth_backend/weights/README.md)
+        shipped = default_checkpoint(self.name) if checkpoint is None else None
+        self.default_organ = default_organ(self.name) if shipped is not None else None
+        self.checkpoint = resolve_checkpoint(shipped or checkpoint, method=self.name)
         self._models: dict[str, Any] = {}
         self._hash: str | None = None
+
+    def check_organ(self, organ: str) -> None:
+        """The shipped weights know one organ; other organs need their own checkpoint."""
+        if self.default_organ is not None and organ != self.default_organ:
+            from synth_backend.runner import SynthesisInputError
+
+            raise SynthesisInputError(
+                f"the shipped {self.name} weights were trained on the {self.default_organ} "
+                f"only, not the {organ}",
+                f"train them (`turingct train {self.name} --organ {organ} ...`, see "
+                "docs/synthesis-generative.md) and pass --checkpoint")
 
     def checkpoint_hash(self) -> str:
         if self._hash is None:

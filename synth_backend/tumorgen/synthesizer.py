@@ -61,6 +61,7 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         bounds ``[[x0, x1], [y0, y1], [z0, z1]]``, inclusive; default: sampled in the organ)."""
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
+        self.check_organ(organ)
         device = resolve_device(device)
         model = self.model(device)
         rng = np.random.default_rng(seed)

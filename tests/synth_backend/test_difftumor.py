@@ -46,7 +46,8 @@ def test_early_schedule_is_the_reference_four_step_ddpm():
     assert type(ddim).__name__ == "DDIMScheduler" and len(ddim.timesteps) == 50
 
 
-def test_missing_checkpoint_names_the_training_command(tmp_path):
+def test_missing_checkpoint_names_the_training_command(tmp_path, monkeypatch):
+    monkeypatch.setattr("synth_backend.weights.default_checkpoint", lambda method: None)
     with pytest.raises(TuringCTError, match="turingct train difftumor"):
         get_synthesizer("difftumor")
     with pytest.raises(TuringCTError, match="does not exist"):

@@ -86,9 +86,12 @@ def test_rflow_time_convention_matches_the_paper():
     torch.testing.assert_close(x, x1)
 
 
-def test_missing_checkpoint_names_the_training_command():
+def test_missing_checkpoint_names_the_training_command(tmp_path, monkeypatch):
+    monkeypatch.setattr("synth_backend.weights.default_checkpoint", lambda method: None)
     with pytest.raises(TuringCTError, match="turingct train tumorgen"):
-        get_synthesizer("tumorgen", checkpoint=None)
+        get_synthesizer("tumorgen")
+    with pytest.raises(TuringCTError, match="does not exist"):
+        get_synthesizer("tumorgen", checkpoint=tmp_path / "nope.pt")
 
 
 @pytest.mark.slow
