@@ -131,8 +131,36 @@ def lesion_rows(method: str, cases, seeds: int, previews: Path | None) -> list[d
                 previews.mkdir(parents=True, exist_ok=True)
                 image = render_preview(res.ct, tumor, ct.spacing)
                 Image.fromarray(image).save(previews / f"{method}_{case.name}_{seed}.png")
+                zoom = zoomed_axial(hu, res.ct, tumor, ct.spacing)
+                Image.fromarray(zoom).save(previews / f"{method}_{case.name}_{seed}_zoom.png")
             print(row, flush=True)
     return rows
+
+
+def zoomed_axial(before: np.ndarray, after: np.ndarray, tumor: np.ndarray, spacing,
+                 half_mm: float = 30.0, px_per_mm: int = 4) -> np.ndarray:
+    """Axial slice through the tumor, 2 * ``half_mm`` wide: before | after | after + outline
+    (abdomen window W400 L40), as an RGB uint8 array."""
+    from PIL import Image
+    from scipy import ndimage
+
+    from synth_backend.preview import tumor_center
+
+    cx, cy, cz = tumor_center(tumor)
+    hx, hy = (int(round(half_mm / s)) for s in spacing[:2])
+    box = (slice(max(cx - hx, 0), cx + hx), slice(max(cy - hy, 0), cy + hy), cz)
+    panels = []
+    for img, outline in ((before, False), (after, False), (after, True)):
+        sl = img[box].T
+        gray = (np.clip((sl + 160) / 400, 0, 1) * 255).astype(np.uint8)
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+        if outline:
+            m = tumor[box].T
+            rgb[m & ~ndimage.binary_erosion(m)] = (255, 40, 40)
+        size = (int(sl.shape[1] * spacing[0] * px_per_mm), int(sl.shape[0] * spacing[1] * px_per_mm))
+        panels.append(np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR
+                                                             if not outline else Image.NEAREST)))
+    return np.concatenate([np.pad(p, ((0, 0), (0, 6), (0, 0))) for p in panels], axis=1)
 
 
 def _fmt(values, digits=1) -> str:

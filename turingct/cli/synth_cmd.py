@@ -27,7 +27,9 @@ def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     size.add_argument("--size", choices=SIZES, help="tumor size class")
     size.add_argument("--diameter-mm", type=float, help="target tumor diameter in mm")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
-    p.add_argument("--checkpoint", default=None, help="weights of learning-based methods")
+    p.add_argument("--checkpoint", default=None,
+                   help="weights of learning-based methods (default: the shipped small liver "
+                   "weights, synth_backend/weights/)")
 
 
 def register(sub) -> None:
