@@ -95,14 +95,15 @@ def sphericity(mask: np.ndarray, spacing) -> float:
     return float(np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / area)
 
 
-def lesion_rows(method: str, cases, seeds: int, previews: Path | None) -> list[dict]:
+def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
+                checkpoint: Path | None = None) -> list[dict]:
     from synth_backend.io import load_volume
     from synth_backend.preview import render_preview
     from synth_backend.provenance import tumor_statistics
     from synth_backend.registry import get_synthesizer
     from synth_backend.training.data import _union
 
-    synth = get_synthesizer(method)
+    synth = get_synthesizer(method, **({"checkpoint": checkpoint} if checkpoint else {}))
     rows = []
     for name, case in cases:
         ct = load_volume(case.ct, "ct")
@@ -189,9 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--previews", type=Path, help="write preview PNGs here (never commit the "
                     "IRCAD ones: derivatives)")
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--difftumor", type=Path, help="checkpoint (default: the shipped one)")
+    ap.add_argument("--tumorgen", type=Path, help="checkpoint (default: the shipped one)")
+    ap.add_argument("--cases", type=int, default=None, help="first N held-out cases only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cases = held_out_cases()
+    cases = held_out_cases()[:args.cases]
     lines = ["### Shipped small weights: usability on held-out livers (CPU)", "",
              "Written by `benchmarks/learned_usability.py` (held-out: IRCAD 17, IRCAD 01, "
              "TotalSegmentator `example_ct_dicom`; mean (min .. max) over cases x seeds).", "",
@@ -204,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
               "HU (goal >= -100) | inside organ | sphericity | TumorGen alignment DSC | "
               "s / volume |", "|---|---|---|---|---|---|---|---|---|"]
     for method in ("difftumor", "tumorgen"):
-        rows = lesion_rows(method, cases, args.seeds, args.previews)
+        rows = lesion_rows(method, cases, args.seeds, args.previews, getattr(args, method))
         made = [r for r in rows if r["voxels"]]
         lines.append(
             f"| {method} | {len(made)} / {len(rows)} | {_fmt([r['diameter'] for r in made])} | "
