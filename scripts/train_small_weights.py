@@ -1,5 +1,5 @@
 """Train the shipped demo weights (``synth_backend/weights/``): autoencoder, DiffTumor (liver,
-early stage) and TumorGen (liver), ``small`` presets, on a 2-core CPU.
+early and late stage) and TumorGen (liver), ``small`` presets, on a 2-core CPU.
 
 Training data, all redistributable as weights (never the IRCAD files, whose license forbids
 derivatives; they and TotalSegmentator's contrast slab ``example_ct_dicom`` are held out for
@@ -33,7 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "synth_backend" / "weights"
 N_PHANTOMS = 6
 SHIPPED = {"autoencoder": "autoencoder_small.pt", "difftumor": "difftumor_liver_early_small.pt",
-           "tumorgen": "tumorgen_liver_small.pt"}
+           "tumorgen": "tumorgen_liver_small.pt",
+           "difftumor_late": "difftumor_liver_late_small.pt"}
+# the late DiffTumor model: medium/large pseudo tumors (capped to the 32 mm patch), T = 200
+LATE = ["stage=late", "num_train_timesteps=200", "train.steps=3000"]
 
 
 def build_data(data_root: Path, work: Path) -> Path:
@@ -87,14 +90,16 @@ def main() -> None:
             continue
         out = args.work / model
         sets = [o.split(":", 1)[1] for o in args.overrides if o.startswith(model + ":")]
-        cfg = build_config(model, "small", overrides=sets)
+        method = "difftumor" if model == "difftumor_late" else model
+        cfg = build_config(method, "small", overrides=(LATE if model == "difftumor_late" else [])
+                           + sets)
         t0 = time.perf_counter()
         try:
             if (out / "final.pt").is_file():
                 print(f"{model}: done ({out / 'final.pt'})")
             elif model == "autoencoder":
                 train_autoencoder(cases, cfg, out, progress=True)
-            elif model == "difftumor":
+            elif method == "difftumor":
                 train_difftumor(cases, cfg, ae_final, out, progress=True)
             else:
                 train_tumorgen(cases, cfg, ae_final, out, progress=True)

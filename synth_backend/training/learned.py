@@ -93,6 +93,7 @@ class CheckpointSynthesizer(Synthesizer):
         return self._hash
 
     def model(self, device: str) -> Any:
-        if device not in self._models:
-            self._models[device] = self.model_class.load(self.checkpoint, device)
-        return self._models[device]
+        key = f"{self.checkpoint}@{device}"  # a synthesizer may switch checkpoints (stages)
+        if key not in self._models:
+            self._models[key] = self.model_class.load(self.checkpoint, device)
+        return self._models[key]

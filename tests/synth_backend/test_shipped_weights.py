@@ -65,3 +65,24 @@ def test_shipped_liver_weights_refuse_other_organs(method):
     with pytest.raises(TuringCTError, match="trained on the liver only"):
         get_synthesizer(method).synthesize(ct, liver, organ="pancreas", spacing=SPACING,
                                            seed=0, device="cpu")
+
+
+def test_shipped_difftumor_uses_the_late_model_for_medium_tumors():
+    from synth_backend.weights import stage_checkpoint
+
+    late = stage_checkpoint("difftumor", "late")
+    assert late is not None
+    payload = load_checkpoint(late, method="difftumor")
+    assert payload["config"]["stage"] == "late" and payload["config"]["num_train_timesteps"] == 200
+    ct, liver, _, _ = make_case(7)
+    synth = get_synthesizer("difftumor")
+    early = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu")
+    assert early.info["sampler"] == "DDPM" and synth.checkpoint == default_checkpoint("difftumor")
+    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu",
+                           size="medium")
+    assert res.info["sampler"] == "DDIM" and res.info["num_train_timesteps"] == 200
+    assert synth.checkpoint == late and synth.checkpoint_hash() == sha256_file(late)
+    assert res.tumor_mask.any() and not (res.tumor_mask.astype(bool) & (liver == 0)).any()
+    with pytest.raises(TuringCTError, match="stage must be one of"):
+        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu",
+                         stage="huge")
