@@ -64,6 +64,31 @@ def build_data(data_root: Path, work: Path) -> Path:
     return manifest
 
 
+def record_latent_range(final: Path, cases, cfg) -> None:
+    """(Re)measure the x0-clamp range with the current ``latent_stats`` and store it in
+    ``final``: runs started before the organ-quantile range was introduced recorded min/max."""
+    import torch
+
+    from synth_backend.autoencoder.model import autoencoder_from_payload
+    from synth_backend.difftumor.train import latent_stats
+    from synth_backend.training.checkpoint import save_checkpoint
+    from synth_backend.training.data import CACHE_DIR, PatchSampler
+
+    payload = torch.load(final, map_location="cpu", weights_only=False)
+    ae = autoencoder_from_payload(payload["autoencoder"])
+    ae_cfg = payload["autoencoder"]["config"]
+    sampler = PatchSampler(cases, ae_cfg["patch_size"], mode="tumor",
+                           tumor_source=cfg["tumor_source"], stage=cfg.get("stage"),
+                           sizes=cfg.get("sizes"), cache_dir=final.parent / CACHE_DIR)
+    scale, latent_range = latent_stats(ae, sampler, ae_cfg["hu_window"], "cpu", int(cfg["seed"]))
+    if abs(scale - payload["scale_factor"]) > 1e-6 * scale:
+        raise SystemExit(f"{final}: latent scale changed ({payload['scale_factor']} -> {scale})")
+    payload.pop("format_version", None)
+    payload["latent_range"] = list(latent_range)
+    save_checkpoint(payload, final)
+    print(f"{final}: latent_range {latent_range}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True, type=Path, help="training folders and derived data")
@@ -106,6 +131,8 @@ def main() -> None:
         except TrainingInterrupted as stop:
             raise SystemExit(f"{model}: {stop}") from None
         print(f"{model}: {time.perf_counter() - t0:.0f} s", flush=True)
+        if method != "autoencoder":
+            record_latent_range(out / "final.pt", cases, cfg)
         shutil.copyfile(out / "final.pt", WEIGHTS / SHIPPED[model])
         shutil.copyfile(out / "loss.csv", WEIGHTS / f"{Path(SHIPPED[model]).stem}.loss.csv")
 

@@ -16,26 +16,38 @@ import numpy as np
 import torch
 
 from synth_backend.autoencoder.model import embedded_autoencoder, hu_to_unit, load_autoencoder
-from synth_backend.difftumor.model import build_unet, condition, make_scheduler
+from synth_backend.difftumor.model import build_unet, condition, latent_mask, make_scheduler
 from synth_backend.training.data import CACHE_DIR, Case, PatchSampler, data_hashes
 from synth_backend.training.loop import Trainer, seeded_init
+
+# x0 clamp quantiles: the latent range of the organ tissue tumors are synthesized in; min/max
+# would reach air and bone latents (measured: [-9.6, 21] vs [-4.3, 4.1] for the shipped model),
+# and a clamp that loose let the first T=4 step decode -180 HU holes
+RANGE_QUANTILES = (0.001, 0.999)
 
 
 def latent_stats(ae, sampler: PatchSampler, window, device: str, seed: int,
                  n_batches: int = 4, batch: int = 2) -> tuple[float, tuple[float, float]]:
-    """(1 / std, (min, max) of the scaled latents) of tumor patches over a few seeded batches.
+    """(1 / std, latent range) of tumor patches over a few seeded batches.
 
-    The range is the autoencoder's latent range on the training patches; samplers clamp their
-    x0 estimate to it (DiffTumor's ``clip_denoised``)."""
-    zs = []
+    The range is the (0.1 %, 99.9 %) quantiles of the scaled latents on the organ (latent
+    voxels at least half inside it): the samplers clamp their x0 estimate to it (DiffTumor's
+    ``clip_denoised``)."""
+    zs, organ_zs = [], []
     with torch.no_grad():
         for i in range(n_batches):
             rng = np.random.default_rng([int(seed), 2**32 - 1, i])  # disjoint from step seeds
-            ct = sampler.sample(rng, batch)["ct"]
-            zs.append(ae.encode(torch.from_numpy(hu_to_unit(ct, window)).to(device))[0])
-    z = torch.cat(zs).float()
+            data = sampler.sample(rng, batch)
+            z = ae.encode(torch.from_numpy(hu_to_unit(data["ct"], window)).to(device))[0].float()
+            inside = latent_mask(torch.from_numpy(data["organ"]).to(device))[:, 0] >= 0.5
+            zs.append(z)
+            organ_zs.append(z.permute(1, 0, 2, 3, 4)[:, inside].reshape(-1))
+    z = torch.cat(zs)
     scale = 1.0 / max(float(z.std()), 1e-3)
-    return scale, (float(z.min()) * scale, float(z.max()) * scale)
+    tissue = torch.cat(organ_zs)
+    tissue = tissue if tissue.numel() else z.reshape(-1)
+    lo, hi = (float(torch.quantile(tissue.cpu(), q)) * scale for q in RANGE_QUANTILES)
+    return scale, (lo, hi)
 
 
 def latent_scale(ae, sampler: PatchSampler, window, device: str, seed: int,
