@@ -96,7 +96,7 @@ def sphericity(mask: np.ndarray, spacing) -> float:
 
 
 def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
-                checkpoint: Path | None = None) -> list[dict]:
+                checkpoint: Path | None = None, **options) -> list[dict]:
     from synth_backend.io import load_volume
     from synth_backend.preview import render_preview
     from synth_backend.provenance import tumor_statistics
@@ -112,7 +112,7 @@ def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
         for seed in range(seeds):
             t0 = time.perf_counter()
             res = synth.synthesize(hu, organ, organ="liver", spacing=ct.spacing, seed=seed,
-                                   device="cpu")
+                                   device="cpu", **options)
             sec = time.perf_counter() - t0
             tumor = res.tumor_mask > 0
             stats = tumor_statistics(res.ct, tumor, organ, ct.spacing)
@@ -131,9 +131,10 @@ def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
 
                 previews.mkdir(parents=True, exist_ok=True)
                 image = render_preview(res.ct, tumor, ct.spacing)
-                Image.fromarray(image).save(previews / f"{method}_{case.name}_{seed}.png")
+                tag = f"{method}{''.join(f'_{v}' for v in options.values())}_{case.name}_{seed}"
+                Image.fromarray(image).save(previews / f"{tag}.png")
                 zoom = zoomed_axial(hu, res.ct, tumor, ct.spacing)
-                Image.fromarray(zoom).save(previews / f"{method}_{case.name}_{seed}_zoom.png")
+                Image.fromarray(zoom).save(previews / f"{tag}_zoom.png")
             print(row, flush=True)
     return rows
 
@@ -206,17 +207,25 @@ def main(argv: list[str] | None = None) -> int:
         print(lines[-1], flush=True)
     lines += ["", "| method | lesions | diameter mm | contrast HU (goal -80..-10) | darkest voxel "
               "HU (goal >= -100) | inside organ | sphericity | TumorGen alignment DSC | "
-              "s / volume |", "|---|---|---|---|---|---|---|---|---|"]
-    for method in ("difftumor", "tumorgen"):
-        rows = lesion_rows(method, cases, args.seeds, args.previews, getattr(args, method))
+              "s / volume | lesions meeting both HU goals |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    runs = (("DiffTumor early (default)", "difftumor", {}),
+            ("DiffTumor late (`--size medium`)", "difftumor", {"size": "medium"}),
+            ("TumorGen (default)", "tumorgen", {}))
+    for label, method, options in runs:
+        rows = lesion_rows(method, cases, args.seeds, args.previews, getattr(args, method),
+                           **options)
         made = [r for r in rows if r["voxels"]]
         lines.append(
-            f"| {method} | {len(made)} / {len(rows)} | {_fmt([r['diameter'] for r in made])} | "
+            f"| {label} | {len(made)} / {len(rows)} | {_fmt([r['diameter'] for r in made])} | "
             f"{_fmt([r['contrast'] for r in made])} | {_fmt([r['min_hu'] for r in made], 0)} | "
             f"{_fmt((r['inside'] for r in made), 3)} | {_fmt((r['sphericity'] for r in made), 2)}"
             f" | {_fmt((r.get('dsc') for r in made), 2) if method == 'tumorgen' else '-'} | "
             f"{_fmt((r['seconds'] for r in rows), 1)} |")
         print(lines[-1], flush=True)
+        share = [np.mean([-80 <= (r["contrast"] or 0) <= -10 and r["min_hu"] >= -100
+                          for r in made])] if made else [float("nan")]
+        lines[-1] += f" {share[0]:.0%} in goal |" if made else ""
     write_results(args.results, lines)
     print(f"wrote {args.results}")
     return 0
