@@ -1,5 +1,6 @@
-"""The main job end to end on a small phantom cohort: catalog, synthetic tumors of both demo
-methods in every organ, a blinded study with its audit, a demo reader who can log in."""
+"""The main job end to end on a small phantom cohort: catalog, synthetic tumors of all four
+methods (the learned ones in the liver), two blinded studies with their audit, a demo reader
+who can log in."""
 
 from __future__ import annotations
 
