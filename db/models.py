@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.vocabulary import StudyDesign
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -89,11 +91,6 @@ class Role(enum.StrEnum):
     READER = "reader"
     RESEARCHER = "researcher"
     ADMIN = "admin"
-
-
-class StudyDesign(enum.StrEnum):
-    TURING = "turing"
-    ORGAN_ORIGIN = "organ_origin"
 
 
 class StudyStatus(enum.StrEnum):

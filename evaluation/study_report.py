@@ -161,9 +161,9 @@ def _stored_parts(parts: ReportParts, session, study_id: int) -> None:
 def collect_report(session, study: int | str, *, unsure: str = "exclude",
                    include_key: bool = True, n_boot: int = 1000) -> ReportParts:
     """Everything the report shows, as tables + figures + settings (see module docstring)."""
+    from core.settings import code_version
     from db.models import Study
     from evaluation.store import resolve_study_id
-    from turingct.config import code_version
 
     st = session.get(Study, resolve_study_id(session, study))
     settings: dict[str, object] = {

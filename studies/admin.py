@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from core.settings import data_dir
 from db.models import (
     Answer,
     Assignment,
@@ -45,7 +46,6 @@ from studies.errors import StudyError
 from studies.selection import select_cases, size_match_report
 from studies.spec import StudySpec, load_spec, parse_spec
 from synth_backend.io import atomic_write, sha256_file
-from turingct.config import data_dir
 
 log = logging.getLogger(__name__)
 Actor = User | LocalOperator

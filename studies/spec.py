@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from core.vocabulary import ORGANS
 from studies.errors import SpecError
 from studies.matching import MATCH_MODES
-from synth_backend.base import ORGANS
 
 DESIGNS = ("turing", "organ_origin")
 PLANES = ("axial", "coronal", "sagittal")

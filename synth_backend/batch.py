@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 from synth_backend.io import atomic_write
 from synth_backend.provenance import PROVENANCE_NAME
 

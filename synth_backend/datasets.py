@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 
 ORGAN_NAMES = ("liver", "pancreas", "kidney")
 FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")

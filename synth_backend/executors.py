@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from core.errors import TuringCTError
 from synth_backend.batch import (
     FAILURES_NAME,
     BatchConfig,
@@ -29,7 +30,6 @@ from synth_backend.batch import (
     BatchSummary,
     derive_seed,
 )
-from synth_backend.errors import TuringCTError
 
 log = logging.getLogger(__name__)
 

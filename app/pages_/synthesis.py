@@ -15,8 +15,8 @@ from app import admin_ui, jobs, safe_text, state
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
+from core.vocabulary import ORGANS  # noqa: E402
 from synth_backend import jobs as job_rows  # noqa: E402  (after the guard)
-from synth_backend.base import ORGANS  # noqa: E402
 from synth_backend.registry import LEARNING_BASED, available_methods  # noqa: E402
 
 POLL_KEY = "turingct_synth_poll_until"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.vocabulary import ORGANS
 from turingct.cli import add_db_option, group
 
 FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")
-ORGANS = ("liver", "pancreas", "kidney")
 
 
 def register(sub) -> None:
@@ -58,8 +58,8 @@ def _import(args) -> int:
     if args.pacs:
         if args.fmt != "dicom" or not args.study_uid or path:
             raise CatalogError("--pacs needs --format dicom and --study-uid UID, and no PATH")
+        from core.settings import data_dir
         from synth_backend.dicom.pacs import pull
-        from turingct.config import data_dir
 
         path = pull(args.pacs, args.study_uid, data_dir() / "dicom" / "pacs")
         name = name or f"pacs-{args.study_uid}"

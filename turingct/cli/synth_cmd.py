@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 
+from core.vocabulary import ORGANS, SIZES
 from turingct.cli import add_db_option
 
 METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
-ORGANS = ("liver", "pancreas", "kidney")
-SIZES = ("tiny", "small", "medium", "large")
 
 
 def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -86,7 +85,7 @@ def register(sub) -> None:
 
 
 def _options(args) -> dict:
-    from synth_backend.errors import TuringCTError
+    from core.errors import TuringCTError
 
     if args.n_tumors is not None and args.n_tumors < 1:
         raise TuringCTError(f"--n-tumors must be >= 1, got {args.n_tumors}; pass a positive "
@@ -118,7 +117,7 @@ def _synth(args) -> int:
         print(f"turingct synth: error: missing {', '.join(missing)} "
               "(or use `turingct synth batch|preview ...`)")
         return 2
-    from synth_backend.errors import TuringCTError
+    from core.errors import TuringCTError
     from synth_backend.provenance import read_provenance
     from synth_backend.runner import synthesize_file
 
