@@ -2,7 +2,7 @@
 
 The batch runner (``synth_backend.batch``) owns the work and the ``SynthesisJob`` rows; this
 module only starts it as a detached process (so a batch outlives the browser tab and the
-Streamlit session). The rows are read back by ``synth_backend.jobs`` for the progress table.
+Streamlit session). The rows are read back by ``catalog.jobs`` for the progress table.
 """
 
 from __future__ import annotations

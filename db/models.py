@@ -151,7 +151,7 @@ class VolumeOrgan(Base):
 
     A mask may be the union of several files (kidney_left + kidney_right, two IRCAD tumor
     files), hence path lists; ``*_labels`` select values in a multi-label file (None: any
-    nonzero voxel). Use ``synth_backend.catalog.load_organ_mask`` / ``load_tumor_mask`` to read
+    nonzero voxel). Use ``catalog.volumes.load_organ_mask`` / ``load_tumor_mask`` to read
     them. ``healthy`` is True when the organ has no tumor of any kind annotated.
     """
 

@@ -298,9 +298,9 @@ def remove_reader(session: Session, actor: Actor, study: int | str,
 def import_dataset(session: Session, actor: Actor, fmt: str, path: str | Path,
                    **options: Any):
     """Register a dataset in the catalog (staff only): the ``turingct data import`` service
-    (:func:`synth_backend.catalog.import_dataset`, same formats and options), behind the role
+    (:func:`catalog.volumes.import_dataset`, same formats and options), behind the role
     check the app needs. Returns its ``ImportReport``; the caller commits."""
-    from synth_backend.catalog import import_dataset as register
+    from catalog.volumes import import_dataset as register
 
     require_role(actor, *STAFF)
     return register(session, fmt, path, **options)

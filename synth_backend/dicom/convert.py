@@ -304,6 +304,6 @@ def _code_version() -> str:
 
         return code_version()
     except Exception:  # the converter must not fail because git is absent
-        from turingct import __version__
+        from core.settings import package_version
 
-        return __version__
+        return package_version()

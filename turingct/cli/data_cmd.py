@@ -44,8 +44,8 @@ def register(sub) -> None:
 
 
 def _import(args) -> int:
+    from catalog.volumes import CatalogError, import_dataset
     from db.session import open_engine, session_scope
-    from synth_backend.catalog import CatalogError, import_dataset
 
     path, name, label_map = args.path, args.name, None
     if args.fmt == "dicom":
@@ -87,8 +87,8 @@ def _list(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from catalog.volumes import list_volumes
     from db.session import open_engine, session_scope
-    from synth_backend.catalog import list_volumes
 
     with session_scope(open_engine(args.db)) as session:
         rows = list_volumes(session, args.dataset)

@@ -133,7 +133,8 @@ def _synth(args) -> int:
 
 
 def _batch(args) -> int:
-    from synth_backend.batch import BatchConfig, items_from_catalog, items_from_dir, run_batch
+    from catalog.batch import items_from_catalog, run_batch
+    from synth_backend.batch import BatchConfig, items_from_dir
 
     if args.from_dir:
         items = items_from_dir(args.from_dir, args.organ)
@@ -144,7 +145,7 @@ def _batch(args) -> int:
                          options=_options(args), register=not args.no_register and
                          bool(args.from_catalog), db_url=args.db)
     if args.executor == "ray":
-        from synth_backend.executors import run_batch_on
+        from catalog.batch import run_batch_on
         from synth_backend.ray_executor import RayExecutor
 
         executor = RayExecutor(address=args.address, gpus_per_task=args.gpus_per_task,
