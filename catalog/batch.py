@@ -48,6 +48,7 @@ def items_from_catalog(organ: str, *, dataset: str | None = None,
         items = []
         for vol in healthy_volumes(session, organ, dataset):
             org = vol.organ(organ)
+            assert org is not None  # healthy_volumes returns only volumes with this organ
             labels = tuple(int(v) for v in org.mask_labels or ())
             paths = [Path(p) for p in org.mask_paths]
             items.append(BatchItem(safe_case_name(f"{vol.dataset.name}_{vol.case_id}"),
@@ -111,7 +112,7 @@ class CatalogRecorder:
         if summary.failures_path and summary.failures_path.is_file():
             failures = [json.loads(ln) for ln in summary.failures_path.read_text().splitlines()]
         with self.sessions.begin() as session:
-            row = session.get(SynthesisJob, job)
+            row = session.get_one(SynthesisJob, job)
             row.n_done, row.n_failed = summary.done, summary.failed
             row.errors = [{"item": f["index"], "case": f["case"], "error": f["error"]}
                           for f in failures]
