@@ -8,8 +8,10 @@ specs, organ)`` turns them into a mask deterministically. Everything works on (x
 Reference size classes (spec, "Hand-crafted" and "DiffTumor"): radius r = 4 / 8 / 16 / 32 mm for
 tiny / small / medium / large, each axis U(0.75 r, 1.25 r). DiffTumor's stages: *early* = 1-3
 tumors, each tiny or small (p = 0.5); *medium* = 1 tumor with r ~ U(12, 20); *large* = 1 tumor
-with r ~ U(24, 64). The final mask is the deformed ellipsoid AND the organ; the deformation is
-the reference's three-pass elastic warp, shared with the hand-crafted method
+with r ~ U(24, 64); the *late* model (one checkpoint for medium and large) trains on medium or
+large with p = 0.5, as it samples. A list of size classes (TumorGen) draws one tumor of a class
+chosen uniformly from the list. The final mask is the deformed ellipsoid AND the organ; the
+deformation is the reference's three-pass elastic warp, shared with the hand-crafted method
 (:mod:`synth_backend.elastic`).
 """
 
@@ -36,6 +38,8 @@ SIZE_RADIUS_MM = {"tiny": 4.0, "small": 8.0, "medium": 16.0, "large": 32.0}
 ELASTIC_SIGMA = {"tiny": SIGMA_TINY_MM,
                  **{k: (float(min(v)), float(max(v))) for k, v in SIGMA_CHOICES_MM.items()}}
 STAGES = ("early", "medium", "large")
+# the size mixes a DiffTumor model trains on: "late" is the model of medium and large tumors
+TRAINING_STAGES = ("early", "late", "medium", "large")
 
 
 @dataclass(frozen=True)
@@ -77,23 +81,36 @@ def _size_classes(stage: str, rng: np.random.Generator) -> list[tuple[str, float
         return [("medium", float(rng.uniform(12.0, 20.0)))]
     if stage == "large":
         return [("large", float(rng.uniform(24.0, 64.0)))]
-    raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    if stage == "late":
+        return _size_classes("medium" if rng.random() < 0.5 else "large", rng)
+    raise ValueError(f"stage must be one of {TRAINING_STAGES}, got {stage!r}")
 
 
 def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stage: str = "early",
-                       max_radius_mm: float | None = None) -> list[TumorSpec]:
+                       max_radius_mm: float | None = None,
+                       sizes: Sequence[str] | None = None) -> list[TumorSpec]:
     """Draw the tumors of one DiffTumor stage, centred on voxels chosen from ``candidates``.
 
     ``candidates`` is a boolean (x, y, z) array (typically the eroded organ on the 1 mm patch
     grid); it must contain at least one voxel. ``max_radius_mm`` caps each radius (e.g. to
     half the patch size) so a tumor fits the model's field of view. Early tumors all lie within
-    the same region (the reference places 1-3 small lesions per patch).
+    the same region (the reference places 1-3 small lesions per patch). ``sizes`` (size
+    classes), when given, replaces the stage: one tumor of a class drawn uniformly from it.
     """
     coords = np.argwhere(candidates)
     if coords.size == 0:
         raise ValueError("candidates mask is empty: no voxel to centre a tumor on")
+    if sizes is not None:
+        unknown = [s for s in sizes if s not in SIZE_RADIUS_MM]
+        if unknown or not len(sizes):
+            raise ValueError(f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, "
+                             f"got {list(sizes)}")
+        name = str(sizes[int(rng.integers(len(sizes)))])
+        classes = [(name, SIZE_RADIUS_MM[name])]
+    else:
+        classes = _size_classes(stage, rng)
     specs = []
-    for name, base in _size_classes(stage, rng):
+    for name, base in classes:
         radii = base * rng.uniform(0.75, 1.25, size=3)
         if max_radius_mm is not None:
             radii = np.minimum(radii, max_radius_mm)

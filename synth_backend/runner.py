@@ -129,7 +129,8 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         "method": method, "organ": organ, "seed": int(seed),
         "device": result.info.get("device", device), "code_version": code_version(),
         "params": result.params, "options": options, "info": result.info,
-        "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None,
+        "checkpoint": (str(Path(synth.checkpoint).resolve())
+                       if getattr(synth, "checkpoint", None) is not None else None),
         "checkpoint_hash": synth.checkpoint_hash(),
         "sampling_steps": result.info.get("sampling_steps"),
         "inputs": {"ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},

@@ -1,12 +1,13 @@
-"""The main job end to end on a small phantom cohort: catalog, synthetic tumors of both demo
-methods in every organ, a blinded study with its audit, a demo reader who can log in."""
+"""The main job end to end on a small phantom cohort: catalog, synthetic tumors of all four
+methods (the learned ones in the liver), two blinded studies with their audit, a demo reader
+who can log in."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Arm, Origin, StudyCase, SyntheticProvenance, Volume
+from db.models import Arm, Origin, Study, StudyCase, SyntheticProvenance, Volume
 from db.session import make_engine, session_scope
 from synth_backend.phantom import PhantomConfig
 from turingct.demo import run_demo
@@ -22,10 +23,16 @@ def test_demo_builds_a_study_and_resumes(tmp_path, db_url):
     with session_scope(engine) as s:
         provs = s.scalars(select(SyntheticProvenance)).all()
         assert {(p.method, p.organ) for p in provs} == {
-            (m, o) for m in ("handcrafted", "pixel2cancer") for o in ("liver", "pancreas", "kidney")}
-        cases = s.scalars(select(StudyCase)).all()
-        assert len(cases) == 12
-        assert sum(c.arm == Arm.REAL for c in cases) == 6
+            (m, o) for m in ("handcrafted", "pixel2cancer") for o in ("liver", "pancreas", "kidney")
+        } | {("difftumor", "liver"), ("tumorgen", "liver")}
+        # the learned methods run from the shipped weights, named by hash in provenance
+        assert all(p.checkpoint_hash for p in provs if p.method in ("difftumor", "tumorgen"))
+        assert set(result.studies) == {"demo-turing", "demo-turing-learned"}
+        main = s.scalars(select(StudyCase).join(Study).where(Study.name == "demo-turing")).all()
+        assert len(main) == 12 and sum(c.arm == Arm.REAL for c in main) == 6
+        learned = s.scalars(select(StudyCase).join(Study)
+                            .where(Study.name == "demo-turing-learned")).all()
+        assert len(learned) == 6 and sum(c.arm == Arm.REAL for c in learned) == 2
         from studies.accounts import authenticate
 
         assert authenticate(s, "demo", result.accounts["demo"]).username == "demo"

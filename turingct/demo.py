@@ -15,9 +15,14 @@ from turingct.config import data_dir, database_url
 
 log = logging.getLogger(__name__)
 
-DEMO_SPEC = Path(__file__).resolve().parents[1] / "studies" / "examples" / "demo.yaml"
-DEMO_METHODS = ("handcrafted", "pixel2cancer")
+EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
+DEMO_SPEC = EXAMPLES / "demo.yaml"
+# the learned methods' shipped weights know the liver only: their cases go into a liver study
+DEMO_LEARNED_SPEC = EXAMPLES / "demo-learned.yaml"
+DEMO_METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
 DEMO_ORGANS = ("liver", "pancreas", "kidney")
+LEARNED_ORGANS = {"difftumor": ("liver",), "tumorgen": ("liver",)}
+LEARNED_VOLUMES = 4  # per learned method: a few CPU seconds each, enough for the study
 DEMO_DATASET = "phantom-demo"
 
 
@@ -27,6 +32,7 @@ class DemoResult:
     cohort: Path
     synthetic: dict[str, Path] = field(default_factory=dict)
     study: str = ""
+    studies: dict[str, str] = field(default_factory=dict)   # name -> export folder
     export_dir: str = ""
     audit: str = ""
     accounts: dict[str, str] = field(default_factory=dict)   # username -> password (new ones)
@@ -58,9 +64,11 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
 
     # 2. synthetic tumors: one batch per method and organ, registered in the catalog
     for m, method in enumerate(DEMO_METHODS):
-        for organ in DEMO_ORGANS:
+        for organ in LEARNED_ORGANS.get(method, DEMO_ORGANS):
             items = items_from_catalog(organ, dataset=DEMO_DATASET, db_url=url)
             items = items[m:] + items[:m]  # different source volumes for each method
+            if method in LEARNED_ORGANS:
+                items = items[:LEARNED_VOLUMES]
             out = root / "synthetic" / f"{method}-{organ}"
             run_batch(items, BatchConfig(method=method, organ=organ, out_dir=out, seed=seed,
                                          n=1, device="auto", register=True, db_url=url))
@@ -70,10 +78,13 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
     from studies import accounts, admin
 
     with session_scope(engine) as session:
-        study = session.scalar(select(Study).where(Study.name == "demo-turing"))
-        if study is None:
-            study = admin.create_study(session, DEMO_SPEC, actor=accounts.OPERATOR,
-                                       export_root=root / "studies", progress=progress)
+        for spec, name in ((DEMO_LEARNED_SPEC, "demo-turing-learned"),
+                           (DEMO_SPEC, "demo-turing")):
+            study = session.scalar(select(Study).where(Study.name == name))
+            if study is None:
+                study = admin.create_study(session, spec, actor=accounts.OPERATOR,
+                                           export_root=root / "studies", progress=progress)
+            result.studies[study.name] = study.export_dir
         result.study, result.export_dir = study.name, study.export_dir
         result.audit = _audit_line(study.audit)
         for username, role in (("demo", "reader"), ("researcher", "researcher")):

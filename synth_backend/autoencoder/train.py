@@ -13,7 +13,7 @@ import torch
 
 from synth_backend.autoencoder.model import build_autoencoder, hu_to_unit
 from synth_backend.training.config import ConfigError
-from synth_backend.training.data import Case, PatchSampler, data_hashes
+from synth_backend.training.data import CACHE_DIR, Case, PatchSampler, data_hashes
 from synth_backend.training.loop import Trainer, seeded_init
 
 
@@ -44,7 +44,8 @@ def train_autoencoder(cases: list[Case], cfg: dict[str, Any], out_dir: str | Pat
                           "which cannot be downloaded here; set it to 0")
     sampler = PatchSampler(cases, cfg["patch_size"], mode="any",
                            organ_fraction=float(cfg["data"]["organ_fraction"]),
-                           max_cached_cases=int(cfg["data"]["max_cached_cases"]))
+                           max_cached_cases=int(cfg["data"]["max_cached_cases"]),
+                           cache_dir=Path(out_dir) / CACHE_DIR)
     ae = seeded_init(lambda: build_autoencoder(cfg["model"]), cfg["seed"])
     window = cfg["hu_window"]
     kl_weight = float(cfg["train"]["kl_weight"])

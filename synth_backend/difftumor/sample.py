@@ -28,17 +28,29 @@ def sample_patch(model: DiffTumorModel, x: torch.Tensor, mask: torch.Tensor,
     the model's device; ``generator`` (same device) drives every random draw. Returns the
     decoded patch in [-1, 1] (same shape) and the number of denoising steps run.
     """
-    scheduler = make_scheduler(model.cfg, sampling=True)
     cond = condition(model.ae, x, mask, model.scale)
     c = int(model.ae_cfg["model"]["latent_channels"])
-    z = torch.randn((x.shape[0], c, *cond.shape[2:]), generator=generator, device=x.device)
+    z, steps = denoise(model, cond, c, generator)
+    return model.ae.decode(z / model.scale).clamp(-1.0, 1.0), steps
+
+
+@torch.no_grad()
+def denoise(model, cond: torch.Tensor, latent_channels: int, generator: torch.Generator
+            ) -> tuple[torch.Tensor, int]:
+    """Run the stage's sampler from N(0, I) on the latent grid of ``cond``; returns the clean
+    latent (scaled units) and the step count. ``model`` needs ``net``, ``cfg`` and
+    ``latent_range`` (x0 is clamped to it at every step, see :func:`make_scheduler`)."""
+    scheduler = make_scheduler(model.cfg, sampling=True, latent_range=model.latent_range)
+    b = cond.shape[0]
+    z = torch.randn((b, latent_channels, *cond.shape[2:]), generator=generator,
+                    device=cond.device)
     steps = 0
     for t in scheduler.timesteps:
-        tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
+        tt = torch.full((b,), int(t), device=cond.device, dtype=torch.long)
         eps = model.net(torch.cat([z, cond], dim=1), timesteps=tt)
         if model.cfg["stage"] == "early":
             z, _ = scheduler.step(eps, int(t), z, generator=generator)
         else:
             z, _ = scheduler.step(eps, int(t), z, eta=0.0, generator=generator)
         steps += 1
-    return model.ae.decode(z / model.scale).clamp(-1.0, 1.0), steps
+    return z, steps

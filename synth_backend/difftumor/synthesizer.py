@@ -31,6 +31,7 @@ from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
 from synth_backend.elastic import sample_sigma
 from synth_backend.masks import (
     SIZE_RADIUS_MM,
+    STAGES,
     TumorSpec,
     draw_tumor_mask,
     sample_tumor_specs,
@@ -98,6 +99,17 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
     name = "difftumor"
     model_class = DiffTumorModel
 
+    def _use_shipped_stage(self, stage: str) -> None:
+        """With the shipped weights, medium/large tumors come from the shipped late model (one
+        checkpoint per stage, as the reference); the provenance hash follows the switch."""
+        if self.default_organ is None:
+            return
+        from synth_backend.weights import stage_checkpoint
+
+        path = stage_checkpoint("difftumor", "early" if stage == "early" else "late")
+        if path is not None and path != self.checkpoint:
+            self.checkpoint, self._hash = path, None
+
     def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",
                    **options: Any) -> SynthesisResult:
@@ -106,15 +118,16 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         of a ``size`` class (tiny | small | medium | large) or ``diameter_mm``; a size outside
         the checkpoint's stage (early: radius <= 10 mm) raises :class:`SynthesisInputError`.
         ``n_tumors``: exactly this many lesions (each its own patch; default: one with a size
-        or diameter, else the stage's own count)."""
+        or diameter, else the stage's own count). With the shipped weights a medium/large request uses the
+        shipped late model."""
         n_tumors = options.pop("n_tumors", None)
         if n_tumors is not None and int(n_tumors) != 1:
             return self.synthesize_several(ct, organ_mask, n_tumors=int(n_tumors), organ=organ,
                                            spacing=spacing, seed=seed, device=device, **options)
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
+        self.check_organ(organ)
         device = resolve_device(device)
-        model = self.model(device)
         rng = np.random.default_rng(seed)
         stage = options.pop("stage", None)
         request = requested_tumor(rng, size=options.pop("size", None),
@@ -124,6 +137,13 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
                                       "valid: stage, size, diameter_mm, n_tumors")
         if request is not None:
             stage = request[0]
+        if stage is not None and stage not in STAGES:
+            raise SynthesisInputError(f"stage must be one of {list(STAGES)}, got {stage!r}",
+                                      "pass stage early|medium|large")
+        if stage is not None:
+            self._use_shipped_stage(stage)
+        model = self.model(device)
+        if stage is not None:
             _check_stage(stage, model.cfg["stage"], self.checkpoint)
         stage = stage or ("early" if model.cfg["stage"] == "early" else
                           ("medium" if rng.random() < 0.5 else "large"))

@@ -1,6 +1,6 @@
 """Training configuration: packaged presets, a user YAML file and ``key=value`` overrides.
 
-Precedence: preset (``synth_backend/configs/<method>.yaml``, section ``tiny`` or ``full``) <
+Precedence: preset (``synth_backend/configs/<method>.yaml``, section ``tiny``, ``small`` or ``full``) <
 ``--config FILE.yaml`` < ``--set a.b=value``. Every key must exist in the preset: a typo fails
 at once with a message naming the key, instead of silently training with the default.
 """
@@ -17,7 +17,7 @@ import yaml
 from synth_backend.errors import TuringCTError
 
 METHODS = ("autoencoder", "difftumor", "tumorgen")
-PRESETS = ("tiny", "full")
+PRESETS = ("tiny", "small", "full")
 
 
 class ConfigError(TuringCTError, ValueError):
@@ -30,7 +30,7 @@ def load_preset(method: str, preset: str = "tiny") -> dict[str, Any]:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {PRESETS}, got {preset!r}; "
-                          "use --preset tiny or --preset full")
+                          "use --preset tiny, small or full")
     text = resources.files("synth_backend.configs").joinpath(f"{method}.yaml").read_text()
     return copy.deepcopy(yaml.safe_load(text)[preset])
 

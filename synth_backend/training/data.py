@@ -5,7 +5,10 @@ a directory in the atlas / phantom layout (``<case>/ct.nii.gz``,
 ``<case>/segmentations/<organ>.nii.gz`` and, when present, ``<organ>_tumor.nii.gz``) or from a
 manifest file with one ``ct,organ_mask[,tumor_mask]`` line per case (paths relative to the
 manifest). Volumes are read with :func:`synth_backend.io.load_volume`, resampled to 1 mm
-isotropic and kept in a small LRU cache; patches are (x, y, z) cubes of ``patch_size`` voxels.
+isotropic and cropped to the organ's bounding box plus one patch of margin; with a
+``cache_dir`` the crop is written once as ``.npy`` files and memory-mapped afterwards (a
+training run reads and resamples each CT once, not once per batch, and RAM holds only the
+pages patches touch). Patches are (x, y, z) cubes of ``patch_size`` voxels.
 
 When a case has no tumor mask, :class:`PatchSampler` can paste an ellipsoid pseudo tumor with
 the hand-crafted look (``tumor_source="ellipsoid"`` or ``"auto"``): diffusion models need tumor
@@ -15,7 +18,10 @@ examples, and this is the label-free recipe of Hu et al. Real masks always win u
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
+import shutil
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +34,8 @@ from synth_backend.io import check_same_grid, load_volume, sha256_file
 from synth_backend.training.pseudo_tumors import paste_pseudo_tumor
 
 AIR_HU = -1024.0
+CACHE_DIR = "patch_cache"   # under a training run's output folder
+CACHE_VERSION = 1
 
 
 class DataError(TuringCTError, ValueError):
@@ -168,6 +176,52 @@ def load_case(case: Case) -> LoadedCase:
     return LoadedCase(ct_1mm.astype(np.float32), organ_1mm > 0, tumor_1mm)
 
 
+def crop_to_organ(loaded: LoadedCase, margin: int) -> LoadedCase:
+    """The organ's bounding box plus ``margin`` voxels (clipped to the volume): every patch a
+    sampler centres in the organ, or within ``margin`` of it, lies inside this crop."""
+    idx = np.argwhere(loaded.organ)
+    lo = np.maximum(idx.min(0) - margin, 0)
+    hi = np.minimum(idx.max(0) + margin + 1, loaded.organ.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    tumor = None if loaded.tumor is None else loaded.tumor[box]
+    if tumor is not None and not tumor.any():
+        tumor = None
+    return LoadedCase(np.ascontiguousarray(loaded.ct[box]), np.ascontiguousarray(loaded.organ[box]),
+                      None if tumor is None else np.ascontiguousarray(tumor))
+
+
+def _cache_key(case: Case, margin: int) -> str:
+    """Identifies a case's crop by its files (path, size, mtime), labels and margin."""
+    files = [[str(Path(p).resolve()), os.stat(p).st_size, os.stat(p).st_mtime_ns]
+             for p in case.files()]
+    text = json.dumps([CACHE_VERSION, files, case.organ_labels, case.tumor_labels,
+                       [len(case.organ), len(case.tumor)], margin])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cached_case(case: Case, margin: int, cache_dir: str | os.PathLike | None) -> LoadedCase:
+    """:func:`load_case` cropped by :func:`crop_to_organ`; with ``cache_dir`` the crop is
+    stored as ``.npy`` files (written atomically) and returned memory-mapped."""
+    if cache_dir is None:
+        return crop_to_organ(load_case(case), margin)
+    folder = Path(cache_dir) / _cache_key(case, margin)
+    if not (folder / "ct.npy").is_file():
+        crop = crop_to_organ(load_case(case), margin)
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "organ.npy", crop.organ)
+        if crop.tumor is not None:
+            np.save(tmp / "tumor.npy", crop.tumor)
+        np.save(tmp / "ct.npy", crop.ct)  # written last: its presence marks a complete entry
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    tumor = folder / "tumor.npy"
+    return LoadedCase(np.load(folder / "ct.npy", mmap_mode="r"),
+                      np.load(folder / "organ.npy", mmap_mode="r"),
+                      np.load(tumor, mmap_mode="r") if tumor.is_file() else None)
+
+
 def crop_patch(array: np.ndarray, center: np.ndarray, size: int, fill: float) -> np.ndarray:
     """Cube of ``size`` voxels centred on ``center`` (x, y, z); outside the array -> ``fill``."""
     lo = np.asarray(center, dtype=int) - size // 2
@@ -188,12 +242,16 @@ class PatchSampler:
     ``sample(rng, batch_size)`` returns a dict of float32 arrays shaped (B, 1, P, P, P):
     ``ct`` in HU, ``organ`` and ``tumor`` in {0, 1}. ``mode="any"`` centres patches in the organ
     with probability ``organ_fraction`` and anywhere in the volume otherwise (autoencoder);
-    ``mode="tumor"`` centres them near a tumor, real or pseudo (diffusion / flow models).
+    ``mode="tumor"`` centres them near a tumor, real or pseudo (diffusion / flow models);
+    pseudo tumors follow the DiffTumor ``stage`` mix (early | late | medium | large) or, when
+    given, one tumor of a class drawn from ``sizes`` (TumorGen). "Anywhere" means anywhere in
+    the organ's box plus one patch of margin (the cached crop, see :func:`cached_case`).
     """
 
     def __init__(self, cases: list[Case], patch_size: int, *, mode: str = "any",
                  organ_fraction: float = 0.8, tumor_source: str = "auto",
-                 stage: str | None = None, max_cached_cases: int = 8):
+                 stage: str | None = None, sizes: tuple[str, ...] | None = None,
+                 max_cached_cases: int = 8, cache_dir: str | os.PathLike | None = None):
         if not cases:
             raise DataError("no training case given; pass --data DIR or a manifest")
         if mode not in ("any", "tumor"):
@@ -206,6 +264,8 @@ class PatchSampler:
         self.organ_fraction = organ_fraction
         self.tumor_source = tumor_source
         self.stage = stage
+        self.sizes = tuple(sizes) if sizes else None
+        self.cache_dir = cache_dir
         self.max_cached = max_cached_cases
         self._cache: OrderedDict[int, LoadedCase] = OrderedDict()
         # flat indices of organ / tumor voxels per cached case: np.argwhere over a whole 1 mm
@@ -216,7 +276,7 @@ class PatchSampler:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        loaded = load_case(self.cases[index])
+        loaded = cached_case(self.cases[index], self.patch_size, self.cache_dir)
         if self.mode == "tumor" and self.tumor_source == "real" and loaded.tumor is None:
             raise DataError(f"{self.cases[index].ct}: case has no tumor mask but tumor_source "
                             "is 'real'; add <organ>_tumor.nii.gz or use tumor_source=auto")
@@ -254,7 +314,8 @@ class PatchSampler:
         if use_real:
             tumor = crop_patch(case.tumor, center, p, False)
         elif self.mode == "tumor":
-            ct, tumor = paste_pseudo_tumor(ct, organ, rng, stage=self.stage or "early")
+            ct, tumor = paste_pseudo_tumor(ct, organ, rng, stage=self.stage or "early",
+                                           sizes=self.sizes)
         else:
             tumor = np.zeros_like(organ)
         return ct, organ, tumor

@@ -29,6 +29,7 @@ class LoadedModel:
     scale: float
     path: str
     step: int
+    latent_range: tuple[float, float] | None = None  # scaled latents' (min, max) on training data
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, method: str, device: str, build_net):
@@ -42,7 +43,8 @@ class LoadedModel:
         net.eval().requires_grad_(False).to(device)
         return cls(autoencoder_from_payload(payload["autoencoder"], device), net,
                    payload["config"], payload["autoencoder"]["config"],
-                   float(payload["scale_factor"]), payload["path"], int(payload["step"]))
+                   float(payload["scale_factor"]), payload["path"], int(payload["step"]),
+                   _range(payload.get("latent_range")))
 
     @property
     def patch_size(self) -> int:
@@ -51,6 +53,10 @@ class LoadedModel:
     @property
     def window(self) -> list[float]:
         return list(self.ae_cfg["hu_window"])
+
+
+def _range(value) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
 
 
 class CheckpointSynthesizer(Synthesizer):
@@ -63,9 +69,25 @@ class CheckpointSynthesizer(Synthesizer):
     model_class: ClassVar[Any]
 
     def __init__(self, checkpoint: str | Path | None = None):
-        self.checkpoint = resolve_checkpoint(checkpoint, method=self.name)
+        from synth_backend.weights import default_checkpoint, default_organ
+
+        # no checkpoint given: the shipped demo weights (synth_backend/weights/README.md)
+        shipped = default_checkpoint(self.name) if checkpoint is None else None
+        self.default_organ = default_organ(self.name) if shipped is not None else None
+        self.checkpoint = resolve_checkpoint(shipped or checkpoint, method=self.name)
         self._models: dict[str, Any] = {}
         self._hash: str | None = None
+
+    def check_organ(self, organ: str) -> None:
+        """The shipped weights know one organ; other organs need their own checkpoint."""
+        if self.default_organ is not None and organ != self.default_organ:
+            from synth_backend.runner import SynthesisInputError
+
+            raise SynthesisInputError(
+                f"the shipped {self.name} weights were trained on the {self.default_organ} "
+                f"only, not the {organ}",
+                f"train them (`turingct train {self.name} --organ {organ} ...`, see "
+                "docs/synthesis-generative.md) and pass --checkpoint")
 
     def checkpoint_hash(self) -> str:
         if self._hash is None:
@@ -73,9 +95,10 @@ class CheckpointSynthesizer(Synthesizer):
         return self._hash
 
     def model(self, device: str) -> Any:
-        if device not in self._models:
-            self._models[device] = self.model_class.load(self.checkpoint, device)
-        return self._models[device]
+        key = f"{self.checkpoint}@{device}"  # a synthesizer may switch checkpoints (stages)
+        if key not in self._models:
+            self._models[key] = self.model_class.load(self.checkpoint, device)
+        return self._models[key]
 
     def synthesize_several(self, ct: np.ndarray, organ_mask: np.ndarray, *, n_tumors: int,
                            organ: str, spacing, seed: int, device: str = "auto",

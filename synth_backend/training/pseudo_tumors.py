@@ -9,6 +9,8 @@ real tumor masks are preferred whenever a case has one (``tumor_source="auto"``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
@@ -25,12 +27,14 @@ def hand_crafted_texture(shape: tuple[int, ...], rng: np.random.Generator) -> np
 
 
 def paste_pseudo_tumor(ct: np.ndarray, organ: np.ndarray, rng: np.random.Generator, *,
-                       stage: str = "early") -> tuple[np.ndarray, np.ndarray]:
+                       stage: str = "early", sizes: Sequence[str] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Insert an ellipsoid pseudo tumor into a 1 mm (x, y, z) patch.
 
     ``ct`` is HU, ``organ`` a boolean mask of the same shape. The tumor centre is drawn from
     organ voxels in the central half of the patch (falls back to any organ voxel, then to the
-    patch centre). Returns ``(ct_with_tumor, tumor_mask)``; the mask is inside the organ when
+    patch centre). ``stage`` is a DiffTumor training stage (early | late | medium | large) and
+    ``sizes`` a list of size classes that replaces it (TumorGen's mix). Returns ``(ct_with_tumor, tumor_mask)``; the mask is inside the organ when
     the organ is present in the patch.
     """
     size = np.asarray(ct.shape)
@@ -39,7 +43,7 @@ def paste_pseudo_tumor(ct: np.ndarray, organ: np.ndarray, rng: np.random.Generat
     candidates = organ & central
     if not candidates.any():
         candidates = organ.copy() if organ.any() else central
-    specs = sample_tumor_specs(rng, candidates, stage=stage,
+    specs = sample_tumor_specs(rng, candidates, stage=stage, sizes=sizes,
                                max_radius_mm=float(size.min()) / 2 - 2)
     tumor = draw_tumor_mask(ct.shape, specs, organ if organ.any() else None)
     if not tumor.any():

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from synth_backend.training.learned import LoadedModel
+from synth_backend.tumorgen.boxes import upsample_box
 from synth_backend.tumorgen.model import TumorGenNet, decode_with_features
 from synth_backend.tumorgen.train import make_rflow
 
@@ -33,7 +34,8 @@ def sample_patch(model: TumorGenModel, x: torch.Tensor, box: torch.Tensor,
     """Generate tumor image and mask inside ``box``.
 
     ``x``: healthy patch (B, 1, P, P, P) in [-1, 1]; ``box``: latent-grid box (B, 1, l, l, l).
-    Returns (image in [-1, 1] (B, 1, P, P, P), refined mask probability (B, 1, P, P, P),
+    Returns (image in [-1, 1] (B, 1, P, P, P), refined mask probability (B, 1, P, P, P), zero
+    outside the box,
     coarse latent mask (B, 1, l, l, l) in [0, 1]).
     """
     steps = int(steps or model.cfg["sample_steps"])
@@ -51,5 +53,6 @@ def sample_patch(model: TumorGenModel, x: torch.Tensor, box: torch.Tensor,
     z_hat = box * xt[:, :c] + (1.0 - box) * z1
     m_hat = ((xt[:, c:] + 1.0) / 2.0).clamp(0.0, 1.0) * box
     image, feats = decode_with_features(model.ae, z_hat / model.scale)
-    refined = torch.sigmoid(model.net.refiner(m_hat, feats).float())
+    # the refiner's receptive field reaches past the box; a tumor exists only inside it
+    refined = torch.sigmoid(model.net.refiner(m_hat, feats).float()) * upsample_box(box)
     return image.clamp(-1.0, 1.0), refined, m_hat

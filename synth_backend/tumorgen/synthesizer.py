@@ -30,6 +30,7 @@ from synth_backend.runner import SynthesisInputError
 from synth_backend.training.learned import CheckpointSynthesizer
 from synth_backend.tumorgen.boxes import box_tensor, upsample_box
 from synth_backend.tumorgen.sample import TumorGenModel, sample_patch
+from synth_backend.tumorgen.train import trained_sizes
 
 AIR_HU = -1024.0
 SIZES = ("tiny", "small", "medium", "large")
@@ -52,7 +53,8 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
     def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",
                    **options: Any) -> SynthesisResult:
-        """Options: ``size`` (tiny | small | medium | large; default: each p = 0.25),
+        """Options: ``size`` (one of the classes the checkpoint was trained on, recorded as
+        ``sizes`` in its config; default: uniform over them),
         ``diameter_mm`` (a box of half-size ``diameter / 2 * (1 + box_alpha)`` per axis: the
         BA-PMG training boxes exceed the tumor by U(0, alpha) of its extent on each side),
         ``steps`` (Euler steps, default from the checkpoint: 10), ``box`` (input-voxel
@@ -67,6 +69,7 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
                                            spacing=spacing, seed=seed, device=device, **options)
         t0 = time.perf_counter()
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
+        self.check_organ(organ)
         device = resolve_device(device)
         model = self.model(device)
         rng = np.random.default_rng(seed)
@@ -78,8 +81,14 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         if diameter is not None and not diameter > 0:
             raise SynthesisInputError(f"diameter_mm must be > 0, got {diameter}",
                                       "pass a positive --diameter-mm")
+        trained = trained_sizes(model.cfg)
+        if size is not None and size not in trained:
+            raise SynthesisInputError(
+                f"{self.checkpoint} was trained on {list(trained)} tumors only, not {size!r}",
+                f"pass --size {'|'.join(trained)}, or train TumorGen with "
+                f"`--set sizes=[{', '.join(SIZES)}]` (see docs/synthesis-generative.md)")
         if size is None and diameter is None:
-            size = SIZES[int(rng.integers(len(SIZES)))]
+            size = trained[int(rng.integers(len(trained)))]
         steps = int(options.pop("steps", None) or model.cfg["sample_steps"])
         user_box = options.pop("box", None)
         if options:
@@ -113,7 +122,8 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
             torch.cuda.synchronize()
         t_model = time.perf_counter() - t1
         box_full = upsample_box(box)[0, 0].cpu().numpy() > 0.5
-        tumor_p = (refined[0, 0].cpu().numpy() >= 0.5) & box_full & organ_p
+        # sample_patch already zeroes the refined mask outside the box; the organ is ours
+        tumor_p = (refined[0, 0].cpu().numpy() >= 0.5) & organ_p
         gen_hu = unit_to_hu(image[0, 0].float().cpu().numpy(), model.window)
         rim = ndimage.binary_dilation(tumor_p, iterations=3) & box_full
         alpha = ndimage.gaussian_filter(rim.astype(np.float32), 1.0) * rim

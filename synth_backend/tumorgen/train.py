@@ -23,13 +23,27 @@ from monai.networks.schedulers import RFlowScheduler
 
 from synth_backend.autoencoder.model import embedded_autoencoder, load_autoencoder
 from synth_backend.difftumor.model import latent_mask
-from synth_backend.difftumor.train import latent_scale, tumor_batch
+from synth_backend.difftumor.train import latent_stats, tumor_batch
 from synth_backend.io import sha256_file
+from synth_backend.masks import SIZE_RADIUS_MM
 from synth_backend.training.config import ConfigError
-from synth_backend.training.data import Case, PatchSampler, data_hashes
+from synth_backend.training.data import CACHE_DIR, Case, PatchSampler, data_hashes
 from synth_backend.training.loop import Trainer, seeded_init
 from synth_backend.tumorgen.boxes import ba_pmg_boxes
 from synth_backend.tumorgen.model import TumorGenNet, decode_with_features
+
+
+def trained_sizes(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The tumor size classes a TumorGen config trains on (and its checkpoint samples from).
+
+    Checkpoints written before ``sizes`` existed were trained on early-stage pseudo tumors
+    only, i.e. tiny and small."""
+    sizes = tuple(cfg.get("sizes") or ("tiny", "small"))
+    unknown = [s for s in sizes if s not in SIZE_RADIUS_MM]
+    if unknown or not sizes:
+        raise ConfigError(f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, got "
+                          f"{list(sizes)}; fix --set sizes=[...]")
+    return sizes
 
 
 def make_rflow(cfg: dict[str, Any]) -> RFlowScheduler:
@@ -86,9 +100,11 @@ def train_tumorgen(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Pa
     ae_payload["sha256"] = sha256_file(ae_payload["path"])
     window = ae_payload["config"]["hu_window"]
     patch = int(ae_payload["config"]["patch_size"])
+    sizes = trained_sizes(cfg)
     sampler = PatchSampler(cases, patch, mode="tumor", tumor_source=cfg["tumor_source"],
-                           stage="early", max_cached_cases=int(cfg["data"]["max_cached_cases"]))
-    scale = latent_scale(ae, sampler, window, device, int(cfg["seed"]))
+                           sizes=sizes, max_cached_cases=int(cfg["data"]["max_cached_cases"]),
+                           cache_dir=Path(out_dir) / CACHE_DIR)
+    scale, latent_range = latent_stats(ae, sampler, window, device, int(cfg["seed"]))
     net = seeded_init(lambda: TumorGenNet(cfg["model"], ae_payload["config"]["model"]),
                      cfg["seed"])
     scheduler = make_rflow(cfg)
@@ -104,7 +120,8 @@ def train_tumorgen(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Pa
         return tumorgen_losses(net, ae, scheduler, ssim, x, mask, box, scale, weights, gen)
 
     meta = {"data_hashes": data_hashes(cases), "cases": [c.name for c in cases],
-            "scale_factor": scale, "autoencoder": embedded_autoencoder(ae_payload)}
+            "scale_factor": scale, "latent_range": list(latent_range), "sizes": list(sizes),
+            "autoencoder": embedded_autoencoder(ae_payload)}
     trainer = Trainer(net, cfg, out_dir, device, meta)
     trainer.resume()
     return trainer.run(step_fn, progress=progress)

@@ -170,3 +170,31 @@ def test_cli_trains_and_resumes(data_dir, tmp_path, capsys):
     assert load_checkpoint(out, method="autoencoder")["step"] == 3
     assert main([*args[:-2], "--set", "train.stepz=3"]) == 2
     assert "unknown key 'stepz'" in capsys.readouterr().err
+
+
+def test_training_crops_are_cached_once_and_memory_mapped(data_dir, tmp_path, monkeypatch):
+    """The sampler reads and resamples each CT once: later samplers (a resumed run, the next
+    model) memory-map the cached 1 mm organ-box crop instead of reloading the volume."""
+    import synth_backend.training.data as data_mod
+    from synth_backend.training.data import PatchSampler, find_cases
+
+    cases = find_cases(data_dir, "liver")
+    calls = []
+    real_load = data_mod.load_case
+    monkeypatch.setattr(data_mod, "load_case", lambda case: calls.append(case) or real_load(case))
+    first = PatchSampler(cases, 16, mode="tumor", cache_dir=tmp_path / "cache")
+    a = first.sample(np.random.default_rng(0), 6)
+    assert len(calls) == len(cases)
+    second = PatchSampler(cases, 16, mode="tumor", cache_dir=tmp_path / "cache")
+    b = second.sample(np.random.default_rng(0), 6)
+    assert len(calls) == len(cases)  # no reload
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    cached = second.case(0)
+    assert isinstance(cached.ct, np.memmap)
+    full = real_load(cases[0])
+    # the crop is the organ box plus one patch of margin (clipped to the volume)
+    idx = np.argwhere(full.organ)
+    expect = np.minimum(idx.max(0) + 17, full.organ.shape) - np.maximum(idx.min(0) - 16, 0)
+    assert cached.ct.shape == tuple(expect)
+    assert cached.organ.sum() == full.organ.sum()

@@ -46,7 +46,8 @@ def test_early_schedule_is_the_reference_four_step_ddpm():
     assert type(ddim).__name__ == "DDIMScheduler" and len(ddim.timesteps) == 50
 
 
-def test_missing_checkpoint_names_the_training_command(tmp_path):
+def test_missing_checkpoint_names_the_training_command(tmp_path, monkeypatch):
+    monkeypatch.setattr("synth_backend.weights.default_checkpoint", lambda method: None)
     with pytest.raises(TuringCTError, match="turingct train difftumor"):
         get_synthesizer("difftumor")
     with pytest.raises(TuringCTError, match="does not exist"):
@@ -121,3 +122,71 @@ def test_n_tumors_gives_that_many_lesions(trained):
     assert two.params["n_tumors"] == 2 and len(two.params["lesions"]) == 2
     assert all(len(les["tumors"]) == 1 for les in two.params["lesions"])
     assert two.tumor_mask.any() and not (two.tumor_mask.astype(bool) & (liver == 0)).any()
+
+
+class _PoorPredictor(torch.nn.Module):
+    """A deliberately bad noise predictor: large noise, unrelated to its input."""
+
+    def forward(self, x, timesteps):
+        gen = torch.Generator().manual_seed(int(timesteps[0]))
+        return 3.0 * torch.randn(x[:, :4].shape, generator=gen)
+
+
+@pytest.mark.parametrize("overrides", [[], ["stage=late", "num_train_timesteps=200"]])
+def test_both_samplers_clamp_x0_to_the_recorded_latent_range(overrides):
+    from types import SimpleNamespace
+
+    from synth_backend.difftumor.sample import denoise
+
+    cfg = build_config("difftumor", "tiny", overrides=overrides)
+    cond = torch.zeros((1, 5, 4, 4, 4))
+    lo, hi = -2.5, 2.5
+    model = SimpleNamespace(net=_PoorPredictor(), cfg=cfg, latent_range=(lo, hi))
+    z, steps = denoise(model, cond, 4, torch.Generator().manual_seed(0))
+    assert steps == (4 if not overrides else 50)
+    # unclamped, these errors grow ~100x (T=4) / ~400x (T=200) on the way to x0
+    assert float(z.min()) >= lo - 1e-4 and float(z.max()) <= hi + 1e-4
+    # checkpoints written before the range was recorded fall back to +-4 (unit-variance latents)
+    model.latent_range = None
+    z, _ = denoise(model, cond, 4, torch.Generator().manual_seed(0))
+    assert float(z.abs().max()) <= 4.0 + 1e-4
+
+
+def test_late_stage_pseudo_tumors_mix_medium_and_large():
+    from synth_backend.masks import _size_classes, sample_tumor_specs
+
+    names = {_size_classes("late", np.random.default_rng(s))[0][0] for s in range(20)}
+    assert names == {"medium", "large"}
+    candidates = np.ones((64, 64, 64), bool)
+    for s in range(10):
+        (spec,) = sample_tumor_specs(np.random.default_rng(s), candidates, stage="late")
+        assert min(spec.radii) >= 0.75 * 12 and max(spec.radii) <= 1.25 * 64
+
+
+def test_train_late_stage_on_data_without_tumor_masks(tmp_path):
+    """The label-free recipe trains the late model: pseudo tumors of the medium/large mix."""
+    from synth_backend.autoencoder.train import train_autoencoder
+    from synth_backend.training.data import PatchSampler
+    from tests.synth_backend._generative_data import TEST_PATCH, write_cases
+    from turingct.cli import main
+
+    data = write_cases(tmp_path / "data", 1)
+    for f in data.glob("*/segmentations/liver_tumor.nii.gz"):
+        f.unlink()
+    cases = find_cases(data, "liver")
+    assert not cases[0].tumor
+    sampler = PatchSampler(cases, 32, mode="tumor", stage="late")
+    batch = sampler.sample(np.random.default_rng(0), 4)
+    assert all(batch["tumor"][i].sum() > 0 for i in range(4))
+    ae_cfg = build_config("autoencoder", "tiny", overrides=[f"patch_size={TEST_PATCH}",
+                                                            "train.steps=2"])
+    ae = train_autoencoder(cases, ae_cfg, tmp_path / "ae", progress=False)
+    rc = main(["train", "difftumor", "--organ", "liver", "--data", str(data),
+               "--autoencoder", str(ae), "--out", str(tmp_path / "late"),
+               "--set", "stage=late", "--set", "num_train_timesteps=200",
+               "--set", "train.steps=2", "--device", "cpu", "--no-progress"])
+    assert rc in (0, None)
+    payload = load_checkpoint(tmp_path / "late" / "final.pt", method="difftumor")
+    assert payload["config"]["stage"] == "late" and payload["step"] == 2
+    lo, hi = payload["latent_range"]
+    assert lo < 0 < hi

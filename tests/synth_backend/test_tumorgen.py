@@ -86,9 +86,12 @@ def test_rflow_time_convention_matches_the_paper():
     torch.testing.assert_close(x, x1)
 
 
-def test_missing_checkpoint_names_the_training_command():
+def test_missing_checkpoint_names_the_training_command(tmp_path, monkeypatch):
+    monkeypatch.setattr("synth_backend.weights.default_checkpoint", lambda method: None)
     with pytest.raises(TuringCTError, match="turingct train tumorgen"):
-        get_synthesizer("tumorgen", checkpoint=None)
+        get_synthesizer("tumorgen")
+    with pytest.raises(TuringCTError, match="does not exist"):
+        get_synthesizer("tumorgen", checkpoint=tmp_path / "nope.pt")
 
 
 @pytest.mark.slow
@@ -166,3 +169,63 @@ def test_n_tumors_gives_that_many_lesions(trained):
     with pytest.raises(TuringCTError, match="box"):
         synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu",
                          n_tumors=2, box=[[10, 20], [10, 20], [10, 20]])
+
+
+def test_training_tumors_follow_the_size_mix_it_samples_from(shared):
+    from synth_backend.training.data import PatchSampler
+
+    data, _ = shared
+    cases = find_cases(data, "liver")
+    sampler = PatchSampler(cases, 32, mode="tumor", tumor_source="ellipsoid", sizes=("tiny",))
+    for i in range(3):
+        tumor = sampler.sample(np.random.default_rng(i), 1)["tumor"][0, 0] > 0
+        # one tiny tumor: radii 3-5 mm per axis (+ deformation) -> well under a small one
+        assert 0 < tumor.sum() <= 4 / 3 * np.pi * 6.5**3
+        assert ndimage.label(tumor)[1] == 1
+
+
+@pytest.fixture(scope="module")
+def quick(shared, tmp_path_factory):
+    """A TumorGen checkpoint after 2 steps: enough for shape and bound checks, not quality."""
+    data, ae = shared
+    cfg = build_config("tumorgen", "tiny", overrides=["train.steps=2", "sizes=[tiny, small]"])
+    out = tmp_path_factory.mktemp("tumorgen_quick")
+    return train_tumorgen(find_cases(data, "liver"), cfg, ae, out, progress=False)
+
+
+def test_sampling_only_the_sizes_recorded_in_the_checkpoint(quick):
+    payload = load_checkpoint(quick, method="tumorgen")
+    assert payload["config"]["sizes"] == ["tiny", "small"] and payload["sizes"] == ["tiny", "small"]
+    synth = get_synthesizer("tumorgen", checkpoint=quick)
+    ct, liver, _, _ = make_case(3)
+    with pytest.raises(TuringCTError, match="trained on"):
+        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=0, device="cpu",
+                         size="large")
+    drawn = {synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=s,
+                              device="cpu").params["size"] for s in range(6)}
+    assert drawn <= {"tiny", "small"}
+
+
+def test_refined_mask_stays_inside_the_box_and_the_organ(quick):
+    from synth_backend.tumorgen.boxes import box_tensor, upsample_box
+    from synth_backend.tumorgen.sample import TumorGenModel, sample_patch
+
+    model = TumorGenModel.load(quick)
+    n = TEST_PATCH // 4
+    box = torch.from_numpy(box_tensor([1, 1, 1], [2, 2, 2], (n,) * 3)[None, None])
+    x = torch.zeros((1, 1, TEST_PATCH, TEST_PATCH, TEST_PATCH))
+    _, refined, _ = sample_patch(model, x, box, torch.Generator().manual_seed(0))
+    outside = upsample_box(box) < 0.5
+    assert float(refined[outside].abs().max()) == 0.0
+    synth = get_synthesizer("tumorgen", checkpoint=quick)
+    ct, liver, _, _ = make_case(4)
+    box_in = [[14, 24], [14, 24], [10, 20]]
+    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu",
+                           box=box_in)
+    tumor = res.tumor_mask.astype(bool)
+    assert not (tumor & (liver == 0)).any()
+    idx = np.argwhere(tumor)
+    if len(idx):  # inside the latent box (4 mm cells) that covers the given box
+        margin = np.ceil(4.0 / np.asarray(SPACING)) + 1
+        assert (idx.min(0) >= np.array([14, 14, 10]) - margin).all()
+        assert (idx.max(0) <= np.array([24, 24, 20]) + margin).all()

@@ -36,6 +36,9 @@ def _demo(args) -> int:
     print(f"phantom cohort:  {result.cohort}")
     for name, path in result.synthetic.items():
         print(f"synthetic:       {name:24s} {path}")
+    for name, export in result.studies.items():
+        if name != result.study:
+            print(f"blinded study:   {name}  ({export})")
     print(f"blinded study:   {result.study}  ({result.export_dir})")
     print(f"                 {result.audit}")
     for user, password in result.accounts.items():

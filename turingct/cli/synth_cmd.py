@@ -33,7 +33,9 @@ def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
                    help="handcrafted only: train (fast, default) or vtt (the paper's visual "
                         "Turing test version: vessel avoidance, capsule, mass effect)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
-    p.add_argument("--checkpoint", default=None, help="weights of learning-based methods")
+    p.add_argument("--checkpoint", default=None,
+                   help="weights of learning-based methods (default: the shipped small liver "
+                   "weights, synth_backend/weights/)")
 
 
 def register(sub) -> None:

@@ -34,8 +34,9 @@ def _common(parser: argparse.ArgumentParser, *, needs_autoencoder: bool) -> None
                             help="autoencoder checkpoint (final.pt or its training folder)")
     parser.add_argument("--out", required=True, metavar="CKPT_DIR",
                         help="output folder (last.pt, final.pt, loss.csv); resumes if present")
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "full"],
-                        help="tiny: minutes on a CPU; full: the reference recipe for a GPU")
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"],
+                        help="tiny: minutes on a CPU (tests); small: the shipped demo weights "
+                        "(~1 h on 2 CPU cores); full: the reference recipe for a GPU")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override one key, e.g. train.steps=500 "
