@@ -30,7 +30,6 @@ FLOOR = {package: level for level, packages in enumerate(FLOORS) for package in 
 # catalog/ instead).
 KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset({
     ("synth_backend.training.data", "db"),
-    ("synth_backend.training.loop", "turingct"),
 })
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from turingct.config import data_dir, database_url
+from core.settings import data_dir, database_url
 
 log = logging.getLogger(__name__)
 
