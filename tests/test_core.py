@@ -47,3 +47,21 @@ def test_database_and_ground_floor_share_the_design_enum():
     from db.models import Study
 
     assert Study.__table__.c.design.type.enums == [d.value for d in StudyDesign]
+
+
+def test_unknown_method_is_a_one_line_project_error():
+    from synth_backend.registry import UnknownMethodError, get_synthesizer, registered_methods
+
+    with pytest.raises(UnknownMethodError) as info:
+        get_synthesizer("nope")
+    assert isinstance(info.value, TuringCTError) and isinstance(info.value, KeyError)
+    assert str(info.value) == ("method 'nope': is not a registered synthesis method; use one "
+                               f"of {', '.join(registered_methods())}")
+
+
+def test_cli_choices_come_from_the_registry_and_vocabulary():
+    from synth_backend.registry import registered_methods
+    from turingct.cli import synth_cmd
+
+    assert registered_methods() == synth_cmd.METHODS
+    assert synth_cmd.ORGANS is ORGANS and synth_cmd.SIZES is SIZES

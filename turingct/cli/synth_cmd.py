@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 
 from core.vocabulary import ORGANS, SIZES
+from synth_backend.registry import registered_methods
 from turingct.cli import add_db_option
 
-METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
+METHODS = registered_methods()
 
 
 def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
