@@ -140,7 +140,8 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tasks = plan_tasks(items, config)
-    summary = BatchSummary(failures_path=out / FAILURES_NAME)
+    failures = out / FAILURES_NAME
+    summary = BatchSummary(failures_path=failures)
     recorder = recorder if recorder is not None else NullRecorder()
     job = recorder.start(config, len(tasks))
     pending = []
@@ -166,7 +167,7 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
             else:
                 summary.failed += 1
                 # keyed by output name: with --n > items one input gives several outputs
-                record_failure(summary.failures_path, {
+                record_failure(failures, {
                     "index": task.index, "case": task.target.name, "ct": str(task.item.ct_path),
                     "error": result.error, "host": result.host,
                     "time": datetime.now(UTC).isoformat()})
