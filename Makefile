@@ -25,9 +25,10 @@ $(STAMP): pyproject.toml Makefile
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy  # packages listed in [tool.mypy] files
 
-# Modules that touch the database run a second time against a real PostgreSQL server.
-PG_TESTS ?= tests/db tests/studies tests/app tests/reliability tests/synth_backend/test_catalog.py tests/synth_backend/test_bad_inputs.py tests/synth_backend/test_dicom_import.py
+# Modules that touch the database (marked `postgres` in tests/conftest.py) run a second time
+# against a real PostgreSQL server.
 
 test: setup lint
 	@bash scripts/system-deps.sh
@@ -35,8 +36,8 @@ test: setup lint
 	@url=$$(bash scripts/postgres-test-server.sh) || { echo "PostgreSQL test server unavailable"; \
 		[ -z "$$CI" ] || exit 1; exit 0; }; \
 	echo "== database tests against PostgreSQL ($$url) =="; \
-	TURINGCT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q -m "not browser and not slow" \
-		$$(ls -d $(PG_TESTS) 2>/dev/null)
+	TURINGCT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q \
+		-m "postgres and not browser and not slow"
 
 demo: setup
 	$(BIN)/turingct demo

@@ -1,8 +1,8 @@
 """Shared widgets of the researcher pages (study picker, tables) and their role checks.
 
 No SQL here: services only. Library functions that take an acting user check the role
-themselves; for those that take none (``synth_backend.catalog.list_volumes``,
-``synth_backend.jobs.list_jobs``, ``evaluation.study_data.study_votes``,
+themselves; for those that take none (``catalog.volumes.list_volumes``,
+``catalog.jobs.list_jobs``, ``evaluation.study_data.study_votes``,
 ``evaluation.store.latest_results``) the pages go through :func:`staff_call`, which checks the
 role with ``studies.accounts.require_role`` in the same session first. Every researcher page
 opens its sessions through :func:`staff_session`, so the role is checked against the database
@@ -185,7 +185,7 @@ def show_case_table(rows: list[dict[str, Any]]) -> None:
 
 
 def show_jobs(rows: list[Any]) -> None:
-    """Synthesis jobs (``synth_backend.jobs.JobRow``): a progress bar per pending/running job,
+    """Synthesis jobs (``catalog.jobs.JobRow``): a progress bar per pending/running job,
     the failures of each job in an expander, and a table of all jobs."""
     if not rows:
         st.info("No synthesis batch yet.")

@@ -2,7 +2,7 @@
 
 The batch runner (``synth_backend.batch``) owns the work and the ``SynthesisJob`` rows; this
 module only starts it as a detached process (so a batch outlives the browser tab and the
-Streamlit session). The rows are read back by ``synth_backend.jobs`` for the progress table.
+Streamlit session). The rows are read back by ``catalog.jobs`` for the progress table.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
+from core.vocabulary import SIZES
 
-SIZES = ("tiny", "small", "medium", "large")
 PROFILES = ("train", "vtt")  # hand-crafted only, as `turingct synth --profile`
 # `turingct` with this interpreter (no reliance on PATH or the console script)
 TURINGCT = [sys.executable, "-c", "import sys; from turingct.cli import main; sys.exit(main())"]
@@ -42,7 +42,7 @@ def batch_command(*, method: str, organ: str, dataset: str, count: int, size: st
     for the others); it must exist on this server. ``n_tumors`` (any method) and ``profile``
     (hand-crafted only): as the CLI's ``--n-tumors`` and ``--profile``; None = the method's
     default."""
-    from synth_backend.base import ORGANS
+    from core.vocabulary import ORGANS
     from synth_backend.registry import LEARNING_BASED, available_methods
 
     if method not in available_methods():
@@ -104,7 +104,7 @@ def launch_batch(**choices: Any) -> Launched:
     tumors>`` when given): launching the same choices again resumes that batch (finished items
     are skipped by the runner, so other options must never share a folder).
     """
-    from turingct.config import data_dir, database_url
+    from core.settings import data_dir, database_url
 
     if not batch_available():
         raise LaunchError("the batch runner is not installed; update turingct")

@@ -19,7 +19,7 @@ import streamlit as st
 from app import safe_text, state
 from app.slice_viewer import VoteControls, current_vote, parse_vote, show_slice_viewer
 from app.viewer import Window, prepare_volume, preset_label
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 
 VOLUME_KEY = "case_volume"          # (code, blinded bytes as sent to the browser)
 PENDING_KEY = "case_pending"        # code -> idempotency key of the displayed case

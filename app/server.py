@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from turingct.config import ENV_DATABASE_URL
+from core.settings import ENV_DATABASE_URL
 
 MAIN_SCRIPT = Path(__file__).resolve().parent / "main.py"
 # What `streamlit run` starts: main.py as an st.App behind a guard for /_stcore/metrics

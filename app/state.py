@@ -69,7 +69,7 @@ def _engine(url: str) -> Engine:
 
 def get_engine() -> Engine:
     """The process-wide engine for ``$TURINGCT_DATABASE_URL`` (set by ``turingct serve``)."""
-    from turingct.config import database_url
+    from core.settings import database_url
 
     return _engine(database_url())
 

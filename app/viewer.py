@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import nibabel as nib
 
+from core.errors import TuringCTError
 from studies.spec import WINDOW_PRESETS as SPEC_PRESETS
-from synth_backend.errors import TuringCTError
 
 
 def preset_label(name: str, width: float, level: float) -> str:

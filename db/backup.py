@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from core.settings import database_url
 from db.session import DatabaseError
-from turingct.config import database_url
 
 
 def backup(url: str | None, out: str | os.PathLike | None = None) -> Path:

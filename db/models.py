@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.vocabulary import StudyDesign
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -91,11 +93,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class StudyDesign(enum.StrEnum):
-    TURING = "turing"
-    ORGAN_ORIGIN = "organ_origin"
-
-
 class StudyStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
@@ -154,7 +151,7 @@ class VolumeOrgan(Base):
 
     A mask may be the union of several files (kidney_left + kidney_right, two IRCAD tumor
     files), hence path lists; ``*_labels`` select values in a multi-label file (None: any
-    nonzero voxel). Use ``synth_backend.catalog.load_organ_mask`` / ``load_tumor_mask`` to read
+    nonzero voxel). Use ``catalog.volumes.load_organ_mask`` / ``load_tumor_mask`` to read
     them. ``healthy`` is True when the organ has no tumor of any kind annotated.
     """
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from synth_backend.errors import TuringCTError
-from turingct.config import database_url
+from core.errors import TuringCTError
+from core.settings import database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -1,6 +1,6 @@
 """Tumors from the database for the radiomics analyses: catalog volumes or a study's cases.
 
-Each tumor is read from the catalog entry's own files (``synth_backend.catalog.load_tumor_mask``,
+Each tumor is read from the catalog entry's own files (``catalog.volumes.load_tumor_mask``,
 which unions multi-file masks and selects labels) and its features are computed on the file's
 own voxel grid and orientation, exactly like :func:`evaluation.radiomics.extract_cases` does for
 a cases CSV. Arrays are (x, y, z) RAS, CT in HU. The session is passed in.
@@ -25,8 +25,8 @@ def _features(entries, spec: Mapping[str, object] | None, progress: bool) -> pd.
     """``entries``: (meta dict, VolumeOrgan) pairs -> metadata + pyradiomics feature columns."""
     from tqdm import tqdm
 
+    from catalog.volumes import load_tumor_mask
     from evaluation.radiomics import make_extractor, tumor_features
-    from synth_backend.catalog import load_tumor_mask
     from synth_backend.io import load_volume
 
     extractor = make_extractor(spec)

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.vocabulary import ANSWERS, ORGANS, QUESTIONS
 from evaluation.tables import EvaluationInputError
 
 REQUIRED_COLUMNS = ("reader", "case", "organ", "truth", "answer")
 TRUTHS = ("real", "synthetic")
-ANSWERS = ("real", "synthetic", "unsure")
 UNSURE_MODES = ("exclude", "wrong")
-ORIGIN_ORGANS = ("liver", "pancreas", "kidney")
+ORIGIN_ORGANS = ORGANS
 CONFIDENCE_RANGE = (1, 5)
 SHARED_METHODS = ("", "real")
 ALL = "all"
@@ -46,7 +46,6 @@ TABLE_COLUMNS = [
     "accuracy", "accuracy_low", "accuracy_high", "p_vs_chance", "p_fisher",
     "n_answered", "fooling_rate", "balanced_accuracy", "youden_j",
 ]
-QUESTIONS = {"turing": "truth", "origin": "origin"}
 # `turingct study results` column names -> votes columns (the export reads back as votes)
 EXPORT_ALIASES = {"code": "case", "arm": "truth", "seconds_on_case": "seconds"}
 

@@ -92,8 +92,8 @@ def store_result(session, kind: str, name: str, *, tables: Mapping[str, pd.DataF
     both as a mapping and as the rendered text written next to CSVs; ``summary`` holds headline
     numbers (e.g. mean DSC). ``study`` is a study name or id (or None).
     """
+    from core.settings import code_version
     from db.models import EvaluationResult
-    from turingct.config import code_version
 
     if not kind or len(kind) > KIND_MAX:
         raise ValueError(f"kind must be 1-{KIND_MAX} characters, got {kind!r}")

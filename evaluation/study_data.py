@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.vocabulary import QUESTIONS
 from evaluation.readers import validate_votes
 from evaluation.tables import EvaluationInputError
-
-QUESTIONS = {"turing": "truth", "origin": "origin"}
 
 
 def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:

@@ -114,18 +114,17 @@ def _audit_settings(audit: dict) -> dict[str, object]:
 
 
 def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) -> None:
-    from evaluation import figures, readers
-    from evaluation.study_data import study_votes
+    from evaluation import figures
+    from evaluation.study_stats import study_reader_statistics
 
-    task = "origin" if study.design.value == "organ_origin" else "turing"
     try:
-        votes = study_votes(session, study.name, task=task)
+        stats = study_reader_statistics(session, study.name, study.design, unsure)
     except EvaluationInputError as exc:
         parts.notes.append(f"reader statistics: {exc.problem}")
         return
-    if task == "origin":
-        table = readers.organ_origin_table(votes)
-        parts.add("organ_origin_readers", table, readers.ORIGIN_CONVENTIONS)
+    votes = stats.votes
+    if stats.task == "origin":
+        parts.add(stats.name, stats.table, stats.conventions)
     else:
         from evaluation.study_report_readers import add_turing_parts
 
@@ -161,9 +160,9 @@ def _stored_parts(parts: ReportParts, session, study_id: int) -> None:
 def collect_report(session, study: int | str, *, unsure: str = "exclude",
                    include_key: bool = True, n_boot: int = 1000) -> ReportParts:
     """Everything the report shows, as tables + figures + settings (see module docstring)."""
+    from core.settings import code_version
     from db.models import Study
     from evaluation.store import resolve_study_id
-    from turingct.config import code_version
 
     st = session.get(Study, resolve_study_id(session, study))
     settings: dict[str, object] = {

@@ -14,22 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from synth_backend.errors import TuringCTError
+from core.errors import InputError
 from synth_backend.io import atomic_write
 
 
-class EvaluationInputError(TuringCTError, ValueError):
+class EvaluationInputError(InputError):
     """A table or folder given to an evaluation command that cannot be used as given.
 
     Message shape: ``<file>: <what is wrong>; <what to do>``.
     """
 
+    placeholder = "<table>"
+
     def __init__(self, path: Path | str | None, problem: str, fix: str):
         self.path = Path(path) if path is not None else None
-        self.problem = problem
-        self.fix = fix
-        where = str(self.path) if self.path is not None else "<table>"
-        super().__init__(f"{where}: {problem}; {fix}")
+        super().__init__(self.path, problem, fix)
 
 
 def conventions_path(csv_path: str | Path) -> Path:

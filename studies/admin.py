@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from core.settings import data_dir
 from db.models import (
     Answer,
     Assignment,
@@ -45,7 +46,6 @@ from studies.errors import StudyError
 from studies.selection import select_cases, size_match_report
 from studies.spec import StudySpec, load_spec, parse_spec
 from synth_backend.io import atomic_write, sha256_file
-from turingct.config import data_dir
 
 log = logging.getLogger(__name__)
 Actor = User | LocalOperator
@@ -298,9 +298,9 @@ def remove_reader(session: Session, actor: Actor, study: int | str,
 def import_dataset(session: Session, actor: Actor, fmt: str, path: str | Path,
                    **options: Any):
     """Register a dataset in the catalog (staff only): the ``turingct data import`` service
-    (:func:`synth_backend.catalog.import_dataset`, same formats and options), behind the role
+    (:func:`catalog.volumes.import_dataset`, same formats and options), behind the role
     check the app needs. Returns its ``ImportReport``; the caller commits."""
-    from synth_backend.catalog import import_dataset as register
+    from catalog.volumes import import_dataset as register
 
     require_role(actor, *STAFF)
     return register(session, fmt, path, **options)

@@ -59,7 +59,7 @@ class CaseArrays:
 def load_case(volume: VolumeRow, organ: VolumeOrgan) -> CaseArrays:
     """Read one catalog case (masks checked against the CT grid by the catalog loaders); the
     tumor must be non-empty."""
-    from synth_backend.catalog import load_organ_mask, load_tumor_mask
+    from catalog.volumes import load_organ_mask, load_tumor_mask
 
     ct = load_volume(volume.ct_path, kind="ct")
     if not organ.tumor_paths:

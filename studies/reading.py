@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from core.vocabulary import DESIGN_QUESTION
 from db.models import Answer, AnswerEvent, Assignment, Study, StudyCase, StudyStatus, User
 from studies import clock
 from studies.errors import AccessDenied, StudyError
@@ -320,7 +321,7 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
                          f"{visible_seconds!r}; send the viewer's report or None")
     spec, _ = _presentation(study)
     least = spec.reading.min_seconds_on_case
-    question = "truth" if study.design.value == "turing" else "origin"
+    question = DESIGN_QUESTION[study.design].value
     now = clock.now()
     first = clock.as_utc(a.first_displayed_at) or clock.as_utc(displayed_at) or now
     shown = _last_display(session, a) or first

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from core.vocabulary import DESIGN_QUESTION, ORGANS, Answer, StudyDesign
 from studies.errors import SpecError
 from studies.matching import MATCH_MODES
-from synth_backend.base import ORGANS
 
 DESIGNS = ("turing", "organ_origin")
 PLANES = ("axial", "coronal", "sagittal")
@@ -139,14 +139,15 @@ class StudySpec:
     @property
     def question(self) -> str:
         """Answer question key stored with answers: 'truth' (turing) or 'origin'."""
-        return "truth" if self.design == "turing" else "origin"
+        return DESIGN_QUESTION[StudyDesign(self.design)].value
 
     @property
     def choices(self) -> tuple[tuple[str, str], ...]:
         """(button label, stored value) pairs, in display order."""
-        if self.design == "turing":
-            return (("Real", "real"), ("Synthetic", "synthetic"), ("Unsure", "unsure"))
-        return tuple((o.capitalize(), o) for o in self.organs) + (("Unsure", "unsure"),)
+        unsure = ("Unsure", Answer.UNSURE.value)
+        if self.design == StudyDesign.TURING:
+            return (("Real", Answer.REAL.value), ("Synthetic", Answer.SYNTHETIC.value), unsure)
+        return (*((o.capitalize(), o) for o in self.organs), unsure)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable form, re-parseable by :func:`parse_spec`."""

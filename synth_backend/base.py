@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-ORGANS = ("liver", "pancreas", "kidney")
+from core.vocabulary import ORGANS  # noqa: F401  (re-exported for older imports)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,27 @@
 """Batch synthesis over many healthy volumes: progress bar, resumable, failures recorded.
 
-Items come from the catalog (``items_from_catalog``: healthy organs in the db) or from a folder
-(``items_from_dir``: ``<case>/ct.nii.gz`` + ``<case>/segmentations/<organ>.nii.gz``, the
-phantom-cohort / AbdomenAtlas layout; kidney = kidney_left | kidney_right union). Output of item
-``i`` goes to ``OUT/<case>`` with seed ``derive_seed(S, i)``, so a re-run is identical; an item
+Items come from a folder (``items_from_dir``: ``<case>/ct.nii.gz`` +
+``<case>/segmentations/<organ>.nii.gz``, the phantom-cohort / AbdomenAtlas layout; kidney =
+kidney_left | kidney_right union) or from the catalog (:func:`catalog.batch.items_from_catalog`).
+Output of item ``i`` goes to ``OUT/<case>`` with seed ``derive_seed(S, i)``, so a re-run is identical; an item
 whose ``provenance.json`` exists is skipped; a failing item is logged in ``OUT/failures.jsonl``
-(and the SynthesisJob row) and the batch carries on.
+(and, through a :class:`BatchRecorder`, the SynthesisJob row) and the batch carries on. Nothing
+here touches the database.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 from synth_backend.io import atomic_write
-from synth_backend.provenance import PROVENANCE_NAME
 
 log = logging.getLogger(__name__)
 FAILURES_NAME = "failures.jsonl"
@@ -70,7 +68,8 @@ def derive_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
 
 
-def _safe(name: str) -> str:
+def safe_case_name(name: str) -> str:
+    """A case id usable as a folder name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "case"
 
 
@@ -98,33 +97,7 @@ def items_from_dir(root: str | Path, organ: str) -> list[BatchItem]:
     return items
 
 
-def items_from_catalog(organ: str, *, dataset: str | None = None,
-                       db_url: str | None = None) -> list[BatchItem]:
-    """Healthy ``organ`` volumes of real or phantom origin in the catalog, by volume id."""
-    from db.session import make_engine, make_sessionmaker
-    from synth_backend.catalog import healthy_volumes
-
-    engine = make_engine(db_url)
-    with make_sessionmaker(engine)() as session:
-        items = []
-        for vol in healthy_volumes(session, organ, dataset):
-            org = vol.organ(organ)
-            labels = tuple(int(v) for v in org.mask_labels or ())
-            paths = [Path(p) for p in org.mask_paths]
-            items.append(BatchItem(_safe(f"{vol.dataset.name}_{vol.case_id}"), Path(vol.ct_path),
-                                   paths[0], extra_masks=tuple(paths[1:]),
-                                   organ_label=labels[0] if len(labels) == 1 else None,
-                                   mask_labels=labels if len(labels) > 1 else None,
-                                   source_volume_id=vol.id))
-    engine.dispose()
-    if not items:
-        raise TuringCTError(f"catalog: no healthy {organ} volume"
-                            f"{f' in dataset {dataset!r}' if dataset else ''}; import data "
-                            "first (`turingct data import ...` or `turingct phantom ...`)")
-    return items
-
-
-def _union_mask(item: BatchItem, work: Path) -> Path:
+def union_mask(item: BatchItem, work: Path) -> Path:
     """Write the union of an item's masks (kidney left + right) into ``work``; return it."""
     from synth_backend.io import load_volume, save_like
 
@@ -138,125 +111,34 @@ def _union_mask(item: BatchItem, work: Path) -> Path:
     return save_like(ref, union.astype(np.uint8), work / "organ_mask.nii.gz", "mask")
 
 
-def _record_failure(path: Path, entry: dict) -> None:
+def record_failure(path: Path, entry: dict) -> None:
+    """Add (or replace, by case) one failure line in ``failures.jsonl``, atomically."""
     lines = path.read_text().splitlines() if path.is_file() else []
     lines = [ln for ln in lines if json.loads(ln).get("case") != entry["case"]] + [
         json.dumps(entry)]
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
-def run_batch(items: list[BatchItem], config: BatchConfig, *,
-              progress: bool = True) -> BatchSummary:
+def run_batch(items: list[BatchItem], config: BatchConfig, *, progress: bool = True,
+              recorder: BatchRecorder | None = None) -> BatchSummary:
     """Synthesize ``config.n`` outputs (default: one per item; more than the items cycles
     through them with new seeds) in this process, skipping finished ones; never stops on a
-    failing item. See :mod:`synth_backend.executors` for the driver and the Ray executor."""
+    failing item. See :mod:`synth_backend.executors` for the driver and the Ray executor, and
+    :func:`catalog.batch.run_batch` for a batch that registers its outputs."""
     from synth_backend.executors import LocalExecutor, run_batch_on
 
-    return run_batch_on(LocalExecutor(), items, config, progress=progress)
+    return run_batch_on(LocalExecutor(), items, config, progress=progress, recorder=recorder)
 
 
-def _start_job(config: BatchConfig, n: int) -> int:
-    from db.models import JobStatus, SynthesisJob
-    from db.session import make_sessionmaker
+class BatchRecorder(Protocol):
+    """Where the batch driver reports a job (the database side lives in :mod:`catalog.batch`).
 
-    with make_sessionmaker(_engine(config.db_url)).begin() as session:
-        job = SynthesisJob(method=config.method, organ=config.organ, seed=config.seed,
-                           config={"options": config.options, "device": config.device,
-                                   "checkpoint": config.checkpoint, "n": n},
-                           out_dir=str(Path(config.out_dir).resolve()), n_total=n,
-                           status=JobStatus.RUNNING, started_at=datetime.now(UTC))
-        session.add(job)
-        session.flush()
-        return job.id
+    ``start`` returns the job's handle (its id), passed back to the other two calls.
+    """
 
+    def start(self, config: BatchConfig, n: int) -> int: ...
 
-def _update_job(config: BatchConfig, job_id: int, summary: BatchSummary, final: bool,
-                interrupted: bool = False) -> None:
-    from db.models import JobStatus, SynthesisJob
-    from db.session import make_sessionmaker
+    def register(self, job: int, item: BatchItem, target: Path) -> None: ...
 
-    failures = []
-    if summary.failures_path and summary.failures_path.is_file():
-        failures = [json.loads(ln) for ln in summary.failures_path.read_text().splitlines()]
-    with make_sessionmaker(_engine(config.db_url)).begin() as session:
-        job = session.get(SynthesisJob, job_id)
-        job.n_done, job.n_failed = summary.done, summary.failed
-        job.errors = [{"item": f["index"], "case": f["case"], "error": f["error"]}
-                      for f in failures]
-        if interrupted:  # stopped by the user or an error in the driver: re-run to resume
-            job.status = JobStatus.INTERRUPTED
-        elif final:
-            job.status = JobStatus.FAILED if summary.failed and not summary.done else JobStatus.DONE
-            job.finished_at = datetime.now(UTC)
-
-
-@functools.cache
-def _engine(url: str | None):
-    """One engine per database for the whole batch (not one per item)."""
-    from db.session import make_engine
-
-    return make_engine(url)
-
-
-def _register(config: BatchConfig, job_id: int, item: BatchItem, target: Path) -> None:
-    """Register a synthetic volume and its provenance in the catalog (dataset 'synthetic')."""
-    from sqlalchemy import select
-
-    from db.models import (
-        Dataset,
-        DatasetFormat,
-        Origin,
-        SyntheticProvenance,
-        TumorKind,
-        Volume,
-        VolumeOrgan,
-    )
-    from db.session import make_sessionmaker
-    from synth_backend.io import load_volume
-    from synth_backend.provenance import read_provenance
-
-    prov = read_provenance(target)
-    ct = load_volume(target / "ct.nii.gz", "ct")
-    name = f"synthetic-{config.method}"
-    with make_sessionmaker(_engine(config.db_url)).begin() as session:
-        ds = session.scalar(select(Dataset).where(Dataset.name == name))
-        if ds is None:
-            ds = Dataset(name=name, format=DatasetFormat.SYNTHETIC,
-                         root_path=str(Path(config.out_dir).resolve()))
-            session.add(ds)
-            session.flush()
-        # one source can get tumors in several organs with the same seed: keep them apart
-        case_id = f"{item.case}-{config.organ}-{prov['seed']}"
-        if session.scalar(select(Volume).where(Volume.dataset_id == ds.id,
-                                               Volume.case_id == case_id)) is not None:
-            return
-        import nibabel as nib
-
-        vol = Volume(dataset_id=ds.id, case_id=case_id, origin=Origin.SYNTHETIC,
-                     ct_path=str((target / "ct.nii.gz").resolve()),
-                     ct_sha256=prov["outputs"]["ct.nii.gz"]["sha256"], shape=list(ct.shape),
-                     spacing=list(ct.spacing), affine=np.asarray(ct.affine).tolist(),
-                     axcodes="".join(nib.aff2axcodes(ct.source_affine if ct.source_affine
-                                                     is not None else ct.affine)),
-                     meta={"method": config.method})
-        session.add(vol)
-        session.flush()
-        stats = prov["tumor"]
-        session.add(VolumeOrgan(
-            volume_id=vol.id, organ=config.organ,
-            mask_paths=[str(Path(m).resolve()) for m in (item.mask_path, *item.extra_masks)],
-            mask_sha256=prov["inputs"]["organ_mask"]["sha256"],
-            mask_labels=(list(item.mask_labels) if item.mask_labels else
-                         [item.organ_label] if item.organ_label is not None else None),
-            organ_voxels=int(prov.get("organ_voxels", 0)), tumor_kind=TumorKind.SYNTHETIC,
-            tumor_paths=[str((target / "tumor_mask.nii.gz").resolve())],
-            tumor_sha256=prov["outputs"]["tumor_mask.nii.gz"]["sha256"],
-            tumor_voxels=int(stats["voxels"]),
-            # largest lesion, as the catalog does for imported tumors
-            tumor_diameter_mm=float(stats.get("largest_diameter_mm") or 0.0)))
-        session.add(SyntheticProvenance(
-            volume_id=vol.id, source_volume_id=item.source_volume_id, job_id=job_id,
-            method=config.method, organ=config.organ, params=prov["params"],
-            seed=int(prov["seed"]), device=str(prov["device"]),
-            checkpoint_hash=prov.get("checkpoint_hash"), code_version=prov["code_version"],
-            tumor_stats=stats, manifest_path=str((target / PROVENANCE_NAME).resolve())))
+    def update(self, job: int, summary: BatchSummary, final: bool,
+               interrupted: bool = False) -> None: ...

@@ -1,7 +1,7 @@
 """Readers for dataset layouts users already have: each turns a folder into case records.
 
 A reader only finds files and states which labels mean what; it reads no voxels. Loading,
-validation and registration happen in :mod:`synth_backend.catalog`.
+validation and registration happen in :mod:`catalog.volumes`.
 
 Label conventions (from the datasets' own documentation):
 - MSD Task03 Liver / Task07 Pancreas: 1 organ, 2 tumor (organ mask = {1, 2}).
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 
 ORGAN_NAMES = ("liver", "pancreas", "kidney")
 FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")

@@ -1,20 +1,22 @@
-"""One error shape for bad inputs: '<file>: <what is wrong>; <what to do>'."""
+"""The volume error; the error types themselves live on the ground floor (:mod:`core.errors`).
+
+``TuringCTError`` is re-exported here for the modules that imported it from this place.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import InputError, TuringCTError
 
-class TuringCTError(Exception):
-    """Base for errors the CLI reports as one line (no traceback) and exits non-zero."""
+__all__ = ["TuringCTError", "VolumeError"]
 
 
-class VolumeError(TuringCTError, ValueError):
-    """A volume or mask file that cannot be used as given."""
+class VolumeError(InputError):
+    """A volume or mask file that cannot be used as given: '<file>: <problem>; <fix>'."""
+
+    placeholder = "<array>"
 
     def __init__(self, path: Path | str | None, problem: str, fix: str):
         self.path = Path(path) if path is not None else None
-        self.problem = problem
-        self.fix = fix
-        where = str(self.path) if self.path is not None else "<array>"
-        super().__init__(f"{where}: {problem}; {fix}")
+        super().__init__(self.path, problem, fix)

@@ -22,14 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from core.errors import TuringCTError
 from synth_backend.batch import (
     FAILURES_NAME,
     BatchConfig,
     BatchItem,
+    BatchRecorder,
     BatchSummary,
     derive_seed,
+    record_failure,
+    union_mask,
 )
-from synth_backend.errors import TuringCTError
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +97,13 @@ def run_task(task: BatchTask, config: BatchConfig) -> TaskResult:
     """Synthesize one output (runs on a worker; touches only files). Input problems and
     method failures come back as ``error``; anything else (a killed or crashed worker)
     propagates so the executor can retry the task."""
-    from synth_backend.batch import _union_mask
     from synth_backend.runner import synthesize_file
 
     started = time.perf_counter()
     item = task.item
     try:
         needs_union = item.extra_masks or item.mask_labels
-        mask = _union_mask(item, task.target / "_work") if needs_union else item.mask_path
+        mask = union_mask(item, task.target / "_work") if needs_union else item.mask_path
         synthesize_file(config.method, item.ct_path, mask, organ=config.organ,
                         organ_label=item.organ_label, out_dir=task.target, seed=task.seed,
                         device=config.device, checkpoint=config.checkpoint, **config.options)
@@ -121,30 +123,34 @@ class LocalExecutor:
 
 
 def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig, *,
-                 task_fn: TaskFn = run_task, progress: bool = True) -> BatchSummary:
+                 task_fn: TaskFn = run_task, progress: bool = True,
+                 recorder: BatchRecorder | None = None) -> BatchSummary:
     """Run a batch on ``executor``: skip finished outputs, run the rest, record failures in
-    ``OUT/failures.jsonl`` and (``config.register``) the SynthesisJob row and the catalog.
+    ``OUT/failures.jsonl`` and report the job and every output to ``recorder``
+    (:class:`catalog.batch.CatalogRecorder` writes the SynthesisJob row and the catalog).
 
     Same outputs, seeds and resume rule as :func:`synth_backend.batch.run_batch`; only the
-    driver (this function) writes the failures file and the database.
+    driver (this function) writes the failures file and calls the recorder.
     """
     from tqdm import tqdm
 
-    from synth_backend.batch import _record_failure, _register, _start_job, _update_job
-
+    if config.register and recorder is None:
+        raise TuringCTError("batch: register=True needs a recorder; run it through "
+                            "catalog.batch.run_batch / run_batch_on, which pass the catalog's")
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tasks = plan_tasks(items, config)
-    summary = BatchSummary(failures_path=out / FAILURES_NAME)
-    job = _start_job(config, len(tasks)) if config.register else None
+    failures = out / FAILURES_NAME
+    summary = BatchSummary(failures_path=failures)
+    recorder = recorder if recorder is not None else NullRecorder()
+    job = recorder.start(config, len(tasks))
     pending = []
     for task in tasks:
         if is_done(task):
             summary.skipped += 1
             summary.done += 1
             summary.outputs.append(task.target)
-            if job is not None:  # a run killed between writing and registering
-                _register(config, job, task.item, task.target)
+            recorder.register(job, task.item, task.target)  # killed between write and register
         else:
             pending.append(task)
     by_index = {t.index: t for t in pending}
@@ -157,12 +163,11 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
             if result.ok:
                 summary.done += 1
                 summary.outputs.append(task.target)
-                if job is not None:
-                    _register(config, job, task.item, task.target)
+                recorder.register(job, task.item, task.target)
             else:
                 summary.failed += 1
                 # keyed by output name: with --n > items one input gives several outputs
-                _record_failure(summary.failures_path, {
+                record_failure(failures, {
                     "index": task.index, "case": task.target.name, "ct": str(task.item.ct_path),
                     "error": result.error, "host": result.host,
                     "time": datetime.now(UTC).isoformat()})
@@ -170,19 +175,30 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
                             result.error)
             bar.update(1)
             bar.set_postfix(done=summary.done, failed=summary.failed)
-            if job is not None:
-                _update_job(config, job, summary, False)
+            recorder.update(job, summary, False)
     except BaseException:
-        if job is not None:
-            _update_job(config, job, summary, False, interrupted=True)
+        recorder.update(job, summary, False, interrupted=True)
         raise
     finally:
         bar.close()
         if hasattr(results, "close"):
             results.close()  # now, not at garbage collection: cancels queued remote tasks
-    if job is not None:
-        _update_job(config, job, summary, True)
+    recorder.update(job, summary, True)
     return summary
+
+
+class NullRecorder:
+    """The recorder of a batch that registers nothing (files and failures.jsonl only)."""
+
+    def start(self, config: BatchConfig, n: int) -> int:
+        return 0
+
+    def register(self, job: int, item: BatchItem, target: Path) -> None:
+        pass
+
+    def update(self, job: int, summary: BatchSummary, final: bool,
+               interrupted: bool = False) -> None:
+        pass
 
 
 def _results(executor: Executor, tasks: list[BatchTask], config: BatchConfig,

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import TuringCTError
 from synth_backend.batch import BatchConfig
-from synth_backend.errors import TuringCTError
 from synth_backend.executors import BatchTask, TaskFn, TaskResult, run_task
 
 log = logging.getLogger(__name__)

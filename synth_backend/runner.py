@@ -14,17 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from synth_backend.errors import TuringCTError
+from core.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
-class SynthesisInputError(TuringCTError, ValueError):
-    """Inputs that cannot be synthesized on: '<case>: <what is wrong>; <what to do>'."""
+class SynthesisInputError(InputError):
+    """Inputs that cannot be synthesized on: '<case>: <what is wrong>; <what to do>'.
+
+    The synthesizers raise it before they know the file name, hence the case last and optional
+    (``for_case`` names it later); the message and fields are those of :class:`InputError`.
+    """
+
+    placeholder = "<array>"
 
     def __init__(self, problem: str, fix: str, case: str | Path | None = None):
-        self.case, self.problem, self.fix = case, problem, fix
-        super().__init__(f"{case if case is not None else '<array>'}: {problem}; {fix}")
+        self.case = case
+        super().__init__(case, problem, fix)
 
     def for_case(self, case: str | Path) -> SynthesisInputError:
         """The same error, naming the case (the synthesizers do not know file names)."""
@@ -77,7 +83,9 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
     :class:`synth_backend.errors.VolumeError` for unreadable or mismatched files and
     :class:`SynthesisInputError` subclasses for unusable organ masks, each naming the case.
     """
-    from synth_backend.base import ORGANS, resolve_device
+    from core.settings import code_version
+    from core.vocabulary import ORGANS
+    from synth_backend.base import resolve_device
     from synth_backend.io import check_same_grid, load_volume, save_like, sha256_file
     from synth_backend.provenance import (
         PROVENANCE_NAME,
@@ -86,7 +94,6 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         write_provenance,
     )
     from synth_backend.registry import get_synthesizer
-    from turingct.config import code_version
 
     if organ not in ORGANS:
         raise SynthesisInputError(f"organ must be one of {list(ORGANS)}, got {organ!r}",

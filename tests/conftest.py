@@ -10,6 +10,23 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+# The modules that touch the database: `make test` runs them a second time against a real
+# PostgreSQL server (`pytest -m postgres`). Folders end with "/"; the rest are single modules.
+POSTGRES_MODULES = ("db/", "studies/", "app/", "reliability/", "synth_backend/test_catalog.py",
+                    "synth_backend/test_bad_inputs.py", "synth_backend/test_dicom_import.py")
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            rel = item.path.resolve().relative_to(TESTS_DIR).as_posix()
+        except ValueError:
+            continue
+        if any(rel.startswith(p) if p.endswith("/") else rel == p for p in POSTGRES_MODULES):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` (real CT files; see its README). Skips when it is absent."""

@@ -1,3 +1,5 @@
 """turingct: visual Turing tests and evaluation of synthetic tumors in CT."""
 
-__version__ = "0.1.0"
+from core.settings import package_version
+
+__version__ = package_version()

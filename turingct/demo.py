@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from turingct.config import data_dir, database_url
+from core.settings import data_dir, database_url
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,10 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
     New demo accounts get random passwords, returned in ``accounts`` and kept in
     ``<root>/demo-credentials.txt`` (owner-readable only) for later runs.
     """
+    from catalog.batch import BatchConfig, items_from_catalog, run_batch
+    from catalog.volumes import import_dataset
     from db.models import Study, User
     from db.session import make_engine, session_scope, upgrade
-    from synth_backend.batch import BatchConfig, items_from_catalog, run_batch
-    from synth_backend.catalog import import_dataset
     from synth_backend.phantom import generate_cohort
 
     root = Path(root) if root else data_dir()

@@ -18,8 +18,8 @@ login = state.require_login(*state.RESEARCH_ROLES)
 st.title("Dashboard")
 try:
     from app import dashboard_ui
-    from evaluation import agreement, figures, readers
-    from evaluation.study_data import study_votes
+    from evaluation import agreement, figures
+    from evaluation.study_stats import study_reader_statistics, task_for_design
     from evaluation.tables import EvaluationInputError
 except ImportError as exc:  # the evaluation layer is optional for a reading-only deployment
     safe_text.warning(f"The evaluation layer is not available ({exc}); reader metrics cannot "
@@ -29,28 +29,29 @@ except ImportError as exc:  # the evaluation layer is optional for a reading-onl
 study = admin_ui.study_picker(login, key="turingct_dash_study")
 if study is None:
     st.stop()
-task = "turing" if study.design == "turing" else "origin"
+task = task_for_design(study.design)
 unsure = st.radio("Unsure answers", ["exclude", "wrong"], horizontal=True,
                   key="turingct_dash_unsure",
                   help="exclude: unsure answers are left out; wrong: counted as errors")
 
 st.header("Readers")
 try:
-    votes = admin_ui.staff_call(login, study_votes, str(study.id), task=task)
+    stats = admin_ui.staff_call(login, study_reader_statistics, str(study.id), study.design,
+                                unsure=unsure)
 except EvaluationInputError as exc:
     safe_text.info(exc)
-    votes = None
-if votes is not None:
+    stats = None
+if stats is not None:
+    votes, table = stats.votes, stats.table
     if task == "turing":
-        table = readers.reader_table(votes, unsure=unsure)
         st.plotly_chart(figures.reader_table_figure(table, unsure=unsure), key="dash_table")
         with st.expander("Conventions of the reader table"):
             st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
-                                   readers.conventions(unsure).items()))
+                                   stats.conventions.items()))
         st.plotly_chart(figures.specificity_forest(table), key="dash_forest")
         dashboard_ui.show_mrmc(votes)
     else:
-        st.dataframe(readers.organ_origin_table(votes), hide_index=True, height="content")
+        st.dataframe(table, hide_index=True, height="content")
     if votes["reader"].nunique() > 1:
         kappa = agreement.kappa_matrix(agreement.pairwise_cohen_kappa(votes))
         st.plotly_chart(figures.agreement_heatmap(kappa), key="dash_kappa")

@@ -14,10 +14,10 @@ login = state.require_login(*state.RESEARCH_ROLES)
 import pandas as pd  # noqa: E402  (after the guard)
 
 from app import admin_ui, safe_text  # noqa: E402
+from catalog.volumes import list_volumes  # noqa: E402
+from core.errors import TuringCTError  # noqa: E402
 from studies import admin  # noqa: E402
-from synth_backend.catalog import list_volumes  # noqa: E402
 from synth_backend.datasets import FORMATS, ORGAN_NAMES  # noqa: E402
-from synth_backend.errors import TuringCTError  # noqa: E402
 
 FORMAT_HELP = {
     "msd": "Medical Segmentation Decathlon task folder (imagesTr/ + labelsTr/)",

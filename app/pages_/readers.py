@@ -14,8 +14,8 @@ from app import admin_ui, safe_text, state
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
+from core.errors import TuringCTError  # noqa: E402
 from studies import accounts, admin  # noqa: E402  (after the guard)
-from synth_backend.errors import TuringCTError  # noqa: E402
 
 st.title("Readers and invites")
 

@@ -9,10 +9,10 @@ from app.secure_download import secure_download
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
+from core.errors import TuringCTError  # noqa: E402
+from core.vocabulary import ORGANS  # noqa: E402
 from studies import admin  # noqa: E402  (after the guard)
 from studies.spec import DESIGNS, WINDOW_PRESETS  # noqa: E402
-from synth_backend.base import ORGANS  # noqa: E402
-from synth_backend.errors import TuringCTError  # noqa: E402
 
 st.title("Studies")
 PICK_KEY = "turingct_studies_pick"

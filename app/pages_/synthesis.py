@@ -1,7 +1,7 @@
 """Synthesis batches (researchers): launch a batch and watch its progress.
 
 The batch runner (``turingct synth batch``) runs as a separate process, so a long GPU or CPU job
-survives this page being closed; the page polls the job rows (``synth_backend.jobs``) every
+survives this page being closed; the page polls the job rows (``catalog.jobs``) every
 2 s, in a fragment, only while a job is pending or running (or one was just launched).
 """
 
@@ -15,8 +15,8 @@ from app import admin_ui, jobs, safe_text, state
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
-from synth_backend import jobs as job_rows  # noqa: E402  (after the guard)
-from synth_backend.base import ORGANS  # noqa: E402
+from catalog import jobs as job_rows  # noqa: E402  (after the guard)
+from core.vocabulary import ORGANS  # noqa: E402
 from synth_backend.registry import LEARNING_BASED, available_methods  # noqa: E402
 
 POLL_KEY = "turingct_synth_poll_until"

@@ -3,9 +3,9 @@
 from alembic import context
 from sqlalchemy import pool
 
+from core.settings import database_url
 from db import models  # registers every table on Base.metadata
 from db.session import make_engine
-from turingct.config import database_url
 
 config = context.config
 target_metadata = models.Base.metadata

@@ -66,8 +66,8 @@ def catalog_cases(session, organ: str, config: BenchConfig, *, dataset: str | No
     from sqlalchemy.orm import selectinload
     from tqdm import tqdm
 
+    from catalog.volumes import load_organ_mask, load_tumor_mask
     from db.models import Dataset, Origin, TumorKind, Volume, VolumeOrgan
-    from synth_backend.catalog import load_organ_mask, load_tumor_mask
     from synth_backend.io import load_volume
 
     query = (select(VolumeOrgan).join(Volume).join(Dataset)
@@ -94,9 +94,9 @@ def folder_cases(folder: str | Path, organ: str, config: BenchConfig, *,
     folder is imported into a throw-away in-memory catalog with the regular importer."""
     from sqlalchemy.orm import Session
 
+    from catalog.volumes import import_dataset
     from db.models import Base
     from db.session import make_engine
-    from synth_backend.catalog import import_dataset
 
     engine = make_engine("sqlite://")
     Base.metadata.create_all(engine)

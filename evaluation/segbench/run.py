@@ -62,9 +62,9 @@ def run_benchmark(cases: Sequence[BenchCase], *, train_on: str, organ: str,
     seeded and identical for every ``train_on``. Re-running with the same arguments resumes
     training from the checkpoint in ``out_dir`` and recomputes the test metrics.
     """
+    from core.settings import code_version
     from synth_backend.base import resolve_device
     from synth_backend.registry import get_synthesizer
-    from turingct.config import code_version
 
     if train_on not in TRAIN_ON:
         raise EvaluationInputError(None, f"--train-on must be one of {', '.join(TRAIN_ON)}, got "

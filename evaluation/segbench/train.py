@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import TuringCTError
 from evaluation.segbench.config import BenchConfig
 from evaluation.segbench.data import PatchSampler
-from synth_backend.errors import TuringCTError
 
 CHECKPOINT = "checkpoint.pt"
 

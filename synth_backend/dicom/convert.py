@@ -300,10 +300,10 @@ def _write_masks(p: SeriesPlan, grid: SliceGrid, affine: np.ndarray, out: Path) 
 
 def _code_version() -> str:
     try:
-        from turingct.config import code_version
+        from core.settings import code_version
 
         return code_version()
     except Exception:  # the converter must not fail because git is absent
-        from turingct import __version__
+        from core.settings import package_version
 
-        return __version__
+        return package_version()

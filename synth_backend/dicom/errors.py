@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 
 
 class DicomError(TuringCTError, ValueError):

@@ -15,9 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from core.vocabulary import ORGANS
 from synth_backend.dicom.errors import DicomError
 
-ORGANS = ("liver", "pancreas", "kidney")
 TARGETS = (*ORGANS, *(f"{o}:tumor" for o in ORGANS), "tumor", "ignore")
 
 _ORGAN_WORDS = {"liver": ("liver", "hepatic", "hepato"), "pancreas": ("pancrea",),

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from core.vocabulary import SIZES
 from synth_backend.elastic import (
     deformed_ellipsoid,
     random_grids,
@@ -35,7 +36,6 @@ from synth_backend.handcrafted.vessels import clearance_mm, coarse_distance_mm, 
 from synth_backend.masks import SIZE_RADIUS_MM
 from synth_backend.runner import OrganTooSmallError
 
-SIZES = ("tiny", "small", "medium", "large")
 SIZE_CHOICES = (*SIZES, "mix")
 COUNTS = {"tiny": (3, 10), "small": (3, 10), "medium": (2, 5), "large": (1, 3)}
 # reference "mix" draws 5-10 small tumors (not 3-10)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from synth_backend.base import ORGANS, SynthesisResult, Synthesizer
+from core.vocabulary import ORGANS
+from synth_backend.base import SynthesisResult, Synthesizer
 from synth_backend.elastic import Box, deformed_ellipsoid, shape_reach_mm, tumor_box
 from synth_backend.handcrafted.params import CAPSULE_SIZES, HandcraftedParams, sample_params
 from synth_backend.handcrafted.texture import tumor_texture

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 from synth_backend.io import atomic_write, save_volume, sha256_file
 from synth_backend.phantom.case import PhantomCase, case_seed, generate_case, measure_hu
 from synth_backend.phantom.config import GENERATOR_VERSION, LESION_ORGANS, PhantomConfig
@@ -103,7 +103,7 @@ def _settings(seed: int, config: PhantomConfig, lesion_fraction: float) -> dict:
 
 
 def _write_json(out: Path, settings: dict, cases: dict[str, dict]) -> None:
-    from turingct.config import code_version
+    from core.settings import code_version
 
     ordered = [cases[k] for k in sorted(cases)]
     doc = {**settings, "version": code_version(), "n": len(ordered),

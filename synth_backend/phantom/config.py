@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core.vocabulary import ORGANS
+
 # Structures written as segmentations, in the AbdomenAtlas naming the dataset importer reads.
 STRUCTURES = (
     "liver", "spleen", "kidney_left", "kidney_right", "pancreas", "aorta", "postcava",
     "portal_vein_and_splenic_vein", "stomach", "bowel", "vertebrae", "body",
 )
-LESION_ORGANS = ("liver", "pancreas", "kidney")
+LESION_ORGANS = ORGANS  # every organ of the vocabulary gets lesions
 
 # Bump when the generator's output for a given (seed, config) changes: resume compares it.
 GENERATOR_VERSION = "2"  # 2: LAS-stored affine (anatomy was mirrored in 1)

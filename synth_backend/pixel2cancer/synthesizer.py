@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from synth_backend.base import ORGANS, SynthesisResult, Synthesizer, resolve_device
+from core.vocabulary import ORGANS
+from synth_backend.base import SynthesisResult, Synthesizer, resolve_device
 from synth_backend.handcrafted.texture import tumor_texture
 from synth_backend.pixel2cancer.automaton import TUMOR_MAX, VESSEL, WALL, Automaton
 from synth_backend.pixel2cancer.mapping import map_to_ct

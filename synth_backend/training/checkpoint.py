@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 from synth_backend.io import atomic_write, sha256_file
 
 FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 
 METHODS = ("autoencoder", "difftumor", "tumorgen")
 PRESETS = ("tiny", "small", "full")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 from synth_backend.geometry import resample_to_spacing
 from synth_backend.io import check_same_grid, load_volume, sha256_file
 from synth_backend.training.pseudo_tumors import paste_pseudo_tumor

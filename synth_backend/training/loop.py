@@ -29,8 +29,8 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from core.settings import code_version
 from synth_backend.training.checkpoint import FINAL, LAST, CheckpointError, save_checkpoint
-from turingct.config import code_version
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from core.vocabulary import SIZES
 from synth_backend.autoencoder.model import hu_to_unit, unit_to_hu
 from synth_backend.autoencoder.patching import (
     PatchGrid,
@@ -33,7 +34,6 @@ from synth_backend.tumorgen.sample import TumorGenModel, sample_patch
 from synth_backend.tumorgen.train import trained_sizes
 
 AIR_HU = -1024.0
-SIZES = ("tiny", "small", "medium", "large")
 
 
 def latent_box(center_mm: np.ndarray, half_mm: np.ndarray, patch: int) -> np.ndarray:

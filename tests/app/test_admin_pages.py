@@ -163,8 +163,8 @@ def test_synthesis_page_shows_a_running_jobs_progress_and_errors(app_db):
 
 
 def test_job_rows_and_datasets_come_from_the_service(app_db):
+    from catalog.jobs import dataset_names, list_jobs
     from db.session import session_scope
-    from synth_backend.jobs import dataset_names, list_jobs
 
     _add_job(app_db, n_total=0, n_done=0, n_failed=0, errors=[])
     with session_scope(app_db.engine) as s:

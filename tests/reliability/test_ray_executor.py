@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from catalog.batch import run_batch_on
 from synth_backend.batch import BatchConfig, items_from_dir
 from synth_backend.errors import TuringCTError
-from synth_backend.executors import LocalExecutor, TaskResult, run_batch_on, run_task
+from synth_backend.executors import LocalExecutor, TaskResult, run_task
 from synth_backend.io import load_volume, save_volume
 from tests.synth_backend.test_handcrafted import organ_phantom
 

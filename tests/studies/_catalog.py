@@ -59,7 +59,7 @@ def build_catalog(session, root: Path, *, organ="liver", n_real=4, n_synthetic=4
     """Write ``n_real`` real-arm and ``n_synthetic`` synthetic volumes (per method round
     robin) under ``root`` and register them; returns the created Volume rows. ``radii_mm``
     gives each case's tumor radius (real cases first); the catalog diameter is the largest
-    lesion's equivalent diameter, as ``synth_backend.catalog`` records it."""
+    lesion's equivalent diameter, as ``catalog.volumes`` records it."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     real_ds = session.query(Dataset).filter_by(name="phantoms").one_or_none() or Dataset(

@@ -281,8 +281,9 @@ def test_handcrafted_tiny_multifocal_output_enters_a_study(engine, db_url, tmp_p
     """The reported failure, end to end: the hand-crafted method's 'tiny' size makes 3-10
     lesions per volume; such volumes, registered by the batch runner, blind without error.
     (With a 12 mm box, centring on the box of all lesions lands between them and failed.)"""
+    from catalog.batch import run_batch
     from db.models import Origin, Volume
-    from synth_backend.batch import BatchConfig, items_from_dir, run_batch
+    from synth_backend.batch import BatchConfig, items_from_dir
     from synth_backend.io import save_volume
     from tests.synth_backend.test_handcrafted import organ_phantom
 

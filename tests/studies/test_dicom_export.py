@@ -92,8 +92,8 @@ def test_export_refuses_a_non_empty_folder_and_leaves_it(study, tmp_path):
 
 
 def test_dicom_series_with_seg_enters_a_study_and_exports(engine, db_url, tmp_path, capsys):
+    from catalog.volumes import import_dataset
     from studies.admin import create_study
-    from synth_backend.catalog import import_dataset
     from tests import dicom_factory as fx
     from tests.studies._catalog import build_catalog, spec_dict
     from turingct.cli import main

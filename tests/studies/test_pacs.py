@@ -76,7 +76,7 @@ def test_unreachable_pacs_names_the_url(study, tmp_path, capsys, db_url):
 
 @pytest.mark.orthanc
 def test_dimse_c_store_then_c_get_round_trip(study, orthanc, tmp_path, engine):
-    from synth_backend.catalog import import_dataset
+    from catalog.volumes import import_dataset
     from synth_backend.dicom.pacs import pull
 
     _, study_id = study

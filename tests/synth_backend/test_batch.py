@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from synth_backend.batch import BatchConfig, derive_seed, items_from_dir, run_batch
+from catalog.batch import run_batch
+from synth_backend.batch import BatchConfig, derive_seed, items_from_dir
 from synth_backend.io import save_volume
 from tests.synth_backend.test_handcrafted import organ_phantom
 
@@ -82,10 +83,10 @@ def test_catalog_batch_uses_multilabel_organ_and_registers_on_resume(tmp_path, d
     two organs of the same source with the same seed get distinct catalog entries."""
     from sqlalchemy import func, select
 
+    from catalog.batch import items_from_catalog
+    from catalog.volumes import import_dataset
     from db.models import SyntheticProvenance, Volume
     from db.session import make_engine, session_scope
-    from synth_backend.batch import items_from_catalog
-    from synth_backend.catalog import import_dataset
     from synth_backend.io import load_volume
 
     ct, organ = organ_phantom(shape=(48, 48, 32))
@@ -129,9 +130,10 @@ def test_catalog_batch_uses_multilabel_organ_and_registers_on_resume(tmp_path, d
 def test_interrupted_batch_is_marked_and_resumes(cohort, tmp_path, db_url):
     from sqlalchemy import select
 
+    from catalog.batch import run_batch_on
     from db.models import JobStatus, SynthesisJob
     from db.session import make_engine, session_scope
-    from synth_backend.executors import LocalExecutor, run_batch_on, run_task
+    from synth_backend.executors import LocalExecutor, run_task
 
     items = items_from_dir(cohort, "kidney")[:2]
     config = BatchConfig(method="handcrafted", organ="kidney", out_dir=tmp_path / "out",

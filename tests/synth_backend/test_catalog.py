@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Dataset, DatasetFormat, TumorKind, Volume, VolumeOrgan
-from db.session import session_scope
-from synth_backend.catalog import (
+from catalog.volumes import (
     CatalogError,
     healthy_volumes,
     import_dataset,
@@ -19,6 +17,8 @@ from synth_backend.catalog import (
     load_organ_mask,
     load_tumor_mask,
 )
+from db.models import Dataset, DatasetFormat, TumorKind, Volume, VolumeOrgan
+from db.session import session_scope
 
 
 def _count(path, labels=None):

@@ -12,9 +12,9 @@ import pydicom
 import pytest
 from sqlalchemy import func, select
 
+from catalog.volumes import import_dataset
 from db.models import DatasetFormat, TumorKind, Volume
 from db.session import session_scope
-from synth_backend.catalog import import_dataset
 from synth_backend.dicom.convert import CONVERSION_VERSION, prepare
 from synth_backend.dicom.errors import DicomError
 from synth_backend.dicom.labels import parse_label_map

@@ -13,7 +13,7 @@ import logging
 import pkgutil
 import sys
 
-from synth_backend.errors import TuringCTError
+from core.errors import TuringCTError
 from turingct import __version__
 
 

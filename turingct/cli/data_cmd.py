@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.vocabulary import ORGANS
 from turingct.cli import add_db_option, group
 
 FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")
-ORGANS = ("liver", "pancreas", "kidney")
 
 
 def register(sub) -> None:
@@ -44,8 +44,8 @@ def register(sub) -> None:
 
 
 def _import(args) -> int:
+    from catalog.volumes import CatalogError, import_dataset
     from db.session import open_engine, session_scope
-    from synth_backend.catalog import CatalogError, import_dataset
 
     path, name, label_map = args.path, args.name, None
     if args.fmt == "dicom":
@@ -58,8 +58,8 @@ def _import(args) -> int:
     if args.pacs:
         if args.fmt != "dicom" or not args.study_uid or path:
             raise CatalogError("--pacs needs --format dicom and --study-uid UID, and no PATH")
+        from core.settings import data_dir
         from synth_backend.dicom.pacs import pull
-        from turingct.config import data_dir
 
         path = pull(args.pacs, args.study_uid, data_dir() / "dicom" / "pacs")
         name = name or f"pacs-{args.study_uid}"
@@ -87,8 +87,8 @@ def _list(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from catalog.volumes import list_volumes
     from db.session import open_engine, session_scope
-    from synth_backend.catalog import list_volumes
 
     with session_scope(open_engine(args.db)) as session:
         rows = list_volumes(session, args.dataset)

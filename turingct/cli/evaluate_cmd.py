@@ -167,11 +167,12 @@ def _source(args) -> str:
 
 
 def cmd_readers(args) -> int:
-    from evaluation.readers import conventions, reader_table
+    from evaluation.study_stats import reader_statistics
     from evaluation.tables import write_table
 
-    table = reader_table(_load_votes(args), unsure=args.unsure)
-    conv = {"source": _source(args), **conventions(args.unsure)}
+    stats = reader_statistics(_load_votes(args), "turing", unsure=args.unsure)
+    table = stats.table
+    conv = {"source": _source(args), **stats.conventions}
     csv, side = write_table(table, args.out, conv, "reader table")
     _store(args, "readers", f"reader table (unsure {args.unsure})", {"reader_table": table},
            conv, params={"unsure": args.unsure}, study=args.study)
@@ -216,12 +217,13 @@ def cmd_agreement(args) -> int:
 
 
 def cmd_origin(args) -> int:
-    from evaluation.readers import ORIGIN_CONVENTIONS, organ_origin_confusion, organ_origin_table
+    from evaluation.readers import organ_origin_confusion
+    from evaluation.study_stats import reader_statistics
     from evaluation.tables import write_table
 
-    votes = _load_votes(args, task="origin")
-    table = organ_origin_table(votes)
-    conv = {"source": _source(args), **ORIGIN_CONVENTIONS}
+    stats = reader_statistics(_load_votes(args, task="origin"), "origin")
+    votes, table = stats.votes, stats.table
+    conv = {"source": _source(args), **stats.conventions}
     write_table(table, args.out, conv, "organ-origin reader table")
     _store(args, "origin", "organ-origin reader table", {"readers_origin": table}, conv,
            study=args.study)
@@ -370,15 +372,14 @@ def _radiomics_features(args, spec):
 def _study_origin_readers(session, study):
     """Readers' organ-origin table of an organ-origin study with answers, else None."""
     from db.models import Study, StudyDesign
-    from evaluation.readers import organ_origin_table
     from evaluation.store import resolve_study_id
-    from evaluation.study_data import study_votes
+    from evaluation.study_stats import study_reader_statistics
     from evaluation.tables import EvaluationInputError
 
     found = session.get(Study, resolve_study_id(session, study))
     if found.design != StudyDesign.ORGAN_ORIGIN:
         return None
     try:
-        return organ_origin_table(study_votes(session, found.name, task="origin"))
+        return study_reader_statistics(session, found.name, found.design).table
     except EvaluationInputError:
         return None  # no origin answers yet: the SVM is shown alone

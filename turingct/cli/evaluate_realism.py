@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synth_backend.base import ORGANS
+from core.vocabulary import ORGANS
 from turingct.cli import add_db_option
 
 KIND = "realism"

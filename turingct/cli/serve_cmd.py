@@ -20,15 +20,15 @@ def _serve(args) -> int:
     import os
 
     from app.server import streamlit_command
+    from core.settings import database_url
     from db.session import open_engine
-    from turingct.config import database_url
 
     url = database_url(args.db)
     open_engine(url).dispose()  # fail now, with the fix, if the schema is missing
     try:
         argv, env = streamlit_command(args.port, args.address, url)
     except ValueError as exc:
-        from synth_backend.errors import TuringCTError
+        from core.errors import TuringCTError
 
         raise TuringCTError(str(exc)) from None
     print(f"serving on http://{args.address}:{args.port}  (Ctrl+C to stop)", flush=True)

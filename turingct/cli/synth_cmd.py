@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 
+from core.vocabulary import ORGANS, SIZES
+from synth_backend.registry import registered_methods
 from turingct.cli import add_db_option
 
-METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
-ORGANS = ("liver", "pancreas", "kidney")
-SIZES = ("tiny", "small", "medium", "large")
+METHODS = registered_methods()
 
 
 def _add_method_options(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -88,7 +88,7 @@ def register(sub) -> None:
 
 
 def _options(args) -> dict:
-    from synth_backend.errors import TuringCTError
+    from core.errors import TuringCTError
 
     if args.n_tumors is not None and args.n_tumors < 1:
         raise TuringCTError(f"--n-tumors must be >= 1, got {args.n_tumors}; pass a positive "
@@ -120,7 +120,7 @@ def _synth(args) -> int:
         print(f"turingct synth: error: missing {', '.join(missing)} "
               "(or use `turingct synth batch|preview ...`)")
         return 2
-    from synth_backend.errors import TuringCTError
+    from core.errors import TuringCTError
     from synth_backend.provenance import read_provenance
     from synth_backend.runner import synthesize_file
 
@@ -136,7 +136,8 @@ def _synth(args) -> int:
 
 
 def _batch(args) -> int:
-    from synth_backend.batch import BatchConfig, items_from_catalog, items_from_dir, run_batch
+    from catalog.batch import items_from_catalog, run_batch
+    from synth_backend.batch import BatchConfig, items_from_dir
 
     if args.from_dir:
         items = items_from_dir(args.from_dir, args.organ)
@@ -147,7 +148,7 @@ def _batch(args) -> int:
                          options=_options(args), register=not args.no_register and
                          bool(args.from_catalog), db_url=args.db)
     if args.executor == "ray":
-        from synth_backend.executors import run_batch_on
+        from catalog.batch import run_batch_on
         from synth_backend.ray_executor import RayExecutor
 
         executor = RayExecutor(address=args.address, gpus_per_task=args.gpus_per_task,

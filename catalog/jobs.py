@@ -88,7 +88,7 @@ def list_jobs(session: Session, limit: int = 50) -> list[JobRow]:
                    n_total=int(j.n_total), n_done=int(j.n_done), n_failed=int(j.n_failed),
                    progress=min(1.0, float(j.progress)), device=str((j.config or {}).get(
                        "device", "")), seed=int(j.seed), out_dir=j.out_dir,
-                   created_at=_iso(j.created_at), started_at=_iso(j.started_at),
+                   created_at=j.created_at.isoformat(timespec="seconds"), started_at=_iso(j.started_at),
                    finished_at=_iso(j.finished_at), errors=tuple(j.errors or ()))
             for j in jobs]
 

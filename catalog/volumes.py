@@ -20,9 +20,10 @@ from scipy import ndimage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.errors import TuringCTError
 from db.models import Dataset, DatasetFormat, Origin, TumorKind, Volume, VolumeOrgan
 from synth_backend import datasets as layouts
-from synth_backend.errors import TuringCTError, VolumeError
+from synth_backend.errors import VolumeError
 from synth_backend.geometry import equivalent_diameter_mm
 from synth_backend.io import check_same_grid, load_volume, sha256_file
 
@@ -71,8 +72,8 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
             raise CatalogError(f"--organ must be one of {layouts.ORGAN_NAMES}, got {organ!r}")
     notes: list[str] = []
     if fmt == "dicom":
+        from core.settings import data_dir
         from synth_backend.dicom.convert import prepare
-        from turingct.config import data_dir
 
         prepared = prepare(path, Path(convert_dir) if convert_dir else data_dir() / "dicom",
                            label_map=label_map, resample_nonuniform=resample_nonuniform)
