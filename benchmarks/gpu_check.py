@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _results_block import replace_block  # noqa: E402
 
 IRCAD = REPO.parent / "shared" / "data" / "ircadb01_patient17"
 METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
@@ -185,14 +186,7 @@ def check_sampling(device: str, smoke: bool, batch: int) -> list[str]:
 
 
 def write_results(path: Path, lines: list[str]) -> None:
-    block = "\n".join([BEGIN, *lines, END])
-    text = path.read_text() if path.is_file() else ""
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    path.write_text(text)
+    replace_block(path, BEGIN, END, lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ Writes a Markdown block between the ``learned-usability`` markers of benchmarks/
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _results_block import replace_block  # noqa: E402
+
 SHARED = REPO.parent / "shared" / "data"
 BEGIN, END = "<!-- learned-usability:begin -->", "<!-- learned-usability:end -->"
 
@@ -173,14 +175,7 @@ def _fmt(values, digits=1) -> str:
 
 
 def write_results(path: Path, lines: list[str]) -> None:
-    block = "\n".join([BEGIN, *lines, END])
-    text = path.read_text() if path.is_file() else ""
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    replace_block(path, BEGIN, END, lines)
 
 
 def main(argv: list[str] | None = None) -> int:
