@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -40,6 +41,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Seeds are unsigned 32-bit (batch item seeds come from SeedSequence.generate_state): 64-bit on
+# PostgreSQL (migration 0004); SQLite's INTEGER already holds 64 bits.
+SEED = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -187,7 +193,7 @@ class SynthesisJob(Base):
     method: Mapped[str] = mapped_column(String(32))
     organ: Mapped[str] = mapped_column(String(32))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(SEED)
     out_dir: Mapped[str] = mapped_column(Text)
     executor: Mapped[str] = mapped_column(String(16), default="local")
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.PENDING)
@@ -219,7 +225,7 @@ class SyntheticProvenance(Base):
     method: Mapped[str] = mapped_column(String(32))
     organ: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(SEED)
     device: Mapped[str] = mapped_column(String(32))
     checkpoint_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     code_version: Mapped[str] = mapped_column(String(64))
@@ -302,7 +308,7 @@ class Study(Base):
     status: Mapped[StudyStatus] = mapped_column(_enum(StudyStatus), default=StudyStatus.OPEN)
     spec: Mapped[dict[str, Any]] = mapped_column()          # the validated spec, as loaded
     spec_yaml: Mapped[str] = mapped_column(Text, default="")
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(SEED)
     allow_changes: Mapped[bool] = mapped_column(Boolean, default=False)
     educational: Mapped[bool] = mapped_column(Boolean, default=False)
     export_dir: Mapped[str] = mapped_column(Text)

@@ -79,6 +79,28 @@ def test_one_answer_per_reader_case_question(engine):
                      idempotency_key="k2"))
 
 
+def test_seeds_take_every_unsigned_32_bit_value(engine):
+    """A batch item's seed is a uint32 from SeedSequence.generate_state; values >= 2**31
+    overflowed PostgreSQL's INTEGER and the item's registration failed (migration 0004)."""
+    from db.models import SynthesisJob, SyntheticProvenance
+
+    seed = 2**32 - 1
+    with session_scope(engine) as s:
+        study, case, _ = _study_with_answer(s)
+        study.seed = seed
+        job = SynthesisJob(method="handcrafted", organ="liver", config={}, seed=seed,
+                           out_dir="/o")
+        s.add(job)
+        s.flush()
+        s.add(SyntheticProvenance(volume_id=case.volume_id, job_id=job.id, method="handcrafted",
+                                  organ="liver", params={}, seed=seed, device="cpu",
+                                  code_version="test", tumor_stats={}, manifest_path="/m"))
+    with session_scope(engine) as s:
+        assert s.get(Study, study.id).seed == seed
+        assert s.get(SynthesisJob, job.id).seed == seed
+        assert s.query(SyntheticProvenance).one().seed == seed
+
+
 def test_answers_block_deleting_their_case_and_reader(engine):
     with session_scope(engine) as s:
         _, case, reader = _study_with_answer(s)
