@@ -89,6 +89,22 @@ def record_latent_range(final: Path, cases, cfg) -> None:
     print(f"{final}: latent_range {latent_range}")
 
 
+def ship(final: Path, target: Path) -> None:
+    """Copy a finished checkpoint into the package with its network weights in float16: half
+    the size (under 5 MB each, so the repository stays small) and no visible change, since the
+    loader copies them into the float32 network (max relative rounding 2**-11). The embedded
+    autoencoder stays float32: it must equal the shipped autoencoder file it names by sha256."""
+    import torch
+
+    from synth_backend.training.checkpoint import save_checkpoint
+
+    payload = torch.load(final, map_location="cpu", weights_only=False)
+    payload.pop("format_version", None)
+    payload["state_dict"] = {k: v.half() if torch.is_floating_point(v) else v
+                             for k, v in payload["state_dict"].items()}
+    save_checkpoint(payload, target)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True, type=Path, help="training folders and derived data")
@@ -133,7 +149,10 @@ def main() -> None:
         print(f"{model}: {time.perf_counter() - t0:.0f} s", flush=True)
         if method != "autoencoder":
             record_latent_range(out / "final.pt", cases, cfg)
-        shutil.copyfile(out / "final.pt", WEIGHTS / SHIPPED[model])
+        if method == "autoencoder":
+            shutil.copyfile(out / "final.pt", WEIGHTS / SHIPPED[model])
+        else:
+            ship(out / "final.pt", WEIGHTS / SHIPPED[model])
         shutil.copyfile(out / "loss.csv", WEIGHTS / f"{Path(SHIPPED[model]).stem}.loss.csv")
 
 
