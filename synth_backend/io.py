@@ -10,11 +10,14 @@ written back onto exactly the input's voxel grid and affine (``save_like``).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
+import shutil
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -222,6 +225,22 @@ def save_like(reference: Volume, array: np.ndarray, path: str | os.PathLike,
     """Write an RAS array onto the reference file's original grid (same shape and affine)."""
     src_affine = reference.source_affine if reference.source_affine is not None else reference.affine
     return save_volume(reference.to_source_array(array), src_affine, path, kind)
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """An empty temporary folder beside ``final`` to fill; when the block succeeds it replaces
+    ``final`` by a rename, when it fails it is removed: a folder named ``final`` is always
+    complete (a pull interrupted half-way leaves nothing that looks done)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write(path: Path, write) -> Path:

@@ -8,9 +8,6 @@ is used rather than C-MOVE); the PACS must allow our AE title to retrieve.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import pydicom
 
 from synth_backend.dicom.errors import DicomError
+from synth_backend.io import staged_folder
 
 CALLING_AET = "TURINGCT"
 TIMEOUT_S = 60
@@ -101,9 +99,7 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
 
     address = parse_address(url)
     final = Path(out_root) / study_uid
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".pull.", dir=final.parent))
-    received = []
+    received: list[Path] = []
 
     def on_store(event):
         path = tmp / f"{event.request.AffectedSOPInstanceUID}.dcm"
@@ -120,7 +116,7 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = study_uid
-    try:
+    with staged_folder(final) as tmp:
         assoc = _associate(ae, address, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, on_store)])
         try:
             final_status = None
@@ -137,9 +133,4 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
                              f"{hex(final_status)} with {len(received)} instance(s); check the "
                              "StudyInstanceUID and that the PACS lets "
                              f"{address.calling!r} retrieve")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -7,15 +7,13 @@ DICOMweb plugin. Network failures become one :class:`DicomError` line naming the
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pydicom
 
 from synth_backend.dicom.errors import DicomError
+from synth_backend.io import staged_folder
 
 TIMEOUT_S = 60
 STOW_BATCH = 50  # instances per STOW-RS request (bounded request size)
@@ -86,9 +84,7 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
         raise DicomError(f"{url}: study {study_uid} not found on the PACS (no series); check "
                          "the StudyInstanceUID")
     final = Path(out_root) / study_uid
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".pull.", dir=final.parent))
-    try:
+    with staged_folder(final) as tmp:
         for item in series:
             series_uid = str(item["0020000E"]["Value"][0])
             with _network(url, f"WADO-RS retrieve of series {series_uid}"):
@@ -98,9 +94,4 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
             folder.mkdir()
             for ds in instances:
                 ds.save_as(folder / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
