@@ -70,8 +70,8 @@ def sample_anatomy(rng: np.random.Generator) -> dict:
     u = rng.uniform
     a: dict = {}
     # body outline: superellipse prism, patient supine (flatter back)
-    body = {"center": _r([0.0, u(-5, 8)]), "a": u(140, 165), "b": u(100, 120),
-            "power": u(2.3, 2.8), "skin": 2.0, "fat": u(12, 32), "muscle": u(8, 13)}
+    body: dict = {"center": _r([0.0, u(-5, 8)]), "a": u(140, 165), "b": u(100, 120),
+                  "power": u(2.3, 2.8), "skin": 2.0, "fat": u(12, 32), "muscle": u(8, 13)}
     a["body"] = body
     inner_a = body["a"] - body["fat"] - body["muscle"]
     inner_b = body["b"] - body["fat"] - body["muscle"]

@@ -43,7 +43,7 @@ class Canvas:
     superior) with voxel centres ``axes[i][k]``, painted in place."""
 
     def __init__(self, shape: Sequence[int], spacing: Sequence[float],
-                 origin: Sequence[float], labels: Sequence[str]):
+                 origin: shapes.Vec, labels: Sequence[str]):
         self.shape = tuple(int(s) for s in shape)
         self.spacing = tuple(float(s) for s in spacing)
         self.origin = tuple(float(o) for o in origin)
@@ -67,7 +67,7 @@ class Canvas:
         aff[:3, 3] = [-self.origin[0], *self.origin[1:]]
         return aff
 
-    def box(self, lo: Sequence[float], hi: Sequence[float], margin_vox: int = 2) -> Box | None:
+    def box(self, lo: shapes.Vec, hi: shapes.Vec, margin_vox: int = 2) -> Box | None:
         """Voxel box covering the world AABB [lo, hi] (mm) plus a margin; None if outside."""
         out = []
         for ax, lo_mm, hi_mm, o, s, n in zip(self.axes, lo, hi, self.origin, self.spacing,
@@ -92,7 +92,7 @@ class Canvas:
     def clip(self, field: np.ndarray) -> np.ndarray:
         return np.clip(field, -self.cap, self.cap).astype(np.float32, copy=False)
 
-    def tube(self, box: Box, points: np.ndarray, radii: Sequence[float]) -> np.ndarray:
+    def tube(self, box: Box, points: np.ndarray, radii: shapes.Vec) -> np.ndarray:
         """Field of a tube through ``points`` (M, 3) mm with radius ``radii`` (M,), on ``box``.
 
         Each segment is evaluated only on its own sub-box, so long thin vessels stay cheap.

@@ -49,6 +49,7 @@ def draw_body(canvas: Canvas, body: dict) -> np.ndarray:
                                 body["power"])
         outline = f if outline is None else outline
         canvas.paint(box, f, tissue, None)
+    assert outline is not None  # layers is non-empty
     return np.broadcast_to(outline <= 0, canvas.shape).copy()
 
 
@@ -60,8 +61,8 @@ def draw_spine_and_muscles(canvas: Canvas, a: dict) -> None:
         box = (box[0], box[1], slice(0, canvas.shape[2])) if box else None
         if box:
             X, Y, _ = canvas.grid(box)
-            canvas.paint(box, shapes.superellipse(X, Y, c, *a["paraspinal"]["radii"], 2.0),
-                         "muscle", None)
+            ra, rb = a["paraspinal"]["radii"]
+            canvas.paint(box, shapes.superellipse(X, Y, c, ra, rb, 2.0), "muscle", None)
     for ps in a["psoas"]:
         box = _points_box(canvas, [ps["top"], ps["bottom"]], ps["r_bottom"] + 4)
         if box:

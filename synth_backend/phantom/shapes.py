@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 Array = np.ndarray
+# a point, radii or extent (mm): callers pass lists from the anatomy dict or computed arrays
+Vec = Sequence[float] | np.ndarray
 
 
 def rotation(rx: float = 0.0, ry: float = 0.0, rz: float = 0.0) -> Array:
@@ -26,7 +28,7 @@ def rotation(rx: float = 0.0, ry: float = 0.0, rz: float = 0.0) -> Array:
     return rot_z @ rot_y @ rot_x
 
 
-def to_local(X: Array, Y: Array, Z: Array, center: Sequence[float],
+def to_local(X: Array, Y: Array, Z: Array, center: Vec,
              rot: Array | None = None) -> tuple[Array, Array, Array]:
     """Coordinates in a shape's own frame: q = R^T (p - c) (R's columns are the local axes)."""
     dx, dy, dz = X - center[0], Y - center[1], Z - center[2]
@@ -38,7 +40,7 @@ def to_local(X: Array, Y: Array, Z: Array, center: Sequence[float],
             r[0, 2] * dx + r[1, 2] * dy + r[2, 2] * dz)
 
 
-def ellipsoid(X: Array, Y: Array, Z: Array, center: Sequence[float], radii: Sequence[float],
+def ellipsoid(X: Array, Y: Array, Z: Array, center: Vec, radii: Vec,
               rot: Array | None = None) -> Array:
     """Ellipsoid with semi-axes ``radii`` (mm) along its local axes.
 
@@ -121,7 +123,7 @@ def resample_radii(control_radii: Sequence[float], n: int) -> Array:
     return np.interp(np.linspace(0, len(r) - 1, n), np.arange(len(r)), r)
 
 
-def round_cone(X: Array, Y: Array, Z: Array, a: Sequence[float], b: Sequence[float],
+def round_cone(X: Array, Y: Array, Z: Array, a: Vec, b: Vec,
                ra: float, rb: float) -> Array:
     """Tube segment from a to b whose radius goes linearly from ra to rb (capsule if equal)."""
     a = np.asarray(a, dtype=np.float64)
