@@ -87,6 +87,7 @@ def _spline2d(coef: np.ndarray, phi_a: list[np.ndarray], phi_b: list[np.ndarray]
         inner = sum(np.float32(coef[k, m]) * phi_a[k] for k in range(CONTROL_POINTS))
         term = inner * phi_b[m]
         out = term if out is None else out + term
+    assert out is not None  # CONTROL_POINTS > 0
     return out
 
 
@@ -132,8 +133,8 @@ def warp(offsets_mm: Sequence[np.ndarray], half_mm: Sequence[float], grids: np.n
     return p, valid
 
 
-def tumor_box(center: Sequence[int], reach_mm: Sequence[float] | float, spacing: Sequence[float],
-              shape: Sequence[int]) -> Box:
+def tumor_box(center: Sequence[int], reach_mm: Sequence[float] | np.ndarray | float,
+              spacing: Sequence[float], shape: Sequence[int]) -> Box:
     """Voxels within ``reach_mm`` (per axis or one value) of ``center``, clipped to ``shape``."""
     reach = np.broadcast_to(np.asarray(reach_mm, dtype=np.float64), (3,))
     half = np.ceil(reach / np.asarray(spacing, dtype=np.float64)).astype(int)

@@ -20,10 +20,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 
 from synth_backend.errors import VolumeError
 
@@ -110,7 +111,8 @@ def load_volume(path: str | os.PathLike, kind: Kind = "ct") -> Volume:
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        img = nib.load(str(path))
+        # typed as the base FileBasedImage; every format read here is a spatial image
+        img = cast(SpatialImage, nib.load(str(path)))
     except Exception as exc:  # nibabel raises many types for bad headers
         raise VolumeError(path, f"is not a readable NIfTI file ({exc})",
                           "check the file is a .nii/.nii.gz image and was fully copied") from exc

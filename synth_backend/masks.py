@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
@@ -115,8 +116,10 @@ def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stag
         if max_radius_mm is not None:
             radii = np.minimum(radii, max_radius_mm)
         centre = coords[int(rng.integers(len(coords)))]
-        specs.append(TumorSpec(center=tuple(int(c) for c in centre),
-                               radii=tuple(float(r) for r in radii),
+        # argwhere rows and the drawn radii have one entry per axis of the 3D grid
+        specs.append(TumorSpec(center=cast(tuple[int, int, int], tuple(int(c) for c in centre)),
+                               radii=cast(tuple[float, float, float],
+                                          tuple(float(r) for r in radii)),
                                elastic_sigma=sample_sigma(rng, name),
                                deform_seed=int(rng.integers(2**31 - 1))))
     return specs
@@ -125,7 +128,8 @@ def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stag
 def ellipsoid(shape: Sequence[int], center: Sequence[float], radii: Sequence[float]) -> np.ndarray:
     """Boolean (x, y, z) ellipsoid, axes aligned; radii in voxels (clipped below at 0.5)."""
     grids = np.ogrid[tuple(slice(0, n) for n in shape)]
-    dist = sum(((g - c) / max(r, 0.5)) ** 2 for g, c, r in zip(grids, center, radii, strict=True))
+    dist = cast(np.ndarray, sum(((g - c) / max(r, 0.5)) ** 2
+                                for g, c, r in zip(grids, center, radii, strict=True)))
     return dist <= 1.0
 
 

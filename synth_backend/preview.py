@@ -42,7 +42,7 @@ def _panel(ct2d: np.ndarray, mask2d: np.ndarray, px_mm: tuple[float, float]) -> 
     rows, cols = ct2d.shape
     size = (max(1, int(round(cols * px_mm[1] * PANEL_MM_TO_PX))),
             max(1, int(round(rows * px_mm[0] * PANEL_MM_TO_PX))))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.NEAREST))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.NEAREST))
 
 
 def render_preview(ct: np.ndarray, mask: np.ndarray, spacing, center=None) -> np.ndarray:

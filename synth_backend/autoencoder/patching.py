@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy import ndimage
@@ -33,7 +34,9 @@ class PatchGrid:
         """Cube whose central voxel lies on input voxel ``center``."""
         step = 1.0 / np.asarray(spacing, dtype=np.float64)
         origin = np.asarray(center, dtype=np.float64) - (size - 1) / 2.0 * step
-        return cls(tuple(float(v) for v in origin), tuple(float(v) for v in step), int(size))
+        # center and spacing are 3-vectors
+        return cls(cast(tuple[float, float, float], tuple(float(v) for v in origin)),
+                   cast(tuple[float, float, float], tuple(float(v) for v in step)), int(size))
 
     def extract(self, array: np.ndarray, *, order: int, fill: float) -> np.ndarray:
         """Resample ``array`` (input grid) onto the patch; outside the volume -> ``fill``."""

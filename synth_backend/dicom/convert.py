@@ -244,7 +244,8 @@ def _write_conversion(p: SeriesPlan, ordered, files, mask_files, final: Path) ->
             "converter": "turingct.dicom", "conversion_version": CONVERSION_VERSION,
             "code_version": _code_version(),
             "libraries": {"pydicom": pydicom.__version__, "highdicom": highdicom.__version__,
-                          "scikit-image": skimage.__version__},
+                          # skimage's __init__.pyi lists __version__ but never defines it
+                          "scikit-image": skimage.__version__},  # type: ignore[attr-defined]
             "series_instance_uid": p.series.uid,
             "study_instance_uid": str(p.series.first.get("StudyInstanceUID", "")),
             "frame_of_reference_uid": str(p.series.first.get("FrameOfReferenceUID", "")),

@@ -95,7 +95,9 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
     from pydicom.dataset import Dataset
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
     from pynetdicom import AE, build_role, evt
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+    from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
+        StudyRootQueryRetrieveInformationModelGet,
+    )
 
     address = parse_address(url)
     final = Path(out_root) / study_uid

@@ -83,7 +83,7 @@ class SliceGrid:
         except ValueError:
             return None
 
-    def source_index_at(self, point_lps: Sequence[float]) -> int | None:
+    def source_index_at(self, point_lps: Sequence[float] | np.ndarray) -> int | None:
         """Source slice whose plane contains ``point_lps`` (within a quarter spacing)."""
         d = float(np.dot(point_lps, self.normal))
         k = int(np.argmin(np.abs(self.positions - d)))

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from core.vocabulary import ORGANS
 from synth_backend.dicom.errors import DicomError
@@ -76,15 +77,18 @@ def parse_label_map(values: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def resolve(names: Mapping[str, Sequence[str]], label_map: Mapping[str, str], where: str
-            ) -> tuple[dict[str, str], list[str]]:
+K = TypeVar("K")  # segment key: SEG segment number or RTSTRUCT ROI number
+
+
+def resolve(names: Mapping[K, Sequence[str]], label_map: Mapping[str, str], where: str
+            ) -> tuple[dict[K, str], list[str]]:
     """Map segments to targets.
 
     ``names``: {segment key: candidate names, most specific first (label, then coded
     property type)}. Returns ({segment key: organ or 'organ:tumor'}, notes); a generic
     ``tumor`` goes to the single organ present, and is an error when that is ambiguous.
     """
-    mapped: dict[str, str] = {}
+    mapped: dict[K, str] = {}
     notes: list[str] = []
     for key, candidates in names.items():
         target = next((label_map[normalize(c)] for c in candidates if normalize(c) in label_map),

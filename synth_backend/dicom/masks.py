@@ -113,8 +113,8 @@ def _seg_by_position(seg, grid: SliceGrid, numbers, series: str, path: Path
             continue
         ipp = np.asarray(item.PlanePositionSequence[0].ImagePositionPatient, float)
         k = grid.source_index_at(ipp)
-        rc = grid.plane_rc(ipp[None], k)[0] if k is not None else None
-        if k is None or np.abs(rc).max() > 0.01 and grid.tilt_deg == 0:
+        if k is None or (np.abs(grid.plane_rc(ipp[None], k)[0]).max() > 0.01
+                         and grid.tilt_deg == 0):
             raise DicomError(f"{path}: SEG frame {i + 1} at {ipp.round(2).tolist()} mm lies on no "
                              f"slice of {series}; the SEG belongs to another series: import it "
                              "with its own CT series")

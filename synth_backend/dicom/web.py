@@ -27,7 +27,8 @@ def _client(url: str):
                          "http://host:8042/dicom-web")
     client = DICOMwebClient(url=url.rstrip("/"))
     client.set_http_retry_params(retry=False)
-    client._session.request = _with_timeout(client._session.request)  # no hang forever
+    # no hang forever: patch the session's bound method in place
+    client._session.request = _with_timeout(client._session.request)  # type: ignore[method-assign]
     return client
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from synth_backend.dicom.errors import DicomError
 from synth_backend.dicom.scan import CT_IMAGE
@@ -64,8 +64,8 @@ def ct_series(array_xyz: np.ndarray, affine_ras: np.ndarray, *, study_uid: str,
     for k in range(data.shape[2]):
         ds = Dataset()
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CT_IMAGE
-        meta.MediaStorageSOPInstanceUID = sop_uids[k]
+        meta.MediaStorageSOPClassUID = UID(CT_IMAGE)
+        meta.MediaStorageSOPInstanceUID = UID(sop_uids[k])
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "TURINGCT"
