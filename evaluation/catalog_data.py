@@ -11,17 +11,21 @@ a cases CSV. Arrays are (x, y, z) RAS, CT in HU. The session is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from evaluation.readers import ORIGIN_ORGANS
 from evaluation.tables import EvaluationInputError
 
+if TYPE_CHECKING:
+    from evaluation.radiomics import ExtractorSpec
+
 META_COLUMNS = ("case", "dataset", "organ", "arm", "tumor_kind", "method", "tumor_diameter_mm")
 
 
-def _features(entries, spec: Mapping[str, object] | None, progress: bool) -> pd.DataFrame:
+def _features(entries, spec: ExtractorSpec | None, progress: bool) -> pd.DataFrame:
     """``entries``: (meta dict, VolumeOrgan) pairs -> metadata + pyradiomics feature columns."""
     from tqdm import tqdm
 
@@ -54,7 +58,7 @@ def _meta(vo, arm: str, method: str | None, case: str) -> dict:
 
 def catalog_tumor_features(session, *, dataset: str | None = None,
                            organs: Sequence[str] | None = None,
-                           spec: Mapping[str, object] | None = None,
+                           spec: ExtractorSpec | None = None,
                            progress: bool = False) -> pd.DataFrame:
     """Features of every catalog tumor (real, phantom lesion and synthetic) of ``organs``
     (default liver, pancreas, kidney), optionally one ``dataset``; sorted by dataset, case."""
@@ -85,7 +89,7 @@ def catalog_tumor_features(session, *, dataset: str | None = None,
 
 
 def study_tumor_features(session, study: int | str, *,
-                         spec: Mapping[str, object] | None = None,
+                         spec: ExtractorSpec | None = None,
                          progress: bool = False) -> pd.DataFrame:
     """Features of a study's cases (blinded code as ``case``), each from its source volume's
     tumor mask in the catalog (not the blinded crop), with the case's arm and method."""

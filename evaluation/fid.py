@@ -18,6 +18,7 @@ import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,7 +131,7 @@ def fid_2p5d(real: Iterable[np.ndarray], synthetic: Iterable[np.ndarray], extrac
                 slices = plane_slices(ct, plane, max_slices, hu_window)
                 if len(slices):
                     feats[arm][plane].append(extractor(slices))
-    rows = []
+    rows: list[dict[str, Any]] = []  # table rows: plane name, then numbers
     for plane in PLANES:
         r, s = feats["real"][plane], feats["synthetic"][plane]
         r_all = np.concatenate(r) if r else np.zeros((0, 1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -31,14 +32,22 @@ DEFAULT_SETTINGS: dict[str, object] = {
 CASE_COLUMNS = ("ct", "mask", "organ")
 
 
+class ExtractorSpec(TypedDict):
+    """A feature extraction run as :func:`extractor_settings` describes it."""
+
+    settings: dict[str, object]  # pyradiomics extractor keyword arguments
+    classes: list[str]
+    image_types: list[str]
+
+
 def extractor_settings(settings: Mapping[str, object] | None = None,
-                       classes=FEATURE_CLASSES, image_types=("Original",)) -> dict[str, object]:
+                       classes=FEATURE_CLASSES, image_types=("Original",)) -> ExtractorSpec:
     """The full, recordable description of a feature extraction run."""
     return {"settings": {**DEFAULT_SETTINGS, **(settings or {})}, "classes": list(classes),
             "image_types": list(image_types)}
 
 
-def make_extractor(spec: Mapping[str, object] | None = None):
+def make_extractor(spec: ExtractorSpec | None = None):
     """A configured ``radiomics.featureextractor.RadiomicsFeatureExtractor``."""
     try:
         from radiomics import featureextractor
@@ -85,7 +94,7 @@ def to_sitk(array: np.ndarray, affine: np.ndarray, *, is_mask: bool = False):
 
 
 def tumor_features(ct: np.ndarray, mask: np.ndarray, affine: np.ndarray,
-                   spec: Mapping[str, object] | None = None, extractor=None) -> dict[str, float]:
+                   spec: ExtractorSpec | None = None, extractor=None) -> dict[str, float]:
     """pyradiomics features of the tumor ``mask != 0`` in ``ct`` (HU); diagnostics dropped.
 
     The arrays are passed uncropped on purpose: pyradiomics anchors its resampled grid to the
@@ -126,7 +135,7 @@ def read_cases(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def extract_cases(cases: pd.DataFrame, spec: Mapping[str, object] | None = None, *,
+def extract_cases(cases: pd.DataFrame, spec: ExtractorSpec | None = None, *,
                   progress: bool = False) -> pd.DataFrame:
     """Features of every case row (see :func:`read_cases`); metadata columns kept in front."""
     from tqdm import tqdm
@@ -214,7 +223,7 @@ def summarize_svm(splits: pd.DataFrame) -> pd.DataFrame:
                          "n_splits": len(splits)})
 
 
-def conventions(spec: Mapping[str, object], seed: int, n_splits: int, test_size: float
+def conventions(spec: ExtractorSpec, seed: int, n_splits: int, test_size: float
                 ) -> dict[str, str]:
     return {
         "features": f"pyradiomics, settings {dict(spec['settings'])}, classes "

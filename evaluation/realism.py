@@ -26,15 +26,20 @@ Next to the AUCs: the FRD between the synthetic and real tumor feature sets
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
 from evaluation.tables import EvaluationInputError
+
+if TYPE_CHECKING:
+    from evaluation.radiomics import ExtractorSpec
+    from evaluation.realism_cnn import CnnOptions
 
 RIM_MM = 5.0
 MIN_LESION_ML = 0.1          # smaller connected components (specks) are not cases
@@ -183,12 +188,12 @@ def rim_mask(tumor: np.ndarray, spacing: Sequence[float], rim_mm: float = RIM_MM
     return (~tumor) & (dist <= rim_mm)
 
 
-def rim_spec(spec: Mapping[str, object]) -> dict[str, object]:
+def rim_spec(spec: ExtractorSpec) -> ExtractorSpec:
     return {**spec, "classes": [c for c in spec["classes"] if c in RIM_CLASSES]}
 
 
 def case_features(cases: Sequence[RealismCase], spacing: Sequence[float],
-                  spec: Mapping[str, object] | None = None, *,
+                  spec: ExtractorSpec | None = None, *,
                   progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """pyradiomics features of each crop's tumor and of its 5 mm rim (``rim_`` prefix), on the
     blinded crop itself (the study spacing). Rows follow ``cases``."""
@@ -228,8 +233,8 @@ def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    groups = np.asarray(groups)
-    n_groups = len(np.unique(groups))
+    group_ids = np.asarray(groups)
+    n_groups = len(np.unique(group_ids))
     if n_groups < 2:
         raise EvaluationInputError(None, "every case comes from one source volume",
                                    "cross-validation grouped by volume needs tumors from at "
@@ -239,7 +244,7 @@ def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
     if n_splits < 2:
         raise EvaluationInputError(None, "an arm has a single case", "add cases to both arms")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    folds = list(splitter.split(np.zeros(len(y)), y, groups))
+    folds = list(splitter.split(np.zeros(len(y)), y, group_ids))
     for train, _ in folds:
         if len(np.unique(y[train])) < 2:
             arm = "real" if not y[train].any() else "synthetic"
@@ -330,7 +335,8 @@ def permutation_p(x: np.ndarray, y: np.ndarray, folds, model: str, observed: flo
     labels shuffled, the whole cross-validation refitted); permutations that leave a training
     fold with one arm are redrawn."""
     rng = np.random.default_rng(seed)
-    null, tries = [], 0
+    null: list[float] = []
+    tries = 0
     while len(null) < n_perm and tries < 20 * n_perm:
         tries += 1
         yp = rng.permutation(y)
@@ -394,7 +400,7 @@ def check_arms(cases: Sequence[RealismCase], organ: str, methods: Sequence[str])
 def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: str,
                 spacing: Sequence[float], seed: int = 0,
                 discriminators: Sequence[str] = DISCRIMINATORS, n_boot: int = N_BOOTSTRAP,
-                n_perm: int = N_PERMUTATIONS, cnn_options: Mapping[str, object] | None = None,
+                n_perm: int = N_PERMUTATIONS, cnn_options: CnnOptions | None = None,
                 top: int = TOP_FEATURES, log: Callable[[str], None] | None = None
                 ) -> RealismResult:
     """The machine Turing test of every method in ``cases`` against the real cases.
@@ -415,7 +421,7 @@ def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: 
     rows, tops, scores = [], [], []
     for m in methods:
         idx = np.flatnonzero((arm == "real") | (method == m))
-        sub = [cases[i] for i in idx]
+        sub = [cases[int(i)] for i in idx]
         y = np.array([c.label for c in sub])
         groups = [c.volume for c in sub]
         folds = grouped_folds(y, groups, seed=seed)
@@ -437,7 +443,7 @@ def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: 
                 from evaluation.realism_cnn import cnn_oof_scores
 
                 s = cnn_oof_scores(np.stack([c.ct for c in sub]), y, folds, seed=seed,
-                                   **dict(cnn_options or {}))
+                                   **(cnn_options or {}))
             else:
                 s = oof_scores(x, y, folds, d, seed)
             a = auc(y, s)
@@ -464,8 +470,8 @@ def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: 
                          case_table(cases))
 
 
-def conventions(spec: Mapping[str, object], presentation, *, seed: int, n_boot: int,
-                n_perm: int, cnn: Mapping[str, object] | None, min_lesion_ml: float,
+def conventions(spec: ExtractorSpec, presentation, *, seed: int, n_boot: int,
+                n_perm: int, cnn: CnnOptions | None, min_lesion_ml: float,
                 sources: str) -> dict[str, str]:
     """The conventions sidecar of the realism tables."""
     crop = presentation.crop
@@ -508,5 +514,5 @@ def conventions(spec: Mapping[str, object], presentation, *, seed: int, n_boot: 
     if cnn is not None:
         from evaluation.realism_cnn import describe
 
-        out["cnn"] = describe(**dict(cnn))
+        out["cnn"] = describe(**cnn)
     return out

@@ -13,6 +13,7 @@ the transforms and the batch order). CPU by default; CUDA when present (``device
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -26,6 +27,14 @@ RES_UNITS = 1
 # One intra-op thread on CPU: this network is too small to gain from more, and on shared cores
 # more threads made a training step 6-15x slower (measured: 0.37 s vs 2.2-5.3 s per batch).
 CPU_THREADS = 1
+
+
+class CnnOptions(TypedDict, total=False):
+    """The options a run may set, as keywords of :func:`cnn_oof_scores` and :func:`describe`."""
+
+    epochs: int
+    device: str
+    input_shape: Sequence[int]
 
 
 def describe(*, epochs: int = EPOCHS, device: str = "auto",

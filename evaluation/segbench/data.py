@@ -14,12 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evaluation.segbench.config import HU_WINDOW, BenchConfig
 from evaluation.tables import EvaluationInputError
 from synth_backend.geometry import bounding_box, resample_to_spacing
+
+if TYPE_CHECKING:
+    from synth_backend.io import Volume
 
 TUMOR_KINDS = ("real", "phantom_lesion")
 
@@ -40,13 +44,13 @@ class BenchCase:
         return bool(self.tumor.any())
 
 
-def prepare_case(case_id: str, ct, organ: np.ndarray, tumor: np.ndarray, tumor_kind: str,
-                 config: BenchConfig) -> BenchCase:
+def prepare_case(case_id: str, ct: Volume, organ: np.ndarray, tumor: np.ndarray,
+                 tumor_kind: str, config: BenchConfig) -> BenchCase:
     """Crop ``ct`` (a ``synth_backend.io.Volume``) and its masks to the organ box + margin on
     the file's grid (so only the crop is resampled), then resample to the benchmark spacing
     (linear for CT, nearest for masks)."""
-    spacing = np.asarray(ct.spacing)
-    margin = np.ceil(config.organ_margin_mm / spacing).astype(int)
+    spacing = ct.spacing
+    margin = [int(m) for m in np.ceil(config.organ_margin_mm / np.asarray(spacing))]
     box = bounding_box(organ, margin)
     target = (config.spacing_mm,) * 3
     arrays = []

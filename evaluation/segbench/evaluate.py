@@ -16,6 +16,8 @@ Rules (written into the conventions of every table):
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -32,9 +34,12 @@ def predict(model, case: BenchCase, config: BenchConfig, device: str = "cpu") ->
 
     x = torch.from_numpy(normalize_ct(case.ct))[None, None].to(device)
     with torch.no_grad():
-        logits = sliding_window_inference(x, roi_size=config.patch, sw_batch_size=2,
-                                          predictor=model, overlap=config.sw_overlap,
-                                          mode="gaussian", padding_mode="constant", cval=0.0)
+        out = sliding_window_inference(x, roi_size=config.patch, sw_batch_size=2,
+                                       predictor=model, overlap=config.sw_overlap,
+                                       mode="gaussian", padding_mode="constant", cval=0.0)
+    # The model returns one tensor, so the inferer does too (its type also allows a tuple or
+    # dict of tensors, for models that return those).
+    logits = cast("torch.Tensor", out)
     pred = (logits.argmax(1)[0] == 1).cpu().numpy()
     return pred & ndimage.binary_dilation(case.organ, iterations=2)
 
@@ -81,7 +86,7 @@ def summarize(per_case: pd.DataFrame, config: BenchConfig, seed: int) -> dict:
 
     tumor = per_case[per_case.has_tumor]
     healthy = per_case[~per_case.has_tumor]
-    row = {"n_test_tumor": len(tumor), "n_test_healthy": len(healthy)}
+    row: dict[str, float] = {"n_test_tumor": len(tumor), "n_test_healthy": len(healthy)}
     for metric in ("dsc", "nsd"):
         mean, low, high = bootstrap_mean(tumor[metric], n_boot=config.n_boot, seed=seed)
         row.update({f"{metric}_mean": mean, f"{metric}_low": low, f"{metric}_high": high})
