@@ -231,7 +231,7 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
         min_diam = min(1.5 * SIZE_RADIUS_MM[n] for n in names)
     if np.any(extent < min_diam):
         raise OrganTooSmallError(
-            f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
+            None, f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
             f"requested tumor (diameter >= {min_diam:g} mm)",
             "use a smaller --size/--diameter-mm or a case with a larger organ")
 

@@ -141,7 +141,7 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     extent = np.array(organ_b.shape) * spacing
     if target is not None and np.any(extent < target):
         raise OrganTooSmallError(
-            f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
+            None, f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
             f"requested {target:.1f} mm tumor", "use a smaller --size/--diameter-mm or a case "
             "with a larger organ")
 
@@ -153,7 +153,7 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     coords = np.argwhere(candidates)
     if coords.size == 0:
         raise OrganTooSmallError(
-            f"no {organ} voxel lies {0.5 * radius:.1f} mm inside the organ mask (and below "
+            None, f"no {organ} voxel lies {0.5 * radius:.1f} mm inside the organ mask (and below "
             f"the vessel level {levels.vessel_hu:.0f} HU)", "use a smaller size or a case "
             "with a larger organ")
     offset = np.array([b.start for b in box])
