@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -90,6 +91,18 @@ class Synthesizer(ABC):
     def checkpoint_hash(self) -> str | None:
         """sha256 of the weights used, or None for methods without weights."""
         return None
+
+
+def int3(values: Iterable[Any]) -> tuple[int, int, int]:
+    """An (x, y, z) triple of ints from any three values (a numpy row, a JSON list)."""
+    x, y, z = (int(v) for v in values)
+    return x, y, z
+
+
+def float3(values: Iterable[Any]) -> tuple[float, float, float]:
+    """An (x, y, z) triple of floats from any three values (a numpy row, a JSON list)."""
+    x, y, z = (float(v) for v in values)
+    return x, y, z
 
 
 def resolve_device(device: str = "auto") -> str:

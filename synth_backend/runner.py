@@ -117,6 +117,7 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
                                   seed=int(seed), device=device, **options, **extra)
     except SynthesisInputError as exc:
         raise exc.for_case(ct_path) from exc
+    checkpoint_used = getattr(synth, "checkpoint", None)  # learned methods; after the call
     out_dir.mkdir(parents=True, exist_ok=True)
     save_like(ct, result.ct, out_dir / "ct.nii.gz", "ct")
     save_like(ct, result.tumor_mask.astype(np.uint8), out_dir / "tumor_mask.nii.gz", "mask")
@@ -127,8 +128,7 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         "method": method, "organ": organ, "seed": int(seed),
         "device": result.info.get("device", device), "code_version": code_version(),
         "params": result.params, "options": options, "info": result.info,
-        "checkpoint": (str(Path(synth.checkpoint).resolve())
-                       if getattr(synth, "checkpoint", None) is not None else None),
+        "checkpoint": str(Path(checkpoint_used).resolve()) if checkpoint_used is not None else None,
         "checkpoint_hash": synth.checkpoint_hash(),
         "sampling_steps": result.info.get("sampling_steps"),
         "inputs": {"ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},

@@ -27,7 +27,7 @@ from synth_backend.autoencoder.patching import (
     paste_difference,
     patch_mask_to_input,
 )
-from synth_backend.base import SynthesisResult, resolve_device
+from synth_backend.base import SynthesisResult, float3, int3, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
 from synth_backend.elastic import sample_sigma
 from synth_backend.masks import (
@@ -123,12 +123,11 @@ class DiffTumorParams:
             raise SynthesisInputError(None, "DiffTumor params without 'organ' cannot be "
                                       "replayed (recorded before the organ was stored)",
                                       "add the provenance's top-level organ to its params")
-        tumors = tuple(TumorSpec(center=tuple(int(c) for c in t["center"]),  # type: ignore[arg-type]
-                                 radii=tuple(float(r) for r in t["radii"]),  # type: ignore[arg-type]
+        tumors = tuple(TumorSpec(center=int3(t["center"]), radii=float3(t["radii"]),
                                  elastic_sigma=float(t["elastic_sigma"]),
                                  deform_seed=int(t["deform_seed"])) for t in data["tumors"])
         return cls(seed=int(data["seed"]), stage=str(data["stage"]),
-                   center_voxel=tuple(int(c) for c in data["center_voxel"]),  # type: ignore[arg-type]
+                   center_voxel=int3(data["center_voxel"]),
                    patch_size=int(data["patch_size"]), tumors=tumors,
                    blend_sigma_mm=float(data["blend_sigma_mm"]),
                    torch_seed=int(data["torch_seed"]), organ=str(data["organ"]))
@@ -196,8 +195,8 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         stage = stage or ("early" if cfg["stage"] == "early" else
                           ("medium" if rng.random() < 0.5 else "large"))
         p = int(ae_cfg["patch_size"])
-        center = tuple(int(c) for c in choose_center(organ_bool, spacing, rng))
-        _, _, organ_p = _patch(ct, organ_bool, spacing, center, p)  # type: ignore[arg-type]
+        center = int3(choose_center(organ_bool, spacing, rng))
+        _, _, organ_p = _patch(ct, organ_bool, spacing, center, p)
         central = np.zeros_like(organ_p)
         central[(slice(p // 4, p - p // 4),) * 3] = True
         candidates = organ_p & central if (organ_p & central).any() else organ_p
@@ -211,9 +210,8 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         sigma = float(rng.uniform(0.0, 4.0))
         torch_seed = int(rng.integers(2**62))
         return DiffTumorParams(seed=int(seed), stage=stage,
-                               center_voxel=center,  # type: ignore[arg-type]
-                               patch_size=p, tumors=tuple(specs), blend_sigma_mm=sigma,
-                               torch_seed=torch_seed, organ=organ)
+                               center_voxel=center, patch_size=p, tumors=tuple(specs),
+                               blend_sigma_mm=sigma, torch_seed=torch_seed, organ=organ)
 
     def apply_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *,
                      spacing: tuple[float, float, float], params: DiffTumorParams,
@@ -259,7 +257,6 @@ def _one_spec(rng: np.random.Generator, candidates: np.ndarray, radii: np.ndarra
     """One ellipsoid (radii in mm, capped to the patch) centred on a ``candidates`` voxel."""
     coords = np.argwhere(candidates)
     centre = coords[int(rng.integers(len(coords)))]
-    return TumorSpec(center=tuple(int(c) for c in centre),
-                     radii=tuple(float(r) for r in np.minimum(radii, max_radius_mm)),
+    return TumorSpec(center=int3(centre), radii=float3(np.minimum(radii, max_radius_mm)),
                      elastic_sigma=sample_sigma(rng, size_class),
                      deform_seed=int(rng.integers(2**31 - 1)))

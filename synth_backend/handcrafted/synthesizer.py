@@ -89,7 +89,7 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
     margin = [int(np.ceil(3 * params.blur_sigma_mm / s)) for s in spacing]
     for t in params.tumors:
         grids = t.control_displacements()
-        box = tumor_box(t.center, shape_reach_mm(t.radii_mm, grids), spacing, ct.shape)
+        box = tumor_box(t.center, tuple(shape_reach_mm(t.radii_mm, grids)), spacing, ct.shape)
         geo = deformed_ellipsoid(box, t.center, t.radii_mm, spacing, grids)
         geo &= organ[box]
         if not geo.any():

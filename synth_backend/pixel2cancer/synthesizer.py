@@ -196,8 +196,8 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
                            necrosis_drop=params.necrosis_drop, fat_factor=params.fat_factor)
         out[group_box] = mapped
         tumor[group_box] |= mask.astype(np.uint8)
-    boxes = [[[b.start, b.stop] for b in box] for box in boxes]
-    info = {"density_levels": levels.to_dict(), "boxes": boxes,
+    info = {"density_levels": levels.to_dict(),
+            "boxes": [[[b.start, b.stop] for b in box] for box in boxes],
             "automaton_seconds": round(t_ca, 3), "sampling_steps": params.steps}
     return out, tumor, info
 

@@ -184,7 +184,7 @@ class CheckpointSynthesizer(Synthesizer):
         if "lesions" in data:
             return SeveralLesions(int(data["seed"]), tuple(
                 self.params_class.from_dict(lesion) for lesion in data["lesions"]))
-        return self.params_class.from_dict(data)  # type: ignore[no-any-return]
+        return self.params_class.from_dict(data)
 
     def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
               spacing: tuple[float, float, float], params: Any,

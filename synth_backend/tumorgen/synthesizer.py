@@ -26,7 +26,7 @@ from synth_backend.autoencoder.patching import (
     paste_difference,
     patch_mask_to_input,
 )
-from synth_backend.base import SynthesisResult, resolve_device
+from synth_backend.base import SynthesisResult, float3, int3, resolve_device
 from synth_backend.masks import SIZE_RADIUS_MM
 from synth_backend.runner import SynthesisInputError
 from synth_backend.training.learned import CheckpointSynthesizer
@@ -80,9 +80,8 @@ class TumorGenParams:
                                       "add the provenance's organ and sampling_steps to them")
         lo, hi = data["latent_box"]
         return cls(seed=int(data["seed"]), size=data["size"], diameter_mm=data["diameter_mm"],
-                   center_voxel=tuple(float(c) for c in data["center_voxel"]),  # type: ignore[arg-type]
-                   box_half_mm=tuple(float(h) for h in data["box_half_mm"]),  # type: ignore[arg-type]
-                   latent_box=(tuple(int(v) for v in lo), tuple(int(v) for v in hi)),  # type: ignore[arg-type]
+                   center_voxel=float3(data["center_voxel"]),
+                   box_half_mm=float3(data["box_half_mm"]), latent_box=(int3(lo), int3(hi)),
                    patch_size=int(data["patch_size"]), torch_seed=int(data["torch_seed"]),
                    box=data["box"], steps=int(data["steps"]), organ=str(data["organ"]))
 
@@ -159,9 +158,8 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         torch_seed = int(rng.integers(2**62))
         return TumorGenParams(
             seed=int(seed), size=size, diameter_mm=diameter,
-            center_voxel=tuple(float(c) for c in center),  # type: ignore[arg-type]
-            box_half_mm=tuple(float(h) for h in half_mm),  # type: ignore[arg-type]
-            latent_box=tuple(tuple(int(v) for v in row) for row in lat),  # type: ignore[arg-type]
+            center_voxel=float3(center), box_half_mm=float3(half_mm),
+            latent_box=(int3(lat[0]), int3(lat[1])),
             patch_size=p, torch_seed=torch_seed,
             box=None if user_box is None else np.asarray(user_box).tolist(), steps=steps,
             organ=organ)
