@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -26,26 +28,81 @@ class SynthesisResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class SynthesisParams(Protocol):
+    """What :meth:`Synthesizer.sample_params` returns: a frozen value holding every random
+    draw of one synthesis, JSON-ready through ``to_dict`` (the provenance ``params``)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class Synthesizer(ABC):
     """A tumor-synthesis method: ``synthesize(ct, organ_mask, organ=..., spacing=..., seed=...)``.
 
     Inputs are RAS (x, y, z) arrays: ``ct`` in HU (float32), ``organ_mask`` boolean or uint8
     (nonzero = organ), ``spacing`` in mm. Same seed + same device + same inputs -> same output.
     Learning-based methods also load a checkpoint (``checkpoint_hash`` goes into provenance).
+
+    Every method splits a call in two: :meth:`sample_params` makes every random draw (the seed
+    is used nowhere else) and returns frozen parameters; :meth:`apply` turns them into the
+    volume deterministically. ``synthesize`` is the two in a row, and :meth:`replay` rebuilds
+    the parameters from a stored ``params`` dict (:meth:`params_from_dict`) and applies them, so
+    any provenance.json can be re-run to the same volume.
     """
 
     name: ClassVar[str]
     learning_based: ClassVar[bool] = False
 
     @abstractmethod
+    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
+                      spacing: tuple[float, float, float], seed: int,
+                      **options: Any) -> SynthesisParams:
+        """Draw everything random about one call from ``seed``; raises for bad options."""
+
+    @abstractmethod
+    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
+              spacing: tuple[float, float, float], params: Any,
+              device: str = "auto") -> SynthesisResult:
+        """Insert the tumor(s) ``params`` describe; deterministic for a device."""
+
+    @abstractmethod
+    def params_from_dict(self, data: dict[str, Any]) -> SynthesisParams:
+        """The frozen parameters back from their ``to_dict`` form (a provenance ``params``)."""
+
     def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
                    spacing: tuple[float, float, float], seed: int, device: str = "auto",
                    **options: Any) -> SynthesisResult:
         """Insert tumor(s) into the organ; see the class docstring for conventions."""
+        start = time.perf_counter()
+        params = self.sample_params(ct, organ_mask, organ=organ, spacing=spacing, seed=seed,
+                                    **options)
+        result = self.apply(ct, organ_mask, spacing=spacing, params=params, device=device)
+        if "seconds" in result.info:  # the whole call, drawing included
+            result.info["seconds"] = round(time.perf_counter() - start, 3)
+        return result
+
+    def replay(self, ct: np.ndarray, organ_mask: np.ndarray, *,
+               spacing: tuple[float, float, float], params: dict[str, Any],
+               device: str = "auto") -> SynthesisResult:
+        """Re-apply stored ``params`` (a provenance ``params`` dict): on the same inputs and
+        device, the same volume bit for bit."""
+        return self.apply(ct, organ_mask, spacing=spacing, params=self.params_from_dict(params),
+                          device=device)
 
     def checkpoint_hash(self) -> str | None:
         """sha256 of the weights used, or None for methods without weights."""
         return None
+
+
+def int3(values: Iterable[Any]) -> tuple[int, int, int]:
+    """An (x, y, z) triple of ints from any three values (a numpy row, a JSON list)."""
+    x, y, z = (int(v) for v in values)
+    return x, y, z
+
+
+def float3(values: Iterable[Any]) -> tuple[float, float, float]:
+    """An (x, y, z) triple of floats from any three values (a numpy row, a JSON list)."""
+    x, y, z = (float(v) for v in values)
+    return x, y, z
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -22,26 +22,24 @@ log = logging.getLogger(__name__)
 class SynthesisInputError(InputError):
     """Inputs that cannot be synthesized on: '<case>: <what is wrong>; <what to do>'.
 
-    The synthesizers raise it before they know the file name, hence the case last and optional
-    (``for_case`` names it later); the message and fields are those of :class:`InputError`.
+    Built like every :class:`InputError`, ``(where, problem, fix)``; the synthesizers raise it
+    before they know the file name, so ``where`` is then None (printed ``<array>``) and
+    ``for_case`` names the case later. ``case`` is ``where``, kept for older readers.
     """
 
     placeholder = "<array>"
 
-    def __init__(self, problem: str, fix: str, case: str | Path | None = None):
-        self.case = case
-        super().__init__(case, problem, fix)
+    @property
+    def case(self) -> str | Path | None:
+        return self.where
 
     def for_case(self, case: str | Path) -> SynthesisInputError:
         """The same error, naming the case (the synthesizers do not know file names)."""
-        return type(self)(self.problem, self.fix, case)
+        return type(self)(case, self.problem, self.fix)
 
 
 class OrganTooSmallError(SynthesisInputError):
     """The organ mask cannot hold a tumor of the requested size."""
-
-    def __init__(self, problem: str, fix: str, case: str | Path | None = None):
-        super().__init__(problem, fix, case)
 
 
 class EmptyOrganError(SynthesisInputError):
@@ -55,20 +53,20 @@ def organ_from_mask(mask: np.ndarray, organ_label: int | None, path: Path) -> np
         organ = mask == organ_label
         if not organ.any():
             present = np.unique(mask[mask > 0])[:20].tolist()
-            raise EmptyOrganError(f"label {organ_label} does not occur in the mask (labels "
-                                  f"present: {present})", "pass the organ's label with "
-                                  "--organ-label", path)
+            raise EmptyOrganError(path, f"label {organ_label} does not occur in the mask "
+                                  f"(labels present: {present})", "pass the organ's label with "
+                                  "--organ-label")
         return organ
     values = np.unique(mask[::4, ::4, ::4][mask[::4, ::4, ::4] > 0])
     if values.size > 1 or (values.size == 1 and not np.all((mask == 0) | (mask == values[0]))):
         values = np.unique(mask[mask > 0])
     if values.size > 1:
-        raise SynthesisInputError(f"is a label map with labels {values[:20].tolist()}",
-                                  "pass --organ-label N to say which label is the organ", path)
+        raise SynthesisInputError(path, f"is a label map with labels {values[:20].tolist()}",
+                                  "pass --organ-label N to say which label is the organ")
     organ = mask > 0
     if not organ.any():
-        raise EmptyOrganError("organ mask is empty", "pass the mask of a case that contains "
-                              "the organ", path)
+        raise EmptyOrganError(path, "organ mask is empty", "pass the mask of a case that "
+                              "contains the organ")
     return organ
 
 
@@ -96,8 +94,8 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
     from synth_backend.registry import get_synthesizer
 
     if organ not in ORGANS:
-        raise SynthesisInputError(f"organ must be one of {list(ORGANS)}, got {organ!r}",
-                                  "pass --organ liver|pancreas|kidney", ct_path)
+        raise SynthesisInputError(ct_path, f"organ must be one of {list(ORGANS)}, got "
+                                  f"{organ!r}", "pass --organ liver|pancreas|kidney")
     ct_path, organ_mask_path, out_dir = Path(ct_path), Path(organ_mask_path), Path(out_dir)
     started = time.perf_counter()
     ct = load_volume(ct_path, "ct")
@@ -119,6 +117,7 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
                                   seed=int(seed), device=device, **options, **extra)
     except SynthesisInputError as exc:
         raise exc.for_case(ct_path) from exc
+    checkpoint_used = getattr(synth, "checkpoint", None)  # learned methods; after the call
     out_dir.mkdir(parents=True, exist_ok=True)
     save_like(ct, result.ct, out_dir / "ct.nii.gz", "ct")
     save_like(ct, result.tumor_mask.astype(np.uint8), out_dir / "tumor_mask.nii.gz", "mask")
@@ -129,8 +128,7 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
         "method": method, "organ": organ, "seed": int(seed),
         "device": result.info.get("device", device), "code_version": code_version(),
         "params": result.params, "options": options, "info": result.info,
-        "checkpoint": (str(Path(synth.checkpoint).resolve())
-                       if getattr(synth, "checkpoint", None) is not None else None),
+        "checkpoint": str(Path(checkpoint_used).resolve()) if checkpoint_used is not None else None,
         "checkpoint_hash": synth.checkpoint_hash(),
         "sampling_steps": result.info.get("sampling_steps"),
         "inputs": {"ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},

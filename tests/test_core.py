@@ -17,8 +17,8 @@ from synth_backend.runner import OrganTooSmallError, SynthesisInputError
     (VolumeError("ct.nii.gz", "is empty", "export it again"), VolumeError(None, "p", "f")),
     (EvaluationInputError("v.csv", "is empty", "export it again"),
      EvaluationInputError(None, "p", "f")),
-    (SynthesisInputError("is empty", "export it again", "ct.nii.gz"),
-     SynthesisInputError("p", "f")),
+    (SynthesisInputError("ct.nii.gz", "is empty", "export it again"),
+     SynthesisInputError(None, "p", "f")),
 ])
 def test_every_input_error_is_one_type_with_one_message_shape(error, anonymous):
     assert isinstance(error, InputError) and isinstance(error, TuringCTError)
@@ -31,7 +31,7 @@ def test_every_input_error_is_one_type_with_one_message_shape(error, anonymous):
 
 
 def test_synthesis_error_keeps_its_subclass_and_fields_when_naming_the_case():
-    named = OrganTooSmallError("too small", "use a smaller size").for_case("case_3")
+    named = OrganTooSmallError(None, "too small", "use a smaller size").for_case("case_3")
     assert type(named) is OrganTooSmallError
     assert named.case == named.where == "case_3"
     assert str(named) == "case_3: too small; use a smaller size"

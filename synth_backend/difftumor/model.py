@@ -68,7 +68,7 @@ def make_scheduler(cfg: dict[str, Any], *, sampling: bool = False,
     T = int(cfg["num_train_timesteps"])
     betas = cosine_betas(T, float(cfg["max_beta"]))
     lo, hi = (float(v) for v in (latent_range or DEFAULT_LATENT_RANGE))
-    clip = {"clip_sample": sampling, "clip_sample_min": lo, "clip_sample_max": hi}
+    clip: dict[str, Any] = {"clip_sample": sampling, "clip_sample_min": lo, "clip_sample_max": hi}
     if sampling and cfg["stage"] != "early":
         sched = _set_betas(DDIMScheduler(num_train_timesteps=T, **clip), betas)
         sched.set_timesteps(min(int(cfg["ddim_steps"]), T))

@@ -12,6 +12,7 @@ input (air, bone) and a whole-patch replacement would erase them from an HU volu
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from synth_backend.autoencoder.patching import (
     paste_difference,
     patch_mask_to_input,
 )
-from synth_backend.base import SynthesisResult, resolve_device
+from synth_backend.base import SynthesisResult, float3, int3, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
 from synth_backend.elastic import sample_sigma
 from synth_backend.masks import (
@@ -66,12 +67,12 @@ def requested_tumor(rng: np.random.Generator, *, size: str | None, diameter_mm: 
         return None
     if size is not None:
         if size not in SIZE_RADIUS_MM:
-            raise SynthesisInputError(f"size must be one of {list(SIZE_RADIUS_MM)}, got {size!r}",
-                                      "pass --size tiny|small|medium|large")
+            raise SynthesisInputError(None, f"size must be one of {list(SIZE_RADIUS_MM)}, got "
+                                      f"{size!r}", "pass --size tiny|small|medium|large")
         radii = SIZE_RADIUS_MM[size] * rng.uniform(0.75, 1.25, size=3)
     else:
         if not diameter_mm or diameter_mm <= 0:
-            raise SynthesisInputError(f"diameter_mm must be > 0, got {diameter_mm}",
+            raise SynthesisInputError(None, f"diameter_mm must be > 0, got {diameter_mm}",
                                       "pass a positive --diameter-mm")
         radii = diameter_mm / 2.0 * rng.uniform(0.9, 1.1, size=3)
     radius = float(np.prod(radii) ** (1.0 / 3.0))
@@ -86,18 +87,75 @@ def _check_stage(requested: str, model_stage: str, checkpoint) -> None:
         hint = ("pass --size tiny|small or --diameter-mm <= 20" if model_stage == "early" else
                 "pass --size medium|large or --diameter-mm > 20")
         raise SynthesisInputError(
-            f"a {requested} tumor needs a DiffTumor {'early' if requested == 'early' else 'late'}"
-            f"-stage checkpoint, but {checkpoint} is the {model_stage}-stage model",
+            None, f"a {requested} tumor needs a DiffTumor "
+            f"{'early' if requested == 'early' else 'late'}-stage checkpoint, but {checkpoint} "
+            f"is the {model_stage}-stage model",
             f"{hint}, or train the other stage (`turingct train difftumor --set stage="
             f"{'early' if requested == 'early' else 'late'} ...`, see "
             "docs/synthesis-generative.md)")
 
 
+@dataclass(frozen=True)
+class DiffTumorParams:
+    """One DiffTumor lesion patch, every draw made: the patch centre (input voxel), the
+    ellipsoids on the 1 mm patch, the blend sigma and the seed of the torch generator that
+    drives the sampler's noise. ``to_dict`` is the provenance ``params``."""
+
+    seed: int
+    stage: str
+    center_voxel: tuple[int, int, int]
+    patch_size: int
+    tumors: tuple[TumorSpec, ...]
+    blend_sigma_mm: float
+    torch_seed: int
+    organ: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": int(self.seed), "stage": self.stage,
+                "center_voxel": [int(c) for c in self.center_voxel],
+                "patch_size": int(self.patch_size), "tumors": [s.to_dict() for s in self.tumors],
+                "blend_sigma_mm": float(self.blend_sigma_mm), "torch_seed": int(self.torch_seed),
+                "organ": self.organ}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiffTumorParams:
+        if "organ" not in data:
+            raise SynthesisInputError(None, "DiffTumor params without 'organ' cannot be "
+                                      "replayed (recorded before the organ was stored)",
+                                      "add the provenance's top-level organ to its params")
+        tumors = tuple(TumorSpec(center=int3(t["center"]), radii=float3(t["radii"]),
+                                 elastic_sigma=float(t["elastic_sigma"]),
+                                 deform_seed=int(t["deform_seed"])) for t in data["tumors"])
+        return cls(seed=int(data["seed"]), stage=str(data["stage"]),
+                   center_voxel=int3(data["center_voxel"]),
+                   patch_size=int(data["patch_size"]), tumors=tumors,
+                   blend_sigma_mm=float(data["blend_sigma_mm"]),
+                   torch_seed=int(data["torch_seed"]), organ=str(data["organ"]))
+
+
+def _patch(ct: np.ndarray, organ_bool: np.ndarray, spacing: tuple[float, float, float],
+           center: tuple[int, int, int], p: int) -> tuple[PatchGrid, np.ndarray, np.ndarray]:
+    """The 1 mm patch around ``center``: (grid, CT patch in HU, organ patch as bool)."""
+    grid = PatchGrid.centred(center, spacing, p)
+    ct_p = grid.extract(ct, order=1, fill=AIR_HU)
+    organ_p = grid.extract(organ_bool.astype(np.float32), order=1, fill=0.0) >= 0.5
+    return grid, ct_p, organ_p
+
+
 class DiffTumorSynthesizer(CheckpointSynthesizer):
-    """Latent-diffusion tumors (early model: 4 DDPM steps; late model: DDIM)."""
+    """Latent-diffusion tumors (early model: 4 DDPM steps; late model: DDIM).
+
+    ``options``: ``stage`` (early | medium | large, default from the checkpoint: early ->
+    early, late -> medium or large with p = 0.5), or one tumor of a ``size`` class (tiny |
+    small | medium | large) or ``diameter_mm``; a size outside the checkpoint's stage (early:
+    radius <= 10 mm) raises :class:`SynthesisInputError`. ``n_tumors``: exactly this many
+    lesions (each its own patch; default: one with a size or diameter, else the stage's own
+    count). With the shipped weights a medium/large request uses the shipped late model.
+    """
 
     name = "difftumor"
     model_class = DiffTumorModel
+    params_class = DiffTumorParams
 
     def _use_shipped_stage(self, stage: str) -> None:
         """With the shipped weights, medium/large tumors come from the shipped late model (one
@@ -110,48 +168,35 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
         if path is not None and path != self.checkpoint:
             self.checkpoint, self._hash = path, None
 
-    def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                   spacing: tuple[float, float, float], seed: int, device: str = "auto",
-                   **options: Any) -> SynthesisResult:
-        """Insert the stage's tumors. ``options``: ``stage`` (early | medium | large, default
-        from the checkpoint: early -> early, late -> medium or large with p = 0.5), or one tumor
-        of a ``size`` class (tiny | small | medium | large) or ``diameter_mm``; a size outside
-        the checkpoint's stage (early: radius <= 10 mm) raises :class:`SynthesisInputError`.
-        ``n_tumors``: exactly this many lesions (each its own patch; default: one with a size
-        or diameter, else the stage's own count). With the shipped weights a medium/large request uses the
-        shipped late model."""
-        n_tumors = options.pop("n_tumors", None)
-        if n_tumors is not None and int(n_tumors) != 1:
-            return self.synthesize_several(ct, organ_mask, n_tumors=int(n_tumors), organ=organ,
-                                           spacing=spacing, seed=seed, device=device, **options)
-        t0 = time.perf_counter()
+    def sample_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
+                      spacing: tuple[float, float, float], seed: int, single: bool,
+                      **options: Any) -> DiffTumorParams:
+        """Every draw of one call: stage, patch centre, ellipsoids, blend sigma, torch seed
+        (in the order the reference code drew them, so a seed keeps its volume)."""
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
         self.check_organ(organ)
-        device = resolve_device(device)
         rng = np.random.default_rng(seed)
         stage = options.pop("stage", None)
         request = requested_tumor(rng, size=options.pop("size", None),
                                   diameter_mm=options.pop("diameter_mm", None))
         if options:
-            raise SynthesisInputError(f"unknown difftumor options {sorted(options)}",
+            raise SynthesisInputError(None, f"unknown difftumor options {sorted(options)}",
                                       "valid: stage, size, diameter_mm, n_tumors")
         if request is not None:
             stage = request[0]
         if stage is not None and stage not in STAGES:
-            raise SynthesisInputError(f"stage must be one of {list(STAGES)}, got {stage!r}",
-                                      "pass stage early|medium|large")
+            raise SynthesisInputError(None, f"stage must be one of {list(STAGES)}, got "
+                                      f"{stage!r}", "pass stage early|medium|large")
         if stage is not None:
             self._use_shipped_stage(stage)
-        model = self.model(device)
+        cfg, ae_cfg = self.config()
         if stage is not None:
-            _check_stage(stage, model.cfg["stage"], self.checkpoint)
-        stage = stage or ("early" if model.cfg["stage"] == "early" else
+            _check_stage(stage, cfg["stage"], self.checkpoint)
+        stage = stage or ("early" if cfg["stage"] == "early" else
                           ("medium" if rng.random() < 0.5 else "large"))
-        p = model.patch_size
-        center = choose_center(organ_bool, spacing, rng)
-        grid = PatchGrid.centred(center, spacing, p)
-        ct_p = grid.extract(ct, order=1, fill=AIR_HU)
-        organ_p = grid.extract(organ_bool.astype(np.float32), order=1, fill=0.0) >= 0.5
+        p = int(ae_cfg["patch_size"])
+        center = int3(choose_center(organ_bool, spacing, rng))
+        _, _, organ_p = _patch(ct, organ_bool, spacing, center, p)
         central = np.zeros_like(organ_p)
         central[(slice(p // 4, p - p // 4),) * 3] = True
         candidates = organ_p & central if (organ_p & central).any() else organ_p
@@ -159,17 +204,35 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
             candidates = central
         if request is None:
             specs = sample_tumor_specs(rng, candidates, stage=stage, max_radius_mm=p / 2 - 2)
-            specs = specs[:1] if n_tumors is not None else specs
+            specs = specs[:1] if single else specs
         else:
             specs = [_one_spec(rng, candidates, request[1], request[2], p / 2 - 2)]
+        sigma = float(rng.uniform(0.0, 4.0))
+        torch_seed = int(rng.integers(2**62))
+        return DiffTumorParams(seed=int(seed), stage=stage,
+                               center_voxel=center, patch_size=p, tumors=tuple(specs),
+                               blend_sigma_mm=sigma, torch_seed=torch_seed, organ=organ)
+
+    def apply_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *,
+                     spacing: tuple[float, float, float], params: DiffTumorParams,
+                     device: str) -> SynthesisResult:
+        """Denoise and paste the lesion of ``params``; the sampler's noise comes only from
+        ``params.torch_seed``, so the same params give the same volume on one device."""
+        t0 = time.perf_counter()
+        organ_bool = check_inputs(ct, organ_mask, params.organ, spacing)
+        device = resolve_device(device)
+        self._use_shipped_stage(params.stage)
+        model = self.model(device)
+        _check_stage(params.stage, model.cfg["stage"], self.checkpoint)
+        p = params.patch_size
+        grid, ct_p, organ_p = _patch(ct, organ_bool, spacing, params.center_voxel, p)
+        specs = list(params.tumors)
         tumor_p = draw_tumor_mask(organ_p.shape, specs, organ_p)
         if not tumor_p.any():
             tumor_p = draw_tumor_mask(organ_p.shape, specs, None) & ndimage.binary_dilation(
                 organ_p, iterations=2)
-        sigma = float(rng.uniform(0.0, 4.0))
-        torch_seed = int(rng.integers(2**62))
         gen = torch.Generator(device=device)
-        gen.manual_seed(torch_seed)
+        gen.manual_seed(params.torch_seed)
         x = torch.from_numpy(hu_to_unit(ct_p, model.window)[None, None]).to(device)
         m = torch.from_numpy(tumor_p.astype(np.float32)[None, None]).to(device)
         t1 = time.perf_counter()
@@ -178,18 +241,15 @@ class DiffTumorSynthesizer(CheckpointSynthesizer):
             torch.cuda.synchronize()
         t_model = time.perf_counter() - t1
         gen_hu = unit_to_hu(out[0, 0].float().cpu().numpy(), model.window)
-        alpha = blend_alpha(tumor_p, organ_p, organ, sigma)
+        alpha = blend_alpha(tumor_p, organ_p, params.organ, params.blend_sigma_mm)
         new_ct = paste_difference(ct, grid, alpha * (gen_hu - ct_p))
         tumor = patch_mask_to_input(ct.shape, grid, tumor_p) & organ_bool
-        params = {"seed": int(seed), "stage": stage, "center_voxel": [int(c) for c in center],
-                  "patch_size": p, "tumors": [s.to_dict() for s in specs],
-                  "blend_sigma_mm": sigma, "torch_seed": torch_seed}
         info = {"device": device, "sampling_steps": steps,
                 "sampler": "DDPM" if model.cfg["stage"] == "early" else "DDIM",
                 "num_train_timesteps": int(model.cfg["num_train_timesteps"]),
                 "checkpoint_step": model.step, "model_seconds": t_model,
                 "seconds": time.perf_counter() - t0, "tumor_voxels": int(tumor.sum())}
-        return SynthesisResult(new_ct, tumor.astype(np.uint8), params, info)
+        return SynthesisResult(new_ct, tumor.astype(np.uint8), params.to_dict(), info)
 
 
 def _one_spec(rng: np.random.Generator, candidates: np.ndarray, radii: np.ndarray,
@@ -197,7 +257,6 @@ def _one_spec(rng: np.random.Generator, candidates: np.ndarray, radii: np.ndarra
     """One ellipsoid (radii in mm, capped to the patch) centred on a ``candidates`` voxel."""
     coords = np.argwhere(candidates)
     centre = coords[int(rng.integers(len(coords)))]
-    return TumorSpec(center=tuple(int(c) for c in centre),
-                     radii=tuple(float(r) for r in np.minimum(radii, max_radius_mm)),
+    return TumorSpec(center=int3(centre), radii=float3(np.minimum(radii, max_radius_mm)),
                      elastic_sigma=sample_sigma(rng, size_class),
                      deform_seed=int(rng.integers(2**31 - 1)))

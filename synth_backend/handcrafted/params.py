@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.vocabulary import SIZES
+from synth_backend.base import float3, int3
 from synth_backend.elastic import (
     deformed_ellipsoid,
     random_grids,
@@ -142,7 +143,7 @@ def _pick_center(rng: np.random.Generator, eroded: np.ndarray, z_offset: int,
 def _clearance_mm(center, radii_mm, grids, spacing, organ, vessels) -> float:
     """Distance (mm, capped) from the organ voxels of the deformed tumor at ``center`` (indices
     of the organ box) to the nearest vessel voxel; the cap when the tumor has no organ voxel."""
-    box = tumor_box(center, shape_reach_mm(radii_mm, grids), spacing, organ.shape)
+    box = tumor_box(center, tuple(shape_reach_mm(radii_mm, grids)), spacing, organ.shape)
     inside = deformed_ellipsoid(box, center, radii_mm, spacing, grids) & organ[box]
     return clearance_mm(inside, box, vessels, spacing, CLEARANCE_CAP_MM)
 
@@ -160,9 +161,9 @@ def volume_matched_radii(radii_mm: Sequence[float], diameter_mm: float, grids: n
     target_ml = np.pi / 6.0 * float(diameter_mm) ** 3 / 1000.0
     step = np.asarray(spacing, dtype=np.float64)
     for _ in range(iterations):
-        n = np.ceil(shape_reach_mm(radii, grids) / step).astype(int)
-        box = tuple(slice(0, 2 * int(k) + 1) for k in n)
-        shape = deformed_ellipsoid(box, n, radii, step, grids)
+        n = int3(np.ceil(shape_reach_mm(tuple(radii), grids) / step))
+        box = (slice(0, 2 * n[0] + 1), slice(0, 2 * n[1] + 1), slice(0, 2 * n[2] + 1))
+        shape = deformed_ellipsoid(box, n, tuple(radii), tuple(step), grids)
         measured_ml = float(shape.sum()) * float(np.prod(step)) / 1000.0
         if measured_ml <= 0:
             break
@@ -231,7 +232,7 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
         min_diam = min(1.5 * SIZE_RADIUS_MM[n] for n in names)
     if np.any(extent < min_diam):
         raise OrganTooSmallError(
-            f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
+            None, f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
             f"requested tumor (diameter >= {min_diam:g} mm)",
             "use a smaller --size/--diameter-mm or a case with a larger organ")
 
@@ -261,8 +262,8 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
         deform_seed = int(rng.integers(2**31 - 1))
         texture_seed = int(rng.integers(2**31 - 1))
         if diameter_mm is not None:
-            radii = volume_matched_radii(radii, diameter_mm, random_grids(deform_seed, sigma),
-                                         spacing)
+            radii = volume_matched_radii(tuple(radii), diameter_mm,
+                                         random_grids(deform_seed, sigma), spacing)
         pool = eroded
         if dist is not None:
             # centres deep enough off the vessels for the undeformed shape; the deformed shape
@@ -283,8 +284,8 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
             clearances.append(round(best[0], 2))
         tumors.append(EllipsoidTumor(
             size_class=name,
-            center=tuple(int(c + o) for c, o in zip(center, offset, strict=True)),
-            radii_mm=tuple(float(r) for r in radii),
+            center=int3(c + o for c, o in zip(center, offset, strict=True)),
+            radii_mm=float3(radii),
             elastic_sigma_mm=sigma, deform_seed=deform_seed, texture_seed=texture_seed,
         ))
     sigma_a = float(SIGMA_A_MM[int(rng.integers(len(SIGMA_A_MM)))])

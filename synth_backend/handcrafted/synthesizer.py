@@ -89,7 +89,7 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
     margin = [int(np.ceil(3 * params.blur_sigma_mm / s)) for s in spacing]
     for t in params.tumors:
         grids = t.control_displacements()
-        box = tumor_box(t.center, shape_reach_mm(t.radii_mm, grids), spacing, ct.shape)
+        box = tumor_box(t.center, tuple(shape_reach_mm(t.radii_mm, grids)), spacing, ct.shape)
         geo = deformed_ellipsoid(box, t.center, t.radii_mm, spacing, grids)
         geo &= organ[box]
         if not geo.any():
@@ -124,27 +124,27 @@ class HandcraftedSynthesizer(Synthesizer):
 
     name = "handcrafted"
 
-    def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                   spacing: tuple[float, float, float], seed: int, device: str = "auto",
-                   **options: Any) -> SynthesisResult:
+    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
+                      spacing: tuple[float, float, float], seed: int,
+                      **options: Any) -> HandcraftedParams:
         if organ not in ORGANS:
             raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
         unknown = set(options) - {"size", "diameter_mm", "n_tumors", "profile", "vessel_mask",
                                   "vessel_avoidance", "mass_effect", "capsule_hu"}
         if unknown:
             raise ValueError(f"unknown handcrafted options {sorted(unknown)}")
-        start = time.perf_counter()
-        rng = np.random.default_rng(seed)
-        params = sample_params(rng, organ_mask, spacing, organ=organ, ct=ct, **options)
-        return self.replay(ct, organ_mask, spacing=spacing, params=params.to_dict(),
-                           started=start)
+        return sample_params(np.random.default_rng(seed), organ_mask, spacing, organ=organ,
+                             ct=ct, **options)
 
-    def replay(self, ct: np.ndarray, organ_mask: np.ndarray, *, spacing, params: dict,
-               device: str = "auto", started: float | None = None) -> SynthesisResult:
-        """Re-apply stored ``params`` (a provenance ``params`` dict): same volume bit for bit."""
-        start = time.perf_counter() if started is None else started
-        p = HandcraftedParams.from_dict(params)
-        out, tumor = apply(ct, organ_mask, spacing, p)
-        return SynthesisResult(out, tumor, p.to_dict(),
+    def params_from_dict(self, data: dict[str, Any]) -> HandcraftedParams:
+        return HandcraftedParams.from_dict(data)
+
+    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
+              spacing: tuple[float, float, float], params: HandcraftedParams,
+              device: str = "auto") -> SynthesisResult:
+        """``params`` on the volume (no vessels needed: their effect is in the centres)."""
+        start = time.perf_counter()
+        out, tumor = apply(ct, organ_mask, spacing, params)
+        return SynthesisResult(out, tumor, params.to_dict(),
                                {"device": "cpu", "seconds": time.perf_counter() - start,
-                                "n_tumors_drawn": len(p.tumors), "profile": p.profile})
+                                "n_tumors_drawn": len(params.tumors), "profile": params.profile})

@@ -22,7 +22,7 @@ SIGMA_A_MM = (3.0, 6.0, 9.0, 12.0, 15.0)
 SIGMA_B_MM = (4.0, 7.0)
 
 
-def gaussian_blur_fft(array: np.ndarray, sigma_vox: Sequence[float]) -> np.ndarray:
+def gaussian_blur_fft(array: np.ndarray, sigma_vox: Sequence[float] | np.ndarray) -> np.ndarray:
     """Gaussian blur of a float32 (x, y, z) array with per-axis sigma in voxels, periodic edges.
 
     The transfer function of a Gaussian is ``exp(-2 pi^2 sigma^2 f^2)``; applying it in the
@@ -50,15 +50,15 @@ def tumor_texture(shape: Sequence[int], spacing: Sequence[float], *, sigma_a_mm:
     """
     rng = np.random.default_rng(seed)
     shape = tuple(int(s) for s in shape)
-    spacing = np.asarray(spacing, dtype=np.float64)
+    step = np.asarray(spacing, dtype=np.float64)
     noise = rng.random(shape, dtype=np.float32)
-    smooth = gaussian_blur_fft(noise, sigma_a_mm / spacing)
+    smooth = gaussian_blur_fft(noise, sigma_a_mm / step)
     scale = rng.uniform(0.19, 0.21)
     base = rng.uniform(0.04, 0.06)
     lo, hi = float(smooth.min()), float(smooth.max())
     prob = scale * (smooth - lo) / max(hi - lo, 1e-12) + base
     bernoulli = (prob > rng.random(shape, dtype=np.float32)).astype(np.float32)
-    blurred = gaussian_blur_fft(bernoulli, sigma_b_mm / spacing)
+    blurred = gaussian_blur_fft(bernoulli, sigma_b_mm / step)
     u0 = rng.uniform(0.5, 0.55)
     above = blurred > 0.12
     # a tiny box can leave nothing above 0.12: fall back to the mean of the positive values

@@ -94,6 +94,7 @@ class Automaton:
             self._since_refresh = 0
         self._since_refresh += 1
         active = self.frontier
+        assert active is not None  # _refresh_frontier set it
         if active.numel() == 0:
             return
         vals = s[active]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from synth_backend.base import float3, int3
 from synth_backend.handcrafted.texture import SIGMA_A_MM, SIGMA_B_MM
 from synth_backend.pixel2cancer.tables import (
     INVASION_PROBS,
@@ -118,7 +119,7 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     if len(invasion_probs) != 3 or not all(0.0 <= p <= 1.0 for p in invasion_probs):
         raise ValueError(f"invasion_probs must be 3 values in [0, 1], got {invasion_probs}")
     table = ORGAN_TABLES[organ]
-    spacing = np.asarray(spacing, dtype=np.float64)
+    step = np.asarray(spacing, dtype=np.float64)
     organ_mask = organ_mask.astype(bool, copy=False)
     box = organ_box(organ_mask)
     organ_b, ct_b = organ_mask[box], ct[box]
@@ -138,27 +139,27 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     radius = (target if target is not None else diameter_for_steps(steps)) / 2.0
-    extent = np.array(organ_b.shape) * spacing
+    extent = np.array(organ_b.shape) * step
     if target is not None and np.any(extent < target):
         raise OrganTooSmallError(
-            f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
+            None, f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
             f"requested {target:.1f} mm tumor", "use a smaller --size/--diameter-mm or a case "
             "with a larger organ")
 
     candidates = organ_b & (ct_b < levels.vessel_hu)
     if target is not None:
-        half = np.maximum(0, np.round(0.5 * radius / spacing)).astype(int)
+        half = np.maximum(0, np.round(0.5 * radius / step)).astype(int)
         candidates &= ndimage.minimum_filter(organ_b.view(np.uint8), size=2 * half + 1,
                                              mode="constant").astype(bool)
     coords = np.argwhere(candidates)
     if coords.size == 0:
         raise OrganTooSmallError(
-            f"no {organ} voxel lies {0.5 * radius:.1f} mm inside the organ mask (and below "
+            None, f"no {organ} voxel lies {0.5 * radius:.1f} mm inside the organ mask (and below "
             f"the vessel level {levels.vessel_hu:.0f} HU)", "use a smaller size or a case "
             "with a larger organ")
     offset = np.array([b.start for b in box])
     sat_mm = min(10.0, max(2.0, radius / 2))
-    sat_reach = np.maximum(1, np.round(sat_mm / spacing)).astype(int)
+    sat_reach = np.maximum(1, np.round(sat_mm / step)).astype(int)
     # measured: satellites within +-r/2 widen the lesion by about r/2, so with an explicit size
     # a multi-focal cluster grows for the steps of (target - r/2)
     sat_steps = steps if target is None else steps_for_diameter(max(2.0, target - sat_mm))
@@ -172,8 +173,8 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
             for _ in range(int(rng.integers(3, 10))):
                 p = c + rng.integers(-sat_reach, sat_reach)
                 if np.all((p >= 0) & (p < organ_b.shape)) and candidates[tuple(p)]:
-                    sats.append(tuple(int(v) for v in p + offset))
-        clusters.append(SeedCluster(tuple(int(v) for v in c + offset), tuple(sats),
+                    sats.append(int3(p + offset))
+        clusters.append(SeedCluster(int3(c + offset), tuple(sats),
                                     int(sat_steps if sats else steps)))
 
     n_points = sum(len(c.points) for c in clusters)
@@ -181,7 +182,7 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
              if necrosis is None else bool(necrosis))
     return Pixel2CancerParams(
         organ=organ, size=size, target_diameter_mm=target, steps=int(steps),
-        clusters=tuple(clusters), invasion_probs=tuple(float(p) for p in invasion_probs),
+        clusters=tuple(clusters), invasion_probs=float3(invasion_probs),
         density_mode=density, death=death,
         death_extra=tuple(int(v) for v in rng.integers(5, 20, size=n_points)) if death else (),
         ca_seed=int(rng.integers(2**31 - 1)), texture_seed=int(rng.integers(2**31 - 1)),

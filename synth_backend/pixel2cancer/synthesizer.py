@@ -196,8 +196,8 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
                            necrosis_drop=params.necrosis_drop, fat_factor=params.fat_factor)
         out[group_box] = mapped
         tumor[group_box] |= mask.astype(np.uint8)
-    boxes = [[[b.start, b.stop] for b in box] for box in boxes]
-    info = {"density_levels": levels.to_dict(), "boxes": boxes,
+    info = {"density_levels": levels.to_dict(),
+            "boxes": [[[b.start, b.stop] for b in box] for box in boxes],
             "automaton_seconds": round(t_ca, 3), "sampling_steps": params.steps}
     return out, tumor, info
 
@@ -212,31 +212,31 @@ class Pixel2CancerSynthesizer(Synthesizer):
 
     name = "pixel2cancer"
 
-    def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                   spacing: tuple[float, float, float], seed: int, device: str = "auto",
-                   **options: Any) -> SynthesisResult:
+    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
+                      spacing: tuple[float, float, float], seed: int,
+                      **options: Any) -> Pixel2CancerParams:
         if organ not in ORGANS:
             raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
         unknown = set(options) - OPTIONS
         if unknown:
             raise ValueError(f"unknown pixel2cancer options {sorted(unknown)}; "
                              f"known: {sorted(OPTIONS)}")
-        start = time.perf_counter()
-        params = sample_params(np.random.default_rng(seed), ct, organ_mask, spacing,
-                               organ=organ, **options)
-        return self.replay(ct, organ_mask, spacing=spacing, params=params.to_dict(),
-                           device=device, started=start)
+        return sample_params(np.random.default_rng(seed), ct, organ_mask, spacing,
+                             organ=organ, **options)
 
-    def replay(self, ct: np.ndarray, organ_mask: np.ndarray, *, spacing, params: dict,
-               device: str = "auto", started: float | None = None) -> SynthesisResult:
-        """Re-apply stored ``params``: the same volume bit for bit on the same device."""
-        start = time.perf_counter() if started is None else started
+    def params_from_dict(self, data: dict[str, Any]) -> Pixel2CancerParams:
+        return Pixel2CancerParams.from_dict(data)
+
+    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
+              spacing: tuple[float, float, float], params: Pixel2CancerParams,
+              device: str = "auto") -> SynthesisResult:
+        """Grow ``params``' seeds: the same volume bit for bit on the same device."""
+        start = time.perf_counter()
         device = resolve_device(device)
-        p = Pixel2CancerParams.from_dict(params)
-        out, tumor, info = apply(np.asarray(ct, dtype=np.float32), organ_mask, spacing, p,
+        out, tumor, info = apply(np.asarray(ct, dtype=np.float32), organ_mask, spacing, params,
                                  device)
         info.update(device=device, seconds=round(time.perf_counter() - start, 3))
-        return SynthesisResult(out, tumor, p.to_dict(), info)
+        return SynthesisResult(out, tumor, params.to_dict(), info)
 
 
 __all__ = ["Pixel2CancerSynthesizer", "apply", "density_levels"]

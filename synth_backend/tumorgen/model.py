@@ -29,6 +29,7 @@ def decode_with_features(ae: AutoencoderKL, z: torch.Tensor
     """
     h = ae.post_quant_conv(z)
     feats: list[torch.Tensor] = []
+    assert isinstance(ae.decoder.blocks, nn.ModuleList)  # MONAI Decoder keeps them so
     blocks = list(ae.decoder.blocks)
     for i, block in enumerate(blocks):
         if isinstance(block, Upsample) or (isinstance(block, nn.GroupNorm)

@@ -49,7 +49,8 @@ def sample_patch(model: TumorGenModel, x: torch.Tensor, box: torch.Tensor,
     for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         tt = torch.full((x.shape[0],), t, device=x.device)
         v = model.net.velocity(xt, z_masked, box, tt).float()
-        xt, _ = scheduler.step(v, t, xt, t_next)
+        # RFlowScheduler.step is annotated int but takes the float times set_timesteps makes
+        xt, _ = scheduler.step(v, t, xt, t_next)  # type: ignore[arg-type]
     z_hat = box * xt[:, :c] + (1.0 - box) * z1
     m_hat = ((xt[:, c:] + 1.0) / 2.0).clamp(0.0, 1.0) * box
     image, feats = decode_with_features(model.ae, z_hat / model.scale)

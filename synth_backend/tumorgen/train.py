@@ -107,6 +107,7 @@ def train_tumorgen(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Pa
     scale, latent_range = latent_stats(ae, sampler, window, device, int(cfg["seed"]))
     net = seeded_init(lambda: TumorGenNet(cfg["model"], ae_payload["config"]["model"]),
                      cfg["seed"])
+    assert isinstance(net, TumorGenNet)
     scheduler = make_rflow(cfg)
     ssim = make_ssim(cfg, patch // 4)
     weights = {k: float(v) for k, v in cfg["loss_weights"].items()}

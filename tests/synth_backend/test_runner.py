@@ -177,28 +177,42 @@ def test_handcrafted_n_tumors_overrides_the_class_count():
 
 
 def test_learned_methods_make_n_tumors_one_lesion_call_each():
+    from dataclasses import asdict, dataclass
+
     from synth_backend.base import SynthesisResult
     from synth_backend.training.learned import CheckpointSynthesizer
+
+    @dataclass(frozen=True)
+    class Blob:
+        seed: int
+        centre: tuple[int, int, int]
+
+        def to_dict(self):
+            return asdict(self)
+
+        @classmethod
+        def from_dict(cls, data):
+            return cls(data["seed"], tuple(data["centre"]))
 
     class OneBlob(CheckpointSynthesizer):
         """Stand-in for DiffTumor/TumorGen: one 3x3x3 blob at a seeded organ voxel per call."""
         name = "difftumor"
+        params_class = Blob
 
         def __init__(self):
             self.calls = []
 
-        def synthesize(self, ct, organ_mask, *, organ, spacing, seed, device="auto", **options):
-            n = options.pop("n_tumors", None)
-            if n is not None and n != 1:
-                return self.synthesize_several(ct, organ_mask, n_tumors=n, organ=organ,
-                                               spacing=spacing, seed=seed, device=device)
+        def sample_lesion(self, ct, organ_mask, *, organ, spacing, seed, single, **options):
             self.calls.append(seed)
             idx = np.argwhere(organ_mask)
-            c = idx[np.random.default_rng(seed).integers(len(idx))]
+            return Blob(seed, tuple(int(v) for v in idx[np.random.default_rng(seed).integers(
+                len(idx))]))
+
+        def apply_lesion(self, ct, organ_mask, *, spacing, params, device):
             mask = np.zeros(ct.shape, np.uint8)
-            mask[tuple(slice(max(0, v - 1), v + 2) for v in c)] = 1
+            mask[tuple(slice(max(0, v - 1), v + 2) for v in params.centre)] = 1
             mask &= organ_mask.astype(np.uint8)
-            return SynthesisResult(ct - 50.0 * mask, mask, {"centre": c.tolist()},
+            return SynthesisResult(ct - 50.0 * mask, mask, params.to_dict(),
                                    {"device": "cpu", "seconds": 0.01})
 
     ct = np.zeros((40, 40, 40), np.float32)
@@ -211,6 +225,11 @@ def test_learned_methods_make_n_tumors_one_lesion_call_each():
     assert int(res.tumor_mask.sum()) > 27 and (res.ct[res.tumor_mask > 0] < 0).all()
     again = OneBlob().synthesize(ct, organ, organ="liver", spacing=(1, 1, 1), seed=3, n_tumors=4)
     np.testing.assert_array_equal(res.tumor_mask, again.tumor_mask)
+    # the stored lesions replay without drawing anything
+    fresh = OneBlob()
+    replayed = fresh.replay(ct, organ, spacing=(1, 1, 1), params=res.params)
+    assert fresh.calls == [] and replayed.params == res.params
+    np.testing.assert_array_equal(replayed.ct, res.ct)
 
 
 def test_cli_profile_vtt_single_and_batch(case, tmp_path, capsys):
