@@ -58,10 +58,11 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from catalog.training import cases_from_catalog
     from core.errors import TuringCTError
     from synth_backend.base import resolve_device
     from synth_backend.training.config import build_config
-    from synth_backend.training.data import cases_from_catalog, find_cases
+    from synth_backend.training.data import find_cases
     from synth_backend.training.loop import TrainingInterrupted
 
     try:
