@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.vocabulary import ORGANS
 from turingct.cli import add_db_option, group
 
 
@@ -27,7 +28,7 @@ def _common(parser: argparse.ArgumentParser, *, needs_autoencoder: bool) -> None
     src.add_argument("--from-catalog", action="store_true",
                      help="train on the non-synthetic volumes of the catalog database")
     add_db_option(parser)
-    parser.add_argument("--organ", default="liver", choices=["liver", "pancreas", "kidney"],
+    parser.add_argument("--organ", default="liver", choices=ORGANS,
                         help="organ whose masks centre the patches (default: liver)")
     if needs_autoencoder:
         parser.add_argument("--autoencoder", required=True, metavar="CKPT",
