@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from core.vocabulary import ORGANS
+from synth_backend.training.config import PRESETS
 from turingct.cli import add_db_option, group
 
 
@@ -35,7 +36,7 @@ def _common(parser: argparse.ArgumentParser, *, needs_autoencoder: bool) -> None
                             help="autoencoder checkpoint (final.pt or its training folder)")
     parser.add_argument("--out", required=True, metavar="CKPT_DIR",
                         help="output folder (last.pt, final.pt, loss.csv); resumes if present")
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"],
+    parser.add_argument("--preset", default="tiny", choices=PRESETS,
                         help="tiny: minutes on a CPU (tests); small: the shipped demo weights "
                         "(~1 h on 2 CPU cores); full: the reference recipe for a GPU")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset")
