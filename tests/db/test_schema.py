@@ -279,3 +279,24 @@ def test_upgrade_to_0005_refuses_values_outside_the_vocabulary_and_changes_nothi
     assert named in message and "\n" not in message and "turingct db upgrade" in message
     assert _revision(engine) == "0004_seeds_64bit"
     assert _snapshot(engine) == before
+
+
+def test_the_database_checks_exactly_the_models_closed_vocabularies(engine):
+    """Autogenerate does not compare CHECK constraints: a word added to core.vocabulary needs a
+    migration of its own, and this is what notices a missing one."""
+    import re
+
+    from sqlalchemy import Enum
+
+    checked = [(table.name, col.name, col.type) for table in Base.metadata.sorted_tables
+               for col in table.columns
+               if isinstance(col.type, Enum) and col.type.create_constraint]
+    assert {(t, c) for t, c, _ in checked} >= {("answers", "question"), ("answer_events", "event"),
+                                               ("volume_organs", "organ"),
+                                               ("study_cases", "organ")}
+    inspector = inspect(engine)
+    for table, column, type_ in checked:
+        found = {ck["name"]: ck["sqltext"] for ck in inspector.get_check_constraints(table)}
+        name = f"ck_{table}_{column}"
+        assert name in found, f"{name} missing from the database"
+        assert set(re.findall(r"'([^']*)'", found[name])) == set(type_.enums), name
