@@ -20,6 +20,7 @@ from app import safe_text, state
 from app.slice_viewer import VoteControls, current_vote, parse_vote, show_slice_viewer
 from app.viewer import Window, prepare_volume, preset_label
 from core.errors import TuringCTError
+from core.vocabulary import Answer, StudyDesign
 
 VOLUME_KEY = "case_volume"          # (code, blinded bytes as sent to the browser)
 PENDING_KEY = "case_pending"        # code -> idempotency key of the displayed case
@@ -36,9 +37,9 @@ HELP = ("Mouse wheel over a view or its slider: scroll slices · click or drag: 
 
 def question_text(view: Any) -> str:
     """The question the reader answers, in words ("Is this tumor real or synthetic?")."""
-    if view.design == "turing":
+    if view.design == StudyDesign.TURING:
         return "Is this tumor real or synthetic?"
-    organs = [label.lower() for label, value in view.choices if value != "unsure"]
+    organs = [label.lower() for label, value in view.choices if value != Answer.UNSURE]
     return f"Which organ does this tumor come from: {', '.join(organs)}?"
 
 

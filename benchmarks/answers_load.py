@@ -387,6 +387,7 @@ def verify(engine, study_id: int, logs: list[ReaderLog]) -> dict[str, int]:
     ``current_case`` is not at position answered + 1."""
     from sqlalchemy import func, select
 
+    from core.vocabulary import AnswerEventKind
     from db.models import Answer, AnswerEvent, Assignment, StudyCase, User
     from db.session import session_scope
     from studies.reading import current_case
@@ -400,7 +401,7 @@ def verify(engine, study_id: int, logs: list[ReaderLog]) -> dict[str, int]:
         stored = Counter((u, c) for u, c, _, _ in rows)
         values = {(u, c): v for u, c, v, _ in rows}
         created = Counter(s.scalars(select(AnswerEvent.answer_id).where(
-            AnswerEvent.study_id == study_id, AnswerEvent.event == "created")).all())
+            AnswerEvent.study_id == study_id, AnswerEvent.event == AnswerEventKind.CREATED)).all())
         bad_events = sum(created.get(aid, 0) != 1 for *_, aid in rows) + sum(
             n for aid, n in created.items() if aid not in {r[3] for r in rows})
         answered = dict(s.execute(select(User.username, func.count(Assignment.id))

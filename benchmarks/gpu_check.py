@@ -37,8 +37,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from _results_block import replace_block  # noqa: E402
 
+from synth_backend.registry import registered_methods  # noqa: E402
+
 IRCAD = REPO.parent / "shared" / "data" / "ircadb01_patient17"
-METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
+METHODS = registered_methods()
 BEGIN, END = "<!-- gpu-check:begin -->", "<!-- gpu-check:end -->"
 
 

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from core.vocabulary import ORGANS
 from synth_backend.phantom import PhantomConfig, case_seed, generate_case, measure_hu
 from synth_backend.phantom.intensities import TISSUES
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'case':>5} {'lesion':>9} {'seconds':>8} {'voxels (M)':>10}")
     times, first = [], None
     for i in range(args.n):
-        organ = ("liver", "pancreas", "kidney", None)[i % 4]
+        organ = (*ORGANS, None)[i % 4]
         start = time.perf_counter()
         case = generate_case(case_seed(args.seed, i), config, lesion=organ)
         times.append(time.perf_counter() - start)

@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from core.vocabulary import SIZES  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "ircadb01_patient17"
-SIZES = ("tiny", "small", "medium", "large")
 
 
 def _one(method: str, size: str, device: str, repeats: int) -> dict:

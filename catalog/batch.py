@@ -36,6 +36,7 @@ from synth_backend import executors
 from synth_backend.batch import BatchConfig, BatchItem, BatchSummary, safe_case_name
 from synth_backend.io import load_volume
 from synth_backend.provenance import PROVENANCE_NAME, read_provenance
+from synth_backend.registry import UnknownMethodError, registered_methods
 
 __all__ = ["BatchConfig", "CatalogRecorder", "items_from_catalog", "run_batch", "run_batch_on"]
 
@@ -92,6 +93,12 @@ class CatalogRecorder:
     """Writes one batch's SynthesisJob row and registers its outputs (each in a transaction)."""
 
     def __init__(self, config: BatchConfig):
+        # `method` columns stay free strings in the schema (the registry grows without a
+        # migration, unlike the organ CHECK), so this write path is where they are checked
+        if config.method not in registered_methods():
+            raise UnknownMethodError(f"method {config.method!r}",
+                                     "is not a registered synthesis method",
+                                     f"use one of {', '.join(registered_methods())}")
         self.config = config
         self.sessions = make_sessionmaker(_engine(config.db_url))
 

@@ -45,6 +45,16 @@ class Answer(enum.StrEnum):
     UNSURE = "unsure"
 
 
+class AnswerEventKind(enum.StrEnum):
+    """What an ``answer_events`` row records: a case drawn on a screen, or one submission."""
+
+    DISPLAYED = "displayed"   # the case was shown (opens the time on case)
+    CREATED = "created"       # first answer stored
+    CHANGED = "changed"       # answer replaced (the study allows changes)
+    DUPLICATE = "duplicate"   # the same submission again (idempotency key known): nothing new
+    REJECTED = "rejected"     # not stored (closed study, too soon, changes not allowed)
+
+
 class Task(enum.StrEnum):
     """The two analyses of reader answers (``turingct evaluate readers --task``)."""
 

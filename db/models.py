@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.vocabulary import StudyDesign
+from core.vocabulary import AnswerEventKind, Organ, Question, StudyDesign
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +57,15 @@ def _enum(cls: type[enum.Enum]) -> Enum:
     # Stored as plain strings (no native PG enum types): adding a value needs no type migration.
     return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e],
                 validate_strings=True)
+
+
+def _checked(cls: type[enum.Enum], name: str, length: int = 32) -> Enum:
+    # A closed vocabulary the database itself enforces (CHECK ck_<table>_<name>, migration 0005):
+    # answers and their log are the study's evidence, so no writer (a script, a psql session)
+    # may store a word the analyses would not recognise.
+    return Enum(cls, native_enum=False, length=length,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True,
+                create_constraint=True, name=name)
 
 
 class DatasetFormat(enum.StrEnum):
@@ -167,7 +176,7 @@ class VolumeOrgan(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"),
                                            index=True)
-    organ: Mapped[str] = mapped_column(String(32))
+    organ: Mapped[Organ] = mapped_column(_checked(Organ, "organ"))
     mask_paths: Mapped[list[Any]] = mapped_column()
     mask_sha256: Mapped[str] = mapped_column(String(64))   # of the files' hashes, in order
     mask_labels: Mapped[list[Any] | None] = mapped_column(default=None)
@@ -190,8 +199,9 @@ class SynthesisJob(Base):
     __tablename__ = "synthesis_jobs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # an open set (the registry grows): catalog/ checks it against registered_methods()
     method: Mapped[str] = mapped_column(String(32))
-    organ: Mapped[str] = mapped_column(String(32))
+    organ: Mapped[Organ] = mapped_column(_checked(Organ, "organ"))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(SEED)
     out_dir: Mapped[str] = mapped_column(Text)
@@ -222,8 +232,9 @@ class SyntheticProvenance(Base):
         ForeignKey("volumes.id", ondelete="SET NULL"), default=None, index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("synthesis_jobs.id",
                                                           ondelete="SET NULL"), default=None)
+    # an open set (the registry grows): catalog/ checks it against registered_methods()
     method: Mapped[str] = mapped_column(String(32))
-    organ: Mapped[str] = mapped_column(String(32))
+    organ: Mapped[Organ] = mapped_column(_checked(Organ, "organ"))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(SEED)
     device: Mapped[str] = mapped_column(String(32))
@@ -330,7 +341,7 @@ class StudyCase(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="RESTRICT"))
     arm: Mapped[Arm] = mapped_column(_enum(Arm))
-    organ: Mapped[str] = mapped_column(String(32))
+    organ: Mapped[Organ] = mapped_column(_checked(Organ, "organ"))
     method: Mapped[str | None] = mapped_column(String(32), default=None)
     blinded_path: Mapped[str] = mapped_column(Text)
     blinded_sha256: Mapped[str] = mapped_column(String(64))
@@ -375,7 +386,7 @@ class Answer(Base):
                                           index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("study_cases.id", ondelete="RESTRICT"))
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
-    question: Mapped[str] = mapped_column(String(32))       # "truth" or "origin"
+    question: Mapped[Question] = mapped_column(_checked(Question, "question"))
     value: Mapped[str] = mapped_column(String(32))          # real / synthetic / unsure / organ
     confidence: Mapped[int | None] = mapped_column(Integer, default=None)   # 1..5
     seconds_on_case: Mapped[float] = mapped_column(Float)   # first display -> latest submit
@@ -403,7 +414,7 @@ class AnswerEvent(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"))
     case_id: Mapped[int] = mapped_column(ForeignKey("study_cases.id", ondelete="RESTRICT"))
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
-    event: Mapped[str] = mapped_column(String(16))
+    event: Mapped[AnswerEventKind] = mapped_column(_checked(AnswerEventKind, "event", 16))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     idempotency_key: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

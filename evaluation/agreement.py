@@ -11,6 +11,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from core.vocabulary import Answer
+
 ANSWER_CODES = {"synthetic": 0, "unsure": 1, "real": 2}
 STATISTICS = ("accuracy", "sensitivity", "specificity")
 
@@ -19,7 +21,7 @@ def _answer_matrix(votes: pd.DataFrame, unsure: str) -> pd.DataFrame:
     """case x reader matrix of answer codes (NaN = not answered, or unsure when excluded)."""
     codes = votes["answer"].map(ANSWER_CODES).astype(float)
     if unsure == "exclude":
-        codes[votes["answer"] == "unsure"] = np.nan
+        codes[votes["answer"] == Answer.UNSURE] = np.nan
     elif unsure != "category":
         raise ValueError(f"unsure must be 'category' or 'exclude', got {unsure!r}")
     return votes.assign(code=codes).pivot(index="case", columns="reader", values="code")
@@ -113,7 +115,7 @@ def reader_auc(votes: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     for reader, rv in votes.groupby("reader", sort=True):
         for organ in [*sorted(rv["organ"].unique()), "all"]:
             part = rv if organ == "all" else rv[rv["organ"] == organ]
-            y = (part["truth"] == "real").to_numpy()
+            y = (part["truth"] == Answer.REAL).to_numpy()
             score = realness_score(part["answer"], part["confidence"] if has_conf else None)
             auc, se, low, high = auc_ci_delong(score, y, alpha)
             rows.append({"reader": reader, "organ": organ, "n_real": int(y.sum()),
@@ -154,10 +156,10 @@ def _correct_matrices(votes: pd.DataFrame, unsure: str) -> tuple[np.ndarray, np.
     """reader x case correctness (1/0, NaN = excluded or missing) and per-case truth (real?)."""
     correct = (votes["answer"] == votes["truth"]).astype(float)
     if unsure == "exclude":
-        correct[votes["answer"] == "unsure"] = np.nan
+        correct[votes["answer"] == Answer.UNSURE] = np.nan
     wide = votes.assign(correct=correct).pivot(index="reader", columns="case", values="correct")
     truth = votes.drop_duplicates("case").set_index("case")["truth"].reindex(wide.columns)
-    return wide.to_numpy(dtype=float), (truth == "real").to_numpy()
+    return wide.to_numpy(dtype=float), (truth == Answer.REAL).to_numpy()
 
 
 def _pooled(correct: np.ndarray, is_real: np.ndarray, statistic: str) -> float:
@@ -231,7 +233,7 @@ def mcnemar_readers(votes: pd.DataFrame, reader_a: str, reader_b: str,
     """
     sub = votes[votes["reader"].isin([reader_a, reader_b])]
     if unsure == "exclude":
-        unsure_cases = sub.loc[sub["answer"] == "unsure", "case"]
+        unsure_cases = sub.loc[sub["answer"] == Answer.UNSURE, "case"]
         sub = sub[~sub["case"].isin(unsure_cases)]
     wide = sub.assign(correct=sub["answer"] == sub["truth"]).pivot(
         index="case", columns="reader", values="correct").dropna()

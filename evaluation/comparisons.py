@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.vocabulary import Answer
 from evaluation.readers import SHARED_METHODS, UNSURE_MODES
 
 COLUMNS = ["method_a", "method_b", "reads_a", "reads_b", "called_real_a", "called_real_b",
@@ -50,20 +51,20 @@ CONVENTIONS = {
 
 def _arm(votes: pd.DataFrame) -> pd.Series:
     method = votes["method"] if "method" in votes.columns else pd.Series("", index=votes.index)
-    real = (votes["truth"] == "real") & method.isin(SHARED_METHODS)
+    real = (votes["truth"] == Answer.REAL) & method.isin(SHARED_METHODS)
     named = method.where(~method.isin(SHARED_METHODS), "unspecified")
-    arm = named.where(votes["truth"] == "synthetic", named + " (real)")
+    arm = named.where(votes["truth"] == Answer.SYNTHETIC, named + " (real)")
     return arm.where(~real, "real")
 
 
 def _outcome(votes: pd.DataFrame, unsure: str) -> pd.Series:
     """1 = answered real; unsure dropped (exclude) or counted wrong (real -> 0, synthetic -> 1)."""
-    y = (votes["answer"] == "real").astype(float)
-    is_unsure = votes["answer"] == "unsure"
+    y = (votes["answer"] == Answer.REAL).astype(float)
+    is_unsure = votes["answer"] == Answer.UNSURE
     if unsure == "exclude":
         y[is_unsure] = np.nan
     else:
-        y[is_unsure & (votes["truth"] == "synthetic")] = 1.0
+        y[is_unsure & (votes["truth"] == Answer.SYNTHETIC)] = 1.0
     return y
 
 

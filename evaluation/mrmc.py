@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.vocabulary import Answer
 from evaluation.tables import EvaluationInputError
 
 COLUMNS = ("reader", "modality", "case", "truth", "rating")
@@ -180,10 +181,10 @@ def ratings_from_votes(votes: pd.DataFrame) -> pd.DataFrame:
 
     conf = votes["confidence"] if "confidence" in votes.columns else None
     base = pd.DataFrame({"reader": votes["reader"].astype(str), "case": votes["case"].astype(str),
-                         "truth": (votes["truth"] == "real").astype(int),
+                         "truth": (votes["truth"] == Answer.REAL).astype(int),
                          "rating": realness_score(votes["answer"], conf)})
     method = votes["method"] if "method" in votes.columns else pd.Series("", index=votes.index)
-    shared = (votes["truth"] == "real") & method.isin(SHARED_METHODS)
+    shared = (votes["truth"] == Answer.REAL) & method.isin(SHARED_METHODS)
     named = sorted(set(method[~shared & ~method.isin(SHARED_METHODS)]))
     if not named:
         return base.assign(modality="all")[list(COLUMNS)]

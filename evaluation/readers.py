@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.vocabulary import ANSWERS, ORGANS, QUESTIONS
+from core.vocabulary import ANSWERS, ORGANS, ORIGIN_ANSWERS, QUESTIONS, Answer, Task
 from evaluation.tables import EvaluationInputError
 
 REQUIRED_COLUMNS = ("reader", "case", "organ", "truth", "answer")
-TRUTHS = ("real", "synthetic")
+TRUTHS = (Answer.REAL.value, Answer.SYNTHETIC.value)
 UNSURE_MODES = ("exclude", "wrong")
 ORIGIN_ORGANS = ORGANS
 CONFIDENCE_RANGE = (1, 5)
@@ -92,7 +92,7 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
     (optional) must be an integer 1-5 or blank. Raises :class:`EvaluationInputError` naming the
     file, the column, the first bad CSV line (header = line 1) and the fix.
     """
-    required = REQUIRED_COLUMNS if task == "turing" else ("reader", "case", "organ", "answer")
+    required = REQUIRED_COLUMNS if task == Task.TURING else ("reader", "case", "organ", "answer")
     df = df.copy()
     df.columns = [str(c).strip().lower() for c in df.columns]
     df = _from_results_export(df, path, task)
@@ -112,8 +112,8 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
         df[col] = values.fillna("").astype(str).str.strip()
         if col not in ("reader", "case"):
             df[col] = df[col].str.lower()
-    allowed = {"truth": TRUTHS, "answer": ANSWERS} if task == "turing" else {
-        "organ": ORIGIN_ORGANS, "answer": (*ORIGIN_ORGANS, "unsure")}
+    allowed = {"truth": TRUTHS, "answer": ANSWERS} if task == Task.TURING else {
+        "organ": ORIGIN_ORGANS, "answer": ORIGIN_ANSWERS}
     for col, ok in allowed.items():
         bad = ~df[col].isin(ok)
         if bad.any():
@@ -135,7 +135,7 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
         i = int(np.flatnonzero(dup.to_numpy())[0])
         _fail(path, f"reader {df['reader'].iloc[i]!r} answered case {df['case'].iloc[i]!r} twice "
                     f"(line {i + 2})", "keep one answer per reader and case")
-    if task == "turing":
+    if task == Task.TURING:
         per_case = df.groupby("case")["truth"].nunique()
         if (per_case > 1).any():
             case = per_case[per_case > 1].index[0]
@@ -149,10 +149,10 @@ def _from_results_export(df: pd.DataFrame, path, task: str) -> pd.DataFrame:
     ``case``/``truth``/``seconds``, and a ``question`` column keeps this task's answers only."""
     renames = {old: new for old, new in EXPORT_ALIASES.items()
                if old in df.columns and new not in df.columns}
-    if task == "origin":
+    if task == Task.ORIGIN:
         renames.pop("arm", None)
     df = df.rename(columns=renames)
-    if "arm" in df.columns and task == "origin":
+    if "arm" in df.columns and task == Task.ORIGIN:
         df = df.drop(columns="arm")
     if "question" in df.columns:
         question = QUESTIONS[task]
@@ -222,13 +222,15 @@ def confusion_counts(truth: Iterable[str], answer: Iterable[str], unsure: str = 
         raise ValueError(f"unsure must be one of {UNSURE_MODES}, got {unsure!r}")
     t = np.asarray(list(truth))
     a = np.asarray(list(answer))
-    real, syn = t == "real", t == "synthetic"
+    real, syn = t == Answer.REAL, t == Answer.SYNTHETIC
     counts = {
         "n_real": int(real.sum()), "n_synthetic": int(syn.sum()),
-        "n_unsure_real": int((real & (a == "unsure")).sum()),
-        "n_unsure_synthetic": int((syn & (a == "unsure")).sum()),
-        "tp": int((real & (a == "real")).sum()), "fn": int((real & (a == "synthetic")).sum()),
-        "tn": int((syn & (a == "synthetic")).sum()), "fp": int((syn & (a == "real")).sum()),
+        "n_unsure_real": int((real & (a == Answer.UNSURE)).sum()),
+        "n_unsure_synthetic": int((syn & (a == Answer.UNSURE)).sum()),
+        "tp": int((real & (a == Answer.REAL)).sum()),
+        "fn": int((real & (a == Answer.SYNTHETIC)).sum()),
+        "tn": int((syn & (a == Answer.SYNTHETIC)).sum()),
+        "fp": int((syn & (a == Answer.REAL)).sum()),
     }
     if unsure == "wrong":
         counts["fn"] += counts["n_unsure_real"]
@@ -270,7 +272,7 @@ def _method_groups(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
     A synthetic case with a blank method is grouped as method ``unspecified``.
     """
-    is_shared = (df["truth"] == "real") & df["method"].isin(SHARED_METHODS)
+    is_shared = (df["truth"] == Answer.REAL) & df["method"].isin(SHARED_METHODS)
     method = df["method"].where(~df["method"].isin(SHARED_METHODS), "unspecified")
     shared, named = df[is_shared], df[~is_shared]
     groups = []
@@ -307,7 +309,7 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
                 part = mv if organ == ALL else mv[mv["organ"] == organ]
                 counts = confusion_counts(part["truth"], part["answer"], unsure)
                 row = {"reader": reader, "organ": organ, **counts, **metrics_from_counts(counts),
-                       "n_answered": int(part["answer"].isin(("real", "synthetic")).sum())}
+                       "n_answered": int(part["answer"].isin(TRUTHS).sum())}
                 row["fooling_rate"] = 1.0 - row["specificity"]
                 row["balanced_accuracy"] = (row["sensitivity"] + row["specificity"]) / 2
                 row["youden_j"] = row["sensitivity"] + row["specificity"] - 1.0
@@ -332,7 +334,7 @@ def organ_origin_confusion(votes: pd.DataFrame, reader: str) -> pd.DataFrame:
     from sklearn.metrics import confusion_matrix
 
     rv = votes[votes["reader"] == reader]
-    labels = [*ORIGIN_ORGANS, "unsure"]
+    labels = list(ORIGIN_ANSWERS)
     cm = confusion_matrix(rv["organ"], rv["answer"], labels=labels)
     return pd.DataFrame(cm[: len(ORIGIN_ORGANS)], index=pd.Index(ORIGIN_ORGANS, name="truth"),
                         columns=pd.Index(labels, name="answer"))
@@ -355,7 +357,7 @@ def organ_origin_table(votes: pd.DataFrame) -> pd.DataFrame:
         p, r, _, support = precision_recall_fscore_support(
             rv["organ"], rv["answer"], labels=list(ORIGIN_ORGANS), zero_division=0)
         for organ, pi, ri, si in zip(ORIGIN_ORGANS, p, r, support, strict=True):
-            n_unsure = int(((rv["organ"] == organ) & (rv["answer"] == "unsure")).sum())
+            n_unsure = int(((rv["organ"] == organ) & (rv["answer"] == Answer.UNSURE)).sum())
             rows.append({"reader": reader, "organ": organ, "n": int(si), "n_unsure": n_unsure,
                          "precision": float(pi), "recall": float(ri)})
         # macro over the organs that occur (as truth or answer), like the SVM's
@@ -364,7 +366,7 @@ def organ_origin_table(votes: pd.DataFrame) -> pd.DataFrame:
         mp, mr, _, _ = precision_recall_fscore_support(
             rv["organ"], rv["answer"], labels=present, average="macro", zero_division=0)
         rows.append({"reader": reader, "organ": "macro", "n": int(len(rv)),
-                     "n_unsure": int((rv["answer"] == "unsure").sum()),
+                     "n_unsure": int((rv["answer"] == Answer.UNSURE).sum()),
                      "precision": float(mp), "recall": float(mr)})
     return pd.DataFrame(rows, columns=["reader", "organ", "n", "n_unsure", "precision", "recall"])
 

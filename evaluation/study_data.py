@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.vocabulary import QUESTIONS
+from core.vocabulary import QUESTIONS, Task
 from evaluation.readers import validate_votes
 from evaluation.tables import EvaluationInputError
 
@@ -41,7 +41,7 @@ def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:
                                      "confidence", "seconds", "years_experience"])
     df["truth"] = [str(getattr(a, "value", a)) for a in df["truth"]]
     df["method"] = df["method"].fillna("")
-    if task == "origin":
+    if task == Task.ORIGIN:
         df = df.drop(columns=["truth", "method"])
     for optional in ("confidence", "years_experience"):
         if df[optional].isna().all():

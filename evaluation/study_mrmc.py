@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.vocabulary import Task
 from evaluation import mrmc
 from evaluation.tables import EvaluationInputError, write_table
 
@@ -24,7 +25,7 @@ def study_ratings(session, study: str, organ: str | None = None) -> pd.DataFrame
     optionally for one organ."""
     from evaluation.study_data import study_votes
 
-    votes = study_votes(session, study, task="turing")
+    votes = study_votes(session, study, task=Task.TURING)
     if organ is not None:
         votes = votes[votes["organ"] == organ]
         if votes.empty:

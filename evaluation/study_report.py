@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.vocabulary import Task
 from evaluation.tables import EvaluationInputError, write_table
 
 TABLES_DIR = "report_tables"
@@ -123,7 +124,7 @@ def _reader_parts(parts: ReportParts, session, study, unsure: str, n_boot: int) 
         parts.notes.append(f"reader statistics: {exc.problem}")
         return
     votes = stats.votes
-    if stats.task == "origin":
+    if stats.task == Task.ORIGIN:
         parts.add(stats.name, stats.table, stats.conventions)
     else:
         from evaluation.study_report_readers import add_turing_parts

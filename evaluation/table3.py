@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.vocabulary import Answer
+
 METRIC_ROWS = ("sensitivity", "specificity", "accuracy", "n_answered", "n_unsure_real",
                "n_unsure_synthetic")
 PROPORTIONS = ("sensitivity", "specificity", "accuracy")
@@ -66,7 +68,7 @@ def pooled_by_group(votes: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
     methods = sorted(set(votes.loc[~votes["method"].isin(SHARED_METHODS), "method"])) \
         if has_method else []
     organs = [*sorted(votes["organ"].unique()), "all"]
-    shared = votes["method"].isin(SHARED_METHODS) & (votes["truth"] == "real") if has_method \
+    shared = votes["method"].isin(SHARED_METHODS) & (votes["truth"] == Answer.REAL) if has_method \
         else pd.Series(True, index=votes.index)
     rows = []
     group = 0

@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from core.vocabulary import DESIGN_QUESTION
+from core.vocabulary import DESIGN_QUESTION, StudyDesign
+from core.vocabulary import AnswerEventKind as Kind
 from db.models import Answer, AnswerEvent, Assignment, Study, StudyCase, StudyStatus, User
 from studies import clock
 from studies.errors import AccessDenied, StudyError
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 NOT_ASSIGNED = "This case is not assigned to you."
 CLOSED = "This study is closed; your answer was not recorded."
 MAX_ATTEMPTS = 6
-DISPLAYED = "displayed"   # AnswerEvent.event of record_display: the case drawn on a screen
+DISPLAYED = Kind.DISPLAYED   # record_display: the case drawn on a screen
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class SubmitResult:
     @property
     def accepted(self) -> bool:
         """True when the answer on record is this submission's (created/duplicate/changed)."""
-        return self.status != "rejected"
+        return self.status != Kind.REJECTED
 
 
 def reader_studies(session: Session, reader: User) -> list[ReaderStudy]:
@@ -295,7 +296,7 @@ def submit_answer(session: Session, reader: User, code: str, *, value: str,
                      "again, nothing was lost")
 
 
-def _event(session: Session, a: Assignment, kind: str, key: str, answer: Answer | None,
+def _event(session: Session, a: Assignment, kind: Kind, key: str, answer: Answer | None,
            payload: dict) -> None:
     session.add(AnswerEvent(answer_id=answer.id if answer else None, study_id=a.study_id,
                             case_id=a.case_id, reader_id=a.reader_id, event=kind,
@@ -333,8 +334,8 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
                "visible_seconds": visible_seconds, "seconds_since_display": round(since_shown, 3),
                "min_seconds_on_case": least}
     if study.status == StudyStatus.CLOSED:
-        _event(session, a, "rejected", key, None, {**payload, "reason": "closed"})
-        return SubmitResult("rejected", CLOSED)
+        _event(session, a, Kind.REJECTED, key, None, {**payload, "reason": "closed"})
+        return SubmitResult(Kind.REJECTED, CLOSED)
     answer = session.scalar(select(Answer).where(Answer.reader_id == reader.id,
                                                  Answer.case_id == a.case_id,
                                                  Answer.question == question))
@@ -347,13 +348,13 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
     seen = answer is not None and (answer.idempotency_key == key or session.scalar(
         select(func.count(AnswerEvent.id)).where(
             AnswerEvent.idempotency_key == key, AnswerEvent.reader_id == reader.id,
-            AnswerEvent.case_id == a.case_id, AnswerEvent.event.in_(("created", "changed")))))
+            AnswerEvent.case_id == a.case_id, AnswerEvent.event.in_((Kind.CREATED, Kind.CHANGED)))))
     if seen:  # a retry of a recorded submission: never refused, never re-applied
-        _event(session, a, "duplicate", key, answer, payload)
-        return SubmitResult("duplicate", "Answer already recorded.", answer.revision)
+        _event(session, a, Kind.DUPLICATE, key, answer, payload)
+        return SubmitResult(Kind.DUPLICATE, "Answer already recorded.", answer.revision)
     if since_shown < least:
-        _event(session, a, "rejected", key, answer, {**payload, "reason": "too soon"})
-        return SubmitResult("rejected", too_soon_message(since_shown, least),
+        _event(session, a, Kind.REJECTED, key, answer, {**payload, "reason": "too soon"})
+        return SubmitResult(Kind.REJECTED, too_soon_message(since_shown, least),
                             answer.revision if answer else None)
     if answer is None:
         answer = Answer(study_id=a.study_id, case_id=a.case_id, reader_id=reader.id,
@@ -364,12 +365,12 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
                         revision=1, idempotency_key=key)
         session.add(answer)
         session.flush()  # IntegrityError here when a concurrent submit inserted first
-        _event(session, a, "created", key, answer, payload)
+        _event(session, a, Kind.CREATED, key, answer, payload)
         a.answered_at = now
-        return SubmitResult("created", "Answer recorded.", 1)
+        return SubmitResult(Kind.CREATED, "Answer recorded.", 1)
     if not study.allow_changes:
-        _event(session, a, "rejected", key, answer, {**payload, "reason": "changes not allowed"})
-        return SubmitResult("rejected", "You already answered this case; answers cannot be "
+        _event(session, a, Kind.REJECTED, key, answer, {**payload, "reason": "changes not allowed"})
+        return SubmitResult(Kind.REJECTED, "You already answered this case; answers cannot be "
                             "changed in this study.", answer.revision)
     before = {"value": answer.value, "confidence": answer.confidence,
               "revision": answer.revision}
@@ -379,9 +380,9 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
     answer.revision += 1
     answer.idempotency_key = key
     session.flush()
-    _event(session, a, "changed", key, answer, {**payload, "before": before})
+    _event(session, a, Kind.CHANGED, key, answer, {**payload, "before": before})
     a.answered_at = now
-    return SubmitResult("changed", "Answer changed.", answer.revision)
+    return SubmitResult(Kind.CHANGED, "Answer changed.", answer.revision)
 
 
 def reader_feedback(session: Session, reader: User, study_id: int) -> list[dict]:
@@ -398,6 +399,6 @@ def reader_feedback(session: Session, reader: User, study_id: int) -> list[dict]
         .order_by(Assignment.position)).all()
     if any(ans is None for _, ans in rows):
         raise AccessDenied("Finish the study to see the correct answers.")
-    truth = (lambda c: c.arm.value) if study.design.value == "turing" else (lambda c: c.organ)
+    truth = (lambda c: c.arm.value) if study.design == StudyDesign.TURING else (lambda c: c.organ)
     return [{"position": a.position + 1, "code": a.case.code, "your_answer": ans.value,
              "truth": truth(a.case), "correct": ans.value == truth(a.case)} for a, ans in rows]

@@ -22,7 +22,7 @@ from core.vocabulary import DESIGN_QUESTION, ORGANS, Answer, StudyDesign
 from studies.errors import SpecError
 from studies.matching import MATCH_MODES
 
-DESIGNS = ("turing", "organ_origin")
+DESIGNS: tuple[str, ...] = tuple(d.value for d in StudyDesign)
 PLANES = ("axial", "coronal", "sagittal")
 # CT window presets (width, level) in HU, from OHIF and the reader-study spec.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -368,7 +368,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     organs = tuple(c.choice(o, f"organs[{i}]", ORGANS) for i, o in enumerate(organs))
     if len(set(organs)) != len(organs):
         raise c.fail("organs", "a list without repeats", list(organs), "remove the duplicate")
-    if design == "organ_origin" and len(organs) < 2:
+    if design == StudyDesign.ORGAN_ORIGIN and len(organs) < 2:
         raise c.fail("organs", "at least 2 organs for design organ_origin", list(organs),
                      "add organs or use design: turing")
 
@@ -385,7 +385,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     else:
         synthetic = {ANY_METHOD: c.integer(syn_raw, "cases_per_organ.synthetic")}
     n_syn = sum(synthetic.values())
-    if design == "turing" and (real < 1 or n_syn < 1):
+    if design == StudyDesign.TURING and (real < 1 or n_syn < 1):
         raise c.fail("cases_per_organ", "at least 1 real and 1 synthetic case for design "
                      "turing", {"real": real, "synthetic": n_syn}, "raise the counts")
     if real + n_syn < 1:
@@ -394,7 +394,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
 
     diameter: tuple[float | None, float | None] = (None, None)
     # Size matching is on by default for Turing tests: size alone must not give the arm away.
-    match = "size" if design == "turing" else "none"
+    match = "size" if design == StudyDesign.TURING else "none"
     if "selection" in top:
         sel = c.mapping(top["selection"], "selection", {"tumor_diameter_mm", "match"})
         if "match" in sel:

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import TuringCTError
+from core.vocabulary import ORGANS
 
-ORGAN_NAMES = ("liver", "pancreas", "kidney")
+ORGAN_NAMES = ORGANS
 FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")
 
 # AbdomenAtlas-style structure file stems per organ; tumor stems tried in this order.

@@ -25,12 +25,9 @@ FLOORS: tuple[frozenset[str], ...] = (
 )
 FLOOR = {package: level for level, packages in enumerate(FLOORS) for package in packages}
 
-# Known debt, (importing module, imported package): each must disappear, never grow. The
-# training data loader still reads the catalog itself (it should receive the cases from
-# catalog/ instead).
-KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset({
-    ("synth_backend.training.data", "db"),
-})
+# Known debt, (importing module, imported package): each must disappear, never grow; a paid-off
+# entry must leave the set, so it cannot silently come back. None is owed now.
+KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset()
 
 
 def _project_packages() -> set[str]:
@@ -68,18 +65,14 @@ def test_every_package_has_a_floor():
 
 
 def test_no_package_imports_upward_or_sideways():
+    edges = _edges()
     violations = sorted(
         f"{module} imports {', '.join(sorted(names))} "
         f"({module.split('.')[0]} is on floor {FLOOR[module.split('.')[0]]}, "
         f"{target} on floor {FLOOR[target]})"
-        for (module, target), names in _edges().items()
+        for (module, target), names in edges.items()
         if FLOOR[target] >= FLOOR[module.split(".")[0]] and (module, target) not in KNOWN_DEBT)
     assert not violations, "upward or sideways imports:\n" + "\n".join(violations)
-
-
-def test_known_debt_is_still_owed():
-    """A paid-off exception must leave KNOWN_DEBT, so it cannot silently come back."""
-    edges = _edges()
     paid = sorted(f"{m} -> {t}" for m, t in KNOWN_DEBT if (m, t) not in edges)
     assert not paid, f"remove from KNOWN_DEBT (no longer imported): {paid}"
 

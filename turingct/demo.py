@@ -12,6 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.settings import data_dir, database_url
+from core.vocabulary import ORGANS
+from synth_backend.registry import registered_methods
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
 DEMO_SPEC = EXAMPLES / "demo.yaml"
 # the learned methods' shipped weights know the liver only: their cases go into a liver study
 DEMO_LEARNED_SPEC = EXAMPLES / "demo-learned.yaml"
-DEMO_METHODS = ("handcrafted", "pixel2cancer", "difftumor", "tumorgen")
-DEMO_ORGANS = ("liver", "pancreas", "kidney")
+DEMO_METHODS = registered_methods()   # every method, every organ (the learned: see below)
+DEMO_ORGANS = ORGANS
 LEARNED_ORGANS = {"difftumor": ("liver",), "tumorgen": ("liver",)}
 LEARNED_VOLUMES = 4  # per learned method: a few CPU seconds each, enough for the study
 DEMO_DATASET = "phantom-demo"

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import admin_ui, safe_text, state
 from app.secure_download import secure_download
+from core.vocabulary import Task
 
 login = state.require_login(*state.RESEARCH_ROLES)
 
@@ -43,7 +44,7 @@ except EvaluationInputError as exc:
     stats = None
 if stats is not None:
     votes, table = stats.votes, stats.table
-    if task == "turing":
+    if task == Task.TURING:
         st.plotly_chart(figures.reader_table_figure(table, unsure=unsure), key="dash_table")
         with st.expander("Conventions of the reader table"):
             st.markdown("\n".join(f"- **{k}**: {v}" for k, v in

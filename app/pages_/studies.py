@@ -10,7 +10,7 @@ from app.secure_download import secure_download
 login = state.require_login(*state.RESEARCH_ROLES)
 
 from core.errors import TuringCTError  # noqa: E402
-from core.vocabulary import ORGANS  # noqa: E402
+from core.vocabulary import ORGANS, StudyDesign  # noqa: E402
 from studies import admin  # noqa: E402  (after the guard)
 from studies.spec import DESIGNS, WINDOW_PRESETS  # noqa: E402
 
@@ -73,8 +73,8 @@ with st.expander("Create a study", expanded=False):
     with from_form, st.form("turingct_study_form"):
         name = st.text_input("Name")
         design = st.selectbox("Design", DESIGNS, format_func=lambda d: {
-            "turing": "Turing test (real / synthetic / unsure)",
-            "organ_origin": "Organ origin (liver / pancreas / kidney / unsure)"}[d])
+            StudyDesign.TURING: "Turing test (real / synthetic / unsure)",
+            StudyDesign.ORGAN_ORIGIN: "Organ origin (liver / pancreas / kidney / unsure)"}[d])
         organs = st.multiselect("Organs", list(ORGANS), default=[ORGANS[0]])
         c1, c2 = st.columns(2)
         n_real = c1.number_input("Real cases per organ", 0, 500, 10)

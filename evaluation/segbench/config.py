@@ -15,7 +15,10 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-TRAIN_ON = ("real", "handcrafted", "pixel2cancer", "difftumor", "tumorgen")
+from synth_backend.registry import registered_methods
+
+# real tumors, or every registered method's tumors on healthy CT
+TRAIN_ON = ("real", *registered_methods())
 HU_WINDOW = (-175.0, 250.0)   # abdominal window used to scale CT to [0, 1]
 
 

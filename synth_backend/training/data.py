@@ -124,31 +124,6 @@ def data_hashes(cases: list[Case]) -> dict[str, str]:
     return {str(p): sha256_file(p) for case in cases for p in case.files()}
 
 
-def cases_from_catalog(db_url: str | None, organ: str) -> list[Case]:
-    """Non-synthetic catalog volumes that have ``organ`` (with their tumor masks, if any)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session, selectinload
-
-    from db.models import Origin, Volume, VolumeOrgan
-    from db.session import open_engine
-
-    engine = open_engine(db_url)
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(VolumeOrgan).join(Volume)
-            .where(VolumeOrgan.organ == organ, Volume.origin != Origin.SYNTHETIC)
-            .options(selectinload(VolumeOrgan.volume)).order_by(Volume.id)).all()
-        cases = [Case(f"{r.volume.dataset_id}/{r.volume.case_id}", Path(r.volume.ct_path),
-                      tuple(Path(p) for p in r.mask_paths),
-                      tuple(Path(p) for p in r.tumor_paths),
-                      tuple(r.mask_labels) if r.mask_labels else None,
-                      tuple(r.tumor_labels) if r.tumor_labels else None) for r in rows]
-    if not cases:
-        raise DataError(f"catalog has no non-synthetic volume with a {organ} mask; import a "
-                        "dataset first (`turingct data import ...`) or pass --data DIR")
-    return cases
-
-
 def _union(ct, paths: tuple[Path, ...], labels: tuple[int, ...] | None) -> np.ndarray:
     out = np.zeros(ct.shape, dtype=bool)
     for path in paths:

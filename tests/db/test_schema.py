@@ -172,3 +172,131 @@ def test_upgrade_from_0001_keeps_answers_and_backfills_first_answer_time(db_url,
         assert (answers[1].value, answers[1].seconds_on_case) == ("real", 4.0)
         assert answers[1].first_answer_seconds == 4.0
         assert (answers[2].seconds_on_case, answers[2].first_answer_seconds) == (30.0, 7.5)
+
+
+def _populate_0004(engine, organ="liver", question="truth", event="created"):
+    """A 0004 schema holding one of everything migration 0005 checks, written as raw SQL (the
+    models already carry the constraints). The provenance row points at its job, which a SQLite
+    table rebuild with foreign keys on would have set to NULL."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO datasets (id, name, format, root_path, meta, created_at) "
+                          "VALUES (1, 'd', 'phantom', '/x', '{}', :t)"), {"t": now})
+        conn.execute(text(
+            "INSERT INTO volumes (id, dataset_id, case_id, origin, ct_path, ct_sha256, shape, "
+            "spacing, affine, axcodes, meta, created_at) VALUES (1, 1, 'c', 'phantom', '/x', "
+            ":h, '[1,1,1]', '[1,1,1]', '[]', 'RAS', '{}', :t)"), {"h": "0" * 64, "t": now})
+        conn.execute(text(
+            "INSERT INTO volume_organs (id, volume_id, organ, mask_paths, mask_sha256, "
+            "organ_voxels, tumor_kind, tumor_paths, tumor_voxels) VALUES (1, 1, :o, '[]', :h, 1, "
+            "'none', '[]', 0)"), {"o": organ, "h": "0" * 64})
+        conn.execute(text(
+            "INSERT INTO synthesis_jobs (id, method, organ, config, seed, out_dir, executor, "
+            "status, n_total, n_done, n_failed, errors, created_at) VALUES (1, 'handcrafted', "
+            "'liver', '{}', 0, '/o', 'local', 'done', 1, 1, 0, '[]', :t)"), {"t": now})
+        conn.execute(text(
+            "INSERT INTO synthetic_provenance (id, volume_id, job_id, method, organ, params, seed, "
+            "device, code_version, tumor_stats, created_at) VALUES (1, 1, 1, 'handcrafted', "
+            "'liver', '{}', 0, 'cpu', 'v', '{}', :t)"), {"t": now})
+        conn.execute(text(
+            "INSERT INTO studies (id, name, design, status, spec, spec_yaml, seed, "
+            "allow_changes, educational, export_dir, audit, created_at) VALUES (1, 's', "
+            "'turing', 'open', '{}', '', 0, true, false, '/e', '{}', :t)"), {"t": now})
+        conn.execute(text("INSERT INTO users (id, username, role, is_active, failed_logins, "
+                          "created_at) VALUES (1, 'r', 'reader', true, 0, :t)"), {"t": now})
+        conn.execute(text(
+            "INSERT INTO study_cases (id, study_id, code, volume_id, arm, organ, blinded_path, "
+            "blinded_sha256, meta) VALUES (1, 1, 'code1', 1, 'real', 'liver', '/e/x', :h, '{}')"),
+            {"h": "1" * 64})
+        conn.execute(text(
+            "INSERT INTO answers (id, study_id, case_id, reader_id, question, value, "
+            "seconds_on_case, first_answer_seconds, displayed_at, submitted_at, revision, "
+            "idempotency_key) VALUES (1, 1, 1, 1, :q, 'real', 4.0, 4.0, :t, :t, 1, 'k1')"),
+            {"q": question, "t": now})
+        conn.execute(text(
+            "INSERT INTO answer_events (id, answer_id, study_id, case_id, reader_id, event, "
+            "payload, idempotency_key, created_at) VALUES (1, 1, 1, 1, 1, :e, '{}', 'k1', :t)"),
+            {"e": event, "t": now})
+
+
+def _snapshot(engine):
+    tables = ("volume_organs", "synthesis_jobs", "synthetic_provenance", "study_cases",
+              "answers", "answer_events")
+    with engine.connect() as conn:
+        return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY id"))]
+                for t in tables}
+
+
+def _revision(engine):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def test_upgrade_to_0005_keeps_every_row_and_the_database_then_checks_the_vocabulary(
+        db_url, engine):
+    command.downgrade(alembic_config(db_url), "0004_seeds_64bit")
+    _populate_0004(engine)
+    before = _snapshot(engine)
+    upgrade(db_url)
+    assert _snapshot(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT job_id FROM synthetic_provenance")).scalar() == 1
+    with session_scope(engine) as s:
+        answer = s.get(Answer, 1)
+        # typed now, and still equal to the plain strings the analyses and CLI print
+        assert answer.question == "truth" and answer.case.organ == "liver"
+    bad_rows = (
+        "UPDATE volume_organs SET organ = 'lung'",
+        "UPDATE study_cases SET organ = 'Liver'",
+        "UPDATE answers SET question = 'real'",
+        "UPDATE answer_events SET event = 'deleted'",
+    )
+    for stmt in bad_rows:
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text(stmt))
+    command.downgrade(alembic_config(db_url), "0004_seeds_64bit")
+    assert _snapshot(engine) == before
+    with engine.begin() as conn:  # the constraints are gone again
+        conn.execute(text("UPDATE answer_events SET event = 'deleted'"))
+
+
+@pytest.mark.parametrize(("bad", "named"), [
+    ({"organ": "lung"}, "volume_organs.organ holds 'lung'"),
+    ({"question": "Truth", "event": "imported"},
+     "answers.question holds 'Truth' (allowed: truth, origin); answer_events.event holds "
+     "'imported'"),
+])
+def test_upgrade_to_0005_refuses_values_outside_the_vocabulary_and_changes_nothing(
+        db_url, engine, bad, named):
+    from db.session import DatabaseError
+
+    command.downgrade(alembic_config(db_url), "0004_seeds_64bit")
+    _populate_0004(engine, **bad)
+    before = _snapshot(engine)
+    with pytest.raises(DatabaseError, match="nothing was changed") as err:
+        upgrade(db_url)
+    message = str(err.value)
+    assert named in message and "\n" not in message and "turingct db upgrade" in message
+    assert _revision(engine) == "0004_seeds_64bit"
+    assert _snapshot(engine) == before
+
+
+def test_the_database_checks_exactly_the_models_closed_vocabularies(engine):
+    """Autogenerate does not compare CHECK constraints: a word added to core.vocabulary needs a
+    migration of its own, and this is what notices a missing one."""
+    import re
+
+    from sqlalchemy import Enum
+
+    checked = [(table.name, col.name, col.type) for table in Base.metadata.sorted_tables
+               for col in table.columns
+               if isinstance(col.type, Enum) and col.type.create_constraint]
+    assert {(t, c) for t, c, _ in checked} >= {("answers", "question"), ("answer_events", "event"),
+                                               ("volume_organs", "organ"),
+                                               ("study_cases", "organ")}
+    inspector = inspect(engine)
+    for table, column, type_ in checked:
+        found = {ck["name"]: ck["sqltext"] for ck in inspector.get_check_constraints(table)}
+        name = f"ck_{table}_{column}"
+        assert name in found, f"{name} missing from the database"
+        assert set(re.findall(r"'([^']*)'", found[name])) == set(type_.enums), name

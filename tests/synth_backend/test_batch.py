@@ -156,3 +156,16 @@ def test_interrupted_batch_is_marked_and_resumes(cohort, tmp_path, db_url):
         assert s.scalars(select(SynthesisJob).order_by(SynthesisJob.id)).all()[-1].status \
             == JobStatus.DONE
     engine.dispose()
+
+
+def test_catalog_recorder_refuses_an_unregistered_method(tmp_path, db_url):
+    """The method columns are free strings in the schema; the catalog write path checks them."""
+    from catalog.batch import CatalogRecorder
+    from synth_backend.registry import UnknownMethodError
+
+    config = BatchConfig(method="handcrafted ", organ="liver", out_dir=tmp_path, seed=0,
+                         register=True, db_url=db_url)
+    with pytest.raises(UnknownMethodError, match="use one of handcrafted"):
+        CatalogRecorder(config)
+    ok = CatalogRecorder(BatchConfig(**{**config.__dict__, "method": "handcrafted"}))
+    assert ok.config.method == "handcrafted"

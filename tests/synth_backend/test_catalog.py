@@ -166,3 +166,35 @@ def test_atlas_kidney_union_phantom_flag_and_resume(tmp_path, engine):
 def test_organ_filter_and_bad_organ(tmp_path, engine):
     with session_scope(engine) as s, pytest.raises(CatalogError, match="--organ must be"):
         import_dataset(s, "atlas", tmp_path, organs=["lung"])
+
+
+def test_training_cases_are_the_non_synthetic_volumes_with_the_organ(tmp_path, db_url, engine):
+    """`turingct train --from-catalog`: catalog/ hands synth_backend plain case records (mask
+    unions and tumor files included), never a synthetic volume, and says what to do when the
+    catalog has none."""
+    from catalog.training import cases_from_catalog, training_cases
+    from db.models import Origin
+    from synth_backend.training.data import DataError
+
+    root = tmp_path / "cohort"
+    left = np.zeros((12, 10, 8), np.uint8)
+    left[1:3, 1:3, 1:3] = 1
+    for case in ("c0", "c1"):
+        _write(root / case / "ct.nii.gz", _ct())
+        _write(root / case / "segmentations" / "kidney_left.nii.gz", left)
+        _write(root / case / "segmentations" / "kidney_right.nii.gz", left[::-1].copy())
+    _write(root / "c1" / "segmentations" / "kidney_tumor.nii.gz", left)
+    with session_scope(engine) as s:
+        import_dataset(s, "atlas", root)
+    with session_scope(engine) as s:
+        s.scalars(select(Volume).where(Volume.case_id == "c0")).one().origin = Origin.SYNTHETIC
+    with session_scope(engine) as s:
+        cases = training_cases(s, "kidney")
+    assert [c.name.split("/")[1] for c in cases] == ["c1"]
+    seg = root / "c1" / "segmentations"
+    assert {p.name for p in cases[0].organ} == {"kidney_left.nii.gz", "kidney_right.nii.gz"}
+    assert cases[0].tumor == (seg / "kidney_tumor.nii.gz",)
+    assert cases[0].ct == root / "c1" / "ct.nii.gz"
+    assert cases_from_catalog(db_url, "kidney") == cases
+    with pytest.raises(DataError, match="no non-synthetic volume with a liver mask"):
+        cases_from_catalog(db_url, "liver")

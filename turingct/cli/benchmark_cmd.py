@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.vocabulary import ORGANS
+from synth_backend.registry import registered_methods
 from turingct.cli import add_db_option, group
 
-TRAIN_ON = ("real", "handcrafted", "pixel2cancer", "difftumor", "tumorgen")
+# as evaluation.segbench.config.TRAIN_ON (not imported: that package loads torch)
+TRAIN_ON = ("real", *registered_methods())
 
 
 def register(sub) -> None:
@@ -22,7 +25,7 @@ def register(sub) -> None:
                     "real tumors (phantom lesions on the phantom cohort). Resumable: re-run the "
                     "same command to continue from the checkpoint in --out.")
     p.add_argument("--train-on", required=True, choices=TRAIN_ON)
-    p.add_argument("--organ", required=True, choices=("liver", "pancreas", "kidney"))
+    p.add_argument("--organ", required=True, choices=ORGANS)
     p.add_argument("--preset", choices=("tiny", "full"), default="tiny",
                    help="tiny: CPU minutes, 2 mm, 48^3 patches; full: the GPU recipe")
     src = p.add_mutually_exclusive_group()

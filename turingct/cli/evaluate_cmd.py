@@ -10,6 +10,7 @@ import argparse
 import re
 from pathlib import Path
 
+from core.vocabulary import ORGANS, Task
 from turingct.cli import add_db_option, group
 
 
@@ -93,7 +94,7 @@ def register(sub) -> None:
                      help="every catalog tumor: real, phantom lesions and synthetic")
     src.add_argument("--study", help="a study's cases (their source volumes' tumor masks)")
     p.add_argument("--dataset", default=None, help="with --from-catalog: one dataset only")
-    p.add_argument("--organ", action="append", choices=("liver", "pancreas", "kidney"),
+    p.add_argument("--organ", action="append", choices=ORGANS,
                    help="with --from-catalog: organs to include (repeatable; default all)")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
@@ -221,7 +222,7 @@ def cmd_origin(args) -> int:
     from evaluation.study_stats import reader_statistics
     from evaluation.tables import write_table
 
-    stats = reader_statistics(_load_votes(args, task="origin"), "origin")
+    stats = reader_statistics(_load_votes(args, task=Task.ORIGIN), Task.ORIGIN)
     votes, table = stats.votes, stats.table
     conv = {"source": _source(args), **stats.conventions}
     write_table(table, args.out, conv, "organ-origin reader table")

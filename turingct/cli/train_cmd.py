@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.vocabulary import ORGANS
+from synth_backend.training.config import PRESETS
 from turingct.cli import add_db_option, group
 
 
@@ -27,14 +29,14 @@ def _common(parser: argparse.ArgumentParser, *, needs_autoencoder: bool) -> None
     src.add_argument("--from-catalog", action="store_true",
                      help="train on the non-synthetic volumes of the catalog database")
     add_db_option(parser)
-    parser.add_argument("--organ", default="liver", choices=["liver", "pancreas", "kidney"],
+    parser.add_argument("--organ", default="liver", choices=ORGANS,
                         help="organ whose masks centre the patches (default: liver)")
     if needs_autoencoder:
         parser.add_argument("--autoencoder", required=True, metavar="CKPT",
                             help="autoencoder checkpoint (final.pt or its training folder)")
     parser.add_argument("--out", required=True, metavar="CKPT_DIR",
                         help="output folder (last.pt, final.pt, loss.csv); resumes if present")
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"],
+    parser.add_argument("--preset", default="tiny", choices=PRESETS,
                         help="tiny: minutes on a CPU (tests); small: the shipped demo weights "
                         "(~1 h on 2 CPU cores); full: the reference recipe for a GPU")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset")
@@ -58,10 +60,11 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from catalog.training import cases_from_catalog
     from core.errors import TuringCTError
     from synth_backend.base import resolve_device
     from synth_backend.training.config import build_config
-    from synth_backend.training.data import cases_from_catalog, find_cases
+    from synth_backend.training.data import find_cases
     from synth_backend.training.loop import TrainingInterrupted
 
     try:
