@@ -46,6 +46,12 @@ class EmptyOrganError(SynthesisInputError):
     """The organ mask (or the selected label) has no voxel."""
 
 
+class NoTumorError(SynthesisInputError):
+    """The method ran but left no tumor voxel (a learned mask decoder can do that, e.g. an
+    undertrained TumorGen); such a volume is never written, since it would enter the catalog
+    and a study as 'synthetic' while showing no tumor."""
+
+
 def organ_from_mask(mask: np.ndarray, organ_label: int | None, path: Path) -> np.ndarray:
     """Boolean organ from a mask file's array: binary masks (one nonzero value, e.g. IRCAD's
     0/255) mean any nonzero voxel; a label map (several nonzero values) needs ``organ_label``."""
@@ -117,6 +123,10 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
                                   seed=int(seed), device=device, **options, **extra)
     except SynthesisInputError as exc:
         raise exc.for_case(ct_path) from exc
+    if not result.tumor_mask.any():
+        raise NoTumorError(ct_path, f"{method} generated no tumor voxel in the organ (seed "
+                           f"{int(seed)})", "try another --seed or a larger size, or a "
+                           "longer-trained --checkpoint")
     checkpoint_used = getattr(synth, "checkpoint", None)  # learned methods; after the call
     out_dir.mkdir(parents=True, exist_ok=True)
     save_like(ct, result.ct, out_dir / "ct.nii.gz", "ct")
