@@ -16,7 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -78,7 +78,14 @@ def require_role(user: User | LocalOperator | None, *roles: Role | str) -> None:
 ROLE_RANK = {Role.READER: 0, Role.RESEARCHER: 1, Role.ADMIN: 2}
 
 
-def can_manage(actor: User | LocalOperator | None, target_role: Role | str) -> bool:
+class HasRole(Protocol):
+    """Anything that names a role: a user row, :data:`OPERATOR`, the app's login record."""
+
+    @property
+    def role(self) -> Role | str: ...
+
+
+def can_manage(actor: HasRole | None, target_role: Role | str) -> bool:
     """Whether ``actor`` may invite, reset, lock/unlock or deactivate an account of
     ``target_role``: only a role strictly above the target's, i.e. researchers and admins for
     readers, admins for researchers and admins (an admin is the top role, so admins manage
@@ -351,7 +358,7 @@ def manageable_users(session: Session, actor: User | LocalOperator) -> list[User
     return [u for u in list_users(session, actor) if can_manage(actor, u.role)]
 
 
-__all__ = ["INVITE_INVALID", "OPERATOR", "PASSWORD_RULE", "AccessDenied", "AuthError",
+__all__ = ["INVITE_INVALID", "OPERATOR", "PASSWORD_RULE", "AccessDenied", "AuthError", "HasRole",
            "LocalOperator", "UserSummary", "authenticate", "can_manage", "change_own_password",
            "create_invite", "create_user", "invite_link", "list_users", "manageable_users",
            "redeem_invite", "require_can_manage", "require_role", "require_user",
