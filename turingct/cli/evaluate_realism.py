@@ -73,7 +73,7 @@ def _presentation(args):
         from evaluation.store import resolve_study_id
 
         with session_scope(open_engine(args.db)) as session:
-            study = session.get(Study, resolve_study_id(session, args.for_study))
+            study = session.get_one(Study, resolve_study_id(session, args.for_study))
             return parse_spec(study.spec, f"study {study.name}").presentation
     return Presentation()
 
