@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from db.models import User
+    from studies.admin import StudySummary
 
 
 T = TypeVar("T")
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 def as_records(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """Dataclass rows (or dicts) as plain dicts for ``st.dataframe``."""
-    return [asdict(r) if is_dataclass(r) else dict(r) for r in rows]
+    return [asdict(r) if is_dataclass(r) and not isinstance(r, type) else dict(r) for r in rows]
 
 
 @contextlib.contextmanager
@@ -89,7 +90,8 @@ def base_url() -> str:
     return "http://localhost:8501"
 
 
-def study_picker(login: state.Login, *, key: str, label: str = "Study") -> Any | None:
+def study_picker(login: state.Login, *, key: str, label: str = "Study"
+                 ) -> StudySummary | None:
     """Select one of the studies (``StudySummary``); None (with a hint) when there is none."""
     from studies import admin
 

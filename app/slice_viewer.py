@@ -87,13 +87,12 @@ def component_sources() -> dict[str, str]:
     One file keeps the three together (and installed as the package's ``static/*.html``).
     """
     text = SOURCE.read_text(encoding="utf-8")
-    parts = {"css": re.search(r"<style>\n(.*?)</style>", text, re.S),
-             "html": re.search(r'^<div class="tct".*?^</div>$', text, re.S | re.M),
-             "js": re.search(r'<script type="module">\n(.*?)</script>', text, re.S)}
-    if not all(parts.values()):
+    css = re.search(r"<style>\n(.*?)</style>", text, re.S)
+    html = re.search(r'^<div class="tct".*?^</div>$', text, re.S | re.M)
+    js = re.search(r'<script type="module">\n(.*?)</script>', text, re.S)
+    if css is None or html is None or js is None:
         raise RuntimeError(f"{SOURCE}: a <style>, .tct block or module <script> is missing")
-    return {"css": parts["css"].group(1), "html": parts["html"].group(0),
-            "js": parts["js"].group(1)}
+    return {"css": css.group(1), "html": html.group(0), "js": js.group(1)}
 
 
 def viewer_payload(volume_gz: bytes, window: Window, height: int = VIEWER_HEIGHT_PX, *,
@@ -154,7 +153,8 @@ def parse_vote(raw: Any, choices: Sequence[tuple[str, str]]) -> Vote:
                           f"{str(value)[:40]!r}; answer again")
     if conf is not None and (isinstance(conf, bool) or conf not in range(1, 6)):
         raise ViewerError(f"confidence must be 1-5 or none, got {str(conf)[:10]!r}")
-    numbers = [raw.get(k) for k in ("width", "level", "visible_s", "ballot")]
+    # untrusted JSON values: Any until the check below has seen finite numbers
+    numbers: list[Any] = [raw.get(k) for k in ("width", "level", "visible_s", "ballot")]
     if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
                for x in numbers) or numbers[0] <= 0 or numbers[2] < 0:
         raise ViewerError("the vote carries no valid window or time on screen; reload the "

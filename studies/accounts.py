@@ -16,10 +16,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Invite, Role, User
@@ -77,7 +78,14 @@ def require_role(user: User | LocalOperator | None, *roles: Role | str) -> None:
 ROLE_RANK = {Role.READER: 0, Role.RESEARCHER: 1, Role.ADMIN: 2}
 
 
-def can_manage(actor: User | LocalOperator | None, target_role: Role | str) -> bool:
+class HasRole(Protocol):
+    """Anything that names a role: a user row, :data:`OPERATOR`, the app's login record."""
+
+    @property
+    def role(self) -> Role | str: ...
+
+
+def can_manage(actor: HasRole | None, target_role: Role | str) -> bool:
     """Whether ``actor`` may invite, reset, lock/unlock or deactivate an account of
     ``target_role``: only a role strictly above the target's, i.e. researchers and admins for
     readers, admins for researchers and admins (an admin is the top role, so admins manage
@@ -91,6 +99,7 @@ def can_manage(actor: User | LocalOperator | None, target_role: Role | str) -> b
 def require_can_manage(actor: User | LocalOperator | None, target: User) -> None:
     """Raise :class:`AccessDenied` unless ``actor`` may manage ``target`` (:func:`can_manage`)."""
     require_role(actor, Role.RESEARCHER, Role.ADMIN)
+    assert actor is not None  # require_role raised otherwise
     if not can_manage(actor, target.role):
         raise AccessDenied(f"{Role(actor.role).value} accounts may not manage "
                            f"{Role(target.role).value} accounts; ask an admin")
@@ -237,9 +246,10 @@ def revoke_invites(session: Session, user: User, *, actor: User | LocalOperator,
                    now: datetime | None = None) -> int:
     """Revoke every unused invite of ``user``; returns how many were open."""
     require_can_manage(actor, user)
-    return session.execute(update(Invite).where(
+    # DML statements yield a CursorResult; Session.execute is only typed as Result
+    return cast(CursorResult[Any], session.execute(update(Invite).where(
         Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
-        .values(revoked_at=now or clock.now())).rowcount or 0
+        .values(revoked_at=now or clock.now()))).rowcount or 0
 
 
 def invite_link(token: str, base_url: str = "http://localhost:8501") -> str:
@@ -262,10 +272,10 @@ def redeem_invite(session: Session, token: str, password: str) -> User:
     if user is None or not user.is_active:
         raise AuthError(INVITE_INVALID)
     # compare-and-set: only one concurrent redemption can flip used_at from NULL
-    claimed = session.execute(update(Invite).where(Invite.id == invite.id,
-                                                   Invite.used_at.is_(None),
-                                                   Invite.revoked_at.is_(None))
-                              .values(used_at=now)).rowcount
+    claimed = cast(CursorResult[Any], session.execute(
+        update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None),
+                             Invite.revoked_at.is_(None))
+        .values(used_at=now))).rowcount
     if claimed != 1:
         raise AuthError(INVITE_INVALID)
     _store_password(session, user, password)
@@ -348,7 +358,7 @@ def manageable_users(session: Session, actor: User | LocalOperator) -> list[User
     return [u for u in list_users(session, actor) if can_manage(actor, u.role)]
 
 
-__all__ = ["INVITE_INVALID", "OPERATOR", "PASSWORD_RULE", "AccessDenied", "AuthError",
+__all__ = ["INVITE_INVALID", "OPERATOR", "PASSWORD_RULE", "AccessDenied", "AuthError", "HasRole",
            "LocalOperator", "UserSummary", "authenticate", "can_manage", "change_own_password",
            "create_invite", "create_user", "invite_link", "list_users", "manageable_users",
            "redeem_invite", "require_can_manage", "require_role", "require_user",

@@ -209,10 +209,10 @@ def list_studies(session: Session, actor: Actor) -> list[StudySummary]:
     require_role(actor, *STAFF)
     out = []
     for s in session.scalars(select(Study).order_by(Study.id)):
-        n_cases = session.scalar(select(func.count(StudyCase.id))
-                                 .where(StudyCase.study_id == s.id))
-        n_readers = session.scalar(select(func.count(func.distinct(Assignment.reader_id)))
-                                   .where(Assignment.study_id == s.id))
+        n_cases = session.execute(select(func.count(StudyCase.id))
+                                  .where(StudyCase.study_id == s.id)).scalar_one()
+        n_readers = session.execute(select(func.count(func.distinct(Assignment.reader_id)))
+                                    .where(Assignment.study_id == s.id)).scalar_one()
         out.append(StudySummary(s.id, s.name, s.design.value, s.status.value, int(n_cases),
                                 int(n_readers), (s.audit or {}).get("auc"),
                                 f"{clock.as_utc(s.created_at):%Y-%m-%d %H:%M}"))
@@ -279,14 +279,14 @@ def remove_reader(session: Session, actor: Actor, study: int | str,
     rows = [] if user is None else session.scalars(
         select(Assignment).where(Assignment.study_id == s.id,
                                  Assignment.reader_id == user.id)).all()
-    if not rows:
+    if user is None or not rows:
         readers = session.scalars(select(User.username).join(
             Assignment, Assignment.reader_id == User.id).where(Assignment.study_id == s.id)
             .distinct().order_by(User.username)).all()
         raise StudyError(f"study {s.name!r}: {username!r} is not one of its readers "
                          f"({', '.join(readers) or 'none'}); pick an assigned reader")
-    kept = session.scalar(select(func.count(Answer.id)).where(Answer.study_id == s.id,
-                                                             Answer.reader_id == user.id))
+    kept = session.execute(select(func.count(Answer.id)).where(
+        Answer.study_id == s.id, Answer.reader_id == user.id)).scalar_one()
     for row in rows:
         session.delete(row)
     session.flush()
@@ -334,8 +334,8 @@ def progress(session: Session, actor: Actor, study_id: int | str) -> list[Reader
                               .where(Assignment.study_id == s.id).distinct()
                               .order_by(User.username)).all()
     for user in readers:
-        total = session.scalar(select(func.count(Assignment.id)).where(
-            Assignment.study_id == s.id, Assignment.reader_id == user.id))
+        total = session.execute(select(func.count(Assignment.id)).where(
+            Assignment.study_id == s.id, Assignment.reader_id == user.id)).scalar_one()
         answers = session.scalars(select(Answer).where(Answer.study_id == s.id,
                                                        Answer.reader_id == user.id)).all()
         secs = [a.seconds_on_case for a in answers]

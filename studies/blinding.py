@@ -144,7 +144,8 @@ def target_shape(presentation: Presentation,
     return shape  # type: ignore[return-value]
 
 
-def sample_box(array: np.ndarray, spacing: Sequence[float], center_vox: Sequence[float],
+def sample_box(array: np.ndarray, spacing: Sequence[float],
+               center_vox: Sequence[float] | np.ndarray,
                shape: Sequence[int], target_spacing: Sequence[float], *, order: int,
                cval: float) -> np.ndarray:
     """Resample a box of ``shape`` voxels at ``target_spacing`` mm centred on ``center_vox``.
@@ -205,7 +206,7 @@ def blinded_affine(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray
 def encode_nifti(array: np.ndarray, spacing: Sequence[float], window: Window | None,
                  *, dtype: type = np.int16) -> bytes:
     """A ``.nii.gz`` byte string with a fresh header (see module docstring); deterministic."""
-    data = np.asarray(array).astype(dtype)
+    data: np.ndarray = np.asarray(array).astype(dtype)
     affine = blinded_affine(data.shape, spacing)
     img = nib.Nifti1Image(data, affine)
     hdr = img.header
@@ -237,8 +238,8 @@ class BlindedCase:
     image_path: Path
     mask_path: Path
     image_bytes: int
-    lesion: Lesion | None = None
-    lesion_voxel: tuple[int, int, int] | None = None
+    lesion: Lesion
+    lesion_voxel: tuple[int, int, int]
 
 
 def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[int],
@@ -255,6 +256,7 @@ def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[in
                          f"{tuple(presentation.spacing_mm)} mm or lies outside the "
                          f"{tuple(shape)} crop; use a finer presentation.spacing_mm, a larger "
                          "crop or selection.tumor_diameter_mm to exclude it")
+    assert voxel is not None  # in_crop > 0, so crop_lesion_voxel found a voxel
     window = presentation.window if presentation.window_in_header else None
     image = encode_nifti(ct, presentation.spacing_mm, window)
     image_path = write_bytes(out_dir / "images" / f"{code}.nii.gz", image)

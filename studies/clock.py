@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
 def now() -> datetime:
@@ -10,6 +11,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """Make a stored timestamp aware: SQLite drops the zone of ``DateTime(timezone=True)``
     columns and returns naive UTC values; PostgreSQL returns aware ones."""

@@ -22,9 +22,10 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -75,7 +76,7 @@ def header_signature(ds: pydicom.Dataset) -> dict[str, str]:
     return out
 
 
-def check_identical_headers(cases: dict[str, Sequence[pydicom.Dataset]]) -> None:
+def check_identical_headers(cases: Mapping[str, Sequence[pydicom.Dataset]]) -> None:
     """Raise :class:`StudyError` unless slice i of every case has the same header (except
     UIDs and pixels) and no case has a private tag."""
     reference_code, reference = next(iter(cases.items()))
@@ -150,7 +151,8 @@ def export_study_dicom(session: Session, actor: Actor, study: int | str, out: st
             if not image_path.is_file():
                 raise StudyError(f"{image_path}: blinded file of case {case.code} is missing; "
                                  "restore the study export folder")
-            img = nib.load(image_path)
+            # nib.load is typed as the base image class; blinded files are NIfTI-1
+            img = cast(nib.Nifti1Image, nib.load(image_path))
             ct = np.asarray(img.dataobj).astype(np.int16)
             array, affine = display_order(ct, img.affine)
             datasets = ct_series(array, affine, study_uid=new_uid(root),
@@ -159,7 +161,7 @@ def export_study_dicom(session: Session, actor: Actor, study: int | str, out: st
                                  fixed=fixed)
             paths = write_series(datasets, tmp / case.code)
             per_case[case.code] = datasets
-            tumor = np.asarray(nib.load(case.meta["mask_path"]).dataobj) > 0
+            tumor = np.asarray(cast(nib.Nifti1Image, nib.load(case.meta["mask_path"])).dataobj) > 0
             spacing = img.header.get_zooms()[:3]
             feats = dicom_header_features(datasets, sum(p.stat().st_size for p in paths))
             feats.update({f"shape_{i}": float(s) for i, s in enumerate(ct.shape)})

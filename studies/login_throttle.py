@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from db.models import LoginThrottle
@@ -95,7 +96,8 @@ def clear(session: Session, username: str, source: str | None = None) -> int:
     stmt = delete(LoginThrottle).where(LoginThrottle.username == name)
     if source is not None:
         stmt = stmt.where(LoginThrottle.source == _key(name, source)[1])
-    return session.execute(stmt).rowcount or 0
+    # DML statements yield a CursorResult; Session.execute is only typed as Result
+    return cast(CursorResult[Any], session.execute(stmt)).rowcount or 0
 
 
 def locked_usernames(session: Session, now: datetime | None = None) -> set[str]:
@@ -103,7 +105,7 @@ def locked_usernames(session: Session, now: datetime | None = None) -> set[str]:
     now = now or clock.now()
     return {r.username for r in session.scalars(select(LoginThrottle).where(
         LoginThrottle.locked_until.is_not(None)))
-        if clock.as_utc(r.locked_until) > now}
+        if r.locked_until is not None and clock.as_utc(r.locked_until) > now}
 
 
 __all__ = ["BASE_LOCKOUT", "MAX_FAILURES", "MAX_LOCKOUT", "Lock", "active_lock", "clear",

@@ -36,7 +36,8 @@ def target_diameters(real_mm: Sequence[float], n: int) -> tuple[np.ndarray, np.n
     return real[idx], idx
 
 
-def assign_nearest(targets_mm: Sequence[float], pool_mm: Sequence[float]) -> np.ndarray:
+def assign_nearest(targets_mm: Sequence[float] | np.ndarray, pool_mm: Sequence[float]
+                   ) -> np.ndarray:
     """Index into ``pool_mm`` of the candidate given to each target: distinct candidates that
     minimize the total absolute diameter difference (optimal assignment). Needs
     ``len(pool_mm) >= len(targets_mm)``; ties go to the lower pool index (shuffle the pool

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -132,8 +133,8 @@ def current_case(session: Session, reader: User, study_id: int) -> CaseView | No
     study = _study_for_reader(session, reader, study_id)
     if study.status == StudyStatus.CLOSED:
         return None
-    total = session.scalar(select(func.count(Assignment.id)).where(
-        Assignment.study_id == study_id, Assignment.reader_id == reader.id))
+    total = session.execute(select(func.count(Assignment.id)).where(
+        Assignment.study_id == study_id, Assignment.reader_id == reader.id)).scalar_one()
     assignment = session.scalar(
         select(Assignment).where(Assignment.study_id == study_id,
                                  Assignment.reader_id == reader.id,
@@ -181,7 +182,8 @@ def _mask_lesion_voxel(path: str, _mtime_ns: int) -> tuple[int, int, int] | None
     import numpy as np
     from scipy import ndimage
 
-    mask = np.asarray(nib.load(path).dataobj) > 0
+    # nib.load is typed as the base image class; masks are NIfTI-1 (blinding.encode_nifti)
+    mask = np.asarray(cast("nib.Nifti1Image", nib.load(path)).dataobj) > 0
     labels, n = ndimage.label(mask)
     if n == 0:
         return None
@@ -313,7 +315,7 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
                  window_width: float | None, window_level: float | None,
                  visible_seconds: float | None, key: str) -> SubmitResult:
     a = _assignment(session, reader, code)
-    study = session.get(Study, a.study_id)
+    study = session.get_one(Study, a.study_id)
     _validate(study, value, confidence, window_width, window_level, key)
     if visible_seconds is not None and not (
             isinstance(visible_seconds, int | float) and not isinstance(visible_seconds, bool)
@@ -350,6 +352,7 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
             AnswerEvent.idempotency_key == key, AnswerEvent.reader_id == reader.id,
             AnswerEvent.case_id == a.case_id, AnswerEvent.event.in_((Kind.CREATED, Kind.CHANGED)))))
     if seen:  # a retry of a recorded submission: never refused, never re-applied
+        assert answer is not None  # seen requires an answer
         _event(session, a, Kind.DUPLICATE, key, answer, payload)
         return SubmitResult(Kind.DUPLICATE, "Answer already recorded.", answer.revision)
     if since_shown < least:

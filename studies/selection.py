@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -50,6 +51,12 @@ def _in_range(d: float | None, bounds: tuple[float | None, float | None]) -> boo
     if d is None:  # unknown size cannot satisfy a size filter
         return False
     return (lo is None or d >= lo) and (hi is None or d <= hi)
+
+
+def _mm(c: Candidate) -> float:
+    # size matching only ever sees candidates whose diameter is known (filtered in select_cases)
+    assert c.tumor_diameter_mm is not None
+    return c.tumor_diameter_mm
 
 
 def real_candidates(session: Session, organ: str) -> list[Candidate]:
@@ -93,7 +100,7 @@ def synthetic_candidates(session: Session, organ: str) -> list[Candidate]:
 def _draw(pool: Sequence[Candidate], n: int, rng: np.random.Generator, what: str,
           spec: StudySpec, fix: str) -> list[Candidate]:
     _check_enough(pool, n, what, spec, fix)
-    idx = rng.choice(len(pool), size=n, replace=False) if n else []
+    idx: np.ndarray | list[int] = rng.choice(len(pool), size=n, replace=False) if n else []
     return [pool[i] for i in sorted(idx)]
 
 
@@ -116,11 +123,11 @@ def _draw_matched(pool: Sequence[Candidate], real: Sequence[Candidate], n: int,
     _check_enough(pool, n, what, spec, fix)
     if n == 0:
         return []
-    targets, partner = matching.target_diameters([c.tumor_diameter_mm for c in real], n)
+    targets, partner = matching.target_diameters([_mm(c) for c in real], n)
     if targets.size == 0:  # no real arm to match (design organ_origin with real: 0)
         return _draw(pool, n, rng, what, spec, fix)
     shuffled = [pool[i] for i in rng.permutation(len(pool))]
-    picked = matching.assign_nearest(targets, [c.tumor_diameter_mm for c in shuffled])
+    picked = matching.assign_nearest(targets, [_mm(c) for c in shuffled])
     return [replace(shuffled[j], matched_to=real[k].organ_id)
             for j, k in zip(picked, partner, strict=True)]
 
@@ -143,8 +150,7 @@ def select_cases(session: Session, spec: StudySpec) -> list[Candidate]:
             synthetic = [c for c in synthetic if c.tumor_diameter_mm is not None]
             wanted = [c for c in synthetic if ANY_METHOD in spec.synthetic
                       or c.method in spec.synthetic]
-            inside = matching.common_support([c.tumor_diameter_mm for c in real],
-                                             [c.tumor_diameter_mm for c in wanted])
+            inside = matching.common_support([_mm(c) for c in real], [_mm(c) for c in wanted])
             if inside.sum() >= spec.real:  # draw real cases the synthetic pool can match
                 real = [c for c, ok in zip(real, inside, strict=True) if ok]
         real_arm = _draw(real, spec.real, rng, f"cases_per_organ.real ({organ})", spec,
@@ -177,7 +183,7 @@ def size_match_report(chosen: Sequence[Candidate], codes: Mapping[int, str] | No
             if c.arm == Arm.REAL and c.tumor_diameter_mm is not None]
     syn = [c.tumor_diameter_mm for c in chosen
            if c.arm == Arm.SYNTHETIC and c.tumor_diameter_mm is not None]
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     for c in chosen:
         partner = by_organ_id.get(c.matched_to) if c.matched_to is not None else None
         if partner is None:
@@ -185,8 +191,8 @@ def size_match_report(chosen: Sequence[Candidate], codes: Mapping[int, str] | No
         pairs.append({"organ": c.organ, "method": c.method,
                       "real": codes.get(partner.organ_id, partner.source),
                       "synthetic": codes.get(c.organ_id, c.source),
-                      "real_mm": round(float(partner.tumor_diameter_mm), 2),
-                      "synthetic_mm": round(float(c.tumor_diameter_mm), 2)})
+                      "real_mm": round(float(_mm(partner)), 2),
+                      "synthetic_mm": round(float(_mm(c)), 2)})
     report = matching.balance(real, syn, [(p["real_mm"], p["synthetic_mm"]) for p in pairs])
     report["pairs"] = pairs
     return report

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from db.models import LoginSession, User
@@ -91,9 +92,11 @@ def end_all(session: Session, user_id: int | None) -> int:
     """End every open session of the account (logout, password reset, deactivation)."""
     if user_id is None:
         return 0
-    return session.execute(update(LoginSession).where(LoginSession.user_id == user_id,
-                                                      LoginSession.revoked_at.is_(None))
-                           .values(revoked_at=clock.now())).rowcount or 0
+    # DML statements yield a CursorResult; Session.execute is only typed as Result
+    return cast(CursorResult[Any], session.execute(
+        update(LoginSession).where(LoginSession.user_id == user_id,
+                                   LoginSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now()))).rowcount or 0
 
 
 __all__ = ["IDLE_LIMIT", "MAX_AGE", "SESSION_ENDED", "end", "end_all", "require_live",

@@ -188,8 +188,8 @@ class _Checker:
         return SpecError(f"{self.source}: {key} must be {constraint}, got "
                          f"{short_repr(value)}; {fix}")
 
-    def mapping(self, value: Any, key: str, allowed: set[str], required: set[str] = frozenset()
-                ) -> dict[str, Any]:
+    def mapping(self, value: Any, key: str, allowed: set[str],
+                required: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(key, "a mapping", value, "see studies/examples/turing_demo.yaml")
         unknown = sorted((k if len(k) <= 60 else k[:57] + "...") if isinstance(k, str)

@@ -87,6 +87,7 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
                 study = admin.create_study(session, spec, actor=accounts.OPERATOR,
                                            export_root=root / "studies", progress=progress)
             result.studies[study.name] = study.export_dir
+        assert study is not None  # the last study of the loop
         result.study, result.export_dir = study.name, study.export_dir
         result.audit = _audit_line(study.audit)
         for username, role in (("demo", "reader"), ("researcher", "researcher")):

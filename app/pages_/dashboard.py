@@ -36,12 +36,12 @@ unsure = st.radio("Unsure answers", ["exclude", "wrong"], horizontal=True,
                   help="exclude: unsure answers are left out; wrong: counted as errors")
 
 st.header("Readers")
+stats = None
 try:
     stats = admin_ui.staff_call(login, study_reader_statistics, str(study.id), study.design,
                                 unsure=unsure)
 except EvaluationInputError as exc:
     safe_text.info(exc)
-    stats = None
 if stats is not None:
     votes, table = stats.votes, stats.table
     if task == Task.TURING:

@@ -92,6 +92,7 @@ with st.form("turingct_existing_reader"):
                 elif action in ("deactivate", "reactivate"):
                     accounts.set_active(session, user, action == "reactivate", actor=actor)
                 else:
+                    assert study is not None  # the assign button is disabled without one
                     n = admin.assign_reader(session, actor, study.id, user)
         except TuringCTError as exc:
             safe_text.error(exc)

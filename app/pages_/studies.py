@@ -91,7 +91,7 @@ with st.expander("Create a study", expanded=False):
         educational = st.checkbox("Educational (show the truth after finishing)", value=False)
         if st.form_submit_button("Create study"):
             try:
-                crop_size = [float(v) for v in crop.replace(",", " ").split()]
+                crop_size: list[float] | str = [float(v) for v in crop.replace(",", " ").split()]
             except ValueError:
                 crop_size = crop  # the spec validator names the problem
             _create({
@@ -121,11 +121,13 @@ with admin_ui.staff_session(login) as (session, user):
 
 def _key_csv() -> str:
     """Built only when the researcher asks for it (role checked in the service)."""
+    assert study is not None  # the script stopped above otherwise
     with admin_ui.staff_session(login) as (session, user):
         return admin.rows_to_csv(admin.key_rows(session, user, study.id), admin.KEY_COLUMNS)
 
 
 def _results_csv() -> str:
+    assert study is not None  # the script stopped above otherwise
     with admin_ui.staff_session(login) as (session, user):
         return admin.rows_to_csv(admin.results_rows(session, user, study.id),
                                  admin.RESULT_COLUMNS)

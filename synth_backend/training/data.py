@@ -287,6 +287,7 @@ class PatchSampler:
         ct = crop_patch(case.ct, center, p, AIR_HU)
         organ = crop_patch(case.organ, center, p, False)
         if use_real:
+            assert case.tumor is not None  # use_real requires it
             tumor = crop_patch(case.tumor, center, p, False)
         elif self.mode == "tumor":
             ct, tumor = paste_pseudo_tumor(ct, organ, rng, stage=self.stage or "early",

@@ -73,7 +73,7 @@ def _presentation(args):
         from evaluation.store import resolve_study_id
 
         with session_scope(open_engine(args.db)) as session:
-            study = session.get(Study, resolve_study_id(session, args.for_study))
+            study = session.get_one(Study, resolve_study_id(session, args.for_study))
             return parse_spec(study.spec, f"study {study.name}").presentation
     return Presentation()
 
@@ -85,6 +85,7 @@ def result_name(organ: str, methods) -> str:
 def cmd_realism(args: argparse.Namespace) -> int:
     from evaluation import realism
     from evaluation.radiomics import extractor_settings
+    from evaluation.realism_cnn import CnnOptions
     from evaluation.realism_sources import real_sources, synthetic_sources
     from evaluation.tables import EvaluationInputError, write_table
 
@@ -107,7 +108,7 @@ def cmd_realism(args: argparse.Namespace) -> int:
           flush=True)
     spec = extractor_settings()
     features = realism.case_features(cases, presentation.spacing_mm, spec)
-    cnn = ({"epochs": args.cnn_epochs, "device": args.device}
+    cnn = (CnnOptions(epochs=args.cnn_epochs, device=args.device)
            if "cnn" in args.discriminators else None)
     result = realism.run_realism(cases, features, organ=args.organ,
                                  spacing=presentation.spacing_mm, seed=args.seed,

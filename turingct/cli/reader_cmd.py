@@ -83,7 +83,7 @@ def _add(args) -> int:
     with session_scope(open_engine(args.db)) as session:
         user = session.scalar(select(User).where(User.username == args.username))
         created = user is None
-        if created:
+        if user is None:
             user = create_user(session, args.username, password, role=args.role,
                                years_experience=args.years)
         elif password is not None:
