@@ -30,6 +30,7 @@ from db.models import Volume as VolumeRow
 from db.models import VolumeOrgan
 from studies.errors import StudyError
 from studies.spec import MAX_CROP_MM, MAX_CROP_VOXELS, Presentation, Window
+from synth_backend.base import float3
 from synth_backend.geometry import bounding_box
 from synth_backend.io import atomic_write, load_volume
 
@@ -109,7 +110,7 @@ def choose_lesion(tumor: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarr
     mask = labels == label
     lesion = Lesion(1, int(n), int(sizes[label - 1]),
                     round(equivalent_diameter_mm(int(sizes[label - 1]), spacing), 2),
-                    tuple(float(v) for v in box_center(mask)))  # type: ignore[arg-type]
+                    float3(box_center(mask)))
     return mask, lesion
 
 

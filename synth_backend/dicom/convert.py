@@ -240,12 +240,13 @@ def _write_conversion(p: SeriesPlan, ordered, files, mask_files, final: Path) ->
         import highdicom
         import skimage
 
+        # skimage's __init__.pyi lists __version__ but never defines it
+        skimage_version = skimage.__version__  # type: ignore[attr-defined]
         provenance = {
             "converter": "turingct.dicom", "conversion_version": CONVERSION_VERSION,
             "code_version": _code_version(),
             "libraries": {"pydicom": pydicom.__version__, "highdicom": highdicom.__version__,
-                          # skimage's __init__.pyi lists __version__ but never defines it
-                          "scikit-image": skimage.__version__},  # type: ignore[attr-defined]
+                          "scikit-image": skimage_version},
             "series_instance_uid": p.series.uid,
             "study_instance_uid": str(p.series.first.get("StudyInstanceUID", "")),
             "frame_of_reference_uid": str(p.series.first.get("FrameOfReferenceUID", "")),

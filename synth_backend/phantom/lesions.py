@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from synth_backend.base import float3
 from synth_backend.geometry import bounding_box
 from synth_backend.phantom import shapes
 from synth_backend.phantom.canvas import Canvas, coverage
@@ -64,11 +65,11 @@ def sample_lesion(rng: np.random.Generator, organ: str, canvas: Canvas) -> Lesio
         return None
     candidates = np.argwhere(depth >= 0.9 * radius)
     idx = candidates[rng.integers(len(candidates))]
-    center = tuple(float(ax[i]) for ax, i in zip(canvas.axes, idx, strict=True))
-    radii = tuple(float(radius * rng.uniform(0.8, 1.2)) for _ in range(3))
+    center = float3(ax[i] for ax, i in zip(canvas.axes, idx, strict=True))
+    radii = float3(radius * rng.uniform(0.8, 1.2) for _ in range(3))
     return LesionParams(
-        organ=organ, structure=structure, center_mm=center, radii_mm=radii,  # type: ignore[arg-type]
-        rot_deg=tuple(float(v) for v in rng.uniform(-90, 90, size=3)),  # type: ignore[arg-type]
+        organ=organ, structure=structure, center_mm=center, radii_mm=radii,
+        rot_deg=float3(rng.uniform(-90, 90, size=3)),
         lobulation=float(rng.uniform(0.08, 0.2)), delta_hu=float(rng.uniform(35.0, 60.0)),
         seed=int(rng.integers(2**31)))
 
