@@ -9,8 +9,7 @@ import pytest
 from core.errors import InputError, TuringCTError
 from core.vocabulary import ORGANS, QUESTIONS, SIZES, Organ, SizeClass, StudyDesign
 from evaluation.tables import EvaluationInputError
-from synth_backend.errors import VolumeError
-from synth_backend.runner import OrganTooSmallError, SynthesisInputError
+from synth_backend.errors import OrganTooSmallError, SynthesisInputError, VolumeError
 
 
 @pytest.mark.parametrize(("error", "anonymous"), [

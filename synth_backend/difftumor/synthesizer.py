@@ -30,6 +30,7 @@ from synth_backend.autoencoder.patching import (
 from synth_backend.base import SynthesisResult, float3, int3, resolve_device
 from synth_backend.difftumor.sample import DiffTumorModel, sample_patch
 from synth_backend.elastic import sample_sigma
+from synth_backend.errors import SynthesisInputError
 from synth_backend.masks import (
     SIZE_RADIUS_MM,
     STAGES,
@@ -38,7 +39,6 @@ from synth_backend.masks import (
     sample_tumor_specs,
     stage_for_radius,
 )
-from synth_backend.runner import SynthesisInputError
 from synth_backend.training.learned import CheckpointSynthesizer
 
 AIR_HU = -1024.0

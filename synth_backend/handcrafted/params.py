@@ -32,10 +32,10 @@ from synth_backend.elastic import (
     shape_reach_mm,
     tumor_box,
 )
+from synth_backend.errors import OrganTooSmallError
 from synth_backend.handcrafted.texture import SIGMA_A_MM, SIGMA_B_MM
 from synth_backend.handcrafted.vessels import clearance_mm, coarse_distance_mm, large_vessels
 from synth_backend.masks import SIZE_RADIUS_MM
-from synth_backend.runner import OrganTooSmallError
 
 SIZE_CHOICES = (*SIZES, "mix")
 COUNTS = {"tiny": (3, 10), "small": (3, 10), "medium": (2, 5), "large": (1, 3)}

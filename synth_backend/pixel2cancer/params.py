@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from synth_backend.base import float3, int3
+from synth_backend.errors import OrganTooSmallError
 from synth_backend.handcrafted.texture import SIGMA_A_MM, SIGMA_B_MM
 from synth_backend.pixel2cancer.tables import (
     INVASION_PROBS,
@@ -31,7 +32,6 @@ from synth_backend.pixel2cancer.tables import (
     diameter_for_steps,
     steps_for_diameter,
 )
-from synth_backend.runner import OrganTooSmallError
 
 SIZE_DIAMETER_MM = {"tiny": (6.0, 10.0), "small": (12.0, 20.0), "medium": (24.0, 40.0),
                     "large": (48.0, 80.0)}

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from synth_backend.base import SynthesisParams, SynthesisResult, Synthesizer
+from synth_backend.errors import SynthesisInputError
 from synth_backend.training.checkpoint import (
     checkpoint_sha256,
     load_checkpoint,
@@ -108,8 +109,6 @@ class CheckpointSynthesizer(Synthesizer):
     def check_organ(self, organ: str) -> None:
         """The shipped weights know one organ; other organs need their own checkpoint."""
         if self.default_organ is not None and organ != self.default_organ:
-            from synth_backend.runner import SynthesisInputError
-
             raise SynthesisInputError(
                 None, f"the shipped {self.name} weights were trained on the {self.default_organ} "
                 f"only, not the {organ}",
@@ -158,8 +157,6 @@ class CheckpointSynthesizer(Synthesizer):
                       **options: Any) -> SynthesisParams:
         """One lesion's parameters. ``n_tumors`` > 1 cannot be drawn ahead: each lesion is
         placed outside the earlier ones, which only exist once applied (use ``synthesize``)."""
-        from synth_backend.runner import SynthesisInputError
-
         n_tumors = options.pop("n_tumors", None)
         if n_tumors is not None and int(n_tumors) != 1:
             raise SynthesisInputError(
@@ -202,8 +199,6 @@ class CheckpointSynthesizer(Synthesizer):
         patch, centre and seed (``SeedSequence([seed, i])``), each on the CT the previous call
         returned; a later lesion is centred and masked outside the earlier ones. ``params``
         lists every lesion's own parameters (:class:`SeveralLesions`)."""
-        from synth_backend.runner import SynthesisInputError
-
         if int(n_tumors) < 1:
             raise SynthesisInputError(None, f"n_tumors must be >= 1, got {n_tumors}",
                                       "pass a positive --n-tumors")

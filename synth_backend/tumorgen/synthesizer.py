@@ -27,8 +27,8 @@ from synth_backend.autoencoder.patching import (
     patch_mask_to_input,
 )
 from synth_backend.base import SynthesisResult, float3, int3, resolve_device
+from synth_backend.errors import SynthesisInputError
 from synth_backend.masks import SIZE_RADIUS_MM
-from synth_backend.runner import SynthesisInputError
 from synth_backend.training.learned import CheckpointSynthesizer
 from synth_backend.tumorgen.boxes import box_tensor, upsample_box
 from synth_backend.tumorgen.sample import TumorGenModel, sample_patch

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from synth_backend.errors import OrganTooSmallError
 from synth_backend.handcrafted.params import HandcraftedParams, sample_params
 from synth_backend.handcrafted.synthesizer import HandcraftedSynthesizer, apply
 from synth_backend.handcrafted.texture import gaussian_blur_fft, tumor_texture
 from synth_backend.provenance import tumor_statistics
-from synth_backend.runner import OrganTooSmallError
 
 SPACING = (1.5, 1.5, 2.0)
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from synth_backend.errors import OrganTooSmallError
 from synth_backend.pixel2cancer.automaton import TUMOR_MAX, VESSEL, WALL, Automaton
 from synth_backend.pixel2cancer.params import SIZE_DIAMETER_MM, Pixel2CancerParams
 from synth_backend.pixel2cancer.synthesizer import Pixel2CancerSynthesizer
@@ -17,7 +18,6 @@ from synth_backend.pixel2cancer.tables import (
     steps_for_diameter,
 )
 from synth_backend.provenance import tumor_statistics
-from synth_backend.runner import OrganTooSmallError
 from tests.synth_backend.test_handcrafted import SPACING, organ_phantom
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

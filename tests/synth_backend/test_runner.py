@@ -8,14 +8,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from synth_backend.errors import VolumeError
-from synth_backend.io import save_volume
-from synth_backend.runner import (
+from synth_backend.errors import (
     EmptyOrganError,
     OrganTooSmallError,
     SynthesisInputError,
-    synthesize_file,
+    VolumeError,
 )
+from synth_backend.io import save_volume
+from synth_backend.runner import synthesize_file
 from tests.synth_backend.test_handcrafted import SPACING, organ_phantom
 
 # an LPS-oriented file: the outputs must come back in the file's own orientation
