@@ -131,6 +131,16 @@ def test_backup_is_a_usable_copy(db_url, engine, tmp_path):
         copy.dispose()
 
 
+def _insert_dataset_and_volume(conn, now) -> None:
+    """Dataset 1 with volume 1, as raw SQL that every schema revision accepts."""
+    conn.execute(text("INSERT INTO datasets (id, name, format, root_path, meta, created_at) "
+                      "VALUES (1, 'd', 'phantom', '/x', '{}', :t)"), {"t": now})
+    conn.execute(text(
+        "INSERT INTO volumes (id, dataset_id, case_id, origin, ct_path, ct_sha256, shape, "
+        "spacing, affine, axcodes, meta, created_at) VALUES (1, 1, 'c', 'phantom', '/x', "
+        ":h, '[1,1,1]', '[1,1,1]', '[]', 'RAS', '{}', :t)"), {"h": "0" * 64, "t": now})
+
+
 def test_upgrade_from_0001_keeps_answers_and_backfills_first_answer_time(db_url, engine):
     """An old schema with data in it is migrated without losing anything; the new column is
     filled from the data (unchanged answers) and from the answer event log (changed ones)."""
@@ -139,12 +149,7 @@ def test_upgrade_from_0001_keeps_answers_and_backfills_first_answer_time(db_url,
     command.downgrade(alembic_config(db_url), "0001")
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO datasets (id, name, format, root_path, meta, created_at) "
-                          "VALUES (1, 'd', 'phantom', '/x', '{}', :t)"), {"t": now})
-        conn.execute(text(
-            "INSERT INTO volumes (id, dataset_id, case_id, origin, ct_path, ct_sha256, shape, "
-            "spacing, affine, axcodes, meta, created_at) VALUES (1, 1, 'c', 'phantom', '/x', "
-            ":h, '[1,1,1]', '[1,1,1]', '[]', 'RAS', '{}', :t)"), {"h": "0" * 64, "t": now})
+        _insert_dataset_and_volume(conn, now)
         conn.execute(text(
             "INSERT INTO studies (id, name, design, status, spec, spec_yaml, seed, "
             "allow_changes, educational, export_dir, audit, created_at) VALUES (1, 's', "
@@ -180,12 +185,7 @@ def _populate_0004(engine, organ="liver", question="truth", event="created"):
     table rebuild with foreign keys on would have set to NULL."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO datasets (id, name, format, root_path, meta, created_at) "
-                          "VALUES (1, 'd', 'phantom', '/x', '{}', :t)"), {"t": now})
-        conn.execute(text(
-            "INSERT INTO volumes (id, dataset_id, case_id, origin, ct_path, ct_sha256, shape, "
-            "spacing, affine, axcodes, meta, created_at) VALUES (1, 1, 'c', 'phantom', '/x', "
-            ":h, '[1,1,1]', '[1,1,1]', '[]', 'RAS', '{}', :t)"), {"h": "0" * 64, "t": now})
+        _insert_dataset_and_volume(conn, now)
         conn.execute(text(
             "INSERT INTO volume_organs (id, volume_id, organ, mask_paths, mask_sha256, "
             "organ_voxels, tumor_kind, tumor_paths, tumor_voxels) VALUES (1, 1, :o, '[]', :h, 1, "
