@@ -90,16 +90,17 @@ def base_url() -> str:
     return "http://localhost:8501"
 
 
-def study_picker(login: state.Login, *, key: str, label: str = "Study"
-                 ) -> StudySummary | None:
+def study_picker(login: state.Login, *, key: str, label: str = "Study") -> StudySummary | None:
     """Select one of the studies (``StudySummary``); None (with a hint) when there is none."""
     from studies import admin
 
     with staff_session(login) as (session, user):
         studies = admin.list_studies(session, user)
     if not studies:
-        st.info("No study yet. Create one on the Studies page or with "
-                "`turingct study create SPEC.yaml`.")
+        st.info(
+            "No study yet. Create one on the Studies page or with "
+            "`turingct study create SPEC.yaml`."
+        )
         return None
     by_label = {_study_label(s.name, s.status): s for s in reversed(studies)}
     choice = st.selectbox(label, list(by_label), key=key)
@@ -128,16 +129,29 @@ def show_progress(rows: list[Any]) -> None:
     total = sum(r["total"] for r in records)
     st.metric("Answers", f"{answered} / {total}")
     st.dataframe(
-        records, hide_index=True, width="stretch", height="content",  # every reader, no scroll
-        column_order=["username", "years_experience", "answered", "total", "progress",
-                      "median_seconds", "last_answer_at"],
+        records,
+        hide_index=True,
+        width="stretch",
+        height="content",  # every reader, no scroll
+        column_order=[
+            "username",
+            "years_experience",
+            "answered",
+            "total",
+            "progress",
+            "median_seconds",
+            "last_answer_at",
+        ],
         column_config={
-            "username": "Reader", "years_experience": "Years",
-            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0,
-                                                        max_value=1.0, format="percent"),
+            "username": "Reader",
+            "years_experience": "Years",
+            "progress": st.column_config.ProgressColumn(
+                "Progress", min_value=0.0, max_value=1.0, format="percent"
+            ),
             "median_seconds": st.column_config.NumberColumn("Median s / case", format="%.1f"),
             "last_answer_at": "Last answer (UTC)",
-        })
+        },
+    )
 
 
 def show_audit(audit: dict[str, Any]) -> None:
@@ -149,15 +163,19 @@ def show_audit(audit: dict[str, Any]) -> None:
     if auc is None:
         safe_text.warning(f"Blinding audit not run: {audit.get('warning')}")
         return
-    text = (f"Blinding audit: AUC {auc:.2f} (95% CI {lo:.2f}-{hi:.2f}) on "
-            f"{audit.get('n_real')} real + {audit.get('n_synthetic')} synthetic cases")
+    text = (
+        f"Blinding audit: AUC {auc:.2f} (95% CI {lo:.2f}-{hi:.2f}) on "
+        f"{audit.get('n_real')} real + {audit.get('n_synthetic')} synthetic cases"
+    )
     if audit.get("warning"):
         safe_text.warning(f"{text}. {audit['warning']}")
     else:
         safe_text.success(f"{text}: near chance, the arms look alike without the tumor.")
     if audit.get("size_auc") is not None:
-        st.caption(f"Lesion size alone: AUC {audit['size_auc']:.2f} (Mann-Whitney p = "
-                   f"{audit['size_p_value']:.3f}); 0.5 = size tells nothing about the arm.")
+        st.caption(
+            f"Lesion size alone: AUC {audit['size_auc']:.2f} (Mann-Whitney p = "
+            f"{audit['size_p_value']:.3f}); 0.5 = size tells nothing about the arm."
+        )
     with st.expander("Audit details"):
         st.json({k: v for k, v in audit.items() if k != "size_match"})
 
@@ -174,16 +192,34 @@ def show_size_match(report: dict[str, Any] | None) -> None:
     pairs = report.get("pairs") or []
     if pairs:
         with st.expander(f"Size-matched pairs ({len(pairs)})"):
-            st.dataframe([{"organ": p["organ"], "method": p.get("method") or "",
-                           "real mm": p["real_mm"], "synthetic mm": p["synthetic_mm"]}
-                          for p in pairs], hide_index=True, height="content")
+            st.dataframe(
+                [
+                    {
+                        "organ": p["organ"],
+                        "method": p.get("method") or "",
+                        "real mm": p["real_mm"],
+                        "synthetic mm": p["synthetic_mm"],
+                    }
+                    for p in pairs
+                ],
+                hide_index=True,
+                height="content",
+            )
 
 
 def show_case_table(rows: list[dict[str, Any]]) -> None:
     """Cases per arm / organ / method (``studies.admin.show_study()['case_table']``)."""
-    st.dataframe(rows, hide_index=True, height="content",
-                 column_config={"arm": "Arm", "organ": "Organ", "method": "Method",
-                                "cases": st.column_config.NumberColumn("Cases")})
+    st.dataframe(
+        rows,
+        hide_index=True,
+        height="content",
+        column_config={
+            "arm": "Arm",
+            "organ": "Organ",
+            "method": "Method",
+            "cases": st.column_config.NumberColumn("Cases"),
+        },
+    )
 
 
 def show_jobs(rows: list[Any]) -> None:
@@ -198,18 +234,43 @@ def show_jobs(rows: list[Any]) -> None:
         safe_text.error(f"Job #{job.id} ({job.method} · {job.organ}) {job.status}: {job.reason}")
     for job in (j for j in rows if j.errors):
         with st.expander(f"Job #{job.id}: {len(job.errors)} failed item(s)"):
-            st.dataframe([{"item": e.get("item"), "case": e.get("case"),
-                           "error": e.get("error")} for e in job.errors],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                [
+                    {"item": e.get("item"), "case": e.get("case"), "error": e.get("error")}
+                    for e in job.errors
+                ],
+                hide_index=True,
+                width="stretch",
+            )
     records = as_records(rows)
     for r, job in zip(records, rows, strict=True):
         r["errors"] = len(r["errors"])
         r["done"] = job.done_fraction  # a job whose items all failed shows 0%, not 100%
         r["reason"] = job.reason or ""
     st.dataframe(
-        records, hide_index=True, width="stretch", height="content",
-        column_order=["id", "method", "organ", "status", "done", "n_done", "n_failed",
-                      "n_total", "reason", "device", "seed", "created_at", "finished_at",
-                      "out_dir"],
-        column_config={"done": st.column_config.ProgressColumn(
-            "Volumes made", min_value=0.0, max_value=1.0, format="percent")})
+        records,
+        hide_index=True,
+        width="stretch",
+        height="content",
+        column_order=[
+            "id",
+            "method",
+            "organ",
+            "status",
+            "done",
+            "n_done",
+            "n_failed",
+            "n_total",
+            "reason",
+            "device",
+            "seed",
+            "created_at",
+            "finished_at",
+            "out_dir",
+        ],
+        column_config={
+            "done": st.column_config.ProgressColumn(
+                "Volumes made", min_value=0.0, max_value=1.0, format="percent"
+            )
+        },
+    )

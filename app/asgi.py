@@ -34,8 +34,13 @@ class BlockEndpoints:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope.get("path", "").rstrip("/").endswith(self.suffixes):
-            await send({"type": "http.response.start", "status": 404,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"Not found"})
             return
         await self.app(scope, receive, send)
@@ -82,5 +87,6 @@ class ScrubSessionStart:
         await self.app(scope, receive, scrubbed)
 
 
-app = st.App(str(MAIN_SCRIPT),
-             middleware=[Middleware(BlockEndpoints), Middleware(ScrubSessionStart)])
+app = st.App(
+    str(MAIN_SCRIPT), middleware=[Middleware(BlockEndpoints), Middleware(ScrubSessionStart)]
+)

@@ -33,8 +33,10 @@ class StoredResult:
 
     @property
     def caption(self) -> str:
-        return (f"{self.kind} result {self.id} '{self.name}', stored {self.created_at} UTC, "
-                f"code {self.code_version}")
+        return (
+            f"{self.kind} result {self.id} '{self.name}', stored {self.created_at} UTC, "
+            f"code {self.code_version}"
+        )
 
 
 def load_stored(session, study_id: int) -> list[StoredResult]:
@@ -42,10 +44,19 @@ def load_stored(session, study_id: int) -> list[StoredResult]:
     call through ``admin_ui.staff_call``)."""
     from evaluation.store import latest_results, result_tables
 
-    return [StoredResult(row.id, row.kind, row.name, f"{row.created_at:%Y-%m-%d %H:%M}",
-                         row.code_version, dict(row.params or {}),
-                         dict((row.result or {}).get("conventions", {})), result_tables(row))
-            for row in latest_results(session, study=study_id)]
+    return [
+        StoredResult(
+            row.id,
+            row.kind,
+            row.name,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            row.code_version,
+            dict(row.params or {}),
+            dict((row.result or {}).get("conventions", {})),
+            result_tables(row),
+        )
+        for row in latest_results(session, study=study_id)
+    ]
 
 
 def cli_hints(study: str) -> dict[str, str]:
@@ -53,17 +64,16 @@ def cli_hints(study: str) -> dict[str, str]:
     s = shlex.quote(study)
     return {
         "fid": f"turingct evaluate fid --real REAL_DIR --synthetic SYNTHETIC_DIR --store "
-               f"--for-study {s}",
+        f"--for-study {s}",
         "frd": f"turingct evaluate frd --cases cases.csv --store --for-study {s}",
         "seg": f"turingct evaluate seg --pred PRED_DIR --truth TRUTH_DIR --tolerance-mm 2 "
-               f"--store --for-study {s}",
+        f"--store --for-study {s}",
         "radiomics": f"turingct evaluate radiomics --study {s} --out-dir radiomics --store",
     }
 
 
 def _missing(kind: str, what: str, study: str) -> None:
-    st.info(f"No stored {what} for this study yet. Compute it with\n\n"
-            f"`{cli_hints(study)[kind]}`")
+    st.info(f"No stored {what} for this study yet. Compute it with\n\n`{cli_hints(study)[kind]}`")
 
 
 def _labelled(results: list[StoredResult], table: str) -> pd.DataFrame:
@@ -95,11 +105,16 @@ def show_fid(results: list[StoredResult], study: str) -> None:
     if "extractor" not in table.columns:
         table["extractor"] = "unknown extractor"
     # the stored conventions name each extractor with its limits
-    limits = {str(r.params.get("extractor")): str(r.conventions.get("extractor", ""))
-              for r in results if r.kind == "fid"}
+    limits = {
+        str(r.params.get("extractor")): str(r.conventions.get("extractor", ""))
+        for r in results
+        if r.kind == "fid"
+    }
     for i, (extractor, part) in enumerate(table.groupby("extractor", sort=True)):
-        st.plotly_chart(figures.fid_bars(part, str(extractor), limits.get(str(extractor), "")),
-                        key=f"dash_fid_{i}")
+        st.plotly_chart(
+            figures.fid_bars(part, str(extractor), limits.get(str(extractor), "")),
+            key=f"dash_fid_{i}",
+        )
 
 
 def show_frd(results: list[StoredResult], study: str) -> None:
@@ -111,8 +126,10 @@ def show_frd(results: list[StoredResult], study: str) -> None:
         _missing("frd", "FRD", study)
         return
     st.dataframe(table, hide_index=True, width="stretch", height="content")
-    st.caption("FRD = log(d^2), features z-scored on the real set; lower = closer. "
-               + "; ".join(r.caption for r in frd))
+    st.caption(
+        "FRD = log(d^2), features z-scored on the real set; lower = closer. "
+        + "; ".join(r.caption for r in frd)
+    )
 
 
 def show_seg(results: list[StoredResult], study: str) -> None:
@@ -145,13 +162,20 @@ def show_radiomics(results: list[StoredResult], study: str) -> None:
         tsne = r.tables.get("tsne")
         if tsne is not None and {"tsne_1", "tsne_2", "organ"} <= set(tsne.columns):
             arms = tsne["arm"] if "arm" in tsne.columns else None
-            st.plotly_chart(figures.tsne_scatter(tsne[["tsne_1", "tsne_2"]].to_numpy(),
-                                                 tsne["organ"], arms, seed=r.params.get("seed")),
-                            key=f"dash_tsne_{i}")
+            st.plotly_chart(
+                figures.tsne_scatter(
+                    tsne[["tsne_1", "tsne_2"]].to_numpy(),
+                    tsne["organ"],
+                    arms,
+                    seed=r.params.get("seed"),
+                ),
+                key=f"dash_tsne_{i}",
+            )
         summary = r.tables.get("svm_summary")
         if summary is not None and not summary.empty:
-            st.plotly_chart(figures.svm_vs_readers(summary, r.tables.get("readers_origin")),
-                            key=f"dash_svm_{i}")
+            st.plotly_chart(
+                figures.svm_vs_readers(summary, r.tables.get("readers_origin")), key=f"dash_svm_{i}"
+            )
         st.caption(r.caption)
 
 
@@ -163,9 +187,15 @@ def report_html(session, study_id: int, unsure: str = "exclude", n_boot: int = 1
 
     parts = collect_report(session, study_id, unsure=unsure, n_boot=n_boot)
     with tempfile.TemporaryDirectory(prefix="turingct-report-") as tmp:
-        path = build_report(parts.tables, parts.figures, parts.settings, Path(tmp) / "r.html",
-                            title=f"Study report: {parts.settings['study']}",
-                            conventions=parts.conventions, html_tables=parts.html)
+        path = build_report(
+            parts.tables,
+            parts.figures,
+            parts.settings,
+            Path(tmp) / "r.html",
+            title=f"Study report: {parts.settings['study']}",
+            conventions=parts.conventions,
+            html_tables=parts.html,
+        )
         return path.read_bytes()
 
 
@@ -185,5 +215,9 @@ def show_mrmc(votes: pd.DataFrame) -> None:
     st.plotly_chart(figures.mrmc_figure(result), key="dash_mrmc")
     st.dataframe(table, hide_index=True)
     with st.expander("Conventions of the MRMC analysis"):
-        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
-                               conventions(result, "this study", from_study=True).items()))
+        st.markdown(
+            "\n".join(
+                f"- **{k}**: {v}"
+                for k, v in conventions(result, "this study", from_study=True).items()
+            )
+        )

@@ -32,10 +32,21 @@ def batch_available() -> bool:
     return importlib.util.find_spec("synth_backend.batch") is not None
 
 
-def batch_command(*, method: str, organ: str, dataset: str, count: int, size: str,
-                  device: str, seed: int, out_dir: Path, database_url: str,
-                  checkpoint: str | Path | None = None, n_tumors: int | None = None,
-                  profile: str | None = None) -> list[str]:
+def batch_command(
+    *,
+    method: str,
+    organ: str,
+    dataset: str,
+    count: int,
+    size: str,
+    device: str,
+    seed: int,
+    out_dir: Path,
+    database_url: str,
+    checkpoint: str | Path | None = None,
+    n_tumors: int | None = None,
+    profile: str | None = None,
+) -> list[str]:
     """argv of ``turingct synth batch`` for these choices (validated here, one-line errors).
 
     ``checkpoint``: the weights file of a learning-based method (required for those, refused
@@ -56,28 +67,59 @@ def batch_command(*, method: str, organ: str, dataset: str, count: int, size: st
     if count < 1:
         raise LaunchError(f"number of volumes must be >= 1, got {count}")
     if n_tumors is not None and int(n_tumors) < 1:
-        raise LaunchError(f"number of tumors must be >= 1, got {n_tumors}; clear the field "
-                          "for the method's default")
+        raise LaunchError(
+            f"number of tumors must be >= 1, got {n_tumors}; clear the field "
+            "for the method's default"
+        )
     if profile is not None and profile not in PROFILES:
         raise LaunchError(f"profile must be one of {PROFILES}, got {profile!r}")
     if profile is not None and method != "handcrafted":
-        raise LaunchError(f"profile is a hand-crafted option, not for {method}; set it "
-                          "back to the default or pick the handcrafted method")
+        raise LaunchError(
+            f"profile is a hand-crafted option, not for {method}; set it "
+            "back to the default or pick the handcrafted method"
+        )
     checkpoint = str(checkpoint).strip() if checkpoint else None
     if method in LEARNING_BASED and not checkpoint:
-        raise LaunchError(f"checkpoint must be given for {method} (a learning-based method); "
-                          "type the path of its trained weights (`turingct train ...` makes "
-                          "them)")
+        raise LaunchError(
+            f"checkpoint must be given for {method} (a learning-based method); "
+            "type the path of its trained weights (`turingct train ...` makes "
+            "them)"
+        )
     if checkpoint and method not in LEARNING_BASED:
-        raise LaunchError(f"checkpoint is only for learning-based methods "
-                          f"({', '.join(sorted(LEARNING_BASED))}), not {method}; clear the field")
+        raise LaunchError(
+            f"checkpoint is only for learning-based methods "
+            f"({', '.join(sorted(LEARNING_BASED))}), not {method}; clear the field"
+        )
     if checkpoint and not Path(checkpoint).is_file():
-        raise LaunchError(f"{checkpoint}: checkpoint file does not exist on this server; check "
-                          "the path")
-    argv = [*TURINGCT, "synth", "batch", "--method", method,
-            "--organ", organ, "--from-catalog", "--dataset", dataset, "--n", str(int(count)),
-            "--out", str(out_dir), "--seed", str(int(seed)), "--size", size,
-            "--device", device, "--executor", "local", "--db", database_url]
+        raise LaunchError(
+            f"{checkpoint}: checkpoint file does not exist on this server; check the path"
+        )
+    argv = [
+        *TURINGCT,
+        "synth",
+        "batch",
+        "--method",
+        method,
+        "--organ",
+        organ,
+        "--from-catalog",
+        "--dataset",
+        dataset,
+        "--n",
+        str(int(count)),
+        "--out",
+        str(out_dir),
+        "--seed",
+        str(int(seed)),
+        "--size",
+        size,
+        "--device",
+        device,
+        "--executor",
+        "local",
+        "--db",
+        database_url,
+    ]
     if checkpoint:
         argv += ["--checkpoint", str(Path(checkpoint).resolve())]
     if n_tumors is not None:
@@ -110,8 +152,10 @@ def launch_batch(**choices: Any) -> Launched:
         raise LaunchError("the batch runner is not installed; update turingct")
     name = f"{choices['method']}-{choices['organ']}-seed{int(choices['seed'])}"
     if choices.get("checkpoint"):  # other weights, other outputs: never resume across them
-        name += "-ckpt" + hashlib.sha256(str(Path(choices["checkpoint"]).resolve())
-                                         .encode()).hexdigest()[:8]
+        name += (
+            "-ckpt"
+            + hashlib.sha256(str(Path(choices["checkpoint"]).resolve()).encode()).hexdigest()[:8]
+        )
     if choices.get("profile"):
         name += f"-{choices['profile']}"
     if choices.get("n_tumors") is not None:
@@ -121,7 +165,8 @@ def launch_batch(**choices: Any) -> Launched:
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "batch.log"
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     log.close()
     return Launched(proc.pid, out_dir, log_path)

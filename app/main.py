@@ -20,25 +20,46 @@ ICON = Path(__file__).resolve().parent / "static" / "icon.png"
 st.set_page_config(page_title="TuringCT", page_icon=str(ICON), layout="wide")
 
 READER_PAGES = [
-    st.Page("pages_/my_studies.py", title="My studies", icon=":material/list:",
-            url_path="my-studies", default=True),
-    st.Page("pages_/reading.py", title="Read cases", icon=":material/visibility:",
-            url_path="reading"),
+    st.Page(
+        "pages_/my_studies.py",
+        title="My studies",
+        icon=":material/list:",
+        url_path="my-studies",
+        default=True,
+    ),
+    st.Page(
+        "pages_/reading.py", title="Read cases", icon=":material/visibility:", url_path="reading"
+    ),
 ]
 # url_path -> page; researchers and admins only.
 RESEARCH_PAGES = {
-    "studies": st.Page("pages_/studies.py", title="Studies", icon=":material/science:",
-                       url_path="studies"),
-    "readers": st.Page("pages_/readers.py", title="Readers and invites",
-                       icon=":material/group:", url_path="readers"),
-    "progress": st.Page("pages_/progress.py", title="Reader progress",
-                        icon=":material/monitoring:", url_path="progress"),
-    "datasets": st.Page("pages_/datasets.py", title="Datasets", icon=":material/database:",
-                        url_path="datasets"),
-    "synthesis": st.Page("pages_/synthesis.py", title="Synthesis batches",
-                         icon=":material/biotech:", url_path="synthesis"),
-    "dashboard": st.Page("pages_/dashboard.py", title="Dashboard", icon=":material/insights:",
-                         url_path="dashboard"),
+    "studies": st.Page(
+        "pages_/studies.py", title="Studies", icon=":material/science:", url_path="studies"
+    ),
+    "readers": st.Page(
+        "pages_/readers.py",
+        title="Readers and invites",
+        icon=":material/group:",
+        url_path="readers",
+    ),
+    "progress": st.Page(
+        "pages_/progress.py",
+        title="Reader progress",
+        icon=":material/monitoring:",
+        url_path="progress",
+    ),
+    "datasets": st.Page(
+        "pages_/datasets.py", title="Datasets", icon=":material/database:", url_path="datasets"
+    ),
+    "synthesis": st.Page(
+        "pages_/synthesis.py",
+        title="Synthesis batches",
+        icon=":material/biotech:",
+        url_path="synthesis",
+    ),
+    "dashboard": st.Page(
+        "pages_/dashboard.py", title="Dashboard", icon=":material/insights:", url_path="dashboard"
+    ),
 }
 
 
@@ -50,21 +71,27 @@ def _access_denied() -> None:
 def _denial_stubs() -> list:
     """Hidden stand-ins at the research URLs for readers: typing such a URL shows a refusal
     (the research page scripts themselves are never registered for a reader)."""
-    return [st.Page(_access_denied, title="Access denied", url_path=path, visibility="hidden")
-            for path in RESEARCH_PAGES]
+    return [
+        st.Page(_access_denied, title="Access denied", url_path=path, visibility="hidden")
+        for path in RESEARCH_PAGES
+    ]
 
 
 login = state.current_login()
 if login is None:
-    page = ("pages_/invite.py", "Set your password", "invite") if st.query_params.get("invite") \
+    page = (
+        ("pages_/invite.py", "Set your password", "invite")
+        if st.query_params.get("invite")
         else ("pages_/login.py", "Log in", "login")
+    )
     # The login form answers at every known address, so a bookmarked or typed URL asks for
     # credentials first (and then shows that page, or the refusal) instead of "page not found".
     known = ["reading", "my-studies", *RESEARCH_PAGES]
     nav = st.navigation(
         [st.Page(page[0], title=page[1], url_path=page[2], default=True)]
-        + [st.Page(page[0], title=page[1], url_path=path, visibility="hidden")
-           for path in known], position="hidden")
+        + [st.Page(page[0], title=page[1], url_path=path, visibility="hidden") for path in known],
+        position="hidden",
+    )
 else:
     if login.is_researcher:
         nav = st.navigation({"Reading": READER_PAGES, "Research": list(RESEARCH_PAGES.values())})

@@ -22,17 +22,21 @@ from app.viewer import Window, prepare_volume, preset_label
 from core.errors import TuringCTError
 from core.vocabulary import Answer, StudyDesign
 
-VOLUME_KEY = "case_volume"          # (code, blinded bytes as sent to the browser)
-PENDING_KEY = "case_pending"        # code -> idempotency key of the displayed case
-BALLOT_KEY = "case_ballot"          # the vote round on screen
-FEEDBACK_KEY = "case_feedback"      # (ok: bool, message) of the last submit
+VOLUME_KEY = "case_volume"  # (code, blinded bytes as sent to the browser)
+PENDING_KEY = "case_pending"  # code -> idempotency key of the displayed case
+BALLOT_KEY = "case_ballot"  # the vote round on screen
+FEEDBACK_KEY = "case_feedback"  # (ok: bool, message) of the last submit
 LOGGED_OUT = "You are no longer logged in; your answer was not recorded. Log in again."
-STALE_VOTE = ("Your answer was not recorded: it was given for a case that is no longer on "
-              "screen. Look at the case shown and answer again.")
-HELP = ("Mouse wheel over a view or its slider: scroll slices · click or drag: move the "
-        "crosshair (the other views follow) · right-drag or Shift + drag: window / level · "
-        "after a click in the viewer: arrow keys / Page Up / Page Down scroll, + / - zoom, "
-        "R back to the lesion, C crosshair on/off · Ctrl + wheel: zoom · keys 1 / 2 / 3: answer")
+STALE_VOTE = (
+    "Your answer was not recorded: it was given for a case that is no longer on "
+    "screen. Look at the case shown and answer again."
+)
+HELP = (
+    "Mouse wheel over a view or its slider: scroll slices · click or drag: move the "
+    "crosshair (the other views follow) · right-drag or Shift + drag: window / level · "
+    "after a click in the viewer: arrow keys / Page Up / Page Down scroll, + / - zoom, "
+    "R back to the lesion, C crosshair on/off · Ctrl + wheel: zoom · keys 1 / 2 / 3: answer"
+)
 
 
 def question_text(view: Any) -> str:
@@ -51,14 +55,15 @@ def pick_study(studies: Sequence[Any], selected_id: int | None) -> Any | None:
     for row in studies:
         if row.study_id == selected_id:
             return row
-    return next((row for row in studies if not row.finished and row.status != "closed"),
-                studies[0])
+    return next((row for row in studies if not row.finished and row.status != "closed"), studies[0])
 
 
 def window_presets(view: Any) -> tuple[tuple[str, float, float], ...]:
     """Reader-facing (label, width, level) HU: the study's presets, default first."""
-    return tuple((preset_label(name, width, level), float(width), float(level))
-                 for name, width, level in view.window_presets)
+    return tuple(
+        (preset_label(name, width, level), float(width), float(level))
+        for name, width, level in view.window_presets
+    )
 
 
 def _idempotency_key(code: str, key: str | None = None) -> str:
@@ -100,11 +105,16 @@ def _on_vote(login: state.Login, view: Any) -> None:
                 st.session_state[FEEDBACK_KEY] = (False, LOGGED_OUT)
                 return
             result = submit_answer(
-                session, user, view.code, value=vote.value,
+                session,
+                user,
+                view.code,
+                value=vote.value,
                 confidence=vote.confidence if view.confidence_enabled else None,
-                window_width=vote.window.width, window_level=vote.window.level,
+                window_width=vote.window.width,
+                window_level=vote.window.level,
                 visible_seconds=vote.visible_seconds,
-                idempotency_key=_idempotency_key(view.code, view.idempotency_key))
+                idempotency_key=_idempotency_key(view.code, view.idempotency_key),
+            )
     except TuringCTError as exc:
         st.session_state[FEEDBACK_KEY] = (False, str(exc))
         return
@@ -127,13 +137,21 @@ def show_case(view: Any, login: state.Login) -> None:
         cached = (view.code, prepare_volume(data))
         st.session_state[VOLUME_KEY] = cached
         _idempotency_key(view.code, view.idempotency_key)
-    controls = VoteControls(choices=tuple(view.choices), presets=window_presets(view),
-                            confidence=bool(view.confidence_enabled),
-                            min_seconds=float(view.min_seconds_on_case),
-                            idle_seconds=float(view.idle_seconds),
-                            ballot=st.session_state.setdefault(BALLOT_KEY, 1))
-    show_slice_viewer(cached[1], Window(*view.default_window[1:]), controls=controls,
-                      focus=view.lesion_voxel, on_vote=lambda: _on_vote(login, view))
+    controls = VoteControls(
+        choices=tuple(view.choices),
+        presets=window_presets(view),
+        confidence=bool(view.confidence_enabled),
+        min_seconds=float(view.min_seconds_on_case),
+        idle_seconds=float(view.idle_seconds),
+        ballot=st.session_state.setdefault(BALLOT_KEY, 1),
+    )
+    show_slice_viewer(
+        cached[1],
+        Window(*view.default_window[1:]),
+        controls=controls,
+        focus=view.lesion_voxel,
+        on_vote=lambda: _on_vote(login, view),
+    )
     st.caption(HELP)
 
 

@@ -14,8 +14,19 @@ import streamlit as st
 
 from evaluation.realism_report import RealismStored, auc_forest, study_realism
 
-TABLE_COLUMNS = ["method", "organ", "discriminator", "auc", "auc_ci_low", "auc_ci_high",
-                 "p_value", "auc_within_fold", "n_real", "n_synthetic", "frd"]
+TABLE_COLUMNS = [
+    "method",
+    "organ",
+    "discriminator",
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "p_value",
+    "auc_within_fold",
+    "n_real",
+    "n_synthetic",
+    "frd",
+]
 FEATURE_COLUMNS = ["method", "rank", "region", "feature", "auc", "higher_in"]
 
 
@@ -25,14 +36,18 @@ def load(session, study_id: int) -> list[RealismStored]:
 
 
 def cli_hint(study: str) -> str:
-    return ("turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD ... "
-            f"--organ ORGAN --store --for-study {shlex.quote(study)}")
+    return (
+        "turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD ... "
+        f"--organ ORGAN --store --for-study {shlex.quote(study)}"
+    )
 
 
 def show_realism(results: list[RealismStored], study: str) -> None:
     if not results:
-        st.info("No machine Turing test stored for this study or its organs yet. Run it "
-                f"with\n\n`{cli_hint(study)}`")
+        st.info(
+            "No machine Turing test stored for this study or its organs yet. Run it "
+            f"with\n\n`{cli_hint(study)}`"
+        )
         return
     for i, r in enumerate(results):
         if r.table.empty:
@@ -40,19 +55,28 @@ def show_realism(results: list[RealismStored], study: str) -> None:
         st.plotly_chart(auc_forest(r.table, r.name), key=f"dash_realism_{i}")
         left, right = st.columns([3, 2])
         with left:
-            st.markdown("**AUC real vs synthetic** (cross-validated, grouped by volume; "
-                        "0.5 = chance, lower = more realistic)")
-            st.dataframe(r.table[[c for c in TABLE_COLUMNS if c in r.table.columns]],
-                         hide_index=True, width="stretch")
+            st.markdown(
+                "**AUC real vs synthetic** (cross-validated, grouped by volume; "
+                "0.5 = chance, lower = more realistic)"
+            )
+            st.dataframe(
+                r.table[[c for c in TABLE_COLUMNS if c in r.table.columns]],
+                hide_index=True,
+                width="stretch",
+            )
         with right:
-            st.markdown("**Which features give a method away** (univariate AUC; > 0.5 = "
-                        "higher in real tumors)")
+            st.markdown(
+                "**Which features give a method away** (univariate AUC; > 0.5 = "
+                "higher in real tumors)"
+            )
             if r.features.empty:
                 st.caption("no feature separates the arms")
             else:
-                st.dataframe(r.features[[c for c in FEATURE_COLUMNS
-                                         if c in r.features.columns]],
-                             hide_index=True, width="stretch")
+                st.dataframe(
+                    r.features[[c for c in FEATURE_COLUMNS if c in r.features.columns]],
+                    hide_index=True,
+                    width="stretch",
+                )
         with st.expander("Conventions of the machine Turing test"):
             st.markdown("\n".join(f"- **{k}**: {v}" for k, v in r.conventions.items()))
         st.caption(r.caption)

@@ -53,8 +53,9 @@ def pack(content: bytes, file_name: str, mime: str) -> bytes:
     """What is sent to the browser: ``b"TCTD"``, a little-endian uint32 header length, a JSON
     header (file name, MIME type, a random nonce so a redraw does not download twice), then the
     file's bytes."""
-    head = json.dumps({"name": file_name, "mime": mime,
-                       "nonce": secrets.token_hex(8)}).encode("utf-8")
+    head = json.dumps({"name": file_name, "mime": mime, "nonce": secrets.token_hex(8)}).encode(
+        "utf-8"
+    )
     return MAGIC + struct.pack("<I", len(head)) + head + content
 
 
@@ -63,11 +64,19 @@ def unpack(payload: bytes) -> tuple[dict[str, str], bytes]:
     if payload[:4] != MAGIC:
         raise ValueError("not a secure download payload")
     (n,) = struct.unpack_from("<I", payload, 4)
-    return json.loads(payload[8:8 + n]), payload[8 + n:]
+    return json.loads(payload[8 : 8 + n]), payload[8 + n :]
 
 
-def secure_download(label: str, build: Callable[[], bytes | str], *, file_name: str, mime: str,
-                    key: str, help: str | None = None, container: Any = st) -> bool:
+def secure_download(
+    label: str,
+    build: Callable[[], bytes | str],
+    *,
+    file_name: str,
+    mime: str,
+    key: str,
+    help: str | None = None,
+    container: Any = st,
+) -> bool:
     """A button that builds the file with ``build()`` only when pressed and delivers it to this
     browser only (see module doc). ``build`` runs in the page script, so it must check the
     user's role itself (services do). Returns whether a file was delivered in this run."""

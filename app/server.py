@@ -24,9 +24,12 @@ DEFAULT_PORT = 8501
 MAX_UPLOAD_MB = 10  # the only upload is a study spec (studies.spec.MAX_SPEC_BYTES = 256 KiB)
 
 
-def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
-                      database_url: str | None = None,
-                      base_env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+def streamlit_command(
+    port: int = DEFAULT_PORT,
+    address: str = "localhost",
+    database_url: str | None = None,
+    base_env: dict[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
     """(argv, env) that run the app on ``address:port`` against ``database_url``.
 
     ``database_url`` reaches the app through ``$TURINGCT_DATABASE_URL`` (never on the command
@@ -39,22 +42,42 @@ def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost",
         env[ENV_DATABASE_URL] = database_url
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(SERVED_SCRIPT),
-        "--server.port", str(int(port)),
-        "--server.address", address,
-        "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
-        "--client.showErrorDetails", "none",
-        "--global.developmentMode", "false",
-        "--client.showErrorLinks", "false",
-        "--server.enableAgentApi", "false",
-        "--server.enableStaticServing", "false",
-        "--server.enableXsrfProtection", "true",
-        "--server.enableCORS", "true",
-        "--server.maxUploadSize", str(MAX_UPLOAD_MB),
-        "--theme.base", "dark",  # dark surroundings, as on a reading-room monitor
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(SERVED_SCRIPT),
+        "--server.port",
+        str(int(port)),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--client.showErrorDetails",
+        "none",
+        "--global.developmentMode",
+        "false",
+        "--client.showErrorLinks",
+        "false",
+        "--server.enableAgentApi",
+        "false",
+        "--server.enableStaticServing",
+        "false",
+        "--server.enableXsrfProtection",
+        "true",
+        "--server.enableCORS",
+        "true",
+        "--server.maxUploadSize",
+        str(MAX_UPLOAD_MB),
+        "--theme.base",
+        "dark",  # dark surroundings, as on a reading-room monitor
     ]
     return argv, env

@@ -40,5 +40,7 @@ def sync_cookie(token: str) -> None:
     """Set the session cookie to ``token``, or delete it when ``token`` is empty."""
     from studies.sessions import MAX_AGE
 
-    _component()(data={"name": COOKIE_NAME, "token": token or "",
-                       "max_age": int(MAX_AGE.total_seconds())}, key=COMPONENT_KEY)
+    _component()(
+        data={"name": COOKIE_NAME, "token": token or "", "max_age": int(MAX_AGE.total_seconds())},
+        key=COMPONENT_KEY,
+    )

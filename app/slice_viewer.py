@@ -44,7 +44,7 @@ from app.viewer import VIEWER_HEIGHT_PX, ViewerError, Window, prepare_volume
 
 SOURCE = Path(__file__).resolve().parent / "static" / "slice_viewer.html"
 COMPONENT_NAME = "turingct_slice_viewer"
-COMPONENT_KEY = "case_viewer"       # the same for every case: the element id reveals nothing
+COMPONENT_KEY = "case_viewer"  # the same for every case: the element id reveals nothing
 MAGIC = b"TCT2"
 # MAGIC, then the little-endian uint32 length of the JSON settings that follow
 _HEAD = struct.Struct("<4sI")
@@ -95,9 +95,14 @@ def component_sources() -> dict[str, str]:
     return {"css": css.group(1), "html": html.group(0), "js": js.group(1)}
 
 
-def viewer_payload(volume_gz: bytes, window: Window, height: int = VIEWER_HEIGHT_PX, *,
-                   controls: VoteControls = VoteControls(),
-                   focus: Sequence[int] | None = None) -> bytes:
+def viewer_payload(
+    volume_gz: bytes,
+    window: Window,
+    height: int = VIEWER_HEIGHT_PX,
+    *,
+    controls: VoteControls = VoteControls(),
+    focus: Sequence[int] | None = None,
+) -> bytes:
     """The bytes sent to the browser for one case: deterministic, nothing but voxels and settings.
 
     Layout: ``b"TCT2"``, the little-endian uint32 length of a JSON object (sorted keys) with the
@@ -114,13 +119,17 @@ def viewer_payload(volume_gz: bytes, window: Window, height: int = VIEWER_HEIGHT
         raise ViewerError(f"viewer height must be an integer 200-4000 px, got {height!r}")
     if not (math.isfinite(window.width) and math.isfinite(window.level)):
         raise ViewerError(f"window must be finite numbers (HU), got {window}; pick a preset")
-    settings = {"window": [float(window.width), float(window.level)], "height": height,
-                "choices": [list(c) for c in controls.choices],
-                "presets": [[str(n), float(w), float(lv)] for n, w, lv in controls.presets],
-                "confidence": bool(controls.confidence),
-                "min_s": float(controls.min_seconds), "idle_s": float(controls.idle_seconds),
-                "ballot": int(controls.ballot),
-                "focus": None if focus is None else [int(v) for v in focus]}
+    settings = {
+        "window": [float(window.width), float(window.level)],
+        "height": height,
+        "choices": [list(c) for c in controls.choices],
+        "presets": [[str(n), float(w), float(lv)] for n, w, lv in controls.presets],
+        "confidence": bool(controls.confidence),
+        "min_s": float(controls.min_seconds),
+        "idle_s": float(controls.idle_seconds),
+        "ballot": int(controls.ballot),
+        "focus": None if focus is None else [int(v) for v in focus],
+    }
     text = json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()
     return _HEAD.pack(MAGIC, len(text)) + text + prepare_volume(volume_gz)
 
@@ -132,9 +141,13 @@ def unpack_payload(payload: bytes) -> tuple[Window, int, bytes, dict[str, Any]]:
     magic, n = _HEAD.unpack_from(payload)
     if magic != MAGIC or n > MAX_SETTINGS_BYTES:
         raise ViewerError("not a slice viewer payload (missing TCT2 header)")
-    settings = json.loads(payload[HEADER_BYTES:HEADER_BYTES + n])
-    return (Window(*settings["window"]), int(settings["height"]),
-            payload[HEADER_BYTES + n:], settings)
+    settings = json.loads(payload[HEADER_BYTES : HEADER_BYTES + n])
+    return (
+        Window(*settings["window"]),
+        int(settings["height"]),
+        payload[HEADER_BYTES + n :],
+        settings,
+    )
 
 
 def parse_vote(raw: Any, choices: Sequence[tuple[str, str]]) -> Vote:
@@ -149,19 +162,27 @@ def parse_vote(raw: Any, choices: Sequence[tuple[str, str]]) -> Vote:
     allowed = {v for _, v in choices}
     value, conf = raw.get("value"), raw.get("confidence")
     if value not in allowed:
-        raise ViewerError(f"answer must be one of {', '.join(sorted(allowed))}, got "
-                          f"{str(value)[:40]!r}; answer again")
+        raise ViewerError(
+            f"answer must be one of {', '.join(sorted(allowed))}, got "
+            f"{str(value)[:40]!r}; answer again"
+        )
     if conf is not None and (isinstance(conf, bool) or conf not in range(1, 6)):
         raise ViewerError(f"confidence must be 1-5 or none, got {str(conf)[:10]!r}")
     # untrusted JSON values: Any until the check below has seen finite numbers
     numbers: list[Any] = [raw.get(k) for k in ("width", "level", "visible_s", "ballot")]
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-               for x in numbers) or numbers[0] <= 0 or numbers[2] < 0:
-        raise ViewerError("the vote carries no valid window or time on screen; reload the "
-                          "page and answer again")
+    if (
+        not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            for x in numbers
+        )
+        or numbers[0] <= 0
+        or numbers[2] < 0
+    ):
+        raise ViewerError(
+            "the vote carries no valid window or time on screen; reload the page and answer again"
+        )
     width, level, seconds, ballot = numbers
-    return Vote(str(value), conf, Window(float(width), float(level)), float(seconds),
-                int(ballot))
+    return Vote(str(value), conf, Window(float(width), float(level)), float(seconds), int(ballot))
 
 
 @functools.cache
@@ -170,14 +191,18 @@ def _component() -> Any:
 
     # isolate_styles: the markup lives in a shadow root, so its CSS and element ids stay apart
     # from the app's.
-    return st.components.v2.component(COMPONENT_NAME, isolate_styles=True,
-                                      **component_sources())
+    return st.components.v2.component(COMPONENT_NAME, isolate_styles=True, **component_sources())
 
 
-def show_slice_viewer(volume_gz: bytes, window: Window, *,
-                      height: int = VIEWER_HEIGHT_PX, controls: VoteControls = VoteControls(),
-                      focus: Sequence[int] | None = None,
-                      on_vote: Callable[[], None] | None = None) -> Any:
+def show_slice_viewer(
+    volume_gz: bytes,
+    window: Window,
+    *,
+    height: int = VIEWER_HEIGHT_PX,
+    controls: VoteControls = VoteControls(),
+    focus: Sequence[int] | None = None,
+    on_vote: Callable[[], None] | None = None,
+) -> Any:
     """Show the viewer in the Streamlit page (one components-v2 element, fixed key).
 
     Only a vote comes back from the browser (``on_vote`` runs before the rerun; read the vote
@@ -186,8 +211,9 @@ def show_slice_viewer(volume_gz: bytes, window: Window, *,
     the same volume without decoding it again, keeping slices, zoom and window.
     """
     payload = viewer_payload(volume_gz, window, height, controls=controls, focus=focus)
-    return _component()(data=payload, key=COMPONENT_KEY, height=height,
-                        on_vote_change=on_vote or (lambda: None))
+    return _component()(
+        data=payload, key=COMPONENT_KEY, height=height, on_vote_change=on_vote or (lambda: None)
+    )
 
 
 def current_vote() -> Any:

@@ -30,14 +30,22 @@ if TYPE_CHECKING:
 
     from db.models import User
 
-__all__ = ["IDLE_LIMIT", "Login", "current_login", "db_session", "log_in", "log_out",
-           "require_login", "show_flash"]
+__all__ = [
+    "IDLE_LIMIT",
+    "Login",
+    "current_login",
+    "db_session",
+    "log_in",
+    "log_out",
+    "require_login",
+    "show_flash",
+]
 
 LOGIN_KEY = "turingct_login"
 LAST_SEEN_KEY = "turingct_last_seen"
 FLASH_KEY = "turingct_flash"
-STUDY_KEY = "turingct_study_id"   # the study a reader is working on (server side only)
-COOKIE_KEY = "turingct_cookie"     # what the session cookie must become on the next run
+STUDY_KEY = "turingct_study_id"  # the study a reader is working on (server side only)
+COOKIE_KEY = "turingct_cookie"  # what the session cookie must become on the next run
 RESEARCH_ROLES = ("researcher", "admin")
 # Behind a reverse proxy every client has the proxy's address; name the header the proxy sets
 # with the client address (e.g. X-Real-IP) here. Only set it when the proxy overwrites it:
@@ -103,8 +111,13 @@ def client_source() -> str:
 
 
 def _store_login(user: User, token: str) -> Login:
-    login = Login(user.id, user.username, str(user.role.value if hasattr(user.role, "value")
-                                                else user.role), now(), token)
+    login = Login(
+        user.id,
+        user.username,
+        str(user.role.value if hasattr(user.role, "value") else user.role),
+        now(),
+        token,
+    )
     st.session_state[LOGIN_KEY] = login
     st.session_state[LAST_SEEN_KEY] = login.login_at
     return login
@@ -173,8 +186,10 @@ def current_login(at: datetime | None = None) -> Login | None:
     with db_session() as session:
         alive = sessions.resume(session, login.session_token) is not None
     if not alive:
-        _forget("Your session has ended (logged out in another tab, expired or the account "
-                "changed); please log in again.")
+        _forget(
+            "Your session has ended (logged out in another tab, expired or the account "
+            "changed); please log in again."
+        )
         return None
     st.session_state[LAST_SEEN_KEY] = at or now()
     return login
@@ -202,8 +217,7 @@ def require_login(*roles: str) -> Login:
         st.error("Please log in first.")
         st.stop()
     if roles and login.role not in roles:
-        st.error("Access denied: this page is only for "
-                 f"{' / '.join(roles)} accounts.")
+        st.error(f"Access denied: this page is only for {' / '.join(roles)} accounts.")
         st.stop()
     return login
 

@@ -56,8 +56,10 @@ class Window:
 
     def __post_init__(self) -> None:
         if not self.width > 0:
-            raise ViewerError(f"window width must be > 0 HU, got {self.width}; pick a preset "
-                              "or type a positive width")
+            raise ViewerError(
+                f"window width must be > 0 HU, got {self.width}; pick a preset "
+                "or type a positive width"
+            )
 
     @property
     def display_range(self) -> tuple[float, float]:
@@ -72,18 +74,21 @@ def preset_window(name: str, custom: tuple[float, float] | None = None) -> Windo
             raise ViewerError("custom window needs a width and a level (HU)")
         return Window(*custom)
     if name not in WINDOW_PRESETS:
-        raise ViewerError(f"window preset must be one of {[*WINDOW_PRESETS, CUSTOM]}, "
-                          f"got {name!r}")
+        raise ViewerError(f"window preset must be one of {[*WINDOW_PRESETS, CUSTOM]}, got {name!r}")
     return Window(*WINDOW_PRESETS[name])
 
 
 def _check_nifti1(raw_header: bytes) -> None:
     """Refuse anything but a NIfTI-1 header (``sizeof_hdr`` 348 in either byte order)."""
-    if len(raw_header) >= 4 and 348 in (struct.unpack("<i", raw_header[:4])[0],
-                                        struct.unpack(">i", raw_header[:4])[0]):
+    if len(raw_header) >= 4 and 348 in (
+        struct.unpack("<i", raw_header[:4])[0],
+        struct.unpack(">i", raw_header[:4])[0],
+    ):
         return
-    raise ViewerError("case volume is not a NIfTI-1 file (sizeof_hdr is not 348); re-export "
-                      "the study (blinded exports are NIfTI-1 .nii.gz)")
+    raise ViewerError(
+        "case volume is not a NIfTI-1 file (sizeof_hdr is not 348); re-export "
+        "the study (blinded exports are NIfTI-1 .nii.gz)"
+    )
 
 
 def read_display_range(raw_header: bytes) -> tuple[float, float]:

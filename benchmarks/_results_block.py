@@ -12,8 +12,7 @@ def replace_block(path: Path, begin: str, end: str, lines: list[str]) -> None:
     block = "\n".join([begin, *lines, end])
     text = path.read_text() if path.is_file() else ""
     if begin in text and end in text:
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text,
-                      flags=re.S)
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
     path.write_text(text)

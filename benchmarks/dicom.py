@@ -23,8 +23,9 @@ from synth_backend.dicom.convert import prepare
 from synth_backend.dicom.write import write_volume_as_series
 from synth_backend.io import load_volume
 
-DEFAULT_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "hcc_tace_seg_048" / \
-    "ct.nii.gz"
+DEFAULT_CT = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "hcc_tace_seg_048" / "ct.nii.gz"
+)
 
 
 def _timed(fn):
@@ -39,8 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     img = nib.load(args.ct)
     ct = np.asarray(img.dataobj).astype(np.int16)
-    print(f"{args.ct.name}: {ct.shape}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{args.ct.name}: {ct.shape}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"{'step':<34} {'seconds':>8} {'MB/s':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

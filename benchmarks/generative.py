@@ -33,9 +33,11 @@ from synth_backend.tumorgen.model import TumorGenNet
 from synth_backend.tumorgen.sample import TumorGenModel
 from synth_backend.tumorgen.sample import sample_patch as tumorgen_sample
 
-REFERENCE = {"difftumor-T4": "1.226 s (DDPM-50), 1.133 s (DDIM-50), TumorGen paper, GPU",
-             "tumorgen-RFM10": "0.218 s, TumorGen paper (PET 128x128x64), GPU",
-             "tumorgen-RFM50": "1.061 s, TumorGen paper, GPU"}
+REFERENCE = {
+    "difftumor-T4": "1.226 s (DDPM-50), 1.133 s (DDIM-50), TumorGen paper, GPU",
+    "tumorgen-RFM10": "0.218 s, TumorGen paper (PET 128x128x64), GPU",
+    "tumorgen-RFM50": "1.061 s, TumorGen paper, GPU",
+}
 
 
 def build_models(preset: str, device: str, patch: int):
@@ -84,15 +86,20 @@ def main(argv: list[str] | None = None) -> int:
     b, p = args.batch, args.patch
     x = torch.zeros(b, 1, p, p, p, device=device)
     mask = torch.zeros_like(x)
-    mask[..., p // 2 - 6:p // 2 + 6, p // 2 - 6:p // 2 + 6, p // 2 - 6:p // 2 + 6] = 1
+    mask[..., p // 2 - 6 : p // 2 + 6, p // 2 - 6 : p // 2 + 6, p // 2 - 6 : p // 2 + 6] = 1
     box = torch.zeros(b, 1, p // 4, p // 4, p // 4, device=device)
-    box[..., p // 8 - 2:p // 8 + 2, p // 8 - 2:p // 8 + 2, p // 8 - 2:p // 8 + 2] = 1
+    box[..., p // 8 - 2 : p // 8 + 2, p // 8 - 2 : p // 8 + 2, p // 8 - 2 : p // 8 + 2] = 1
     gen = torch.Generator(device=device).manual_seed(0)
-    cast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.bf16 and device.startswith("cuda")
-            else torch.autocast("cpu", enabled=False))
-    runs = {"difftumor-T4": lambda: difftumor_sample(dt, x, mask, gen),
-            "tumorgen-RFM10": lambda: tumorgen_sample(tg, x, box, gen, 10),
-            "tumorgen-RFM50": lambda: tumorgen_sample(tg, x, box, gen, 50)}
+    cast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if args.bf16 and device.startswith("cuda")
+        else torch.autocast("cpu", enabled=False)
+    )
+    runs = {
+        "difftumor-T4": lambda: difftumor_sample(dt, x, mask, gen),
+        "tumorgen-RFM10": lambda: tumorgen_sample(tg, x, box, gen, 10),
+        "tumorgen-RFM50": lambda: tumorgen_sample(tg, x, box, gen, 50),
+    }
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
     threads = torch.get_num_threads()
     print("| method | device | preset | patch | batch | s / sample | peak MB | reference |")
@@ -102,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.reset_peak_memory_stats()
         with torch.inference_mode(), cast:
             sec = time_call(fn, device, args.repeats) / b
-        print(f"| {method} | {name} ({threads} threads) | {args.preset} | {p}^3 | {b} | "
-              f"{sec:.3f} | {peak_memory_mb(device):.0f} | {REFERENCE[method]} |", flush=True)
+        print(
+            f"| {method} | {name} ({threads} threads) | {args.preset} | {p}^3 | {b} | "
+            f"{sec:.3f} | {peak_memory_mb(device):.0f} | {REFERENCE[method]} |",
+            flush=True,
+        )
     return 0
 
 

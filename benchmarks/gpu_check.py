@@ -61,8 +61,14 @@ def load_case(smoke: bool, work: Path):
         raise SystemExit(f"{IRCAD}: IRCAD test data not found; pass --smoke or stage shared/data")
     from synth_backend.phantom import PhantomConfig, generate_cohort
 
-    cohort = generate_cohort(work / "phantom", n=1, seed=0, lesion_fraction=0.0,
-                             config=PhantomConfig.small(), progress=False)
+    cohort = generate_cohort(
+        work / "phantom",
+        n=1,
+        seed=0,
+        lesion_fraction=0.0,
+        config=PhantomConfig.small(),
+        progress=False,
+    )
     case = cohort / "phantom_0000"
     ct = load_volume(case / "ct.nii.gz", "ct")
     liver = load_volume(case / "segmentations" / "liver.nii.gz", "mask")
@@ -77,23 +83,27 @@ def tumor_stats(ct_out: np.ndarray, tumor: np.ndarray, organ: np.ndarray, spacin
     dist = ndimage.distance_transform_edt(~tumor, sampling=spacing)
     shell = (dist > 0) & (dist <= 5.0) & organ
     mean = float(ct_out[tumor].mean())
-    return {"voxels": int(tumor.sum()), "mean_hu": mean,
-            "contrast_hu": mean - float(ct_out[shell].mean()) if shell.any() else float("nan")}
+    return {
+        "voxels": int(tumor.sum()),
+        "mean_hu": mean,
+        "contrast_hu": mean - float(ct_out[shell].mean()) if shell.any() else float("nan"),
+    }
 
 
 def check_methods(case, device: str) -> list[str]:
     from synth_backend.registry import get_synthesizer
 
     ct, organ, spacing, label = case
-    rows = ["| method | device | same seed twice identical | s / volume (device) | "
-            "tumor voxels CPU / device | mean HU CPU / device | contrast HU CPU / device |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| method | device | same seed twice identical | s / volume (device) | "
+        "tumor voxels CPU / device | mean HU CPU / device | contrast HU CPU / device |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method in METHODS:
         synth = get_synthesizer(method)
 
         def run(dev: str, synth=synth):
-            return synth.synthesize(ct, organ, organ="liver", spacing=spacing, seed=0,
-                                    device=dev)
+            return synth.synthesize(ct, organ, organ="liver", spacing=spacing, seed=0, device=dev)
 
         run(device)  # warm-up: model load, cuDNN autotune
         _sync(device)
@@ -106,9 +116,11 @@ def check_methods(case, device: str) -> list[str]:
         cpu = run("cpu") if device != "cpu" else a
         sa = tumor_stats(a.ct, a.tumor_mask > 0, organ, spacing)
         sc = tumor_stats(cpu.ct, cpu.tumor_mask > 0, organ, spacing)
-        rows.append(f"| {method} | {device} | {'yes' if same else '**no**'} | {sec:.2f} | "
-                    f"{sc['voxels']} / {sa['voxels']} | {sc['mean_hu']:.1f} / {sa['mean_hu']:.1f}"
-                    f" | {sc['contrast_hu']:.1f} / {sa['contrast_hu']:.1f} |")
+        rows.append(
+            f"| {method} | {device} | {'yes' if same else '**no**'} | {sec:.2f} | "
+            f"{sc['voxels']} / {sa['voxels']} | {sc['mean_hu']:.1f} / {sa['mean_hu']:.1f}"
+            f" | {sc['contrast_hu']:.1f} / {sa['contrast_hu']:.1f} |"
+        )
         print(rows[-1], flush=True)
     return [f"Case: {label}.", "", *rows]
 
@@ -130,12 +142,17 @@ def check_training(case, device: str, smoke: bool, work: Path, steps: int) -> li
     cases = [Case("check", folder / "ct.nii.gz", (folder / "liver.nii.gz",))]
     preset = "tiny" if smoke else "full"
     sets = [f"train.steps={steps}", f"train.save_every={steps + 1}", "train.amp=true"]
-    rows = ["| model | preset | steps | steps / s | peak GPU memory GiB | final loss |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| model | preset | steps | steps / s | peak GPU memory GiB | final loss |",
+        "|---|---|---|---|---|---|",
+    ]
     ae_final = None
     for method in ("autoencoder", "difftumor", "tumorgen"):
-        cfg = build_config(method, preset, overrides=sets + (
-            ["patch_size=32"] if smoke and method == "autoencoder" else []))
+        cfg = build_config(
+            method,
+            preset,
+            overrides=sets + (["patch_size=32"] if smoke and method == "autoencoder" else []),
+        )
         out = work / f"train_{method}"
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -150,11 +167,17 @@ def check_training(case, device: str, smoke: bool, work: Path, steps: int) -> li
         sec = time.perf_counter() - t0
         peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else 0.0
         loss = np.genfromtxt(Path(final).parent / "loss.csv", delimiter=",", names=True)["loss"]
-        rows.append(f"| {method} | {preset} | {steps} | {steps / sec:.2f} | "
-                    f"{peak:.1f} | {float(np.atleast_1d(loss)[-1]):.4f} |")
+        rows.append(
+            f"| {method} | {preset} | {steps} | {steps / sec:.2f} | "
+            f"{peak:.1f} | {float(np.atleast_1d(loss)[-1]):.4f} |"
+        )
         print(rows[-1], flush=True)
-    return ["Steps/s include the data loader (cached 1 mm organ-box crops, first load included)"
-            " and, for DiffTumor/TumorGen, the frozen autoencoder.", "", *rows]
+    return [
+        "Steps/s include the data loader (cached 1 mm organ-box crops, first load included)"
+        " and, for DiffTumor/TumorGen, the frozen autoencoder.",
+        "",
+        *rows,
+    ]
 
 
 def check_sampling(device: str, smoke: bool, batch: int) -> list[str]:
@@ -169,22 +192,30 @@ def check_sampling(device: str, smoke: bool, batch: int) -> list[str]:
     x = torch.zeros(batch, 1, p, p, p, device=device)
     mask = torch.zeros_like(x)
     c = p // 2
-    mask[..., c - 6:c + 6, c - 6:c + 6, c - 6:c + 6] = 1
+    mask[..., c - 6 : c + 6, c - 6 : c + 6, c - 6 : c + 6] = 1
     box = torch.zeros(batch, 1, p // 4, p // 4, p // 4, device=device)
-    box[..., p // 8 - 2:p // 8 + 2, p // 8 - 2:p // 8 + 2, p // 8 - 2:p // 8 + 2] = 1
+    box[..., p // 8 - 2 : p // 8 + 2, p // 8 - 2 : p // 8 + 2, p // 8 - 2 : p // 8 + 2] = 1
     gen = torch.Generator(device=device).manual_seed(0)
-    cast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
-            else torch.autocast("cpu", enabled=False))
+    cast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.startswith("cuda")
+        else torch.autocast("cpu", enabled=False)
+    )
     rows = ["| sampler | patch | batch | s / sample | goal | paper |", "|---|---|---|---|---|---|"]
     for name, fn, paper in (
-            ("DiffTumor T=4 DDPM", lambda: difftumor_sample(dt, x, mask, gen), "1.226 s (DDPM-50)"),
-            ("TumorGen RFM-10", lambda: tumorgen_sample(tg, x, box, gen, 10), "0.218 s")):
+        ("DiffTumor T=4 DDPM", lambda: difftumor_sample(dt, x, mask, gen), "1.226 s (DDPM-50)"),
+        ("TumorGen RFM-10", lambda: tumorgen_sample(tg, x, box, gen, 10), "0.218 s"),
+    ):
         with torch.inference_mode(), cast:
             sec = time_call(fn, device, 1 if smoke else 3) / batch
         rows.append(f"| {name} | {p}^3 | {batch} | {sec:.4f} | < 0.1 s (H100/H200) | {paper} |")
         print(rows[-1], flush=True)
-    return ["Randomly initialised full-preset networks (time depends on the architecture, not "
-            "the weights), bf16 autocast on CUDA.", "", *rows]
+    return [
+        "Randomly initialised full-preset networks (time depends on the architecture, not "
+        "the weights), bf16 autocast on CUDA.",
+        "",
+        *rows,
+    ]
 
 
 def write_results(path: Path, lines: list[str]) -> None:
@@ -200,18 +231,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=None)
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device visible; run on a GPU machine or pass --device cpu --smoke")
+        raise SystemExit(
+            "no CUDA device visible; run on a GPU machine or pass --device cpu --smoke"
+        )
     steps = args.train_steps or (3 if args.smoke else 200)
     batch = args.batch or (2 if args.smoke else 8)
     t0 = time.perf_counter()
-    name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else \
-        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    name = (
+        torch.cuda.get_device_name(args.device)
+        if args.device.startswith("cuda")
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         work = Path(tmp)
         case = load_case(args.smoke, work)
-        lines = [f"### GPU check ({'smoke, numbers meaningless' if args.smoke else 'full'})", "",
-                 f"Device: {name}; torch {torch.__version__}; written by "
-                 "`benchmarks/gpu_check.py`.", "", "#### 1. Every method's device path", ""]
+        lines = [
+            f"### GPU check ({'smoke, numbers meaningless' if args.smoke else 'full'})",
+            "",
+            f"Device: {name}; torch {torch.__version__}; written by `benchmarks/gpu_check.py`.",
+            "",
+            "#### 1. Every method's device path",
+            "",
+        ]
         lines += check_methods(case, args.device)
         lines += ["", f"#### 2. Training steps, bf16 ({steps} per model)", ""]
         lines += check_training(case, args.device, args.smoke, work, steps)

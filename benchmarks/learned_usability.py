@@ -44,12 +44,31 @@ def held_out_cases():
 
     ts = SHARED / "totalseg_example"
     return [
-        ("IRCAD 17", Case("ircad17", SHARED / "ircadb01_patient17" / "ct.nii.gz",
-                          (SHARED / "ircadb01_patient17" / "mask_liver.nii.gz",))),
-        ("IRCAD 01", Case("ircad01", SHARED / "ircadb01_patient01" / "ct.nii.gz",
-                          (SHARED / "ircadb01_patient01" / "mask_liver.nii.gz",))),
-        ("TotalSeg dicom slab", Case("ts_dicom", ts / "example_ct_dicom.nii.gz",
-                                     (ts / "example_seg_dicom.nii.gz",), organ_labels=(5,))),
+        (
+            "IRCAD 17",
+            Case(
+                "ircad17",
+                SHARED / "ircadb01_patient17" / "ct.nii.gz",
+                (SHARED / "ircadb01_patient17" / "mask_liver.nii.gz",),
+            ),
+        ),
+        (
+            "IRCAD 01",
+            Case(
+                "ircad01",
+                SHARED / "ircadb01_patient01" / "ct.nii.gz",
+                (SHARED / "ircadb01_patient01" / "mask_liver.nii.gz",),
+            ),
+        ),
+        (
+            "TotalSeg dicom slab",
+            Case(
+                "ts_dicom",
+                ts / "example_ct_dicom.nii.gz",
+                (ts / "example_seg_dicom.nii.gz",),
+                organ_labels=(5,),
+            ),
+        ),
     ]
 
 
@@ -97,8 +116,9 @@ def sphericity(mask: np.ndarray, spacing) -> float:
     return float(np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / area)
 
 
-def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
-                checkpoint: Path | None = None, **options) -> list[dict]:
+def lesion_rows(
+    method: str, cases, seeds: int, previews: Path | None, checkpoint: Path | None = None, **options
+) -> list[dict]:
     from synth_backend.io import load_volume
     from synth_backend.preview import render_preview
     from synth_backend.provenance import tumor_statistics
@@ -113,17 +133,24 @@ def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
         hu = ct.array.astype(np.float32)
         for seed in range(seeds):
             t0 = time.perf_counter()
-            res = synth.synthesize(hu, organ, organ="liver", spacing=ct.spacing, seed=seed,
-                                   device="cpu", **options)
+            res = synth.synthesize(
+                hu, organ, organ="liver", spacing=ct.spacing, seed=seed, device="cpu", **options
+            )
             sec = time.perf_counter() - t0
             tumor = res.tumor_mask > 0
             stats = tumor_statistics(res.ct, tumor, organ, ct.spacing)
-            row = {"method": method, "case": name, "seed": seed, "seconds": sec,
-                   "voxels": int(tumor.sum()), "diameter": stats["equivalent_diameter_mm"],
-                   "contrast": stats["hu_contrast"],
-                   "min_hu": float(res.ct[tumor].min()) if tumor.any() else float("nan"),
-                   "inside": float((tumor & organ).sum() / max(tumor.sum(), 1)),
-                   "sphericity": sphericity(tumor, ct.spacing)}
+            row = {
+                "method": method,
+                "case": name,
+                "seed": seed,
+                "seconds": sec,
+                "voxels": int(tumor.sum()),
+                "diameter": stats["equivalent_diameter_mm"],
+                "contrast": stats["hu_contrast"],
+                "min_hu": float(res.ct[tumor].min()) if tumor.any() else float("nan"),
+                "inside": float((tumor & organ).sum() / max(tumor.sum(), 1)),
+                "sphericity": sphericity(tumor, ct.spacing),
+            }
             if method == "tumorgen":
                 darker = (hu - res.ct) > 15.0
                 row["dsc"] = float(2 * (darker & tumor).sum() / max(darker.sum() + tumor.sum(), 1))
@@ -141,8 +168,14 @@ def lesion_rows(method: str, cases, seeds: int, previews: Path | None,
     return rows
 
 
-def zoomed_axial(before: np.ndarray, after: np.ndarray, tumor: np.ndarray, spacing,
-                 half_mm: float = 30.0, px_per_mm: int = 4) -> np.ndarray:
+def zoomed_axial(
+    before: np.ndarray,
+    after: np.ndarray,
+    tumor: np.ndarray,
+    spacing,
+    half_mm: float = 30.0,
+    px_per_mm: int = 4,
+) -> np.ndarray:
     """Axial slice through the tumor, 2 * ``half_mm`` wide: before | after | after + outline
     (abdomen window W400 L40), as an RGB uint8 array."""
     from PIL import Image
@@ -161,9 +194,15 @@ def zoomed_axial(before: np.ndarray, after: np.ndarray, tumor: np.ndarray, spaci
         if outline:
             m = tumor[box].T
             rgb[m & ~ndimage.binary_erosion(m)] = (255, 40, 40)
-        size = (int(sl.shape[1] * spacing[0] * px_per_mm), int(sl.shape[0] * spacing[1] * px_per_mm))
-        panels.append(np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR
-                                                             if not outline else Image.NEAREST)))
+        size = (
+            int(sl.shape[1] * spacing[0] * px_per_mm),
+            int(sl.shape[0] * spacing[1] * px_per_mm),
+        )
+        panels.append(
+            np.asarray(
+                Image.fromarray(rgb).resize(size, Image.BILINEAR if not outline else Image.NEAREST)
+            )
+        )
     return np.concatenate([np.pad(p, ((0, 0), (0, 6), (0, 0))) for p in panels], axis=1)
 
 
@@ -183,43 +222,61 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--patches", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--previews", type=Path, help="write preview PNGs here (never commit the "
-                    "IRCAD ones: derivatives)")
+    ap.add_argument(
+        "--previews",
+        type=Path,
+        help="write preview PNGs here (never commit the IRCAD ones: derivatives)",
+    )
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument("--difftumor", type=Path, help="checkpoint (default: the shipped one)")
     ap.add_argument("--tumorgen", type=Path, help="checkpoint (default: the shipped one)")
     ap.add_argument("--cases", type=int, default=None, help="first N held-out cases only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cases = held_out_cases()[:args.cases]
-    lines = ["### Shipped small weights: usability on held-out livers (CPU)", "",
-             "Written by `benchmarks/learned_usability.py` (held-out: IRCAD 17, IRCAD 01, "
-             "TotalSegmentator `example_ct_dicom`; mean (min .. max) over cases x seeds).", "",
-             "| case | autoencoder MAE on liver patches, HU (goal <= 15) |", "|---|---|"]
+    cases = held_out_cases()[: args.cases]
+    lines = [
+        "### Shipped small weights: usability on held-out livers (CPU)",
+        "",
+        "Written by `benchmarks/learned_usability.py` (held-out: IRCAD 17, IRCAD 01, "
+        "TotalSegmentator `example_ct_dicom`; mean (min .. max) over cases x seeds).",
+        "",
+        "| case | autoencoder MAE on liver patches, HU (goal <= 15) |",
+        "|---|---|",
+    ]
     for name, case in cases:
         mae = autoencoder_mae(case, args.patches, seed=0)
         lines.append(f"| {name} | {mae:.1f} |")
         print(lines[-1], flush=True)
-    lines += ["", "| method | lesions | diameter mm | contrast HU (goal -80..-10) | darkest voxel "
-              "HU (goal >= -100) | inside organ | sphericity | TumorGen alignment DSC | "
-              "s / volume | lesions meeting both HU goals |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    runs = (("DiffTumor early (default)", "difftumor", {}),
-            ("DiffTumor late (`--size medium`)", "difftumor", {"size": "medium"}),
-            ("TumorGen (default)", "tumorgen", {}))
+    lines += [
+        "",
+        "| method | lesions | diameter mm | contrast HU (goal -80..-10) | darkest voxel "
+        "HU (goal >= -100) | inside organ | sphericity | TumorGen alignment DSC | "
+        "s / volume | lesions meeting both HU goals |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    runs = (
+        ("DiffTumor early (default)", "difftumor", {}),
+        ("DiffTumor late (`--size medium`)", "difftumor", {"size": "medium"}),
+        ("TumorGen (default)", "tumorgen", {}),
+    )
     for label, method, options in runs:
-        rows = lesion_rows(method, cases, args.seeds, args.previews, getattr(args, method),
-                           **options)
+        rows = lesion_rows(
+            method, cases, args.seeds, args.previews, getattr(args, method), **options
+        )
         made = [r for r in rows if r["voxels"]]
         lines.append(
             f"| {label} | {len(made)} / {len(rows)} | {_fmt([r['diameter'] for r in made])} | "
             f"{_fmt([r['contrast'] for r in made])} | {_fmt([r['min_hu'] for r in made], 0)} | "
             f"{_fmt((r['inside'] for r in made), 3)} | {_fmt((r['sphericity'] for r in made), 2)}"
             f" | {_fmt((r.get('dsc') for r in made), 2) if method == 'tumorgen' else '-'} | "
-            f"{_fmt((r['seconds'] for r in rows), 1)} |")
+            f"{_fmt((r['seconds'] for r in rows), 1)} |"
+        )
         print(lines[-1], flush=True)
-        share = [np.mean([-80 <= (r["contrast"] or 0) <= -10 and r["min_hu"] >= -100
-                          for r in made])] if made else [float("nan")]
+        share = (
+            [np.mean([-80 <= (r["contrast"] or 0) <= -10 and r["min_hu"] >= -100 for r in made])]
+            if made
+            else [float("nan")]
+        )
         lines[-1] += f" {share[0]:.0%} in goal |" if made else ""
     write_results(args.results, lines)
     print(f"wrote {args.results}")

@@ -20,9 +20,13 @@ def simulate(n_mod: int, n_rdr: int, n_case: int, seed: int = 0) -> mrmc.Ratings
     truth = rng.random(n_case) < 0.4
     case_effect = rng.normal(size=n_case)
     ratings = np.round(case_effect + 1.2 * truth + rng.normal(size=(n_mod, n_rdr, n_case)), 1)
-    return mrmc.RatingsData(ratings, truth, tuple(f"m{i}" for i in range(n_mod)),
-                            tuple(f"r{j}" for j in range(n_rdr)),
-                            tuple(str(k) for k in range(n_case)))
+    return mrmc.RatingsData(
+        ratings,
+        truth,
+        tuple(f"m{i}" for i in range(n_mod)),
+        tuple(f"r{j}" for j in range(n_rdr)),
+        tuple(str(k) for k in range(n_case)),
+    )
 
 
 def main() -> None:
@@ -40,8 +44,9 @@ def main() -> None:
             t0 = time.perf_counter()
             mrmc.or_analysis(data, method)
             times.append(time.perf_counter() - t0)
-        print(f"| {args.modalities} x {args.readers} x {n_case} | {times[0]:.3f} | "
-              f"{times[1]:.3f} |")
+        print(
+            f"| {args.modalities} x {args.readers} x {n_case} | {times[0]:.3f} | {times[1]:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     config = PhantomConfig.preset(args.preset)
-    print(f"preset {args.preset}: shape {config.shape}, spacing {config.spacing} mm, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"preset {args.preset}: shape {config.shape}, spacing {config.spacing} mm, "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"{'case':>5} {'lesion':>9} {'seconds':>8} {'voxels (M)':>10}")
     times, first = [], None
     for i in range(args.n):
@@ -40,8 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     hu = measure_hu(first)["tissues"]
     print(f"\n{'tissue':<18} {'table HU':>8} {'measured':>9} {'std':>6} {'voxels':>8}  source")
     for name, row in hu.items():
-        print(f"{name:<18} {row['table_hu']:>8.0f} {row['mean']:>9.1f} {row['std']:>6.1f} "
-              f"{row['n']:>8}  {TISSUES[name].source}")
+        print(
+            f"{name:<18} {row['table_hu']:>8.0f} {row['mean']:>9.1f} {row['std']:>6.1f} "
+            f"{row['n']:>8}  {TISSUES[name].source}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
-REAL = {"ircadb01_patient17": ["mask_livertumor1", "mask_livertumor2"],
-        "ircadb01_patient01": [f"mask_livertumor0{i}" for i in range(1, 8)]}
+REAL = {
+    "ircadb01_patient17": ["mask_livertumor1", "mask_livertumor2"],
+    "ircadb01_patient01": [f"mask_livertumor0{i}" for i in range(1, 8)],
+}
 EXCLUDE = {"ircadb01_patient01": ["mask_liverkyst"]}  # not a tumor, but not healthy liver
 HOSTS = ("ircadb01_patient01", "ircadb01_patient07", "ircadb01_patient17")
 MARGIN_MM = 10.0
-METHODS = {"handcrafted": ("handcrafted", {}),
-           "handcrafted:vtt": ("handcrafted", {"profile": "vtt"}),
-           "pixel2cancer": ("pixel2cancer", {})}
+METHODS = {
+    "handcrafted": ("handcrafted", {}),
+    "handcrafted:vtt": ("handcrafted", {"profile": "vtt"}),
+    "pixel2cancer": ("pixel2cancer", {}),
+}
 
 
 def real_cases_csv(work: Path) -> tuple[Path, list[float]]:
@@ -52,8 +56,14 @@ def real_cases_csv(work: Path) -> tuple[Path, list[float]]:
             path = DATA / patient / f"{m}.nii.gz"
             mask = load_volume(path, "mask")
             diameters.append(equivalent_diameter_mm(int((mask.array > 0).sum()), mask.spacing))
-            rows.append({"ct": str(DATA / patient / "ct.nii.gz"), "mask": str(path),
-                         "organ": "liver", "arm": "real"})
+            rows.append(
+                {
+                    "ct": str(DATA / patient / "ct.nii.gz"),
+                    "mask": str(path),
+                    "organ": "liver",
+                    "arm": "real",
+                }
+            )
     out = work / "real_cases.csv"
     with out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["ct", "mask", "organ", "arm"])
@@ -82,8 +92,14 @@ def tumor_free_liver(patient: str, work: Path) -> Path:
     return out
 
 
-def synthesize(method: str, diameters: list[float], masks: dict[str, Path], work: Path,
-               per_size: int, seed: int = 0) -> Path | None:
+def synthesize(
+    method: str,
+    diameters: list[float],
+    masks: dict[str, Path],
+    work: Path,
+    per_size: int,
+    seed: int = 0,
+) -> Path | None:
     """One output per (size, repeat), hosts in turn; None when the method/profile is absent."""
     from synth_backend.runner import synthesize_file
 
@@ -96,10 +112,17 @@ def synthesize(method: str, diameters: list[float], masks: dict[str, Path], work
             out = out_root / f"{k:02d}_{host}_{d:.0f}mm"
             if not (out / "provenance.json").is_file():
                 try:
-                    synthesize_file(name, DATA / host / "ct.nii.gz", masks[host], organ="liver",
-                                    out_dir=out, seed=10_000 * seed + 1000 * rep + k,
-                                    device="cpu",
-                                    diameter_mm=round(d, 1), **options)
+                    synthesize_file(
+                        name,
+                        DATA / host / "ct.nii.gz",
+                        masks[host],
+                        organ="liver",
+                        out_dir=out,
+                        seed=10_000 * seed + 1000 * rep + k,
+                        device="cpu",
+                        diameter_mm=round(d, 1),
+                        **options,
+                    )
                 except ValueError as exc:
                     if options and "unknown" in str(exc):
                         print(f"skipping {method}: {exc}", flush=True)
@@ -116,8 +139,12 @@ def main() -> int:
     parser.add_argument("--per-size", type=int, default=1)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--cnn-epochs", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=0,
-                        help="replicate: synthesis seeds 10000 * seed + k, CV/CNN seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="replicate: synthesis seeds 10000 * seed + k, CV/CNN seed",
+    )
     parser.add_argument("--label", default="", help="tag for the printed table (e.g. before)")
     args = parser.parse_args()
     if not (DATA / "README.md").is_file():
@@ -141,9 +168,24 @@ def main() -> int:
         from turingct.cli import main as cli
 
         table = work / "realism.csv"
-        rc = cli(["evaluate", "realism", "--real", str(cases), "--synthetic", *synthetic,
-                  "--organ", "liver", "--out", str(table), "--cnn-epochs",
-                  str(args.cnn_epochs), "--seed", str(args.seed)])
+        rc = cli(
+            [
+                "evaluate",
+                "realism",
+                "--real",
+                str(cases),
+                "--synthetic",
+                *synthetic,
+                "--organ",
+                "liver",
+                "--out",
+                str(table),
+                "--cnn-epochs",
+                str(args.cnn_epochs),
+                "--seed",
+                str(args.seed),
+            ]
+        )
         if rc:
             return rc
         report(work, args.label, t_synth, time.perf_counter() - t0 - t_synth)
@@ -163,22 +205,30 @@ def report(work: Path, label: str, t_synth: float, t_eval: float) -> None:
     feats = pd.read_csv(work / "realism.features.csv")
     cases = pd.read_csv(work / "realism.cases.csv")
     print(f"\n### Realism {label} (synthesis {t_synth:.0f} s, evaluation {t_eval:.0f} s)\n")
-    print("| method | discriminator | AUC [95% CI] | perm. p | within-fold AUC | n real / synth "
-          "| FRD |")
+    print(
+        "| method | discriminator | AUC [95% CI] | perm. p | within-fold AUC | n real / synth "
+        "| FRD |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in table.itertuples():
         p = "-" if pd.isna(r.p_value) else f"{r.p_value:.3f}"
-        print(f"| {r.method} | {r.discriminator} | {r.auc:.2f} [{r.auc_ci_low:.2f}, "
-              f"{r.auc_ci_high:.2f}] | {p} | {r.auc_within_fold:.2f} | {r.n_real} / "
-              f"{r.n_synthetic} | {r.frd:.2f} |")
+        print(
+            f"| {r.method} | {r.discriminator} | {r.auc:.2f} [{r.auc_ci_low:.2f}, "
+            f"{r.auc_ci_high:.2f}] | {p} | {r.auc_within_fold:.2f} | {r.n_real} / "
+            f"{r.n_synthetic} | {r.frd:.2f} |"
+        )
     print("\n| method | top separating features (univariate AUC, higher in) |\n|---|---|")
     for m, part in feats.groupby("method"):
-        top = "; ".join(f"{r.region} {r.feature.removeprefix('original_')} {r.auc:.2f} "
-                        f"({r.higher_in})" for r in part.head(3).itertuples())
+        top = "; ".join(
+            f"{r.region} {r.feature.removeprefix('original_')} {r.auc:.2f} ({r.higher_in})"
+            for r in part.head(3).itertuples()
+        )
         print(f"| {m} | {top} |")
     syn = cases[cases.arm == "synthetic"].groupby("method")["diameter_mm"]
-    print("\nsynthetic lesions per method (count, median diameter mm):",
-          "; ".join(f"{m} {len(g)}, {g.median():.1f}" for m, g in syn))
+    print(
+        "\nsynthetic lesions per method (count, median diameter mm):",
+        "; ".join(f"{m} {len(g)}, {g.median():.1f}" for m, g in syn),
+    )
     real = cases[cases.arm == "real"]["diameter_mm"]
     print(f"real lesions: {len(real)}, median diameter {real.median():.1f} mm")
 

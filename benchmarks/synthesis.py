@@ -38,8 +38,8 @@ def _one(method: str, size: str, device: str, repeats: int) -> dict:
 
     ct = load_volume(DATA / "ct.nii.gz", "ct")
     organ = load_volume(DATA / "mask_liver.nii.gz", "mask").array > 0
-    name, _, count = method.partition(":")   # "pixel2cancer:9" = nine tumors per volume
-    name, _, profile = name.partition("/")   # "handcrafted/vtt" = the vtt profile
+    name, _, count = method.partition(":")  # "pixel2cancer:9" = nine tumors per volume
+    name, _, profile = name.partition("/")  # "handcrafted/vtt" = the vtt profile
     synth = get_synthesizer(name)
     extra = {"n_tumors": int(count)} if count else {}
     if profile:
@@ -50,15 +50,30 @@ def _one(method: str, size: str, device: str, repeats: int) -> dict:
     times, stats = [], []
     for seed in range(repeats):
         t0 = time.perf_counter()
-        res = synth.synthesize(ct.array, organ, organ="liver", spacing=ct.spacing, seed=seed,
-                               device=device, size=size, **extra)
+        res = synth.synthesize(
+            ct.array,
+            organ,
+            organ="liver",
+            spacing=ct.spacing,
+            seed=seed,
+            device=device,
+            size=size,
+            **extra,
+        )
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         stats.append(int(res.tumor_mask.sum()))
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0
-    row = {"method": method, "size": size, "device": device, "s_median": float(np.median(times)),
-           "s_max": float(np.max(times)), "peak_mib": peak, "tumor_voxels": stats}
+    row = {
+        "method": method,
+        "size": size,
+        "device": device,
+        "s_median": float(np.median(times)),
+        "s_max": float(np.max(times)),
+        "peak_mib": peak,
+        "tumor_voxels": stats,
+    }
     if device == "cuda":
         row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return row
@@ -90,10 +105,12 @@ def calibrate(seeds: int = 3, steps=(5, 10, 20, 30, 40, 60, 80, 100, 120, 150, 2
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--methods", default="handcrafted,handcrafted/vtt,pixel2cancer,"
-                                         "pixel2cancer:9",
-                    help="comma list of METHOD[/PROFILE][:K]; K = tumors per volume "
-                         "(--n-tumors K); pixel2cancer:9 = the reference's most seed clusters")
+    ap.add_argument(
+        "--methods",
+        default="handcrafted,handcrafted/vtt,pixel2cancer,pixel2cancer:9",
+        help="comma list of METHOD[/PROFILE][:K]; K = tumors per volume "
+        "(--n-tumors K); pixel2cancer:9 = the reference's most seed clusters",
+    )
     ap.add_argument("--devices", default=None, help="default: cpu, plus cuda when available")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--_row", default=None, help=argparse.SUPPRESS)
@@ -107,21 +124,38 @@ def main() -> None:
         return
     import torch
 
-    devices = (args.devices.split(",") if args.devices else
-               ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    print("| method | size | device | s/volume (median) | s/volume (max) | peak RSS MiB "
-          "| CUDA peak MiB |\n|---|---|---|---|---|---|---|")
+    devices = (
+        args.devices.split(",")
+        if args.devices
+        else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    print(
+        "| method | size | device | s/volume (median) | s/volume (max) | peak RSS MiB "
+        "| CUDA peak MiB |\n|---|---|---|---|---|---|---|"
+    )
     for method in args.methods.split(","):
         for size in SIZES:
             for device in devices:
-                out = subprocess.run([sys.executable, __file__, "--_row",
-                                      f"{method},{size},{device}", "--repeats",
-                                      str(args.repeats)], capture_output=True, text=True,
-                                     check=True)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--_row",
+                        f"{method},{size},{device}",
+                        "--repeats",
+                        str(args.repeats),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 cuda = f"{r['cuda_peak_mib']:.0f}" if "cuda_peak_mib" in r else "-"
-                print(f"| {method} | {size} | {device} | {r['s_median']:.2f} | "
-                      f"{r['s_max']:.2f} | {r['peak_mib']:.0f} | {cuda} |", flush=True)
+                print(
+                    f"| {method} | {size} | {device} | {r['s_median']:.2f} | "
+                    f"{r['s_max']:.2f} | {r['peak_mib']:.0f} | {cuda} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

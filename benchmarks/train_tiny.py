@@ -44,10 +44,15 @@ def run(args: list[str], *, interrupt_after: float | None = None) -> tuple[int, 
     """
     print("$ turingct " + " ".join(args), flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            # a background parent may ignore SIGINT; the child must not
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # a background parent may ignore SIGINT; the child must not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     if interrupt_after is not None:
         try:
             proc.wait(timeout=interrupt_after)
@@ -76,14 +81,18 @@ def loss_curve(train_dir: Path) -> dict:
     payload = torch.load(train_dir / "final.pt", map_location="cpu", weights_only=False)
     last = rows[-3:]  # mean of the last three logged steps: single batches are noisy
     terms = [k for k in rows[0] if k not in ("step", "seconds")]
-    return {"steps": int(payload["step"]), "train_seconds": float(payload["train_seconds"]),
-            "first": {k: rows[0][k] for k in terms},
-            "last3_mean": {k: statistics.fmean(r[k] for r in last) for k in terms},
-            "logged_rows": len(rows)}
+    return {
+        "steps": int(payload["step"]),
+        "train_seconds": float(payload["train_seconds"]),
+        "first": {k: rows[0][k] for k in terms},
+        "last3_mean": {k: statistics.fmean(r[k] for r in last) for k in terms},
+        "logged_rows": len(rows),
+    }
 
 
-def train(method: str, out: Path, common: list[str], extra: list[str],
-          interrupt_after: float | None) -> dict:
+def train(
+    method: str, out: Path, common: list[str], extra: list[str], interrupt_after: float | None
+) -> dict:
     args = ["train", method, *common, "--out", str(out / method), "--no-progress", *extra]
     record: dict = {"wall_seconds": 0.0}
     if (out / method / "final.pt").is_file():
@@ -95,8 +104,9 @@ def train(method: str, out: Path, common: list[str], extra: list[str],
             if code == 130:
                 import torch
 
-                step = torch.load(out / method / "last.pt", map_location="cpu",
-                                  weights_only=False)["step"]
+                step = torch.load(out / method / "last.pt", map_location="cpu", weights_only=False)[
+                    "step"
+                ]
                 record["interrupted_at_step"] = int(step)
         code, wall, text = run(args)
         if code != 0:
@@ -114,21 +124,44 @@ def synth_samples(method: str, out: Path, seeds: list[int]) -> dict:
     rows = []
     for seed in seeds:
         dest = out / f"synth_{method}_{seed}"
-        wall = checked(["synth", "--method", method, "--checkpoint", str(out / method / "final.pt"),
-                        "--organ", "liver", "--ct", str(case / "ct.nii.gz"),
-                        "--organ-mask", str(case / "segmentations" / "liver.nii.gz"),
-                        "--out", str(dest), "--seed", str(seed)])
+        wall = checked(
+            [
+                "synth",
+                "--method",
+                method,
+                "--checkpoint",
+                str(out / method / "final.pt"),
+                "--organ",
+                "liver",
+                "--ct",
+                str(case / "ct.nii.gz"),
+                "--organ-mask",
+                str(case / "segmentations" / "liver.nii.gz"),
+                "--out",
+                str(dest),
+                "--seed",
+                str(seed),
+            ]
+        )
         prov = json.loads((dest / "provenance.json").read_text())
-        rows.append({"seed": seed, "cli_wall_s": wall, "runtime_s": prov["runtime_s"],
-                     "synthesize_s": prov["info"]["seconds"],
-                     "model_s": prov["info"]["model_seconds"],
-                     "sampling_steps": prov["sampling_steps"],
-                     "checkpoint_hash": prov["checkpoint_hash"],
-                     "tumor_voxels": prov["tumor"]["voxels"],
-                     "hu_contrast": prov["tumor"]["hu_contrast"]})
+        rows.append(
+            {
+                "seed": seed,
+                "cli_wall_s": wall,
+                "runtime_s": prov["runtime_s"],
+                "synthesize_s": prov["info"]["seconds"],
+                "model_s": prov["info"]["model_seconds"],
+                "sampling_steps": prov["sampling_steps"],
+                "checkpoint_hash": prov["checkpoint_hash"],
+                "tumor_voxels": prov["tumor"]["voxels"],
+                "hu_contrast": prov["tumor"]["hu_contrast"],
+            }
+        )
         checked(["synth", "preview", str(dest), "--out", str(dest) + ".png"])
-    med = {k: statistics.median(r[k] for r in rows)
-           for k in ("cli_wall_s", "runtime_s", "synthesize_s", "model_s")}
+    med = {
+        k: statistics.median(r[k] for r in rows)
+        for k in ("cli_wall_s", "runtime_s", "synthesize_s", "model_s")
+    }
     return {"samples": rows, "median": med}
 
 
@@ -137,60 +170,115 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/gen"))
     parser.add_argument("--n", type=int, default=8, help="phantom cases (default 8)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--interrupt-after", type=float, default=45.0,
-                        help="SIGINT the DiffTumor training after this many seconds (0: never)")
+    parser.add_argument(
+        "--interrupt-after",
+        type=float,
+        default=45.0,
+        help="SIGINT the DiffTumor training after this many seconds (0: never)",
+    )
     parser.add_argument("--samples", type=int, default=3, help="synth seeds per method")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="METHOD:KEY=VALUE", help="e.g. tumorgen:train.steps=200")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="METHOD:KEY=VALUE",
+        help="e.g. tumorgen:train.steps=200",
+    )
     args = parser.parse_args()
     out: Path = args.out.resolve()
     db = str(out / "t.db")
-    checked(["phantom", "--out", str(out / "phantom"), "--n", str(args.n), "--seed",
-             str(args.seed), "--preset", "small", "--lesion-fraction", "0.5", "--no-progress"])
+    checked(
+        [
+            "phantom",
+            "--out",
+            str(out / "phantom"),
+            "--n",
+            str(args.n),
+            "--seed",
+            str(args.seed),
+            "--preset",
+            "small",
+            "--lesion-fraction",
+            "0.5",
+            "--no-progress",
+        ]
+    )
     checked(["db", "upgrade", "--db", db])
     checked(["data", "import", "--format", "atlas", str(out / "phantom"), "--db", db])
 
     def sets(method: str) -> list[str]:
-        return [a for o in args.overrides if o.startswith(method + ":")
-                for a in ("--set", o.split(":", 1)[1])]
+        return [
+            a
+            for o in args.overrides
+            if o.startswith(method + ":")
+            for a in ("--set", o.split(":", 1)[1])
+        ]
 
     summary: dict = {"train": {}, "synth": {}}
     catalog = ["--from-catalog", "--db", db, "--organ", "liver", "--preset", "tiny"]
-    summary["train"]["autoencoder"] = train("autoencoder", out, catalog, sets("autoencoder"),
-                                            None)
+    summary["train"]["autoencoder"] = train("autoencoder", out, catalog, sets("autoencoder"), None)
     ae = ["--autoencoder", str(out / "autoencoder" / "final.pt")]
-    summary["train"]["difftumor"] = train("difftumor", out, [*catalog, *ae], sets("difftumor"),
-                                          args.interrupt_after or None)
-    summary["train"]["tumorgen"] = train("tumorgen", out, [*catalog, *ae], sets("tumorgen"),
-                                         None)
+    summary["train"]["difftumor"] = train(
+        "difftumor", out, [*catalog, *ae], sets("difftumor"), args.interrupt_after or None
+    )
+    summary["train"]["tumorgen"] = train("tumorgen", out, [*catalog, *ae], sets("tumorgen"), None)
     seeds = list(range(1, args.samples + 1))
     for method in ("difftumor", "tumorgen"):
         summary["synth"][method] = synth_samples(method, out, seeds)
-    t = checked(["synth", "batch", "--method", "tumorgen", "--checkpoint",
-                 str(out / "tumorgen" / "final.pt"), "--from-catalog", "--db", db,
-                 "--organ", "liver", "--n", "2", "--out", str(out / "batch_tg"), "--seed", "2"])
+    t = checked(
+        [
+            "synth",
+            "batch",
+            "--method",
+            "tumorgen",
+            "--checkpoint",
+            str(out / "tumorgen" / "final.pt"),
+            "--from-catalog",
+            "--db",
+            db,
+            "--organ",
+            "liver",
+            "--n",
+            "2",
+            "--out",
+            str(out / "batch_tg"),
+            "--seed",
+            "2",
+        ]
+    )
     summary["synth"]["tumorgen_batch_2_wall_s"] = t
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
-    print("\n| model | steps | first loss | last loss (mean of last 3 logged) | train s | "
-          "s / step | command wall s |\n|---|---|---|---|---|---|---|")
+    print(
+        "\n| model | steps | first loss | last loss (mean of last 3 logged) | train s | "
+        "s / step | command wall s |\n|---|---|---|---|---|---|---|"
+    )
     for name, r in summary["train"].items():
         first = ", ".join(f"{k} {v:.4g}" for k, v in r["first"].items())
         last = ", ".join(f"{k} {v:.4g}" for k, v in r["last3_mean"].items())
-        print(f"| {name} | {r['steps']} | {first} | {last} | {r['train_seconds']:.0f} | "
-              f"{r['train_seconds'] / r['steps']:.2f} | {r['wall_seconds']:.0f} |")
-    print("\n| method | steps | samples | `turingct synth` wall s | runtime_s (load+synth+write) "
-          "| synthesize s | model s |\n|---|---|---|---|---|---|---|")
+        print(
+            f"| {name} | {r['steps']} | {first} | {last} | {r['train_seconds']:.0f} | "
+            f"{r['train_seconds'] / r['steps']:.2f} | {r['wall_seconds']:.0f} |"
+        )
+    print(
+        "\n| method | steps | samples | `turingct synth` wall s | runtime_s (load+synth+write) "
+        "| synthesize s | model s |\n|---|---|---|---|---|---|---|"
+    )
     for name in ("difftumor", "tumorgen"):
         r = summary["synth"][name]
         m = r["median"]
-        print(f"| {name} | {r['samples'][0]['sampling_steps']} | {len(r['samples'])} | "
-              f"{m['cli_wall_s']:.1f} | {m['runtime_s']:.2f} | {m['synthesize_s']:.2f} | "
-              f"{m['model_s']:.2f} |")
+        print(
+            f"| {name} | {r['samples'][0]['sampling_steps']} | {len(r['samples'])} | "
+            f"{m['cli_wall_s']:.1f} | {m['runtime_s']:.2f} | {m['synthesize_s']:.2f} | "
+            f"{m['model_s']:.2f} |"
+        )
     for name, r in summary["train"].items():
         if "interrupted_at_step" in r:
-            print(f"\n{name}: SIGINT stopped it at step {r['interrupted_at_step']}; "
-                  f"re-run: {r.get('resume_log', '(no resume line)')}")
+            print(
+                f"\n{name}: SIGINT stopped it at step {r['interrupted_at_step']}; "
+                f"re-run: {r.get('resume_log', '(no resume line)')}"
+            )
     return 0
 
 

@@ -50,11 +50,13 @@ def make_cases(out: Path, n: int = 2) -> list[Path]:
     paths = []
     for i in range(n):
         off = 40 + 40 * i
-        sub = ct[off:off + 360, off:off + 360, :]
+        sub = ct[off : off + 360, off : off + 360, :]
         zoom = [t / s for t, s in zip(SHAPE, sub.shape, strict=True)]
         crop = np.rint(ndimage.zoom(sub, zoom, order=1)).astype(np.int16)
-        spacing = [float(z) * s / t for z, s, t in zip(img.header.get_zooms(), sub.shape,
-                                                         SHAPE, strict=True)]
+        spacing = [
+            float(z) * s / t
+            for z, s, t in zip(img.header.get_zooms(), sub.shape, SHAPE, strict=True)
+        ]
         out_img = nib.Nifti1Image(crop, np.diag([*spacing, 1.0]))
         out_img.header["cal_min"], out_img.header["cal_max"] = -160.0, 240.0
         path = out / f"case{i}.nii.gz"
@@ -101,23 +103,40 @@ def run(repeats: int, slices: int, extra_args: tuple[str, ...] = ()) -> dict:
         port = free_port()
         env = dict(os.environ, TURINGCT_BENCH_DIR=tmp, PYTHONPATH=str(REPO))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name(
-                "_viewer_page.py")), "--server.port", str(port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(Path(__file__).with_name("_viewer_page.py")),
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         keys = ("open_ms", "to_module_ms", "module_ms", "wall_s", "frame_ms", "draw_ms")
-        res: dict = {"payload_mb": size_mb, "requests_while_scrolling": 0,
-                     **{k: [] for k in keys}}
+        res: dict = {"payload_mb": size_mb, "requests_while_scrolling": 0, **{k: [] for k in keys}}
         try:
             for _ in range(200):
-                with contextlib.suppress(OSError), \
-                        urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{base}/_stcore/health", timeout=2),
+                ):
                     break
                 time.sleep(0.3)
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM,
-                                            args=[*CHROMIUM_ARGS, *extra_args])
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
+                )
                 page = browser.new_page(viewport={"width": 1400, "height": 950})
                 requests: list[str] = []
                 page.on("request", lambda req: requests.append(req.url))
@@ -133,7 +152,8 @@ def run(repeats: int, slices: int, extra_args: tuple[str, ...] = ()) -> dict:
                     wall = time.perf_counter() - t0
                     if r:  # the first switch warms caches
                         clicked, drawn, module = page.evaluate(
-                            "[window.__clicked, tctViewer.drawnAt, tctViewer.openMs]")
+                            "[window.__clicked, tctViewer.drawnAt, tctViewer.openMs]"
+                        )
                         res["wall_s"].append(wall)
                         res["open_ms"].append(drawn - clicked)
                         res["to_module_ms"].append(drawn - module - clicked)
@@ -158,9 +178,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--slices", type=int, default=50)
-    parser.add_argument("--disable-gpu", action="store_true",
-                        help="also pass --disable-gpu to Chromium (CPU raster and compositing "
-                             "instead of SwiftShader GL)")
+    parser.add_argument(
+        "--disable-gpu",
+        action="store_true",
+        help="also pass --disable-gpu to Chromium (CPU raster and compositing "
+        "instead of SwiftShader GL)",
+    )
     args = parser.parse_args()
     missing = browser_missing()
     if missing or not SOURCE.is_file():
@@ -169,22 +192,31 @@ def main() -> int:
     (REPO / "test-artifacts").mkdir(exist_ok=True)
     load = os.getloadavg()
     res = run(args.repeats, args.slices, ("--disable-gpu",) if args.disable_gpu else ())
-    print(f"Chromium flags: {' '.join(CHROMIUM_ARGS)}{' --disable-gpu' * args.disable_gpu}; "
-          f"load average before / after: {load[0]:.1f} / {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs\n")
+    print(
+        f"Chromium flags: {' '.join(CHROMIUM_ARGS)}{' --disable-gpu' * args.disable_gpu}; "
+        f"load average before / after: {load[0]:.1f} / {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs\n"
+    )
     print("| measure | median | min | max | n |\n|---|---|---|---|---|")
     for name, vals in (
-            ("open a 256x256x128 case: click -> first draw (ms)", res["open_ms"]),
-            ("- click -> bytes handed to the viewer (server, websocket, React; ms)",
-             res["to_module_ms"]),
-            ("- bytes -> first draw (gzip decode, NIfTI parse, draw; ms)", res["module_ms"]),
-            ("open as seen by Playwright (s, incl. automation latency)", res["wall_s"]),
-            ("slice change: wheel event -> next frame (ms)", res["frame_ms"]),
-            ("slice change: JS draw work (ms)", res["draw_ms"])):
-        print(f"| {name} | {statistics.median(vals):.1f} | {min(vals):.1f} | "
-              f"{max(vals):.1f} | {len(vals)} |")
-    print(f"\npayload per case: {res['payload_mb']:.1f} MB (.nii.gz, int16); requests sent "
-          f"while scrolling: {res['requests_while_scrolling']}")
+        ("open a 256x256x128 case: click -> first draw (ms)", res["open_ms"]),
+        (
+            "- click -> bytes handed to the viewer (server, websocket, React; ms)",
+            res["to_module_ms"],
+        ),
+        ("- bytes -> first draw (gzip decode, NIfTI parse, draw; ms)", res["module_ms"]),
+        ("open as seen by Playwright (s, incl. automation latency)", res["wall_s"]),
+        ("slice change: wheel event -> next frame (ms)", res["frame_ms"]),
+        ("slice change: JS draw work (ms)", res["draw_ms"]),
+    ):
+        print(
+            f"| {name} | {statistics.median(vals):.1f} | {min(vals):.1f} | "
+            f"{max(vals):.1f} | {len(vals)} |"
+        )
+    print(
+        f"\npayload per case: {res['payload_mb']:.1f} MB (.nii.gz, int16); requests sent "
+        f"while scrolling: {res['requests_while_scrolling']}"
+    )
     return 0
 
 

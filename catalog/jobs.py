@@ -59,18 +59,25 @@ class JobRow:
         """One line saying why a failed or interrupted job failed: the most frequent item error
         (first line, at most 300 characters) and how many items it hit; None otherwise."""
         if self.status not in ("failed", "interrupted") or not self.errors:
-            return None if self.status != "interrupted" else \
-                "interrupted before finishing; launch the same choices again to resume"
-        messages = [str(e.get("error") or "unknown error").strip().splitlines()[0][:300]
-                    for e in self.errors]
+            return (
+                None
+                if self.status != "interrupted"
+                else "interrupted before finishing; launch the same choices again to resume"
+            )
+        messages = [
+            str(e.get("error") or "unknown error").strip().splitlines()[0][:300]
+            for e in self.errors
+        ]
         top = max(set(messages), key=lambda m: (messages.count(m), m))
         n = messages.count(top)
         return top if n == len(messages) and n == 1 else f"{top} ({n} of {len(messages)} items)"
 
     def label(self) -> str:
         """One-line summary, e.g. ``#3 handcrafted · liver · running · 4 done, 1 failed of 10``."""
-        return (f"#{self.id} {self.method} · {self.organ} · {self.status} · {self.n_done} done, "
-                f"{self.n_failed} failed of {self.n_total}")
+        return (
+            f"#{self.id} {self.method} · {self.organ} · {self.status} · {self.n_done} done, "
+            f"{self.n_failed} failed of {self.n_total}"
+        )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -84,13 +91,26 @@ def list_jobs(session: Session, limit: int = 50) -> list[JobRow]:
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     jobs = session.scalars(select(SynthesisJob).order_by(SynthesisJob.id.desc()).limit(limit))
-    return [JobRow(id=j.id, method=j.method, organ=j.organ, status=j.status.value,
-                   n_total=int(j.n_total), n_done=int(j.n_done), n_failed=int(j.n_failed),
-                   progress=min(1.0, float(j.progress)), device=str((j.config or {}).get(
-                       "device", "")), seed=int(j.seed), out_dir=j.out_dir,
-                   created_at=j.created_at.isoformat(timespec="seconds"), started_at=_iso(j.started_at),
-                   finished_at=_iso(j.finished_at), errors=tuple(j.errors or ()))
-            for j in jobs]
+    return [
+        JobRow(
+            id=j.id,
+            method=j.method,
+            organ=j.organ,
+            status=j.status.value,
+            n_total=int(j.n_total),
+            n_done=int(j.n_done),
+            n_failed=int(j.n_failed),
+            progress=min(1.0, float(j.progress)),
+            device=str((j.config or {}).get("device", "")),
+            seed=int(j.seed),
+            out_dir=j.out_dir,
+            created_at=j.created_at.isoformat(timespec="seconds"),
+            started_at=_iso(j.started_at),
+            finished_at=_iso(j.finished_at),
+            errors=tuple(j.errors or ()),
+        )
+        for j in jobs
+    ]
 
 
 def dataset_names(session: Session) -> list[str]:
@@ -98,6 +118,10 @@ def dataset_names(session: Session) -> list[str]:
     sorted; a batch draws its inputs from one of them."""
     from db.models import Dataset, DatasetFormat
 
-    return list(session.scalars(select(Dataset.name)
-                                .where(Dataset.format != DatasetFormat.SYNTHETIC)
-                                .order_by(Dataset.name)))
+    return list(
+        session.scalars(
+            select(Dataset.name)
+            .where(Dataset.format != DatasetFormat.SYNTHETIC)
+            .order_by(Dataset.name)
+        )
+    )

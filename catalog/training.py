@@ -20,13 +20,23 @@ def training_cases(session: Session, organ: str) -> list[Case]:
     """Non-synthetic catalog volumes that have ``organ`` (with their tumor masks, if any), by
     volume id."""
     rows = session.scalars(
-        select(VolumeOrgan).join(Volume)
+        select(VolumeOrgan)
+        .join(Volume)
         .where(VolumeOrgan.organ == organ, Volume.origin != Origin.SYNTHETIC)
-        .options(selectinload(VolumeOrgan.volume)).order_by(Volume.id)).all()
-    return [Case(f"{r.volume.dataset_id}/{r.volume.case_id}", Path(r.volume.ct_path),
-                 tuple(Path(p) for p in r.mask_paths), tuple(Path(p) for p in r.tumor_paths),
-                 tuple(r.mask_labels) if r.mask_labels else None,
-                 tuple(r.tumor_labels) if r.tumor_labels else None) for r in rows]
+        .options(selectinload(VolumeOrgan.volume))
+        .order_by(Volume.id)
+    ).all()
+    return [
+        Case(
+            f"{r.volume.dataset_id}/{r.volume.case_id}",
+            Path(r.volume.ct_path),
+            tuple(Path(p) for p in r.mask_paths),
+            tuple(Path(p) for p in r.tumor_paths),
+            tuple(r.mask_labels) if r.mask_labels else None,
+            tuple(r.tumor_labels) if r.tumor_labels else None,
+        )
+        for r in rows
+    ]
 
 
 def cases_from_catalog(db_url: str | None, organ: str) -> list[Case]:
@@ -36,6 +46,8 @@ def cases_from_catalog(db_url: str | None, organ: str) -> list[Case]:
         cases = training_cases(session, organ)
     engine.dispose()
     if not cases:
-        raise DataError(f"catalog has no non-synthetic volume with a {organ} mask; import a "
-                        "dataset first (`turingct data import ...`) or pass --data DIR")
+        raise DataError(
+            f"catalog has no non-synthetic volume with a {organ} mask; import a "
+            "dataset first (`turingct data import ...`) or pass --data DIR"
+        )
     return cases

@@ -47,12 +47,21 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)  # what an import skipped or changed, and why
 
 
-def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | None = None,
-                   organs: Sequence[str] | None = None, ct: str | Path | None = None,
-                   class_map: str | Path | None = None, case_id: str | None = None,
-                   label_map: dict[str, str] | None = None, resample_nonuniform: bool = False,
-                   convert_dir: str | Path | None = None,
-                   progress: bool = False) -> ImportReport:
+def import_dataset(
+    session: Session,
+    fmt: str,
+    path: str | Path,
+    *,
+    name: str | None = None,
+    organs: Sequence[str] | None = None,
+    ct: str | Path | None = None,
+    class_map: str | Path | None = None,
+    case_id: str | None = None,
+    label_map: dict[str, str] | None = None,
+    resample_nonuniform: bool = False,
+    convert_dir: str | Path | None = None,
+    progress: bool = False,
+) -> ImportReport:
     """Register a dataset in the catalog; see the module docstring for the guarantees.
 
     ``fmt`` is one of msd, kits, atlas, totalseg, manifest, dicom. ``organs`` restricts the
@@ -75,8 +84,12 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
         from core.settings import data_dir
         from synth_backend.dicom.convert import prepare
 
-        prepared = prepare(path, Path(convert_dir) if convert_dir else data_dir() / "dicom",
-                           label_map=label_map, resample_nonuniform=resample_nonuniform)
+        prepared = prepare(
+            path,
+            Path(convert_dir) if convert_dir else data_dir() / "dicom",
+            label_map=label_map,
+            resample_nonuniform=resample_nonuniform,
+        )
         notes = prepared.notes
         records = prepared.records
         if organs_t:  # like the other layouts: only series that have a requested organ
@@ -91,8 +104,10 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
 
     dataset = session.scalar(select(Dataset).where(Dataset.name == name))
     if dataset is not None and dataset.format != db_format:
-        raise CatalogError(f"{path}: dataset name {name!r} is already used by a "
-                           f"{dataset.format} dataset; pass --name to choose another")
+        raise CatalogError(
+            f"{path}: dataset name {name!r} is already used by a "
+            f"{dataset.format} dataset; pass --name to choose another"
+        )
     existing = {v.case_id: v for v in dataset.volumes} if dataset else {}
 
     report = ImportReport(name, notes=notes)
@@ -101,17 +116,31 @@ def import_dataset(session: Session, fmt: str, path: str | Path, *, name: str | 
     for record in bar:
         if record.case_id in existing:
             if existing[record.case_id].ct_sha256 != sha256_file(record.ct_path):
-                raise CatalogError(f"{record.ct_path}: case {record.case_id!r} is registered "
-                                   "with different contents; import it under a new --name")
+                raise CatalogError(
+                    f"{record.ct_path}: case {record.case_id!r} is registered "
+                    "with different contents; import it under a new --name"
+                )
             report.skipped_existing.append(record.case_id)
             continue
-        volumes.append(_build_volume(record, Origin.PHANTOM if is_phantom else Origin.REAL,
-                                     "phantom" if is_phantom else fmt, report))
+        volumes.append(
+            _build_volume(
+                record,
+                Origin.PHANTOM if is_phantom else Origin.REAL,
+                "phantom" if is_phantom else fmt,
+                report,
+            )
+        )
         report.added.append(record.case_id)
     if dataset is None:
-        dataset = Dataset(name=name, format=db_format, root_path=str(path),
-                          meta={"organs": list(organs_t) if organs_t else None,
-                                "tumor_annotations": fmt != "totalseg"})
+        dataset = Dataset(
+            name=name,
+            format=db_format,
+            root_path=str(path),
+            meta={
+                "organs": list(organs_t) if organs_t else None,
+                "tumor_annotations": fmt != "totalseg",
+            },
+        )
         session.add(dataset)
     for volume in volumes:
         volume.dataset = dataset
@@ -128,8 +157,13 @@ def _records(fmt, path, organs, ct, class_map, case_id) -> Iterable[layouts.Case
     if fmt == "atlas":
         return layouts.read_atlas(path, organs)
     if fmt == "totalseg":
-        return layouts.read_totalseg(path, Path(ct).resolve() if ct else None,
-                                     Path(class_map) if class_map else None, organs, case_id)
+        return layouts.read_totalseg(
+            path,
+            Path(ct).resolve() if ct else None,
+            Path(class_map) if class_map else None,
+            organs,
+            case_id,
+        )
     if fmt == "manifest":
         return layouts.read_manifest(path, organs)
     raise CatalogError(f"--format must be one of {layouts.FORMATS}, got {fmt!r}")
@@ -143,15 +177,21 @@ def _progress(items, enabled: bool, desc: str):
     return tqdm(items, desc=desc, unit="case")
 
 
-def _build_volume(record: layouts.CaseRecord, origin: Origin, fmt: str,
-                  report: ImportReport) -> Volume:
+def _build_volume(
+    record: layouts.CaseRecord, origin: Origin, fmt: str, report: ImportReport
+) -> Volume:
     ct = load_volume(record.ct_path, "ct")
-    volume = Volume(case_id=record.case_id, origin=origin, ct_path=str(record.ct_path),
-                    ct_sha256=sha256_file(record.ct_path), shape=list(ct.shape),
-                    spacing=[round(s, 6) for s in ct.spacing], affine=ct.affine.tolist(),
-                    axcodes="".join(nib.aff2axcodes(ct.source_affine)),
-                    meta={"hu_min": float(ct.array.min()), "hu_max": float(ct.array.max()),
-                          **record.meta})
+    volume = Volume(
+        case_id=record.case_id,
+        origin=origin,
+        ct_path=str(record.ct_path),
+        ct_sha256=sha256_file(record.ct_path),
+        shape=list(ct.shape),
+        spacing=[round(s, 6) for s in ct.spacing],
+        affine=ct.affine.tolist(),
+        axcodes="".join(nib.aff2axcodes(ct.source_affine)),
+        meta={"hu_min": float(ct.array.min()), "hu_max": float(ct.array.max()), **record.meta},
+    )
     for organ in record.organs:
         mask = _union(ct, organ.mask_paths, organ.mask_labels)
         n_organ = int(mask.sum())
@@ -159,21 +199,33 @@ def _build_volume(record: layouts.CaseRecord, origin: Origin, fmt: str,
             if fmt in _SKIP_EMPTY:
                 report.skipped_organs.append(f"{record.case_id}:{organ.organ}")
                 continue
-            raise VolumeError(organ.mask_paths[0], f"{organ.organ} mask is empty"
-                              + (f" for labels {organ.mask_labels}" if organ.mask_labels else ""),
-                              "check the label values or leave this organ out")
-        tumor = (_union(ct, organ.tumor_paths, organ.tumor_labels) if organ.tumor_paths
-                 else np.zeros_like(mask))
+            raise VolumeError(
+                organ.mask_paths[0],
+                f"{organ.organ} mask is empty"
+                + (f" for labels {organ.mask_labels}" if organ.mask_labels else ""),
+                "check the label values or leave this organ out",
+            )
+        tumor = (
+            _union(ct, organ.tumor_paths, organ.tumor_labels)
+            if organ.tumor_paths
+            else np.zeros_like(mask)
+        )
         n_tumor = int(tumor.sum())
-        volume.organs.append(VolumeOrgan(
-            organ=organ.organ, mask_paths=[str(p) for p in organ.mask_paths],
-            mask_sha256=_hash_files(organ.mask_paths), mask_labels=organ.mask_labels,
-            organ_voxels=n_organ,
-            tumor_kind=TumorKind(organ.tumor_kind) if n_tumor else TumorKind.NONE,
-            tumor_paths=[str(p) for p in organ.tumor_paths],
-            tumor_sha256=_hash_files(organ.tumor_paths) if organ.tumor_paths else None,
-            tumor_labels=organ.tumor_labels, tumor_voxels=n_tumor,
-            tumor_diameter_mm=_largest_diameter(tumor, ct.spacing) if n_tumor else None))
+        volume.organs.append(
+            VolumeOrgan(
+                organ=organ.organ,
+                mask_paths=[str(p) for p in organ.mask_paths],
+                mask_sha256=_hash_files(organ.mask_paths),
+                mask_labels=organ.mask_labels,
+                organ_voxels=n_organ,
+                tumor_kind=TumorKind(organ.tumor_kind) if n_tumor else TumorKind.NONE,
+                tumor_paths=[str(p) for p in organ.tumor_paths],
+                tumor_sha256=_hash_files(organ.tumor_paths) if organ.tumor_paths else None,
+                tumor_labels=organ.tumor_labels,
+                tumor_voxels=n_tumor,
+                tumor_diameter_mm=_largest_diameter(tumor, ct.spacing) if n_tumor else None,
+            )
+        )
     return volume
 
 
@@ -218,11 +270,18 @@ def load_tumor_mask(organ: VolumeOrgan, reference=None) -> np.ndarray:
 
 def healthy_volumes(session: Session, organ: str, dataset: str | None = None) -> list[Volume]:
     """Non-synthetic volumes whose ``organ`` is present with no tumor annotated."""
-    query = (select(Volume).join(VolumeOrgan).join(Dataset)
-             .where(VolumeOrgan.organ == organ, VolumeOrgan.tumor_kind == TumorKind.NONE,
-                    Volume.origin != Origin.SYNTHETIC)
-             .options(selectinload(Volume.organs), selectinload(Volume.dataset))
-             .order_by(Dataset.name, Volume.case_id))
+    query = (
+        select(Volume)
+        .join(VolumeOrgan)
+        .join(Dataset)
+        .where(
+            VolumeOrgan.organ == organ,
+            VolumeOrgan.tumor_kind == TumorKind.NONE,
+            Volume.origin != Origin.SYNTHETIC,
+        )
+        .options(selectinload(Volume.organs), selectinload(Volume.dataset))
+        .order_by(Dataset.name, Volume.case_id)
+    )
     if dataset:
         query = query.where(Dataset.name == dataset)
     return list(session.scalars(query))
@@ -230,19 +289,30 @@ def healthy_volumes(session: Session, organ: str, dataset: str | None = None) ->
 
 def list_volumes(session: Session, dataset: str | None = None) -> list[dict]:
     """One row per registered volume, for `turingct data list` and the app's catalog page."""
-    query = (select(Volume).join(Dataset).options(selectinload(Volume.organs),
-                                                  selectinload(Volume.dataset))
-             .order_by(Dataset.name, Volume.case_id))
+    query = (
+        select(Volume)
+        .join(Dataset)
+        .options(selectinload(Volume.organs), selectinload(Volume.dataset))
+        .order_by(Dataset.name, Volume.case_id)
+    )
     if dataset:
         query = query.where(Dataset.name == dataset)
     rows = []
     for v in session.scalars(query):
-        rows.append({
-            "dataset": v.dataset.name, "case": v.case_id, "origin": v.origin.value,
-            "organs": ",".join(o.organ for o in v.organs),
-            "tumor": ",".join(f"{o.organ}:{o.tumor_kind.value}" for o in v.organs
-                              if o.tumor_kind != TumorKind.NONE) or "-",
-            "shape": "x".join(str(s) for s in v.shape),
-            "spacing": "x".join(f"{s:.3g}" for s in v.spacing),
-        })
+        rows.append(
+            {
+                "dataset": v.dataset.name,
+                "case": v.case_id,
+                "origin": v.origin.value,
+                "organs": ",".join(o.organ for o in v.organs),
+                "tumor": ",".join(
+                    f"{o.organ}:{o.tumor_kind.value}"
+                    for o in v.organs
+                    if o.tumor_kind != TumorKind.NONE
+                )
+                or "-",
+                "shape": "x".join(str(s) for s in v.shape),
+                "spacing": "x".join(f"{s:.3g}" for s in v.spacing),
+            }
+        )
     return rows

@@ -26,7 +26,7 @@ class SizeClass(enum.StrEnum):
 
 
 class StudyDesign(enum.StrEnum):
-    TURING = "turing"              # real or synthetic?
+    TURING = "turing"  # real or synthetic?
     ORGAN_ORIGIN = "organ_origin"  # which organ does this tumor come from?
 
 
@@ -48,11 +48,11 @@ class Answer(enum.StrEnum):
 class AnswerEventKind(enum.StrEnum):
     """What an ``answer_events`` row records: a case drawn on a screen, or one submission."""
 
-    DISPLAYED = "displayed"   # the case was shown (opens the time on case)
-    CREATED = "created"       # first answer stored
-    CHANGED = "changed"       # answer replaced (the study allows changes)
-    DUPLICATE = "duplicate"   # the same submission again (idempotency key known): nothing new
-    REJECTED = "rejected"     # not stored (closed study, too soon, changes not allowed)
+    DISPLAYED = "displayed"  # the case was shown (opens the time on case)
+    CREATED = "created"  # first answer stored
+    CHANGED = "changed"  # answer replaced (the study allows changes)
+    DUPLICATE = "duplicate"  # the same submission again (idempotency key known): nothing new
+    REJECTED = "rejected"  # not stored (closed study, too soon, changes not allowed)
 
 
 class Task(enum.StrEnum):
@@ -68,7 +68,11 @@ ANSWERS: tuple[str, ...] = tuple(a.value for a in Answer)
 ORIGIN_ANSWERS: tuple[str, ...] = (*ORGANS, Answer.UNSURE.value)
 
 # the question each design asks, and the question each analysis reads
-DESIGN_QUESTION: dict[StudyDesign, Question] = {StudyDesign.TURING: Question.TRUTH,
-                                                StudyDesign.ORGAN_ORIGIN: Question.ORIGIN}
-QUESTIONS: dict[str, str] = {Task.TURING.value: Question.TRUTH.value,
-                             Task.ORIGIN.value: Question.ORIGIN.value}
+DESIGN_QUESTION: dict[StudyDesign, Question] = {
+    StudyDesign.TURING: Question.TRUTH,
+    StudyDesign.ORGAN_ORIGIN: Question.ORIGIN,
+}
+QUESTIONS: dict[str, str] = {
+    Task.TURING.value: Question.TRUTH.value,
+    Task.ORIGIN.value: Question.ORIGIN.value,
+}

@@ -37,17 +37,22 @@ def backup(url: str | None, out: str | os.PathLike | None = None) -> Path:
         return dest
     if parsed.get_backend_name() == "postgresql":
         if not shutil.which("pg_dump"):
-            raise DatabaseError("pg_dump not found; install the PostgreSQL client "
-                                "(Debian: apt-get install postgresql-client)")
+            raise DatabaseError(
+                "pg_dump not found; install the PostgreSQL client "
+                "(Debian: apt-get install postgresql-client)"
+            )
         dest = Path(out) if out else Path(f"turingct-backup-{stamp}.dump")
         libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         tmp = dest.with_suffix(dest.suffix + ".part")
-        result = subprocess.run(["pg_dump", "--format=custom", f"--file={tmp}", libpq],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["pg_dump", "--format=custom", f"--file={tmp}", libpq], capture_output=True, text=True
+        )
         if result.returncode != 0:
             tmp.unlink(missing_ok=True)
-            raise DatabaseError(f"pg_dump failed: {result.stderr.strip().splitlines()[-1:]}; "
-                                "check the URL and server")
+            raise DatabaseError(
+                f"pg_dump failed: {result.stderr.strip().splitlines()[-1:]}; "
+                "check the URL and server"
+            )
         tmp.replace(dest)
         return dest
     raise DatabaseError(f"backup supports SQLite and PostgreSQL, got {parsed.get_backend_name()}")

@@ -55,17 +55,28 @@ class Base(DeclarativeBase):
 
 def _enum(cls: type[enum.Enum]) -> Enum:
     # Stored as plain strings (no native PG enum types): adding a value needs no type migration.
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e],
-                validate_strings=True)
+    return Enum(
+        cls,
+        native_enum=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
 
 
 def _checked(cls: type[enum.Enum], name: str, length: int = 32) -> Enum:
     # A closed vocabulary the database itself enforces (CHECK ck_<table>_<name>, migration 0005):
     # answers and their log are the study's evidence, so no writer (a script, a psql session)
     # may store a word the analyses would not recognise.
-    return Enum(cls, native_enum=False, length=length,
-                values_callable=lambda e: [m.value for m in e], validate_strings=True,
-                create_constraint=True, name=name)
+    return Enum(
+        cls,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        create_constraint=True,
+        name=name,
+    )
 
 
 class DatasetFormat(enum.StrEnum):
@@ -82,8 +93,8 @@ class DatasetFormat(enum.StrEnum):
 class Origin(enum.StrEnum):
     """Where a volume's tumor (if any) comes from."""
 
-    REAL = "real"            # patient CT as acquired (tumor, if any, is a real tumor)
-    PHANTOM = "phantom"      # built-in phantom (lesions are phantom lesions, never "real")
+    REAL = "real"  # patient CT as acquired (tumor, if any, is a real tumor)
+    PHANTOM = "phantom"  # built-in phantom (lesions are phantom lesions, never "real")
     SYNTHETIC = "synthetic"  # output of a synthesis method
 
 
@@ -138,24 +149,27 @@ class Volume(Base):
     __table_args__ = (UniqueConstraint("dataset_id", "case_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"),
-                                            index=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
     case_id: Mapped[str] = mapped_column(String(200))
     origin: Mapped[Origin] = mapped_column(_enum(Origin))
     ct_path: Mapped[str] = mapped_column(Text)
     ct_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    shape: Mapped[list[Any]] = mapped_column()          # (x, y, z) in RAS voxel order
-    spacing: Mapped[list[Any]] = mapped_column()        # mm
-    affine: Mapped[list[Any]] = mapped_column()         # 4x4, RAS (canonical) voxel -> mm
-    axcodes: Mapped[str] = mapped_column(String(3))     # orientation of the file as stored
+    shape: Mapped[list[Any]] = mapped_column()  # (x, y, z) in RAS voxel order
+    spacing: Mapped[list[Any]] = mapped_column()  # mm
+    affine: Mapped[list[Any]] = mapped_column()  # 4x4, RAS (canonical) voxel -> mm
+    axcodes: Mapped[str] = mapped_column(String(3))  # orientation of the file as stored
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     dataset: Mapped[Dataset] = relationship(back_populates="volumes")
-    organs: Mapped[list[VolumeOrgan]] = relationship(back_populates="volume",
-                                                     cascade="all, delete-orphan")
+    organs: Mapped[list[VolumeOrgan]] = relationship(
+        back_populates="volume", cascade="all, delete-orphan"
+    )
     provenance: Mapped[SyntheticProvenance | None] = relationship(
-        back_populates="volume", foreign_keys="SyntheticProvenance.volume_id")
+        back_populates="volume", foreign_keys="SyntheticProvenance.volume_id"
+    )
 
     def organ(self, name: str) -> VolumeOrgan | None:
         return next((o for o in self.organs if o.organ == name), None)
@@ -174,11 +188,10 @@ class VolumeOrgan(Base):
     __table_args__ = (UniqueConstraint("volume_id", "organ"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"),
-                                           index=True)
+    volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
     organ: Mapped[Organ] = mapped_column(_checked(Organ, "organ"))
     mask_paths: Mapped[list[Any]] = mapped_column()
-    mask_sha256: Mapped[str] = mapped_column(String(64))   # of the files' hashes, in order
+    mask_sha256: Mapped[str] = mapped_column(String(64))  # of the files' hashes, in order
     mask_labels: Mapped[list[Any] | None] = mapped_column(default=None)
     organ_voxels: Mapped[int] = mapped_column(Integer)
     tumor_kind: Mapped[TumorKind] = mapped_column(_enum(TumorKind), default=TumorKind.NONE)
@@ -210,7 +223,7 @@ class SynthesisJob(Base):
     n_total: Mapped[int] = mapped_column(Integer, default=0)
     n_done: Mapped[int] = mapped_column(Integer, default=0)
     n_failed: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[list[Any]] = mapped_column(default=list)   # [{item, case, error}]
+    errors: Mapped[list[Any]] = mapped_column(default=list)  # [{item, case, error}]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
@@ -226,12 +239,15 @@ class SyntheticProvenance(Base):
     __tablename__ = "synthetic_provenance"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"),
-                                           unique=True)
+    volume_id: Mapped[int] = mapped_column(
+        ForeignKey("volumes.id", ondelete="CASCADE"), unique=True
+    )
     source_volume_id: Mapped[int | None] = mapped_column(
-        ForeignKey("volumes.id", ondelete="SET NULL"), default=None, index=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("synthesis_jobs.id",
-                                                          ondelete="SET NULL"), default=None)
+        ForeignKey("volumes.id", ondelete="SET NULL"), default=None, index=True
+    )
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("synthesis_jobs.id", ondelete="SET NULL"), default=None
+    )
     # an open set (the registry grows): catalog/ checks it against registered_methods()
     method: Mapped[str] = mapped_column(String(32))
     organ: Mapped[Organ] = mapped_column(_checked(Organ, "organ"))
@@ -290,8 +306,9 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                      index=True)
+    last_failure_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 class LoginSession(Base):
@@ -317,7 +334,7 @@ class Study(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     design: Mapped[StudyDesign] = mapped_column(_enum(StudyDesign))
     status: Mapped[StudyStatus] = mapped_column(_enum(StudyStatus), default=StudyStatus.OPEN)
-    spec: Mapped[dict[str, Any]] = mapped_column()          # the validated spec, as loaded
+    spec: Mapped[dict[str, Any]] = mapped_column()  # the validated spec, as loaded
     spec_yaml: Mapped[str] = mapped_column(Text, default="")
     seed: Mapped[int] = mapped_column(SEED)
     allow_changes: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -336,8 +353,7 @@ class StudyCase(Base):
     __tablename__ = "study_cases"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"),
-                                          index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     volume_id: Mapped[int] = mapped_column(ForeignKey("volumes.id", ondelete="RESTRICT"))
     arm: Mapped[Arm] = mapped_column(_enum(Arm))
@@ -361,14 +377,13 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"),
-                                          index=True)
-    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"),
-                                           index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"), index=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("study_cases.id", ondelete="RESTRICT"))
-    position: Mapped[int] = mapped_column(Integer)   # 0-based
-    first_displayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                                default=None)
+    position: Mapped[int] = mapped_column(Integer)  # 0-based
+    first_displayed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     case: Mapped[StudyCase] = relationship()
@@ -382,14 +397,13 @@ class Answer(Base):
     __table_args__ = (UniqueConstraint("reader_id", "case_id", "question"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"),
-                                          index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("study_cases.id", ondelete="RESTRICT"))
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     question: Mapped[Question] = mapped_column(_checked(Question, "question"))
-    value: Mapped[str] = mapped_column(String(32))          # real / synthetic / unsure / organ
-    confidence: Mapped[int | None] = mapped_column(Integer, default=None)   # 1..5
-    seconds_on_case: Mapped[float] = mapped_column(Float)   # first display -> latest submit
+    value: Mapped[str] = mapped_column(String(32))  # real / synthetic / unsure / organ
+    confidence: Mapped[int | None] = mapped_column(Integer, default=None)  # 1..5
+    seconds_on_case: Mapped[float] = mapped_column(Float)  # first display -> latest submit
     # first display -> first submit; unchanged when the answer is later changed
     first_answer_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     window_width: Mapped[float | None] = mapped_column(Float, default=None)
@@ -409,8 +423,9 @@ class AnswerEvent(Base):
     __tablename__ = "answer_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="RESTRICT"),
-                                                  default=None, index=True)
+    answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("answers.id", ondelete="RESTRICT"), default=None, index=True
+    )
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"))
     case_id: Mapped[int] = mapped_column(ForeignKey("study_cases.id", ondelete="RESTRICT"))
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
@@ -426,8 +441,9 @@ class EvaluationResult(Base):
     __tablename__ = "evaluation_results"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"),
-                                                 default=None, index=True)
+    study_id: Mapped[int | None] = mapped_column(
+        ForeignKey("studies.id", ondelete="SET NULL"), default=None, index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)

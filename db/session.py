@@ -33,8 +33,9 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                           "check_same_thread": False})
+        kwargs.setdefault(
+            "connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -44,8 +45,10 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     try:
         return create_engine(url, **kwargs)
     except ModuleNotFoundError as exc:
-        raise DatabaseError(f"{url}: database driver missing ({exc.name}); install it with "
-                            "`pip install 'turingct[postgres]'`") from exc
+        raise DatabaseError(
+            f"{url}: database driver missing ({exc.name}); install it with "
+            "`pip install 'turingct[postgres]'`"
+        ) from exc
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -102,12 +105,16 @@ def require_schema(engine: Engine) -> None:
     try:
         tables = set(inspect(engine).get_table_names())
     except Exception as exc:
-        raise DatabaseError(f"{engine.url.render_as_string(hide_password=True)}: cannot connect "
-                            f"({exc.__class__.__name__}); check the URL and that the server "
-                            "runs") from exc
+        raise DatabaseError(
+            f"{engine.url.render_as_string(hide_password=True)}: cannot connect "
+            f"({exc.__class__.__name__}); check the URL and that the server "
+            "runs"
+        ) from exc
     if "volumes" not in tables:
-        raise DatabaseError(f"{engine.url.render_as_string(hide_password=True)}: database has "
-                            "no schema; run `turingct db upgrade` first")
+        raise DatabaseError(
+            f"{engine.url.render_as_string(hide_password=True)}: database has "
+            "no schema; run `turingct db upgrade` first"
+        )
 
 
 def open_engine(url: str | None = None) -> Engine:

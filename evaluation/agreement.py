@@ -27,8 +27,9 @@ def _answer_matrix(votes: pd.DataFrame, unsure: str) -> pd.DataFrame:
     return votes.assign(code=codes).pivot(index="case", columns="reader", values="code")
 
 
-def pairwise_cohen_kappa(votes: pd.DataFrame, unsure: str = "category",
-                         alpha: float = 0.05) -> pd.DataFrame:
+def pairwise_cohen_kappa(
+    votes: pd.DataFrame, unsure: str = "category", alpha: float = 0.05
+) -> pd.DataFrame:
     """Cohen's kappa for every reader pair over the cases both answered, with a 95% CI.
 
     ``unsure="category"`` treats unsure as a third nominal answer; ``"exclude"`` drops a case
@@ -49,16 +50,24 @@ def pairwise_cohen_kappa(votes: pd.DataFrame, unsure: str = "category",
         if len(both) >= 2 and not (both[a].nunique() == 1 and both[b].nunique() == 1):
             kappa = float(cohen_kappa_score(both[a], both[b]))
             codes = sorted(ANSWER_CODES.values())
-            table = pd.crosstab(both[a], both[b]).reindex(index=codes, columns=codes,
-                                                          fill_value=0)
+            table = pd.crosstab(both[a], both[b]).reindex(index=codes, columns=codes, fill_value=0)
             with np.errstate(invalid="ignore", divide="ignore"):  # degenerate table: NaN
                 se = float(cohens_kappa(table.to_numpy()).std_kappa)
             q = float(norm.ppf(1 - alpha / 2))
             low, high = max(kappa - q * se, -1.0), min(kappa + q * se, 1.0)
-        rows.append({"reader_a": a, "reader_b": b, "n_cases": len(both), "kappa": kappa,
-                     "kappa_low": low, "kappa_high": high})
-    return pd.DataFrame(rows, columns=["reader_a", "reader_b", "n_cases", "kappa", "kappa_low",
-                                       "kappa_high"])
+        rows.append(
+            {
+                "reader_a": a,
+                "reader_b": b,
+                "n_cases": len(both),
+                "kappa": kappa,
+                "kappa_low": low,
+                "kappa_high": high,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["reader_a", "reader_b", "n_cases", "kappa", "kappa_low", "kappa_high"]
+    )
 
 
 def kappa_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -118,14 +127,30 @@ def reader_auc(votes: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
             y = (part["truth"] == Answer.REAL).to_numpy()
             score = realness_score(part["answer"], part["confidence"] if has_conf else None)
             auc, se, low, high = auc_ci_delong(score, y, alpha)
-            rows.append({"reader": reader, "organ": organ, "n_real": int(y.sum()),
-                         "n_synthetic": int((~y).sum()), "auc": auc, "auc_se": se,
-                         "auc_low": low, "auc_high": high, "uses_confidence": bool(has_conf)})
+            rows.append(
+                {
+                    "reader": reader,
+                    "organ": organ,
+                    "n_real": int(y.sum()),
+                    "n_synthetic": int((~y).sum()),
+                    "auc": auc,
+                    "auc_se": se,
+                    "auc_low": low,
+                    "auc_high": high,
+                    "uses_confidence": bool(has_conf),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def fleiss_kappa_ci(votes: pd.DataFrame, unsure: str = "category", *, n_boot: int = 1000,
-                    seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
+def fleiss_kappa_ci(
+    votes: pd.DataFrame,
+    unsure: str = "category",
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, float]:
     """Fleiss' kappa with a percentile bootstrap interval over cases (the cases every reader
     answered, resampled with replacement; ``seed`` drives a ``numpy.random.Generator``).
 
@@ -145,10 +170,10 @@ def fleiss_kappa_ci(votes: pd.DataFrame, unsure: str = "category", *, n_boot: in
         boots = np.empty(n_boot)
         with np.errstate(invalid="ignore", divide="ignore"):
             for b in range(n_boot):
-                boots[b] = _fleiss(table[rng.integers(0, len(table), len(table))],
-                                   method="fleiss")
-        low, high = (float(v) for v in np.nanpercentile(
-            boots, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+                boots[b] = _fleiss(table[rng.integers(0, len(table), len(table))], method="fleiss")
+        low, high = (
+            float(v) for v in np.nanpercentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        )
     return {"kappa": kappa, "low": low, "high": high, "n_cases": n, "n_boot": n_boot}
 
 
@@ -171,9 +196,15 @@ def _pooled(correct: np.ndarray, is_real: np.ndarray, statistic: str) -> float:
     return float(np.nansum(correct) / n) if n else float("nan")
 
 
-def cluster_bootstrap(votes: pd.DataFrame, statistic: str = "accuracy", *, n_boot: int = 2000,
-                      seed: int = 0, unsure: str = "exclude", alpha: float = 0.05
-                      ) -> dict[str, float]:
+def cluster_bootstrap(
+    votes: pd.DataFrame,
+    statistic: str = "accuracy",
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    unsure: str = "exclude",
+    alpha: float = 0.05,
+) -> dict[str, float]:
     """Pooled accuracy / sensitivity / specificity over all readers with a two-way bootstrap CI.
 
     Reads are correlated within a reader and within a case, so a plain binomial interval over
@@ -195,16 +226,27 @@ def cluster_bootstrap(votes: pd.DataFrame, statistic: str = "accuracy", *, n_boo
     stats = np.empty(n_boot)
     for b in range(n_boot):
         r = rng.integers(0, n_readers, n_readers)
-        cases = np.concatenate([rng.choice(real_idx, real_idx.size) if real_idx.size else real_idx,
-                                rng.choice(syn_idx, syn_idx.size) if syn_idx.size else syn_idx])
+        cases = np.concatenate(
+            [
+                rng.choice(real_idx, real_idx.size) if real_idx.size else real_idx,
+                rng.choice(syn_idx, syn_idx.size) if syn_idx.size else syn_idx,
+            ]
+        )
         stats[b] = _pooled(correct[np.ix_(r, cases)], is_real[cases], statistic)
     low, high = np.nanpercentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return {"estimate": estimate, "low": float(low), "high": float(high),
-            "n_readers": int(n_readers), "n_cases": int(correct.shape[1]), "n_boot": int(n_boot)}
+    return {
+        "estimate": estimate,
+        "low": float(low),
+        "high": float(high),
+        "n_readers": int(n_readers),
+        "n_cases": int(correct.shape[1]),
+        "n_boot": int(n_boot),
+    }
 
 
-def mcnemar_paired(correct_a: np.ndarray, correct_b: np.ndarray, *, exact: bool = True
-                   ) -> dict[str, float]:
+def mcnemar_paired(
+    correct_a: np.ndarray, correct_b: np.ndarray, *, exact: bool = True
+) -> dict[str, float]:
     """McNemar test of two paired boolean correctness vectors (same cases, same order).
 
     Returns the discordant counts ``b`` (a right, b wrong) and ``c`` (a wrong, b right), the
@@ -219,13 +261,18 @@ def mcnemar_paired(correct_a: np.ndarray, correct_b: np.ndarray, *, exact: bool 
         raise ValueError(f"paired vectors must have equal shapes, got {a.shape} and {b.shape}")
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     res = mcnemar(table, exact=exact)
-    return {"n": int(a.size), "a_right_b_wrong": int(table[0, 1]),
-            "a_wrong_b_right": int(table[1, 0]), "statistic": float(res.statistic),
-            "p_value": float(res.pvalue)}
+    return {
+        "n": int(a.size),
+        "a_right_b_wrong": int(table[0, 1]),
+        "a_wrong_b_right": int(table[1, 0]),
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+    }
 
 
-def mcnemar_readers(votes: pd.DataFrame, reader_a: str, reader_b: str,
-                    unsure: str = "wrong") -> dict[str, float]:
+def mcnemar_readers(
+    votes: pd.DataFrame, reader_a: str, reader_b: str, unsure: str = "wrong"
+) -> dict[str, float]:
     """McNemar between two readers on the cases both answered.
 
     Unsure counts as wrong by default here (a paired test cannot drop one side of a pair); with
@@ -235,6 +282,9 @@ def mcnemar_readers(votes: pd.DataFrame, reader_a: str, reader_b: str,
     if unsure == "exclude":
         unsure_cases = sub.loc[sub["answer"] == Answer.UNSURE, "case"]
         sub = sub[~sub["case"].isin(unsure_cases)]
-    wide = sub.assign(correct=sub["answer"] == sub["truth"]).pivot(
-        index="case", columns="reader", values="correct").dropna()
+    wide = (
+        sub.assign(correct=sub["answer"] == sub["truth"])
+        .pivot(index="case", columns="reader", values="correct")
+        .dropna()
+    )
     return mcnemar_paired(wide[reader_a].astype(bool), wide[reader_b].astype(bool))

@@ -39,27 +39,42 @@ def _features(entries, spec: ExtractorSpec | None, progress: bool) -> pd.DataFra
         ct = load_volume(vo.volume.ct_path, "ct")
         tumor = load_tumor_mask(vo, ct)
         if not tumor.any():
-            raise EvaluationInputError(vo.tumor_paths[0] if vo.tumor_paths else vo.volume.ct_path,
-                                       f"{vo.organ} tumor mask is empty", "re-import the volume "
-                                       "or leave it out")
+            raise EvaluationInputError(
+                vo.tumor_paths[0] if vo.tumor_paths else vo.volume.ct_path,
+                f"{vo.organ} tumor mask is empty",
+                "re-import the volume or leave it out",
+            )
         # the file's own grid and orientation: the same features as pyradiomics on the files
-        feats = tumor_features(ct.to_source_array(ct.array), ct.to_source_array(tumor),
-                               ct.source_affine if ct.source_affine is not None else ct.affine,
-                               extractor=extractor)
+        feats = tumor_features(
+            ct.to_source_array(ct.array),
+            ct.to_source_array(tumor),
+            ct.source_affine if ct.source_affine is not None else ct.affine,
+            extractor=extractor,
+        )
         rows.append({**meta, **feats})
     return pd.DataFrame(rows)
 
 
 def _meta(vo, arm: str, method: str | None, case: str) -> dict:
-    return {"case": case, "dataset": vo.volume.dataset.name, "organ": vo.organ, "arm": arm,
-            "tumor_kind": vo.tumor_kind.value, "method": method or "",
-            "tumor_diameter_mm": vo.tumor_diameter_mm}
+    return {
+        "case": case,
+        "dataset": vo.volume.dataset.name,
+        "organ": vo.organ,
+        "arm": arm,
+        "tumor_kind": vo.tumor_kind.value,
+        "method": method or "",
+        "tumor_diameter_mm": vo.tumor_diameter_mm,
+    }
 
 
-def catalog_tumor_features(session, *, dataset: str | None = None,
-                           organs: Sequence[str] | None = None,
-                           spec: ExtractorSpec | None = None,
-                           progress: bool = False) -> pd.DataFrame:
+def catalog_tumor_features(
+    session,
+    *,
+    dataset: str | None = None,
+    organs: Sequence[str] | None = None,
+    spec: ExtractorSpec | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Features of every catalog tumor (real, phantom lesion and synthetic) of ``organs``
     (default liver, pancreas, kidney), optionally one ``dataset``; sorted by dataset, case."""
     from sqlalchemy import select
@@ -68,29 +83,39 @@ def catalog_tumor_features(session, *, dataset: str | None = None,
     from db.models import Dataset, TumorKind, Volume, VolumeOrgan
 
     organs = list(organs or ORIGIN_ORGANS)
-    query = (select(VolumeOrgan).join(Volume).join(Dataset)
-             .where(VolumeOrgan.organ.in_(organs), VolumeOrgan.tumor_kind != TumorKind.NONE)
-             .options(selectinload(VolumeOrgan.volume).selectinload(Volume.dataset),
-                      selectinload(VolumeOrgan.volume).selectinload(Volume.provenance))
-             .order_by(Dataset.name, Volume.case_id, VolumeOrgan.organ))
+    query = (
+        select(VolumeOrgan)
+        .join(Volume)
+        .join(Dataset)
+        .where(VolumeOrgan.organ.in_(organs), VolumeOrgan.tumor_kind != TumorKind.NONE)
+        .options(
+            selectinload(VolumeOrgan.volume).selectinload(Volume.dataset),
+            selectinload(VolumeOrgan.volume).selectinload(Volume.provenance),
+        )
+        .order_by(Dataset.name, Volume.case_id, VolumeOrgan.organ)
+    )
     if dataset:
         query = query.where(Dataset.name == dataset)
     entries = []
     for vo in session.scalars(query):
         synthetic = vo.tumor_kind == TumorKind.SYNTHETIC
         method = vo.volume.provenance.method if vo.volume.provenance is not None else None
-        entries.append((_meta(vo, "synthetic" if synthetic else "real", method,
-                              vo.volume.case_id), vo))
+        entries.append(
+            (_meta(vo, "synthetic" if synthetic else "real", method, vo.volume.case_id), vo)
+        )
     if not entries:
         where = f"dataset {dataset!r}" if dataset else "the catalog"
-        raise EvaluationInputError(None, f"{where} has no {'/'.join(organs)} tumors",
-                                   "import annotated datasets or synthesize tumors first")
+        raise EvaluationInputError(
+            None,
+            f"{where} has no {'/'.join(organs)} tumors",
+            "import annotated datasets or synthesize tumors first",
+        )
     return _features(entries, spec, progress)
 
 
-def study_tumor_features(session, study: int | str, *,
-                         spec: ExtractorSpec | None = None,
-                         progress: bool = False) -> pd.DataFrame:
+def study_tumor_features(
+    session, study: int | str, *, spec: ExtractorSpec | None = None, progress: bool = False
+) -> pd.DataFrame:
     """Features of a study's cases (blinded code as ``case``), each from its source volume's
     tumor mask in the catalog (not the blinded crop), with the case's arm and method."""
     from sqlalchemy import select
@@ -100,31 +125,47 @@ def study_tumor_features(session, study: int | str, *,
 
     study_id = resolve_study_id(session, study)
     entries = []
-    for case in session.scalars(select(StudyCase).where(StudyCase.study_id == study_id)
-                                .order_by(StudyCase.code)):
+    for case in session.scalars(
+        select(StudyCase).where(StudyCase.study_id == study_id).order_by(StudyCase.code)
+    ):
         vo = case.volume.organ(case.organ)
         if vo is None:
-            raise EvaluationInputError(case.volume.ct_path, f"catalog has no {case.organ} entry "
-                                       f"for study case {case.code}", "re-import the volume")
+            raise EvaluationInputError(
+                case.volume.ct_path,
+                f"catalog has no {case.organ} entry for study case {case.code}",
+                "re-import the volume",
+            )
         entries.append((_meta(vo, case.arm.value, case.method, case.code), vo))
     if not entries:
         raise EvaluationInputError(None, f"study {study!r} has no cases", "check the study name")
     return _features(entries, spec, progress)
 
 
-def origin_comparison(svm_summary: pd.DataFrame, reader_origin: pd.DataFrame | None = None
-                      ) -> pd.DataFrame:
+def origin_comparison(
+    svm_summary: pd.DataFrame, reader_origin: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """SVM train/test macro precision and recall (mean, sd over splits) next to each reader's
     macro organ-origin precision and recall (:func:`evaluation.readers.organ_origin_table`)."""
     s = svm_summary.set_index("metric")
-    rows = [{"who": f"SVM {part}", "precision": s.loc[f"{part}_precision", "mean"],
-             "precision_sd": s.loc[f"{part}_precision", "sd"],
-             "recall": s.loc[f"{part}_recall", "mean"],
-             "recall_sd": s.loc[f"{part}_recall", "sd"]} for part in ("train", "test")]
+    rows = [
+        {
+            "who": f"SVM {part}",
+            "precision": s.loc[f"{part}_precision", "mean"],
+            "precision_sd": s.loc[f"{part}_precision", "sd"],
+            "recall": s.loc[f"{part}_recall", "mean"],
+            "recall_sd": s.loc[f"{part}_recall", "sd"],
+        }
+        for part in ("train", "test")
+    ]
     if reader_origin is not None:
         for r in reader_origin[reader_origin.organ == "macro"].itertuples():
-            rows.append({"who": f"reader {r.reader}", "precision": r.precision,
-                         "precision_sd": float("nan"), "recall": r.recall,
-                         "recall_sd": float("nan")})
-    return pd.DataFrame(rows, columns=["who", "precision", "precision_sd", "recall",
-                                       "recall_sd"])
+            rows.append(
+                {
+                    "who": f"reader {r.reader}",
+                    "precision": r.precision,
+                    "precision_sd": float("nan"),
+                    "recall": r.recall,
+                    "recall_sd": float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["who", "precision", "precision_sd", "recall", "recall_sd"])

@@ -29,22 +29,36 @@ from scipy import stats
 from core.vocabulary import Answer
 from evaluation.readers import SHARED_METHODS, UNSURE_MODES
 
-COLUMNS = ["method_a", "method_b", "reads_a", "reads_b", "called_real_a", "called_real_b",
-           "odds_ratio", "or_low", "or_high", "p_value", "df", "n_readers", "n_cases", "note"]
+COLUMNS = [
+    "method_a",
+    "method_b",
+    "reads_a",
+    "reads_b",
+    "called_real_a",
+    "called_real_b",
+    "odds_ratio",
+    "or_low",
+    "or_high",
+    "p_value",
+    "df",
+    "n_readers",
+    "n_cases",
+    "note",
+]
 
 CONVENTIONS = {
     "outcome": "answered real (positive class = real tumor); fooling rate = called_real of a "
-               "method's synthetic cases",
+    "method's synthetic cases",
     "model": "logistic GEE, independence working correlation, sandwich covariance clustered by "
-             "reader and by case (two-way, Cameron-Gelbach-Miller; statsmodels "
-             "cov_cluster_2groups with small-sample correction)",
+    "reader and by case (two-way, Cameron-Gelbach-Miller; statsmodels "
+    "cov_cluster_2groups with small-sample correction)",
     "arms": "real cases (blank/'real' method) are one shared reference arm; method_b = 'real' "
-            "rows: odds of being called real vs a real tumor (1 = indistinguishable)",
+    "rows: odds of being called real vs a real tumor (1 = indistinguishable)",
     "odds_ratio": "odds(called real | method_a) / odds(called real | method_b); 95% CI and p "
-                  "on the log scale from a t distribution with min(readers, cases) - 1 df (few "
-                  "clusters; a normal reference rejected a true null 14% of the time at 5% in "
-                  "simulations with 6 readers, t about 6%); a negative two-way variance falls "
-                  "back to the larger one-way variance (noted)",
+    "on the log scale from a t distribution with min(readers, cases) - 1 df (few "
+    "clusters; a normal reference rejected a true null 14% of the time at 5% in "
+    "simulations with 6 readers, t about 6%); a negative two-way variance falls "
+    "back to the larger one-way variance (noted)",
     "separation": "an arm called real always or never has no finite odds: NaN, see note",
 }
 
@@ -68,8 +82,9 @@ def _outcome(votes: pd.DataFrame, unsure: str) -> pd.Series:
     return y
 
 
-def two_way_cluster_cov(result, reader_codes: np.ndarray, case_codes: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def two_way_cluster_cov(
+    result, reader_codes: np.ndarray, case_codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Covariances of a fitted statsmodels GLM clustered by reader and by case (two-way), by
     reader only and by case only."""
     from statsmodels.stats.sandwich_covariance import cov_cluster_2groups
@@ -78,8 +93,9 @@ def two_way_cluster_cov(result, reader_codes: np.ndarray, case_codes: np.ndarray
     return np.asarray(both), np.asarray(by_reader), np.asarray(by_case)
 
 
-def method_comparison(votes: pd.DataFrame, unsure: str = "exclude", alpha: float = 0.05
-                      ) -> pd.DataFrame:
+def method_comparison(
+    votes: pd.DataFrame, unsure: str = "exclude", alpha: float = 0.05
+) -> pd.DataFrame:
     """Odds ratios of "answered real" for every method vs the real arm and every method pair.
 
     ``votes``: a validated Turing votes table with a ``method`` column (synthetic cases carry
@@ -102,29 +118,42 @@ def method_comparison(votes: pd.DataFrame, unsure: str = "exclude", alpha: float
     usable = [a for a in arms if a in rate.index and a not in degenerate]
     if len(usable) >= 2:  # reference arm = usable[0] (real unless real is always called real)
         sub = df[df["arm"].isin(usable)]
-        design = pd.get_dummies(pd.Categorical(sub["arm"], categories=usable),
-                                drop_first=True).astype(float)
+        design = pd.get_dummies(
+            pd.Categorical(sub["arm"], categories=usable), drop_first=True
+        ).astype(float)
         design.insert(0, "const", 1.0)
         model = sm.GLM(sub["y"].to_numpy(), design.to_numpy(), family=sm.families.Binomial())
         res = model.fit()
-        covs = two_way_cluster_cov(res, pd.factorize(sub["reader"])[0],
-                                   pd.factorize(sub["case"])[0])
+        covs = two_way_cluster_cov(
+            res, pd.factorize(sub["reader"])[0], pd.factorize(sub["case"])[0]
+        )
         dof = min(sub["reader"].nunique(), sub["case"].nunique()) - 1
         fit = (usable, np.asarray(res.params), covs, dof)
     for a, b in pairs:
-        row = {"method_a": a, "method_b": b, "n_readers": int(df["reader"].nunique()),
-               "n_cases": int(df.loc[df["arm"].isin([a, b]), "case"].nunique()),
-               "odds_ratio": np.nan, "or_low": np.nan, "or_high": np.nan, "p_value": np.nan,
-               "note": ""}
+        row = {
+            "method_a": a,
+            "method_b": b,
+            "n_readers": int(df["reader"].nunique()),
+            "n_cases": int(df.loc[df["arm"].isin([a, b]), "case"].nunique()),
+            "odds_ratio": np.nan,
+            "or_low": np.nan,
+            "or_high": np.nan,
+            "p_value": np.nan,
+            "note": "",
+        }
         for side, arm in (("a", a), ("b", b)):
             row[f"reads_{side}"] = int(rate.loc[arm, "size"]) if arm in rate.index else 0
-            row[f"called_real_{side}"] = float(rate.loc[arm, "mean"]) if arm in rate.index \
-                else np.nan
+            row[f"called_real_{side}"] = (
+                float(rate.loc[arm, "mean"]) if arm in rate.index else np.nan
+            )
         bad = [x for x in (a, b) if x in degenerate or x not in rate.index]
         if bad:
             row["note"] = "; ".join(
                 f"{x}: called real {'always' if rate.loc[x, 'mean'] == 1 else 'never'}"
-                if x in rate.index else f"{x}: no reads" for x in bad)
+                if x in rate.index
+                else f"{x}: no reads"
+                for x in bad
+            )
         elif fit is not None:
             usable, params, (cov, cov_r, cov_c), dof = fit
             contrast = np.zeros(len(params))
@@ -138,9 +167,13 @@ def method_comparison(votes: pd.DataFrame, unsure: str = "exclude", alpha: float
                 row["note"] = "two-way variance not positive: larger one-way variance used"
             if var > 0 and dof >= 1:
                 se, q = np.sqrt(var), stats.t.ppf(1 - alpha / 2, dof)
-                row.update(odds_ratio=float(np.exp(est)), or_low=float(np.exp(est - q * se)),
-                           or_high=float(np.exp(est + q * se)), df=dof,
-                           p_value=float(2 * stats.t.sf(abs(est) / se, dof)))
+                row.update(
+                    odds_ratio=float(np.exp(est)),
+                    or_low=float(np.exp(est - q * se)),
+                    or_high=float(np.exp(est + q * se)),
+                    df=dof,
+                    p_value=float(2 * stats.t.sf(abs(est) / se, dof)),
+                )
             else:
                 row["note"] = "no clustered variance (too few readers or cases)"
         rows.append(row)

@@ -58,9 +58,10 @@ class FeatureExtractor:
         out = []
         with torch.inference_mode():
             for start in range(0, len(slices), batch_size):
-                x = torch.from_numpy(slices[start:start + batch_size]).to(self.device)[:, None]
-                x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                                  align_corners=False)
+                x = torch.from_numpy(slices[start : start + batch_size]).to(self.device)[:, None]
+                x = F.interpolate(
+                    x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
+                )
                 x = x.expand(-1, self.in_channels, -1, -1)
                 if self.imagenet_norm:
                     mean = torch.tensor(IMAGENET_MEAN[: self.in_channels], device=x.device)
@@ -92,36 +93,56 @@ def _random_conv_v1(device: str, **_) -> FeatureExtractor:
     return FeatureExtractor(
         name=DEFAULT_EXTRACTOR,
         limits="untrained random-weight CNN (seeded, 128 features): measures intensity/texture "
-               "statistics, not learned anatomy; not comparable to Inception or RadImageNet FID",
-        input_size=128, model=model, device=device,
-        info={"seed": RANDOM_CONV_SEED, "channels": list(RANDOM_CONV_CHANNELS)})
+        "statistics, not learned anatomy; not comparable to Inception or RadImageNet FID",
+        input_size=128,
+        model=model,
+        device=device,
+        info={"seed": RANDOM_CONV_SEED, "channels": list(RANDOM_CONV_CHANNELS)},
+    )
 
 
-def _torchscript(device: str, weights: str | Path | None = None, input_size: int = 299,
-                 in_channels: int = 3, imagenet_norm: bool = True, **_) -> FeatureExtractor:
+def _torchscript(
+    device: str,
+    weights: str | Path | None = None,
+    input_size: int = 299,
+    in_channels: int = 3,
+    imagenet_norm: bool = True,
+    **_,
+) -> FeatureExtractor:
     import torch
 
     from synth_backend.io import sha256_file
 
     if weights is None:
-        raise EvaluationInputError(None, "the torchscript extractor needs a weights file",
-                                   "pass --weights FILE (a TorchScript module)")
+        raise EvaluationInputError(
+            None,
+            "the torchscript extractor needs a weights file",
+            "pass --weights FILE (a TorchScript module)",
+        )
     path = Path(weights)
     if not path.is_file():
         raise EvaluationInputError(path, "weights file does not exist", "check the path")
     try:
         model = torch.jit.load(str(path), map_location=device).eval()
     except RuntimeError as exc:
-        raise EvaluationInputError(path, f"is not a TorchScript module ({str(exc).splitlines()[0]})",
-                                   "export the network with torch.jit.trace/script and "
-                                   "torch.jit.save (see evaluation/README.md)") from exc
+        raise EvaluationInputError(
+            path,
+            f"is not a TorchScript module ({str(exc).splitlines()[0]})",
+            "export the network with torch.jit.trace/script and "
+            "torch.jit.save (see evaluation/README.md)",
+        ) from exc
     digest = sha256_file(path)
     return FeatureExtractor(
         name=f"torchscript:{path.name}:{digest[:12]}",
         limits=f"user-supplied network {path.name} (sha256 {digest[:12]}); comparable only to "
-               "FIDs computed with the same file and input settings",
-        input_size=input_size, model=model, device=device, in_channels=in_channels,
-        imagenet_norm=imagenet_norm, info={"weights": str(path), "sha256": digest})
+        "FIDs computed with the same file and input settings",
+        input_size=input_size,
+        model=model,
+        device=device,
+        in_channels=in_channels,
+        imagenet_norm=imagenet_norm,
+        info={"weights": str(path), "sha256": digest},
+    )
 
 
 _REGISTRY: dict[str, Callable[..., FeatureExtractor]] = {
@@ -139,8 +160,9 @@ def register_extractor(name: str, factory: Callable[..., FeatureExtractor]) -> N
     _REGISTRY[name] = factory
 
 
-def get_extractor(name: str | None = None, *, weights: str | Path | None = None,
-                  device: str = "auto", **options) -> FeatureExtractor:
+def get_extractor(
+    name: str | None = None, *, weights: str | Path | None = None, device: str = "auto", **options
+) -> FeatureExtractor:
     """Build an extractor by name; ``weights`` alone selects ``torchscript``.
 
     ``device="auto"`` picks CUDA when available.
@@ -150,6 +172,9 @@ def get_extractor(name: str | None = None, *, weights: str | Path | None = None,
     if name is None:
         name = "torchscript" if weights is not None else DEFAULT_EXTRACTOR
     if name not in _REGISTRY:
-        raise EvaluationInputError(None, f"unknown feature extractor {name!r}",
-                                   f"use one of {', '.join(available_extractors())}")
+        raise EvaluationInputError(
+            None,
+            f"unknown feature extractor {name!r}",
+            f"use one of {', '.join(available_extractors())}",
+        )
     return _REGISTRY[name](str(resolve_device(device)), weights=weights, **options)

@@ -35,8 +35,9 @@ CT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 IMAG_RTOL = 1e-3  # largest imaginary part of sqrtm's diagonal accepted, relative to its real part
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """Frechet distance between Gaussians N(mu1, sigma1) and N(mu2, sigma2), float64.
 
     ``mu``: (F,), ``sigma``: (F, F). If ``sqrtm`` of the product is singular or not finite
@@ -47,8 +48,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     """
     from scipy import linalg
 
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    mu1, mu2 = (
+        np.atleast_1d(np.asarray(mu1, np.float64)),
+        np.atleast_1d(np.asarray(mu2, np.float64)),
+    )
+    s1, s2 = (
+        np.atleast_2d(np.asarray(sigma1, np.float64)),
+        np.atleast_2d(np.asarray(sigma2, np.float64)),
+    )
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
         raise ValueError(f"shape mismatch: mu {mu1.shape}/{mu2.shape}, sigma {s1.shape}/{s2.shape}")
     diff = mu1 - mu2
@@ -69,8 +76,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         diag = np.diagonal(covmean)
         scale = max(float(np.abs(diag.real).max()), np.finfo(np.float64).tiny)
         if float(np.abs(diag.imag).max()) > IMAG_RTOL * scale:
-            raise ValueError(f"sqrtm has a large imaginary part ({np.abs(diag.imag).max():.3g} "
-                             f"on a diagonal of scale {scale:.3g})")
+            raise ValueError(
+                f"sqrtm has a large imaginary part ({np.abs(diag.imag).max():.3g} "
+                f"on a diagonal of scale {scale:.3g})"
+            )
         covmean = covmean.real
     value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
     # the distance is >= 0; round-off makes nearly identical sets come out slightly negative
@@ -96,8 +105,9 @@ def window(ct: np.ndarray, hu_window: tuple[float, float] = HU_WINDOW) -> np.nda
     return ((np.clip(ct, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
-def plane_slices(ct: np.ndarray, plane: str, max_slices: int = 32,
-                 hu_window: tuple[float, float] = HU_WINDOW) -> np.ndarray:
+def plane_slices(
+    ct: np.ndarray, plane: str, max_slices: int = 32, hu_window: tuple[float, float] = HU_WINDOW
+) -> np.ndarray:
     """Windowed 2D slices ``(N, H, W)`` of an (x, y, z) HU volume along ``plane``.
 
     Only slices with at least 5% of pixels above -500 HU (body, not air) are eligible; up to
@@ -112,9 +122,15 @@ def plane_slices(ct: np.ndarray, plane: str, max_slices: int = 32,
     return window(moved[eligible], hu_window)
 
 
-def fid_2p5d(real: Iterable[np.ndarray], synthetic: Iterable[np.ndarray], extractor, *,
-             max_slices: int = 32, hu_window: tuple[float, float] = HU_WINDOW,
-             progress: bool = False) -> pd.DataFrame:
+def fid_2p5d(
+    real: Iterable[np.ndarray],
+    synthetic: Iterable[np.ndarray],
+    extractor,
+    *,
+    max_slices: int = 32,
+    hu_window: tuple[float, float] = HU_WINDOW,
+    progress: bool = False,
+) -> pd.DataFrame:
     """FID per plane and the average, for two sets of (x, y, z) HU volumes.
 
     ``extractor`` is a :class:`evaluation.extractors.FeatureExtractor`. The iterables may be
@@ -124,7 +140,8 @@ def fid_2p5d(real: Iterable[np.ndarray], synthetic: Iterable[np.ndarray], extrac
     from tqdm import tqdm
 
     feats: dict[str, dict[str, list[np.ndarray]]] = {
-        arm: {p: [] for p in PLANES} for arm in ("real", "synthetic")}
+        arm: {p: [] for p in PLANES} for arm in ("real", "synthetic")
+    }
     for arm, volumes in (("real", real), ("synthetic", synthetic)):
         for ct in tqdm(volumes, desc=f"features {arm}", unit="vol", disable=not progress):
             for plane in PLANES:
@@ -137,14 +154,28 @@ def fid_2p5d(real: Iterable[np.ndarray], synthetic: Iterable[np.ndarray], extrac
         r_all = np.concatenate(r) if r else np.zeros((0, 1))
         s_all = np.concatenate(s) if s else np.zeros((0, 1))
         if len(r_all) < 2 or len(s_all) < 2:
-            raise EvaluationInputError(None, f"fewer than 2 {plane} slices with body in a set "
-                                       f"(real {len(r_all)}, synthetic {len(s_all)})",
-                                       "pass more volumes, or CT in HU (not normalized)")
-        rows.append({"plane": plane, "fid": fid_from_features(r_all, s_all),
-                     "n_real_slices": len(r_all), "n_synthetic_slices": len(s_all)})
-    rows.append({"plane": "average", "fid": float(np.mean([row["fid"] for row in rows])),
-                 "n_real_slices": sum(row["n_real_slices"] for row in rows),
-                 "n_synthetic_slices": sum(row["n_synthetic_slices"] for row in rows)})
+            raise EvaluationInputError(
+                None,
+                f"fewer than 2 {plane} slices with body in a set "
+                f"(real {len(r_all)}, synthetic {len(s_all)})",
+                "pass more volumes, or CT in HU (not normalized)",
+            )
+        rows.append(
+            {
+                "plane": plane,
+                "fid": fid_from_features(r_all, s_all),
+                "n_real_slices": len(r_all),
+                "n_synthetic_slices": len(s_all),
+            }
+        )
+    rows.append(
+        {
+            "plane": "average",
+            "fid": float(np.mean([row["fid"] for row in rows])),
+            "n_real_slices": sum(row["n_real_slices"] for row in rows),
+            "n_synthetic_slices": sum(row["n_synthetic_slices"] for row in rows),
+        }
+    )
     table = pd.DataFrame(rows)
     table["extractor"] = extractor.name
     return table
@@ -155,12 +186,16 @@ def collect_ct_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise EvaluationInputError(folder, "is not a folder", "pass a folder of CT files")
-    files = [p for p in sorted(folder.iterdir())
-             if p.is_file() and p.name.lower().endswith(CT_SUFFIXES)]
+    files = [
+        p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(CT_SUFFIXES)
+    ]
     files += [p / "ct.nii.gz" for p in sorted(folder.iterdir()) if (p / "ct.nii.gz").is_file()]
     if not files:
-        raise EvaluationInputError(folder, "holds no CT files (*.nii.gz, *.nii, *.nrrd, or "
-                                   "case folders with ct.nii.gz)", "pass the right folder")
+        raise EvaluationInputError(
+            folder,
+            "holds no CT files (*.nii.gz, *.nii, *.nrrd, or case folders with ct.nii.gz)",
+            "pass the right folder",
+        )
     return files
 
 
@@ -173,28 +208,34 @@ def load_volumes(paths: Sequence[Path], spacing_mm: float | None = None) -> Iter
         vol = load_volume(path, kind="ct")
         arr = vol.array
         if spacing_mm is not None:
-            arr, _ = resample_to_spacing(arr, vol.affine, vol.spacing, (spacing_mm,) * 3,
-                                         is_mask=False)
+            arr, _ = resample_to_spacing(
+                arr, vol.affine, vol.spacing, (spacing_mm,) * 3, is_mask=False
+            )
         yield arr
 
 
-def conventions(extractor, max_slices: int, spacing_mm: float | None,
-                hu_window: tuple[float, float] = HU_WINDOW) -> dict[str, str]:
+def conventions(
+    extractor, max_slices: int, spacing_mm: float | None, hu_window: tuple[float, float] = HU_WINDOW
+) -> dict[str, str]:
     return {
         "metric": "FID = ||mu1-mu2||^2 + Tr(S1 + S2 - 2 sqrtm(S1 S2)), float64, scipy sqrtm",
         "protocol": "2.5D: axial (fixed z), coronal (fixed y), sagittal (fixed x) slices; "
-                    "FID per plane, average = mean of the three",
+        "FID per plane, average = mean of the three",
         "window": f"HU clipped to [{hu_window[0]:g}, {hu_window[1]:g}] -> [0, 1]",
         "slices": f"<= {max_slices} evenly spaced slices per volume and plane with >= 5% body "
-                  "(> -500 HU) pixels",
-        "spacing": "native (slices resized)" if spacing_mm is None
-                   else f"resampled to {spacing_mm:g} mm isotropic",
+        "(> -500 HU) pixels",
+        "spacing": "native (slices resized)"
+        if spacing_mm is None
+        else f"resampled to {spacing_mm:g} mm isotropic",
         "extractor": f"{extractor.name} ({extractor.limits})",
         "input": f"each windowed slice resized (bilinear) to {extractor.input_size} x "
-                 f"{extractor.input_size} px, repeated to {extractor.in_channels} channel(s), "
-                 + ("ImageNet mean/std normalized" if extractor.imagenet_norm
-                    else "no further normalization ([0, 1] values)"),
+        f"{extractor.input_size} px, repeated to {extractor.in_channels} channel(s), "
+        + (
+            "ImageNet mean/std normalized"
+            if extractor.imagenet_norm
+            else "no further normalization ([0, 1] values)"
+        ),
         "clipping": "FID clipped at 0 (round-off can give tiny negatives); sqrtm imaginary "
-                    f"parts up to {IMAG_RTOL:g} x the real diagonal dropped as round-off",
+        f"parts up to {IMAG_RTOL:g} x the real diagonal dropped as round-off",
         "comparability": "FID values from different extractors are not comparable",
     }

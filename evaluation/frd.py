@@ -42,18 +42,27 @@ def frechet_radiomics_distance(real: pd.DataFrame, synthetic: pd.DataFrame) -> d
         raise ValueError("no feature varies in the reference set")
     zr = ((r[kept] - mean[kept]) / std[kept]).to_numpy()
     zs = ((s[kept] - mean[kept]) / std[kept]).to_numpy()
-    d2 = frechet_distance(zr.mean(0), np.atleast_2d(np.cov(zr, rowvar=False)),
-                          zs.mean(0), np.atleast_2d(np.cov(zs, rowvar=False)))
-    return {"frd": float(np.log(max(d2, MIN_D2))), "d2": float(d2), "n_features": len(kept),
-            "n_real": len(r), "n_synthetic": len(s)}
+    d2 = frechet_distance(
+        zr.mean(0),
+        np.atleast_2d(np.cov(zr, rowvar=False)),
+        zs.mean(0),
+        np.atleast_2d(np.cov(zs, rowvar=False)),
+    )
+    return {
+        "frd": float(np.log(max(d2, MIN_D2))),
+        "d2": float(d2),
+        "n_features": len(kept),
+        "n_real": len(r),
+        "n_synthetic": len(s),
+    }
 
 
 def conventions(spec) -> dict[str, str]:
     return {
         "metric": "FRD = log(d^2), d^2 = Frechet distance of radiomics features z-scored with "
-                  "the real (reference) set's mean and sd; constant features dropped",
+        "the real (reference) set's mean and sd; constant features dropped",
         "features": f"pyradiomics {dict(spec['settings'])}, classes {', '.join(spec['classes'])}"
-                    f", image types {', '.join(spec['image_types'])}",
+        f", image types {', '.join(spec['image_types'])}",
         "comparability": "not interchangeable with the frd-score package (v1 uses ~464 "
-                         "original+LoG+wavelet features with its own settings)",
+        "original+LoG+wavelet features with its own settings)",
     }

@@ -86,13 +86,17 @@ def read_ratings(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        _fail(path, f"is not a readable CSV ({exc.__class__.__name__}: {exc})",
-              "save the ratings as comma-separated UTF-8 text with a header line")
+        _fail(
+            path,
+            f"is not a readable CSV ({exc.__class__.__name__}: {exc})",
+            "save the ratings as comma-separated UTF-8 text with a header line",
+        )
     raise AssertionError("unreachable")
 
 
-def ratings_data(df: pd.DataFrame, path: str | Path | None = None, *,
-                 crossed: bool = True) -> RatingsData:
+def ratings_data(
+    df: pd.DataFrame, path: str | Path | None = None, *, crossed: bool = True
+) -> RatingsData:
     """Validate a long ratings table and arrange it as :class:`RatingsData`.
 
     ``crossed=True`` (a ratings CSV): every reader rates every case under every modality.
@@ -104,8 +108,11 @@ def ratings_data(df: pd.DataFrame, path: str | Path | None = None, *,
     df.columns = [str(c).strip().lower() for c in df.columns]
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        _fail(path, f"missing column(s) {', '.join(missing)} (found {', '.join(df.columns)})",
-              f"the ratings CSV needs columns {','.join(COLUMNS)}")
+        _fail(
+            path,
+            f"missing column(s) {', '.join(missing)} (found {', '.join(df.columns)})",
+            f"the ratings CSV needs columns {','.join(COLUMNS)}",
+        )
     if df.empty:
         _fail(path, "has no rating rows", "add one row per reader x modality x case")
     df = df.reset_index(drop=True)
@@ -113,33 +120,49 @@ def ratings_data(df: pd.DataFrame, path: str | Path | None = None, *,
         df[col] = df[col].astype(str).str.strip()
         blank = (df[col] == "") | (df[col].str.lower() == "nan")
         if blank.any():
-            _fail(path, f"column {col} is empty on line {int(np.flatnonzero(blank)[0]) + 2}",
-                  f"fill in {col} on every row")
+            _fail(
+                path,
+                f"column {col} is empty on line {int(np.flatnonzero(blank)[0]) + 2}",
+                f"fill in {col} on every row",
+            )
     rating = pd.to_numeric(df["rating"], errors="coerce")
     bad = ~np.isfinite(rating.to_numpy(dtype=float))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        _fail(path, f"rating must be a finite number, got {df['rating'][i]!r} on line {i + 2}",
-              "use numeric ratings (higher = more confident positive)")
+        _fail(
+            path,
+            f"rating must be a finite number, got {df['rating'][i]!r} on line {i + 2}",
+            "use numeric ratings (higher = more confident positive)",
+        )
     truth = pd.to_numeric(df["truth"], errors="coerce")
     bad = ~truth.isin([0, 1]).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        _fail(path, f"truth must be 0 or 1, got {df['truth'][i]!r} on line {i + 2}",
-              "use 1 for positive (diseased / real tumor) and 0 for negative")
+        _fail(
+            path,
+            f"truth must be 0 or 1, got {df['truth'][i]!r} on line {i + 2}",
+            "use 1 for positive (diseased / real tumor) and 0 for negative",
+        )
     df["rating"], df["truth"] = rating.astype(float), truth.astype(int)
     first = df.drop_duplicates("case").set_index("case")["truth"]
     conflict = df["truth"].to_numpy() != first.reindex(df["case"]).to_numpy()
     if conflict.any():
         i = int(np.flatnonzero(conflict)[0])
-        _fail(path, f"case {df['case'][i]!r} has truth {df['truth'][i]} on line {i + 2} but "
-                    f"{first[df['case'][i]]} on an earlier line", "give each case one truth")
+        _fail(
+            path,
+            f"case {df['case'][i]!r} has truth {df['truth'][i]} on line {i + 2} but "
+            f"{first[df['case'][i]]} on an earlier line",
+            "give each case one truth",
+        )
     dup = df.duplicated(["reader", "modality", "case"])
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        _fail(path, f"reader {df['reader'][i]!r} rated case {df['case'][i]!r} under modality "
-                    f"{df['modality'][i]!r} twice (line {i + 2})", "keep one rating per "
-                    "reader x modality x case")
+        _fail(
+            path,
+            f"reader {df['reader'][i]!r} rated case {df['case'][i]!r} under modality "
+            f"{df['modality'][i]!r} twice (line {i + 2})",
+            "keep one rating per reader x modality x case",
+        )
     modalities = tuple(pd.unique(df["modality"]))
     readers = tuple(pd.unique(df["reader"]))
     cases = tuple(pd.unique(df["case"]))
@@ -152,18 +175,26 @@ def ratings_data(df: pd.DataFrame, path: str | Path | None = None, *,
     need = np.broadcast_to(need, present.shape)
     if (need & ~present).any():
         i, j, k = (int(v[0]) for v in np.nonzero(need & ~present))
-        _fail(path, f"reader {readers[j]!r} has no rating of case {cases[k]!r} under modality "
-                    f"{modalities[i]!r}", "every reader must rate every case of every modality"
-                    + ("" if crossed else " (answer the remaining cases or drop the reader)"))
+        _fail(
+            path,
+            f"reader {readers[j]!r} has no rating of case {cases[k]!r} under modality "
+            f"{modalities[i]!r}",
+            "every reader must rate every case of every modality"
+            + ("" if crossed else " (answer the remaining cases or drop the reader)"),
+        )
     truth_k = first.reindex(list(cases)).to_numpy() == 1
     for i, m in enumerate(modalities):
         used = present[i, 0]
         n_pos, n_neg = int((truth_k & used).sum()), int((~truth_k & used).sum())
         if n_pos < 2 or n_neg < 2:
-            _fail(path, f"modality {m!r} has {n_pos} positive and {n_neg} negative cases",
-                  "an AUC with a jackknife variance needs at least 2 cases of each truth")
-    return RatingsData(arr, truth_k, tuple(map(str, modalities)), tuple(map(str, readers)),
-                       tuple(map(str, cases)))
+            _fail(
+                path,
+                f"modality {m!r} has {n_pos} positive and {n_neg} negative cases",
+                "an AUC with a jackknife variance needs at least 2 cases of each truth",
+            )
+    return RatingsData(
+        arr, truth_k, tuple(map(str, modalities)), tuple(map(str, readers)), tuple(map(str, cases))
+    )
 
 
 def ratings_from_votes(votes: pd.DataFrame) -> pd.DataFrame:
@@ -180,9 +211,14 @@ def ratings_from_votes(votes: pd.DataFrame) -> pd.DataFrame:
     from evaluation.readers import SHARED_METHODS
 
     conf = votes["confidence"] if "confidence" in votes.columns else None
-    base = pd.DataFrame({"reader": votes["reader"].astype(str), "case": votes["case"].astype(str),
-                         "truth": (votes["truth"] == Answer.REAL).astype(int),
-                         "rating": realness_score(votes["answer"], conf)})
+    base = pd.DataFrame(
+        {
+            "reader": votes["reader"].astype(str),
+            "case": votes["case"].astype(str),
+            "truth": (votes["truth"] == Answer.REAL).astype(int),
+            "rating": realness_score(votes["answer"], conf),
+        }
+    )
     method = votes["method"] if "method" in votes.columns else pd.Series("", index=votes.index)
     shared = (votes["truth"] == Answer.REAL) & method.isin(SHARED_METHODS)
     named = sorted(set(method[~shared & ~method.isin(SHARED_METHODS)]))
@@ -307,8 +343,12 @@ def covariance_components(cov: np.ndarray, n_mod: int, n_rdr: int) -> dict[str, 
     same_i = np.eye(n_mod, dtype=bool)[:, None, :, None]
     same_j = np.eye(n_rdr, dtype=bool)[None, :, None, :]
     out = {}
-    for name, sel in (("var", same_i & same_j), ("cov1", ~same_i & same_j),
-                      ("cov2", same_i & ~same_j), ("cov3", ~same_i & ~same_j)):
+    for name, sel in (
+        ("var", same_i & same_j),
+        ("cov1", ~same_i & same_j),
+        ("cov2", same_i & ~same_j),
+        ("cov3", ~same_i & ~same_j),
+    ):
         sel = np.broadcast_to(sel, c.shape)
         out[name] = float(c[sel].mean()) if sel.any() else float("nan")
     return out
@@ -322,7 +362,7 @@ def mean_squares(auc: np.ndarray) -> dict[str, float]:
     ms_r = n_mod * ((by_rdr - grand) ** 2).sum() / (n_rdr - 1) if n_rdr > 1 else np.nan
     inter = auc - by_mod[:, None] - by_rdr[None, :] + grand
     dof = (n_mod - 1) * (n_rdr - 1)
-    ms_tr = (inter ** 2).sum() / dof if dof > 0 else np.nan
+    ms_tr = (inter**2).sum() / dof if dof > 0 else np.nan
     return {"t": float(ms_t), "r": float(ms_r), "tr": float(ms_tr)}
 
 
@@ -358,15 +398,25 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _difference(a: str, b: str, est: float, se: float, df: float, alpha: float) -> dict:
-    return {"modalities": [a, b], "estimate": float(est), "se": float(se), "df": float(df),
-            "ci95": _t_interval(est, se, df, alpha), "p": _two_sided_p(est, se, df)}
+    return {
+        "modalities": [a, b],
+        "estimate": float(est),
+        "se": float(se),
+        "df": float(df),
+        "ci95": _t_interval(est, se, df, alpha),
+        "p": _two_sided_p(est, se, df),
+    }
 
 
 def _single(auc: float, se: float, df: float, alpha: float) -> dict:
-    return {"auc": float(auc), "se": float(se), "df": float(df),
-            "ci95": _t_interval(auc, se, df, alpha),
-            "t_vs_chance": float((auc - 0.5) / se) if se > 0 else float("nan"),
-            "p_vs_chance": _two_sided_p(auc - 0.5, se, df)}
+    return {
+        "auc": float(auc),
+        "se": float(se),
+        "df": float(df),
+        "ci95": _t_interval(auc, se, df, alpha),
+        "t_vs_chance": float((auc - 0.5) / se) if se > 0 else float("nan"),
+        "p_vs_chance": _two_sided_p(auc - 0.5, se, df),
+    }
 
 
 def or_analysis(data: RatingsData, covariance: str = "jackknife", alpha: float = 0.05) -> dict:
@@ -396,8 +446,7 @@ def or_analysis(data: RatingsData, covariance: str = "jackknife", alpha: float =
     # per-modality quantities: reader mean square, Var_i and Cov2_i of that modality alone
     ms_r_i, var_i, cov2_i = [], [], []
     for i in range(n_mod):
-        ms_r_i.append(float(((auc[i] - means[i]) ** 2).sum() / (n_rdr - 1)) if n_rdr > 1
-                      else nan)
+        ms_r_i.append(float(((auc[i] - means[i]) ** 2).sum() / (n_rdr - 1)) if n_rdr > 1 else nan)
         block = c4[i, :, i, :]
         var_i.append(float(np.diag(block).mean()))
         off = block[~np.eye(n_rdr, dtype=bool)]
@@ -409,42 +458,63 @@ def or_analysis(data: RatingsData, covariance: str = "jackknife", alpha: float =
     if n_rdr > 1:
         if n_mod > 1:
             den = ms["tr"] + n_rdr * clip
-            ddf = _ratio(den ** 2, ms["tr"] ** 2 / ((n_mod - 1) * (n_rdr - 1)))
+            ddf = _ratio(den**2, ms["tr"] ** 2 / ((n_mod - 1) * (n_rdr - 1)))
             f = _ratio(ms["t"], den)
             rrrc.update(f=f, ddf=ddf, p=_f_p(f, n_mod - 1, ddf), error_term=den)
             se = np.sqrt(2 * den / n_rdr)
-            rrrc["differences"] = [_difference(mods[a], mods[b], means[a] - means[b], se, ddf,
-                                               alpha) for a, b in pairs]
+            rrrc["differences"] = [
+                _difference(mods[a], mods[b], means[a] - means[b], se, ddf, alpha) for a, b in pairs
+            ]
         for i in range(n_mod):
             den_i = ms_r_i[i] + n_rdr * max(cov2_i[i], 0.0)
-            df_i = _ratio(den_i ** 2, ms_r_i[i] ** 2 / (n_rdr - 1))
+            df_i = _ratio(den_i**2, ms_r_i[i] ** 2 / (n_rdr - 1))
             rrrc["single"][mods[i]] = _single(means[i], np.sqrt(den_i / n_rdr), df_i, alpha)
 
     # FRRC
-    frrc: dict = {"chisq": nan, "df": n_mod - 1, "p": nan, "differences": [], "per_reader": [],
-                  "single": {}}
+    frrc: dict = {
+        "chisq": nan,
+        "df": n_mod - 1,
+        "p": nan,
+        "differences": [],
+        "per_reader": [],
+        "single": {},
+    }
     if n_mod > 1:
         den = var - cov1 + (n_rdr - 1) * clip
         chisq = (n_mod - 1) * _ratio(ms["t"], den)
-        frrc.update(chisq=chisq, p=float(stats.chi2.sf(chisq, n_mod - 1)) if np.isfinite(
-            chisq) else (0.0 if np.isinf(chisq) else nan), error_term=den)
+        frrc.update(
+            chisq=chisq,
+            p=float(stats.chi2.sf(chisq, n_mod - 1))
+            if np.isfinite(chisq)
+            else (0.0 if np.isinf(chisq) else nan),
+            error_term=den,
+        )
         se = np.sqrt(2 * den / n_rdr)
-        frrc["differences"] = [_difference(mods[a], mods[b], means[a] - means[b], se, np.inf,
-                                           alpha) for a, b in pairs]
+        frrc["differences"] = [
+            _difference(mods[a], mods[b], means[a] - means[b], se, np.inf, alpha) for a, b in pairs
+        ]
         for j, reader in enumerate(data.readers):
             block = c4[:, j, :, j]
             var_j = float(np.diag(block).mean())
             cov1_j = float(block[~np.eye(n_mod, dtype=bool)].mean())
             se_j = np.sqrt(max(2 * (var_j - cov1_j), 0.0))
             for a, b in pairs:
-                frrc["per_reader"].append({"reader": reader, **_difference(
-                    mods[a], mods[b], auc[a, j] - auc[b, j], se_j, np.inf, alpha),
-                    "var": var_j, "cov1": cov1_j})
+                frrc["per_reader"].append(
+                    {
+                        "reader": reader,
+                        **_difference(mods[a], mods[b], auc[a, j] - auc[b, j], se_j, np.inf, alpha),
+                        "var": var_j,
+                        "cov1": cov1_j,
+                    }
+                )
     for i in range(n_mod):
         c2 = max(cov2_i[i], 0.0) if n_rdr > 1 else 0.0
         se_i = np.sqrt((var_i[i] + (n_rdr - 1) * c2) / n_rdr)
-        frrc["single"][mods[i]] = {**_single(means[i], se_i, np.inf, alpha), "var": var_i[i],
-                                   "cov2": cov2_i[i]}
+        frrc["single"][mods[i]] = {
+            **_single(means[i], se_i, np.inf, alpha),
+            "var": var_i[i],
+            "cov2": cov2_i[i],
+        }
 
     # RRFC
     rrfc: dict = {"f": nan, "ddf": nan, "p": nan, "differences": [], "single": {}}
@@ -454,11 +524,14 @@ def or_analysis(data: RatingsData, covariance: str = "jackknife", alpha: float =
             f = _ratio(ms["t"], ms["tr"])
             rrfc.update(f=f, ddf=ddf, p=_f_p(f, n_mod - 1, ddf))
             se = np.sqrt(2 * ms["tr"] / n_rdr)
-            rrfc["differences"] = [_difference(mods[a], mods[b], means[a] - means[b], se, ddf,
-                                               alpha) for a, b in pairs]
+            rrfc["differences"] = [
+                _difference(mods[a], mods[b], means[a] - means[b], se, ddf, alpha) for a, b in pairs
+            ]
         for i in range(n_mod):
-            rrfc["single"][mods[i]] = {**_single(means[i], np.sqrt(ms_r_i[i] / n_rdr),
-                                                 n_rdr - 1, alpha), "ms_r": ms_r_i[i]}
+            rrfc["single"][mods[i]] = {
+                **_single(means[i], np.sqrt(ms_r_i[i] / n_rdr), n_rdr - 1, alpha),
+                "ms_r": ms_r_i[i],
+            }
 
     # E[MS(R)] = I var_r + var_tr + Var + (I-1) Cov1 - Cov2 - (I-1) Cov3 (Hillis 2005)
     if n_rdr < 2:
@@ -469,28 +542,33 @@ def or_analysis(data: RatingsData, covariance: str = "jackknife", alpha: float =
         var_r = ms["r"] - var + cov2
     var_tr = (ms["tr"] - var + cov1 + cov2 - cov3) if n_mod > 1 and n_rdr > 1 else nan
     return {
-        "modalities": list(mods), "readers": list(data.readers),
-        "auc": {m: {r: float(auc[i, j]) for j, r in enumerate(data.readers)}
-                for i, m in enumerate(mods)},
+        "modalities": list(mods),
+        "readers": list(data.readers),
+        "auc": {
+            m: {r: float(auc[i, j]) for j, r in enumerate(data.readers)} for i, m in enumerate(mods)
+        },
         "mean_auc": {m: float(means[i]) for i, m in enumerate(mods)},
         "covariance": {"method": covariance, **comp},
         "mean_squares": ms,
         "variance_components": {"var_r": float(var_r), "var_tr": float(var_tr)},
-        "rrrc": rrrc, "frrc": frrc, "rrfc": rrfc,
+        "rrrc": rrrc,
+        "frrc": frrc,
+        "rrfc": rrfc,
         "n_cases": {m: int(data.in_modality[i].sum()) for i, m in enumerate(mods)},
-        "n_positive": int(data.truth.sum()), "n_negative": int((~data.truth).sum()),
+        "n_positive": int(data.truth.sum()),
+        "n_negative": int((~data.truth).sum()),
         "alpha": alpha,
     }
 
 
 CONVENTIONS = {
     "method": "Obuchowski-Rockette analysis with Hillis (2007, 2008) denominator degrees of "
-              "freedom, as in RJafroc and OR-DBM MRMC 2.51",
+    "freedom, as in RJafroc and OR-DBM MRMC 2.51",
     "auc": "empirical (Wilcoxon/trapezoidal) AUC per reader x modality, ties counted 1/2",
     "covariance": "jackknife over cases ((K-1)/K x sum of cross-products) or DeLong "
-                  "(S10/m + S01/n); Var, Cov1 (same reader), Cov2 (same modality), Cov3 (neither)",
+    "(S10/m + S01/n); Var, Cov1 (same reader), Cov2 (same modality), Cov3 (neither)",
     "rrrc": "F = MS(T) / [MS(T*R) + J max(Cov2 - Cov3, 0)], Hillis ddf; single modality: "
-            "SE = sqrt{[MS(R_i) + J max(Cov2_i, 0)] / J}, ddf_H_single; test of AUC = 0.5",
+    "SE = sqrt{[MS(R_i) + J max(Cov2_i, 0)] / J}, ddf_H_single; test of AUC = 0.5",
     "frrc": "X2 = (I-1) MS(T) / [Var - Cov1 + (J-1) max(Cov2 - Cov3, 0)], normal CIs",
     "rrfc": "F = MS(T) / MS(T*R) on (I-1), (I-1)(J-1) df",
     "differences": "a - b in the order of the modalities",
@@ -508,29 +586,76 @@ def result_table(result: dict) -> pd.DataFrame:
     rows = []
     for m, by_reader in result["auc"].items():
         for r, v in by_reader.items():
-            rows.append({"analysis": "auc", "quantity": "auc", "modality": m, "reader": r,
-                         "estimate": v})
-        rows.append({"analysis": "auc", "quantity": "mean_auc", "modality": m,
-                     "estimate": result["mean_auc"][m]})
+            rows.append(
+                {"analysis": "auc", "quantity": "auc", "modality": m, "reader": r, "estimate": v}
+            )
+        rows.append(
+            {
+                "analysis": "auc",
+                "quantity": "mean_auc",
+                "modality": m,
+                "estimate": result["mean_auc"][m],
+            }
+        )
     for name in ("rrrc", "frrc", "rrfc"):
         part = result[name]
         stat = part.get("f", part.get("chisq"))
         if len(result["modalities"]) > 1:
-            rows.append({"analysis": name, "quantity": "test",
-                         "df": part.get("ddf", part.get("df")), "statistic": stat,
-                         "p": part["p"]})
+            rows.append(
+                {
+                    "analysis": name,
+                    "quantity": "test",
+                    "df": part.get("ddf", part.get("df")),
+                    "statistic": stat,
+                    "p": part["p"],
+                }
+            )
         for key, quantity in (("differences", "difference"), ("per_reader", "reader_difference")):
             for d in part.get(key, []):
-                rows.append({"analysis": name, "quantity": quantity,
-                             "modality": d["modalities"][0], "modality_b": d["modalities"][1],
-                             "reader": d.get("reader"), "estimate": d["estimate"],
-                             "se": d["se"], "df": d["df"], "ci_low": d["ci95"][0],
-                             "ci_high": d["ci95"][1], "p": d["p"]})
+                rows.append(
+                    {
+                        "analysis": name,
+                        "quantity": quantity,
+                        "modality": d["modalities"][0],
+                        "modality_b": d["modalities"][1],
+                        "reader": d.get("reader"),
+                        "estimate": d["estimate"],
+                        "se": d["se"],
+                        "df": d["df"],
+                        "ci_low": d["ci95"][0],
+                        "ci_high": d["ci95"][1],
+                        "p": d["p"],
+                    }
+                )
         for m, s in part.get("single", {}).items():
-            rows.append({"analysis": name, "quantity": "single", "modality": m,
-                         "estimate": s["auc"], "se": s["se"], "df": s["df"],
-                         "ci_low": s["ci95"][0], "ci_high": s["ci95"][1],
-                         "statistic": s["t_vs_chance"], "p": s["p_vs_chance"]})
-    return pd.DataFrame(rows, columns=["analysis", "quantity", "modality", "modality_b", "reader",
-                                       "estimate", "se", "df", "ci_low", "ci_high", "statistic",
-                                       "p"])
+            rows.append(
+                {
+                    "analysis": name,
+                    "quantity": "single",
+                    "modality": m,
+                    "estimate": s["auc"],
+                    "se": s["se"],
+                    "df": s["df"],
+                    "ci_low": s["ci95"][0],
+                    "ci_high": s["ci95"][1],
+                    "statistic": s["t_vs_chance"],
+                    "p": s["p_vs_chance"],
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "analysis",
+            "quantity",
+            "modality",
+            "modality_b",
+            "reader",
+            "estimate",
+            "se",
+            "df",
+            "ci_low",
+            "ci_high",
+            "statistic",
+            "p",
+        ],
+    )

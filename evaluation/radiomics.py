@@ -40,11 +40,15 @@ class ExtractorSpec(TypedDict):
     image_types: list[str]
 
 
-def extractor_settings(settings: Mapping[str, object] | None = None,
-                       classes=FEATURE_CLASSES, image_types=("Original",)) -> ExtractorSpec:
+def extractor_settings(
+    settings: Mapping[str, object] | None = None, classes=FEATURE_CLASSES, image_types=("Original",)
+) -> ExtractorSpec:
     """The full, recordable description of a feature extraction run."""
-    return {"settings": {**DEFAULT_SETTINGS, **(settings or {})}, "classes": list(classes),
-            "image_types": list(image_types)}
+    return {
+        "settings": {**DEFAULT_SETTINGS, **(settings or {})},
+        "classes": list(classes),
+        "image_types": list(image_types),
+    }
 
 
 def make_extractor(spec: ExtractorSpec | None = None):
@@ -52,8 +56,10 @@ def make_extractor(spec: ExtractorSpec | None = None):
     try:
         from radiomics import featureextractor
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("pyradiomics is not installed: pip install --no-build-isolation "
-                          "pyradiomics (see README)") from exc
+        raise ImportError(
+            "pyradiomics is not installed: pip install --no-build-isolation "
+            "pyradiomics (see README)"
+        ) from exc
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     spec = spec or extractor_settings()
     ext = featureextractor.RadiomicsFeatureExtractor(**spec["settings"])
@@ -81,8 +87,7 @@ def to_sitk(array: np.ndarray, affine: np.ndarray, *, is_mask: bool = False):
     data = np.asarray(array)
     if is_mask:
         data = (data != 0).astype(np.uint8)
-    elif (np.array_equal(data, np.round(data)) and data.min() >= -32768
-          and data.max() <= 32767):
+    elif np.array_equal(data, np.round(data)) and data.min() >= -32768 and data.max() <= 32767:
         data = data.astype(np.int16)
     else:
         data = data.astype(np.float32)
@@ -93,8 +98,13 @@ def to_sitk(array: np.ndarray, affine: np.ndarray, *, is_mask: bool = False):
     return img
 
 
-def tumor_features(ct: np.ndarray, mask: np.ndarray, affine: np.ndarray,
-                   spec: ExtractorSpec | None = None, extractor=None) -> dict[str, float]:
+def tumor_features(
+    ct: np.ndarray,
+    mask: np.ndarray,
+    affine: np.ndarray,
+    spec: ExtractorSpec | None = None,
+    extractor=None,
+) -> dict[str, float]:
     """pyradiomics features of the tumor ``mask != 0`` in ``ct`` (HU); diagnostics dropped.
 
     The arrays are passed uncropped on purpose: pyradiomics anchors its resampled grid to the
@@ -119,24 +129,32 @@ def read_cases(path: str | Path) -> pd.DataFrame:
     df.columns = [c.strip().lower() for c in df.columns]
     missing = [c for c in CASE_COLUMNS if c not in df.columns]
     if missing:
-        raise EvaluationInputError(path, f"missing column(s) {', '.join(missing)}",
-                                   "the cases CSV needs columns ct,mask,organ (+ optional arm)")
+        raise EvaluationInputError(
+            path,
+            f"missing column(s) {', '.join(missing)}",
+            "the cases CSV needs columns ct,mask,organ (+ optional arm)",
+        )
     for col in ("ct", "mask"):
-        df[col] = [str((path.parent / v).resolve()) if v and not Path(v).is_absolute() else v
-                   for v in df[col].str.strip()]
+        df[col] = [
+            str((path.parent / v).resolve()) if v and not Path(v).is_absolute() else v
+            for v in df[col].str.strip()
+        ]
         for i, v in enumerate(df[col]):
             if not v or not Path(v).is_file():
-                raise EvaluationInputError(path, f"column {col} on line {i + 2}: file {v!r} "
-                                           "does not exist", "fix the path (relative paths are "
-                                           "relative to the CSV)")
+                raise EvaluationInputError(
+                    path,
+                    f"column {col} on line {i + 2}: file {v!r} does not exist",
+                    "fix the path (relative paths are relative to the CSV)",
+                )
     df["organ"] = df["organ"].str.strip().str.lower()
     if "arm" in df.columns:
         df["arm"] = df["arm"].str.strip().str.lower()
     return df
 
 
-def extract_cases(cases: pd.DataFrame, spec: ExtractorSpec | None = None, *,
-                  progress: bool = False) -> pd.DataFrame:
+def extract_cases(
+    cases: pd.DataFrame, spec: ExtractorSpec | None = None, *, progress: bool = False
+) -> pd.DataFrame:
     """Features of every case row (see :func:`read_cases`); metadata columns kept in front."""
     from tqdm import tqdm
 
@@ -144,21 +162,30 @@ def extract_cases(cases: pd.DataFrame, spec: ExtractorSpec | None = None, *,
 
     extractor = make_extractor(spec)
     rows = []
-    for case in tqdm(cases.itertuples(index=False), total=len(cases), desc="radiomics",
-                     unit="tumor", disable=not progress):
+    for case in tqdm(
+        cases.itertuples(index=False),
+        total=len(cases),
+        desc="radiomics",
+        unit="tumor",
+        disable=not progress,
+    ):
         ct = load_volume(case.ct, kind="ct")
         mask = load_volume(case.mask, kind="mask")
         check_same_grid(ct, mask)
         label = getattr(case, "label", "")
         tumor = mask.array == int(label) if label else mask.array != 0
         if not tumor.any():
-            raise EvaluationInputError(case.mask, "tumor mask is empty",
-                                       "pass a mask with a tumor (or the right label)")
+            raise EvaluationInputError(
+                case.mask, "tumor mask is empty", "pass a mask with a tumor (or the right label)"
+            )
         # extract on the file's own voxel grid and orientation, so the resampled grid (and so
         # every feature) equals a direct pyradiomics call on the files
-        feats = tumor_features(ct.to_source_array(ct.array), ct.to_source_array(tumor),
-                               ct.source_affine if ct.source_affine is not None else ct.affine,
-                               extractor=extractor)
+        feats = tumor_features(
+            ct.to_source_array(ct.array),
+            ct.to_source_array(tumor),
+            ct.source_affine if ct.source_affine is not None else ct.affine,
+            extractor=extractor,
+        )
         rows.append({**case._asdict(), **feats})
     return pd.DataFrame(rows)
 
@@ -169,8 +196,9 @@ def feature_matrix(table: pd.DataFrame) -> pd.DataFrame:
     return table[cols].astype(float)
 
 
-def tsne_embedding(features: pd.DataFrame | np.ndarray, *, seed: int = 0,
-                   perplexity: float | None = None) -> np.ndarray:
+def tsne_embedding(
+    features: pd.DataFrame | np.ndarray, *, seed: int = 0, perplexity: float | None = None
+) -> np.ndarray:
     """2D t-SNE (scikit-learn, PCA init) of z-scored features; perplexity defaults to
     ``min(30, (n - 1) / 3)`` so small sets work. Returns (n, 2)."""
     from sklearn.manifold import TSNE
@@ -181,12 +209,20 @@ def tsne_embedding(features: pd.DataFrame | np.ndarray, *, seed: int = 0,
     if n < 4:
         raise ValueError(f"t-SNE needs at least 4 tumors, got {n}")
     perplexity = perplexity or max(1.0, min(30.0, (n - 1) / 3))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca",
-                random_state=seed).fit_transform(x)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        x
+    )
 
 
-def svm_organ_origin(features: pd.DataFrame | np.ndarray, organs, *, n_splits: int = 10,
-                     test_size: float = 0.3, seed: int = 0, C: float = 1.0) -> pd.DataFrame:
+def svm_organ_origin(
+    features: pd.DataFrame | np.ndarray,
+    organs,
+    *,
+    n_splits: int = 10,
+    test_size: float = 0.3,
+    seed: int = 0,
+    C: float = 1.0,
+) -> pd.DataFrame:
     """3-way SVM (RBF, standardized features) over repeated stratified train/test splits.
 
     Returns one row per split with macro train/test precision and recall
@@ -208,8 +244,9 @@ def svm_organ_origin(features: pd.DataFrame | np.ndarray, organs, *, n_splits: i
         row = {"split": i}
         for part, idx in (("train", train), ("test", test)):
             pred = model.predict(x[idx])
-            row[f"{part}_precision"] = precision_score(y[idx], pred, average="macro",
-                                                       zero_division=0)
+            row[f"{part}_precision"] = precision_score(
+                y[idx], pred, average="macro", zero_division=0
+            )
             row[f"{part}_recall"] = recall_score(y[idx], pred, average="macro", zero_division=0)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -218,18 +255,22 @@ def svm_organ_origin(features: pd.DataFrame | np.ndarray, organs, *, n_splits: i
 def summarize_svm(splits: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over splits of each precision/recall column."""
     metrics = [c for c in splits.columns if c != "split"]
-    return pd.DataFrame({"metric": metrics, "mean": splits[metrics].mean().to_numpy(),
-                         "sd": splits[metrics].std(ddof=1).to_numpy(),
-                         "n_splits": len(splits)})
+    return pd.DataFrame(
+        {
+            "metric": metrics,
+            "mean": splits[metrics].mean().to_numpy(),
+            "sd": splits[metrics].std(ddof=1).to_numpy(),
+            "n_splits": len(splits),
+        }
+    )
 
 
-def conventions(spec: ExtractorSpec, seed: int, n_splits: int, test_size: float
-                ) -> dict[str, str]:
+def conventions(spec: ExtractorSpec, seed: int, n_splits: int, test_size: float) -> dict[str, str]:
     return {
         "features": f"pyradiomics, settings {dict(spec['settings'])}, classes "
-                    f"{', '.join(spec['classes'])}, image types {', '.join(spec['image_types'])}",
+        f"{', '.join(spec['classes'])}, image types {', '.join(spec['image_types'])}",
         "tsne": f"scikit-learn TSNE on z-scored features, PCA init, random_state={seed}",
         "svm": f"StandardScaler + SVC(rbf); {n_splits} stratified shuffle splits, "
-               f"test_size={test_size}, random_state={seed}; macro precision/recall",
+        f"test_size={test_size}, random_state={seed}; macro precision/recall",
         "chance": "1/3 for three balanced organs",
     }

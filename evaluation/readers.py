@@ -39,12 +39,31 @@ SHARED_METHODS = ("", "real")
 ALL = "all"
 
 TABLE_COLUMNS = [
-    "reader", "organ", "n_real", "n_synthetic", "n_unsure_real", "n_unsure_synthetic",
-    "tp", "fn", "tn", "fp",
-    "sensitivity", "sensitivity_low", "sensitivity_high",
-    "specificity", "specificity_low", "specificity_high",
-    "accuracy", "accuracy_low", "accuracy_high", "p_vs_chance", "p_fisher",
-    "n_answered", "fooling_rate", "balanced_accuracy", "youden_j",
+    "reader",
+    "organ",
+    "n_real",
+    "n_synthetic",
+    "n_unsure_real",
+    "n_unsure_synthetic",
+    "tp",
+    "fn",
+    "tn",
+    "fp",
+    "sensitivity",
+    "sensitivity_low",
+    "sensitivity_high",
+    "specificity",
+    "specificity_low",
+    "specificity_high",
+    "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "p_vs_chance",
+    "p_fisher",
+    "n_answered",
+    "fooling_rate",
+    "balanced_accuracy",
+    "youden_j",
 ]
 # `turingct study results` column names -> votes columns (the export reads back as votes)
 EXPORT_ALIASES = {"code": "case", "arm": "truth", "seconds_on_case": "seconds"}
@@ -52,25 +71,28 @@ EXPORT_ALIASES = {"code": "case", "arm": "truth", "seconds_on_case": "seconds"}
 
 def conventions(unsure: str) -> dict[str, str]:
     """The conventions text for a reader table made with ``unsure``."""
-    how = ("excluded from all denominators" if unsure == "exclude"
-           else "counted as wrong (real->FN, synthetic->FP)")
+    how = (
+        "excluded from all denominators"
+        if unsure == "exclude"
+        else "counted as wrong (real->FN, synthetic->FP)"
+    )
     return {
         "positive_class": "real tumor (sensitivity = P(real|real), specificity = "
-                          "P(synthetic|synthetic), fooling rate = 1 - specificity)",
+        "P(synthetic|synthetic), fooling rate = 1 - specificity)",
         "unsure": f"{unsure}: {how}; n_unsure_* always reported",
         "intervals": "Wilson score 95% (statsmodels proportion_confint method='wilson')",
         "p_vs_chance": "two-sided exact binomial test of accuracy vs 0.5 (scipy binomtest); "
-                       "it mixes answer bias with discrimination when the arms are unequal",
+        "it mixes answer bias with discrimination when the arms are unequal",
         "p_fisher": "two-sided Fisher exact test of answer (real/synthetic) vs truth on the "
-                    "2x2 table tp,fn / fp,tn (scipy fisher_exact): can readers tell at all, "
-                    "whatever their bias",
+        "2x2 table tp,fn / fp,tn (scipy fisher_exact): can readers tell at all, "
+        "whatever their bias",
         "methods": "real cases with blank/'real' method are shared controls of every method",
         "organ_all": "organ='all' rows pool every organ of the reader",
         "empty_denominator": "NaN",
         "n_answered": "real or synthetic answers (unsure answers not counted)",
         "fooling_rate": "1 - specificity = P(answer real | synthetic)",
         "balanced_accuracy": "(sensitivity + specificity) / 2; youden_j = sensitivity + "
-                             "specificity - 1 (0 = no discrimination, whatever the arm sizes)",
+        "specificity - 1 (0 = no discrimination, whatever the arm sizes)",
         "years_experience": "reader's years of experience when recorded",
     }
 
@@ -82,8 +104,9 @@ def _fail(path, problem: str, fix: str):
     raise EvaluationInputError(path, problem, fix)
 
 
-def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
-                   task: str = "turing") -> pd.DataFrame:
+def validate_votes(
+    df: pd.DataFrame, path: str | Path | None = None, *, task: str = "turing"
+) -> pd.DataFrame:
     """Check and normalize a votes table; return a clean copy.
 
     ``task="turing"``: truth in {real, synthetic}, answer in {real, synthetic, unsure}.
@@ -98,8 +121,11 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
     df = _from_results_export(df, path, task)
     missing = [c for c in required if c not in df.columns]
     if missing:
-        _fail(path, f"missing column(s) {', '.join(missing)} (found {', '.join(df.columns)})",
-              f"the votes CSV needs columns {','.join(required)} (+ optional method,confidence)")
+        _fail(
+            path,
+            f"missing column(s) {', '.join(missing)} (found {', '.join(df.columns)})",
+            f"the votes CSV needs columns {','.join(required)} (+ optional method,confidence)",
+        )
     if df.empty:
         _fail(path, "has no vote rows", "export the votes again or pick another file")
     text_cols = list(required) + (["method"] if "method" in df.columns else [])
@@ -112,43 +138,65 @@ def validate_votes(df: pd.DataFrame, path: str | Path | None = None, *,
         df[col] = values.fillna("").astype(str).str.strip()
         if col not in ("reader", "case"):
             df[col] = df[col].str.lower()
-    allowed = {"truth": TRUTHS, "answer": ANSWERS} if task == Task.TURING else {
-        "organ": ORIGIN_ORGANS, "answer": ORIGIN_ANSWERS}
+    allowed = (
+        {"truth": TRUTHS, "answer": ANSWERS}
+        if task == Task.TURING
+        else {"organ": ORIGIN_ORGANS, "answer": ORIGIN_ANSWERS}
+    )
     for col, ok in allowed.items():
         bad = ~df[col].isin(ok)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            _fail(path, f"column {col} must be one of {'/'.join(ok)}, got {df[col].iloc[i]!r} "
-                        f"on line {i + 2}", "fix that value (or drop the row)")
+            _fail(
+                path,
+                f"column {col} must be one of {'/'.join(ok)}, got {df[col].iloc[i]!r} "
+                f"on line {i + 2}",
+                "fix that value (or drop the row)",
+            )
     if "confidence" in df.columns:
         conf = pd.to_numeric(df["confidence"], errors="coerce")
         lo, hi = CONFIDENCE_RANGE
-        bad = (df["confidence"].notna() & conf.isna()) | (conf.notna() & (
-            (conf < lo) | (conf > hi) | (conf != np.round(conf))))
+        bad = (df["confidence"].notna() & conf.isna()) | (
+            conf.notna() & ((conf < lo) | (conf > hi) | (conf != np.round(conf)))
+        )
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            _fail(path, f"column confidence must be an integer {lo}-{hi} or blank, got "
-                        f"{df['confidence'].iloc[i]!r} on line {i + 2}", "fix that value")
+            _fail(
+                path,
+                f"column confidence must be an integer {lo}-{hi} or blank, got "
+                f"{df['confidence'].iloc[i]!r} on line {i + 2}",
+                "fix that value",
+            )
         df["confidence"] = conf.astype("Int64")
     dup = df.duplicated(["reader", "case"], keep="first")
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        _fail(path, f"reader {df['reader'].iloc[i]!r} answered case {df['case'].iloc[i]!r} twice "
-                    f"(line {i + 2})", "keep one answer per reader and case")
+        _fail(
+            path,
+            f"reader {df['reader'].iloc[i]!r} answered case {df['case'].iloc[i]!r} twice "
+            f"(line {i + 2})",
+            "keep one answer per reader and case",
+        )
     if task == Task.TURING:
         per_case = df.groupby("case")["truth"].nunique()
         if (per_case > 1).any():
             case = per_case[per_case > 1].index[0]
-            _fail(path, f"case {case!r} has different truth values on different rows",
-                  "each case is either real or synthetic; fix the truth column")
+            _fail(
+                path,
+                f"case {case!r} has different truth values on different rows",
+                "each case is either real or synthetic; fix the truth column",
+            )
     return df.reset_index(drop=True)
 
 
 def _from_results_export(df: pd.DataFrame, path, task: str) -> pd.DataFrame:
     """Accept the CSV of `turingct study results`: ``code``/``arm``/``seconds_on_case`` are
     ``case``/``truth``/``seconds``, and a ``question`` column keeps this task's answers only."""
-    renames = {old: new for old, new in EXPORT_ALIASES.items()
-               if old in df.columns and new not in df.columns}
+    renames = {
+        old: new
+        for old, new in EXPORT_ALIASES.items()
+        if old in df.columns and new not in df.columns
+    }
     if task == Task.ORIGIN:
         renames.pop("arm", None)
     df = df.rename(columns=renames)
@@ -158,8 +206,11 @@ def _from_results_export(df: pd.DataFrame, path, task: str) -> pd.DataFrame:
         question = QUESTIONS[task]
         df = df[df["question"].astype(str).str.strip().str.lower() == question]
         if df.empty:
-            _fail(path, f"has no answers to the {question!r} question",
-                  "export a study of this design, or use the matching evaluate command")
+            _fail(
+                path,
+                f"has no answers to the {question!r} question",
+                "export a study of this design, or use the matching evaluate command",
+            )
         df = df.drop(columns="question")
     return df
 
@@ -171,11 +222,13 @@ def read_votes(path: str | Path, *, task: str = "turing") -> pd.DataFrame:
         _fail(path, "file does not exist", "check the path to the votes CSV")
     _check_row_lengths(path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                         index_col=False)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        _fail(path, f"is not a readable CSV ({exc.__class__.__name__}: {exc})",
-              "save the votes as comma-separated UTF-8 text with a header line")
+        _fail(
+            path,
+            f"is not a readable CSV ({exc.__class__.__name__}: {exc})",
+            "save the votes as comma-separated UTF-8 text with a header line",
+        )
     return validate_votes(df, path, task=task)
 
 
@@ -189,8 +242,11 @@ def _check_row_lengths(path: Path) -> None:
             header = next(rows, [])
             for line, row in enumerate(rows, start=2):
                 if len(row) > len(header):
-                    _fail(path, f"line {line} has {len(row)} fields but the header has "
-                                f"{len(header)}", "remove the extra commas or quote the value")
+                    _fail(
+                        path,
+                        f"line {line} has {len(row)} fields but the header has {len(header)}",
+                        "remove the extra commas or quote the value",
+                    )
     except UnicodeDecodeError:
         return  # reported by the CSV reader below with the usual message
 
@@ -215,8 +271,9 @@ def binomial_p(successes: int, n: int, p: float = 0.5) -> float:
     return float("nan") if n == 0 else float(binomtest(successes, n, p).pvalue)
 
 
-def confusion_counts(truth: Iterable[str], answer: Iterable[str], unsure: str = "exclude"
-                     ) -> dict[str, int]:
+def confusion_counts(
+    truth: Iterable[str], answer: Iterable[str], unsure: str = "exclude"
+) -> dict[str, int]:
     """Counts of the 3x2 table collapsed to TP/FN/TN/FP under the unsure convention."""
     if unsure not in UNSURE_MODES:
         raise ValueError(f"unsure must be one of {UNSURE_MODES}, got {unsure!r}")
@@ -224,7 +281,8 @@ def confusion_counts(truth: Iterable[str], answer: Iterable[str], unsure: str = 
     a = np.asarray(list(answer))
     real, syn = t == Answer.REAL, t == Answer.SYNTHETIC
     counts = {
-        "n_real": int(real.sum()), "n_synthetic": int(syn.sum()),
+        "n_real": int(real.sum()),
+        "n_synthetic": int(syn.sum()),
         "n_unsure_real": int((real & (a == Answer.UNSURE)).sum()),
         "n_unsure_synthetic": int((syn & (a == Answer.UNSURE)).sum()),
         "tp": int((real & (a == Answer.REAL)).sum()),
@@ -241,9 +299,11 @@ def confusion_counts(truth: Iterable[str], answer: Iterable[str], unsure: str = 
 def metrics_from_counts(c: dict[str, int]) -> dict[str, float]:
     """Sensitivity, specificity, accuracy with Wilson intervals and the binomial p-value."""
     out: dict[str, float] = {}
-    for name, k, n in (("sensitivity", c["tp"], c["tp"] + c["fn"]),
-                       ("specificity", c["tn"], c["tn"] + c["fp"]),
-                       ("accuracy", c["tp"] + c["tn"], c["tp"] + c["fn"] + c["tn"] + c["fp"])):
+    for name, k, n in (
+        ("sensitivity", c["tp"], c["tp"] + c["fn"]),
+        ("specificity", c["tn"], c["tn"] + c["fp"]),
+        ("accuracy", c["tp"] + c["tn"], c["tp"] + c["fn"] + c["tn"] + c["fp"]),
+    ):
         out[name] = k / n if n else float("nan")
         out[f"{name}_low"], out[f"{name}_high"] = wilson_interval(k, n)
     n_acc = c["tp"] + c["fn"] + c["tn"] + c["fp"]
@@ -292,10 +352,8 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
     if unsure not in UNSURE_MODES:
         raise ValueError(f"unsure must be one of {UNSURE_MODES}, got {unsure!r}")
     # a method column with no method named anywhere (e.g. all blank) adds nothing: ignore it
-    has_method = "method" in votes.columns and bool(
-        (~votes["method"].isin(SHARED_METHODS)).any())
-    has_experience = "years_experience" in votes.columns and votes["years_experience"].notna(
-    ).any()
+    has_method = "method" in votes.columns and bool((~votes["method"].isin(SHARED_METHODS)).any())
+    has_experience = "years_experience" in votes.columns and votes["years_experience"].notna().any()
     experience = {}
     if has_experience:
         years = pd.to_numeric(votes["years_experience"], errors="coerce")
@@ -308,8 +366,13 @@ def reader_table(votes: pd.DataFrame, unsure: str = "exclude") -> pd.DataFrame:
             for organ in organs:
                 part = mv if organ == ALL else mv[mv["organ"] == organ]
                 counts = confusion_counts(part["truth"], part["answer"], unsure)
-                row = {"reader": reader, "organ": organ, **counts, **metrics_from_counts(counts),
-                       "n_answered": int(part["answer"].isin(TRUTHS).sum())}
+                row = {
+                    "reader": reader,
+                    "organ": organ,
+                    **counts,
+                    **metrics_from_counts(counts),
+                    "n_answered": int(part["answer"].isin(TRUTHS).sum()),
+                }
                 row["fooling_rate"] = 1.0 - row["specificity"]
                 row["balanced_accuracy"] = (row["sensitivity"] + row["specificity"]) / 2
                 row["youden_j"] = row["sensitivity"] + row["specificity"] - 1.0
@@ -336,8 +399,11 @@ def organ_origin_confusion(votes: pd.DataFrame, reader: str) -> pd.DataFrame:
     rv = votes[votes["reader"] == reader]
     labels = list(ORIGIN_ANSWERS)
     cm = confusion_matrix(rv["organ"], rv["answer"], labels=labels)
-    return pd.DataFrame(cm[: len(ORIGIN_ORGANS)], index=pd.Index(ORIGIN_ORGANS, name="truth"),
-                        columns=pd.Index(labels, name="answer"))
+    return pd.DataFrame(
+        cm[: len(ORIGIN_ORGANS)],
+        index=pd.Index(ORIGIN_ORGANS, name="truth"),
+        columns=pd.Index(labels, name="answer"),
+    )
 
 
 def organ_origin_table(votes: pd.DataFrame) -> pd.DataFrame:
@@ -355,28 +421,47 @@ def organ_origin_table(votes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for reader, rv in votes.groupby("reader", sort=True):
         p, r, _, support = precision_recall_fscore_support(
-            rv["organ"], rv["answer"], labels=list(ORIGIN_ORGANS), zero_division=0)
+            rv["organ"], rv["answer"], labels=list(ORIGIN_ORGANS), zero_division=0
+        )
         for organ, pi, ri, si in zip(ORIGIN_ORGANS, p, r, support, strict=True):
             n_unsure = int(((rv["organ"] == organ) & (rv["answer"] == Answer.UNSURE)).sum())
-            rows.append({"reader": reader, "organ": organ, "n": int(si), "n_unsure": n_unsure,
-                         "precision": float(pi), "recall": float(ri)})
+            rows.append(
+                {
+                    "reader": reader,
+                    "organ": organ,
+                    "n": int(si),
+                    "n_unsure": n_unsure,
+                    "precision": float(pi),
+                    "recall": float(ri),
+                }
+            )
         # macro over the organs that occur (as truth or answer), like the SVM's
         # precision_score(average="macro", zero_division=0)
-        present = [o for o in ORIGIN_ORGANS if (rv["organ"] == o).any() or (rv["answer"] == o).any()]
+        present = [
+            o for o in ORIGIN_ORGANS if (rv["organ"] == o).any() or (rv["answer"] == o).any()
+        ]
         mp, mr, _, _ = precision_recall_fscore_support(
-            rv["organ"], rv["answer"], labels=present, average="macro", zero_division=0)
-        rows.append({"reader": reader, "organ": "macro", "n": int(len(rv)),
-                     "n_unsure": int((rv["answer"] == Answer.UNSURE).sum()),
-                     "precision": float(mp), "recall": float(mr)})
+            rv["organ"], rv["answer"], labels=present, average="macro", zero_division=0
+        )
+        rows.append(
+            {
+                "reader": reader,
+                "organ": "macro",
+                "n": int(len(rv)),
+                "n_unsure": int((rv["answer"] == Answer.UNSURE).sum()),
+                "precision": float(mp),
+                "recall": float(mr),
+            }
+        )
     return pd.DataFrame(rows, columns=["reader", "organ", "n", "n_unsure", "precision", "recall"])
 
 
 ORIGIN_CONVENTIONS = {
     "task": "organ origin (liver / pancreas / kidney); truth = organ column",
     "unsure": "never a prediction of an organ (does not lower precision); counts as a miss "
-              "for recall; n_unsure reported",
+    "for recall; n_unsure reported",
     "precision_no_predictions": "0 (an organ never predicted has precision 0), the same rule "
-                                "for readers and the SVM (scikit-learn zero_division=0)",
+    "for readers and the SVM (scikit-learn zero_division=0)",
     "macro": "unweighted mean over the organs that occur (truth or answer), as scikit-learn's "
-             "average='macro' for the SVM; chance = 1/3 when balanced",
+    "average='macro' for the SVM; chance = 1/3 when balanced",
 }

@@ -42,21 +42,51 @@ if TYPE_CHECKING:
     from evaluation.realism_cnn import CnnOptions
 
 RIM_MM = 5.0
-MIN_LESION_ML = 0.1          # smaller connected components (specks) are not cases
+MIN_LESION_ML = 0.1  # smaller connected components (specks) are not cases
 MIN_CASES_PER_ARM = 4
 MAX_FOLDS = 5
 N_BOOTSTRAP = 2000
 N_PERMUTATIONS = 200
 TOP_FEATURES = 10
 RIM_PREFIX = "rim_"
-RIM_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "ngtdm", "gldm")  # no shape: it is the tumor's
+RIM_CLASSES = (
+    "firstorder",
+    "glcm",
+    "glrlm",
+    "glszm",
+    "ngtdm",
+    "gldm",
+)  # no shape: it is the tumor's
 RADIOMICS_MODELS = ("radiomics-logreg", "radiomics-svm")
 DISCRIMINATORS = (*RADIOMICS_MODELS, "cnn")
-TABLE_COLUMNS = ("method", "organ", "discriminator", "auc", "auc_ci_low", "auc_ci_high",
-                 "p_value", "auc_within_fold", "n_real", "n_synthetic", "n_volumes", "n_folds", "frd",
-                 "frd_n_features")
-FEATURE_COLUMNS = ("method", "organ", "rank", "feature", "region", "auc", "higher_in",
-                   "median_real", "median_synthetic", "p_mannwhitney")
+TABLE_COLUMNS = (
+    "method",
+    "organ",
+    "discriminator",
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "p_value",
+    "auc_within_fold",
+    "n_real",
+    "n_synthetic",
+    "n_volumes",
+    "n_folds",
+    "frd",
+    "frd_n_features",
+)
+FEATURE_COLUMNS = (
+    "method",
+    "organ",
+    "rank",
+    "feature",
+    "region",
+    "auc",
+    "higher_in",
+    "median_real",
+    "median_synthetic",
+    "p_mannwhitney",
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +100,8 @@ class TumorSource:
 
     ct_path: Path
     tumor_paths: tuple[Path, ...]
-    arm: str                         # "real" or "synthetic"
-    method: str                      # "" for real tumors
+    arm: str  # "real" or "synthetic"
+    method: str  # "" for real tumors
     organ: str
     volume: str
     case: str
@@ -114,19 +144,26 @@ class RealismResult:
 
 # --------------------------------------------------------------------------- cases
 
-def _lesions(tumor: np.ndarray, spacing: Sequence[float], min_ml: float
-             ) -> list[tuple[np.ndarray, int]]:
+
+def _lesions(
+    tumor: np.ndarray, spacing: Sequence[float], min_ml: float
+) -> list[tuple[np.ndarray, int]]:
     """(boolean component, voxel count) of every 26-connected lesion of at least ``min_ml``."""
     labels, n = ndimage.label(tumor, structure=np.ones((3, 3, 3), dtype=bool))
     voxel_ml = float(np.prod(spacing)) / 1000.0
     counts = np.bincount(labels.ravel(), minlength=n + 1)
-    return [(labels == i, int(counts[i])) for i in range(1, n + 1)
-            if counts[i] * voxel_ml >= min_ml]
+    return [
+        (labels == i, int(counts[i])) for i in range(1, n + 1) if counts[i] * voxel_ml >= min_ml
+    ]
 
 
-def make_cases(sources: Sequence[TumorSource], presentation=None, *,
-               min_lesion_ml: float = MIN_LESION_ML,
-               progress: Callable[[str], None] | None = None) -> list[RealismCase]:
+def make_cases(
+    sources: Sequence[TumorSource],
+    presentation=None,
+    *,
+    min_lesion_ml: float = MIN_LESION_ML,
+    progress: Callable[[str], None] | None = None,
+) -> list[RealismCase]:
     """Blinded crops (see the module docstring) of every lesion of every source.
 
     ``presentation`` is a :class:`studies.spec.Presentation` (default: a study's default: 1 mm
@@ -155,31 +192,55 @@ def make_cases(sources: Sequence[TumorSource], presentation=None, *,
         for path in src.tumor_paths:
             mask = load_volume(path, "mask")
             check_same_grid(ct, mask)
-            tumor |= (np.isin(mask.array, src.tumor_labels) if src.tumor_labels
-                      else mask.array != 0)
+            tumor |= np.isin(mask.array, src.tumor_labels) if src.tumor_labels else mask.array != 0
         lesions = _lesions(tumor, ct.spacing, min_lesion_ml)
         if not lesions:
             what = "is empty" if not tumor.any() else f"has no lesion of >= {min_lesion_ml} mL"
-            raise EvaluationInputError(src.tumor_paths[0], f"{src.organ} tumor mask {what}",
-                                       "pass a case with a tumor (or the right label)")
+            raise EvaluationInputError(
+                src.tumor_paths[0],
+                f"{src.organ} tumor mask {what}",
+                "pass a case with a tumor (or the right label)",
+            )
         voxel_ml = float(np.prod(ct.spacing)) / 1000.0
         for k, (lesion, n_vox) in enumerate(lesions):
             arrays = CaseArrays(ct.array, lesion, lesion, ct.affine, ct.spacing)
             crop_ct, crop_tumor, *_ = blind_arrays(arrays, presentation, shape)
             name = src.case if len(lesions) == 1 else f"{src.case}#{k + 1}"
-            cases.append(RealismCase(name, src.arm, src.method, src.organ, src.volume, crop_ct,
-                                     crop_tumor, round(n_vox * voxel_ml, 4),
-                                     round(equivalent_diameter_mm(n_vox, ct.spacing), 2)))
+            cases.append(
+                RealismCase(
+                    name,
+                    src.arm,
+                    src.method,
+                    src.organ,
+                    src.volume,
+                    crop_ct,
+                    crop_tumor,
+                    round(n_vox * voxel_ml, 4),
+                    round(equivalent_diameter_mm(n_vox, ct.spacing), 2),
+                )
+            )
     return cases
 
 
 def case_table(cases: Sequence[RealismCase]) -> pd.DataFrame:
-    return pd.DataFrame([{"case": c.case, "arm": c.arm, "method": c.method, "organ": c.organ,
-                          "volume": c.volume[:16], "volume_ml": c.volume_ml,
-                          "diameter_mm": c.diameter_mm} for c in cases])
+    return pd.DataFrame(
+        [
+            {
+                "case": c.case,
+                "arm": c.arm,
+                "method": c.method,
+                "organ": c.organ,
+                "volume": c.volume[:16],
+                "volume_ml": c.volume_ml,
+                "diameter_mm": c.diameter_mm,
+            }
+            for c in cases
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- features
+
 
 def rim_mask(tumor: np.ndarray, spacing: Sequence[float], rim_mm: float = RIM_MM) -> np.ndarray:
     """Voxels within ``rim_mm`` (Euclidean, mm) outside the tumor."""
@@ -192,9 +253,13 @@ def rim_spec(spec: ExtractorSpec) -> ExtractorSpec:
     return {**spec, "classes": [c for c in spec["classes"] if c in RIM_CLASSES]}
 
 
-def case_features(cases: Sequence[RealismCase], spacing: Sequence[float],
-                  spec: ExtractorSpec | None = None, *,
-                  progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+def case_features(
+    cases: Sequence[RealismCase],
+    spacing: Sequence[float],
+    spec: ExtractorSpec | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
     """pyradiomics features of each crop's tumor and of its 5 mm rim (``rim_`` prefix), on the
     blinded crop itself (the study spacing). Rows follow ``cases``."""
     from evaluation.radiomics import extractor_settings, make_extractor, tumor_features
@@ -210,8 +275,12 @@ def case_features(cases: Sequence[RealismCase], spacing: Sequence[float],
         row = tumor_features(c.ct, c.tumor, affine, extractor=tumor_ext)
         rim = rim_mask(c.tumor, spacing)
         if rim.any():
-            row.update({RIM_PREFIX + k: v for k, v in
-                        tumor_features(c.ct, rim, affine, extractor=rim_ext).items()})
+            row.update(
+                {
+                    RIM_PREFIX + k: v
+                    for k, v in tumor_features(c.ct, rim, affine, extractor=rim_ext).items()
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -222,8 +291,10 @@ def tumor_columns(features: pd.DataFrame) -> list[str]:
 
 # --------------------------------------------------------------------------- statistics
 
-def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
-                  max_folds: int = MAX_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
+
+def grouped_folds(
+    y: np.ndarray, groups: Sequence[str], *, seed: int, max_folds: int = MAX_FOLDS
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified folds with no source volume in both training and test
     (``StratifiedGroupKFold``, as many folds as volumes up to ``max_folds`` and the smaller
     arm's size).
@@ -236,9 +307,11 @@ def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
     group_ids = np.asarray(groups)
     n_groups = len(np.unique(group_ids))
     if n_groups < 2:
-        raise EvaluationInputError(None, "every case comes from one source volume",
-                                   "cross-validation grouped by volume needs tumors from at "
-                                   "least 2 CT volumes")
+        raise EvaluationInputError(
+            None,
+            "every case comes from one source volume",
+            "cross-validation grouped by volume needs tumors from at least 2 CT volumes",
+        )
     # sklearn needs at least one case of each arm per fold
     n_splits = min(max_folds, n_groups, int(np.bincount(np.asarray(y, int)).min()))
     if n_splits < 2:
@@ -248,9 +321,12 @@ def grouped_folds(y: np.ndarray, groups: Sequence[str], *, seed: int,
     for train, _ in folds:
         if len(np.unique(y[train])) < 2:
             arm = "real" if not y[train].any() else "synthetic"
-            raise EvaluationInputError(None, f"a training fold has no {arm} tumor (all {arm} "
-                                       "tumors come from too few CT volumes)",
-                                       f"add {arm} tumors from at least 2 CT volumes")
+            raise EvaluationInputError(
+                None,
+                f"a training fold has no {arm} tumor (all {arm} "
+                "tumors come from too few CT volumes)",
+                f"add {arm} tumors from at least 2 CT volumes",
+            )
     return folds
 
 
@@ -279,15 +355,17 @@ def within_fold_auc(y: np.ndarray, scores: np.ndarray, fold: np.ndarray) -> floa
     return u / pairs if pairs else float("nan")
 
 
-def bootstrap_auc_ci(y: np.ndarray, scores: np.ndarray, *, seed: int,
-                     n_boot: int = N_BOOTSTRAP) -> tuple[float, float]:
+def bootstrap_auc_ci(
+    y: np.ndarray, scores: np.ndarray, *, seed: int, n_boot: int = N_BOOTSTRAP
+) -> tuple[float, float]:
     """95% percentile interval of the AUC over cases resampled within arm."""
     from studies.audit import auc_mann_whitney
 
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    idx = np.concatenate([rng.choice(pos, (n_boot, pos.size)),
-                          rng.choice(neg, (n_boot, neg.size))], axis=1)
+    idx = np.concatenate(
+        [rng.choice(pos, (n_boot, pos.size)), rng.choice(neg, (n_boot, neg.size))], axis=1
+    )
     lo, hi = np.percentile(auc_mann_whitney(y[idx], np.asarray(scores, float)[idx]), [2.5, 97.5])
     return float(lo), float(hi)
 
@@ -305,12 +383,12 @@ def radiomics_model(name: str, seed: int):
         # strong L2: hundreds of features on tens of tumors
         clf = LogisticRegression(C=0.1, class_weight="balanced", solver="liblinear")
     elif name == "radiomics-svm":
-        clf = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced",
-                  random_state=seed)
+        clf = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced", random_state=seed)
     else:
         raise ValueError(f"unknown radiomics model {name!r}")
-    return make_pipeline(SimpleImputer(strategy="median"), VarianceThreshold(), StandardScaler(),
-                         clf)
+    return make_pipeline(
+        SimpleImputer(strategy="median"), VarianceThreshold(), StandardScaler(), clf
+    )
 
 
 def feature_array(features: pd.DataFrame) -> np.ndarray:
@@ -329,8 +407,16 @@ def oof_scores(x: np.ndarray, y: np.ndarray, folds, model: str, seed: int) -> np
     return out
 
 
-def permutation_p(x: np.ndarray, y: np.ndarray, folds, model: str, observed: float, *,
-                  seed: int, n_perm: int = N_PERMUTATIONS) -> float:
+def permutation_p(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds,
+    model: str,
+    observed: float,
+    *,
+    seed: int,
+    n_perm: int = N_PERMUTATIONS,
+) -> float:
     """One-sided p-value of the cross-validated AUC against label permutations (same folds,
     labels shuffled, the whole cross-validation refitted); permutations that leave a training
     fold with one arm are redrawn."""
@@ -347,8 +433,9 @@ def permutation_p(x: np.ndarray, y: np.ndarray, folds, model: str, observed: flo
     return float((1 + np.sum(null_a >= observed - 1e-12)) / (len(null_a) + 1))
 
 
-def univariate_features(features: pd.DataFrame, y: np.ndarray, top: int = TOP_FEATURES
-                        ) -> pd.DataFrame:
+def univariate_features(
+    features: pd.DataFrame, y: np.ndarray, top: int = TOP_FEATURES
+) -> pd.DataFrame:
     """The ``top`` features that separate the arms best on their own: univariate AUC (real =
     positive; > 0.5 = higher in real tumors), ranked by ``max(auc, 1 - auc)``, with medians
     and the two-sided Mann-Whitney p-value (uncorrected: hundreds of features are tested)."""
@@ -364,12 +451,18 @@ def univariate_features(features: pd.DataFrame, y: np.ndarray, top: int = TOP_FE
             continue
         a = auc(yr, vr)
         p = float(mannwhitneyu(vr[yr == 1], vr[yr == 0], alternative="two-sided").pvalue)
-        rows.append({"feature": name.removeprefix(RIM_PREFIX),
-                     "region": "rim" if name.startswith(RIM_PREFIX) else "tumor", "auc": a,
-                     "higher_in": "real" if a > 0.5 else ("synthetic" if a < 0.5 else "-"),
-                     "median_real": float(np.median(vr[yr == 1])),
-                     "median_synthetic": float(np.median(vr[yr == 0])), "p_mannwhitney": p,
-                     "_sep": max(a, 1 - a)})
+        rows.append(
+            {
+                "feature": name.removeprefix(RIM_PREFIX),
+                "region": "rim" if name.startswith(RIM_PREFIX) else "tumor",
+                "auc": a,
+                "higher_in": "real" if a > 0.5 else ("synthetic" if a < 0.5 else "-"),
+                "median_real": float(np.median(vr[yr == 1])),
+                "median_synthetic": float(np.median(vr[yr == 0])),
+                "p_mannwhitney": p,
+                "_sep": max(a, 1 - a),
+            }
+        )
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[c for c in FEATURE_COLUMNS if c not in ("method", "organ")])
@@ -380,29 +473,47 @@ def univariate_features(features: pd.DataFrame, y: np.ndarray, top: int = TOP_FE
 
 # --------------------------------------------------------------------------- the test
 
+
 def check_arms(cases: Sequence[RealismCase], organ: str, methods: Sequence[str]) -> None:
     """Input errors for an unusable test: no real tumor, or fewer than 4 cases in an arm."""
     n_real = sum(c.arm == "real" for c in cases)
     if n_real == 0:
-        raise EvaluationInputError(None, f"no real {organ} tumor in --real",
-                                   "pass a dataset or folder with annotated real tumors")
+        raise EvaluationInputError(
+            None,
+            f"no real {organ} tumor in --real",
+            "pass a dataset or folder with annotated real tumors",
+        )
     if n_real < MIN_CASES_PER_ARM:
-        raise EvaluationInputError(None, f"only {n_real} real {organ} tumor(s); the test needs "
-                                   f">= {MIN_CASES_PER_ARM} per arm", "add real tumors")
+        raise EvaluationInputError(
+            None,
+            f"only {n_real} real {organ} tumor(s); the test needs >= {MIN_CASES_PER_ARM} per arm",
+            "add real tumors",
+        )
     for m in methods:
         n = sum(c.arm == "synthetic" and c.method == m for c in cases)
         if n < MIN_CASES_PER_ARM:
-            raise EvaluationInputError(None, f"only {n} synthetic {organ} tumor(s) of {m}; the "
-                                       f"test needs >= {MIN_CASES_PER_ARM} per arm",
-                                       "synthesize more tumors")
+            raise EvaluationInputError(
+                None,
+                f"only {n} synthetic {organ} tumor(s) of {m}; the "
+                f"test needs >= {MIN_CASES_PER_ARM} per arm",
+                "synthesize more tumors",
+            )
 
 
-def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: str,
-                spacing: Sequence[float], seed: int = 0,
-                discriminators: Sequence[str] = DISCRIMINATORS, n_boot: int = N_BOOTSTRAP,
-                n_perm: int = N_PERMUTATIONS, cnn_options: CnnOptions | None = None,
-                top: int = TOP_FEATURES, log: Callable[[str], None] | None = None
-                ) -> RealismResult:
+def run_realism(
+    cases: Sequence[RealismCase],
+    features: pd.DataFrame,
+    *,
+    organ: str,
+    spacing: Sequence[float],
+    seed: int = 0,
+    discriminators: Sequence[str] = DISCRIMINATORS,
+    n_boot: int = N_BOOTSTRAP,
+    n_perm: int = N_PERMUTATIONS,
+    cnn_options: CnnOptions | None = None,
+    top: int = TOP_FEATURES,
+    log: Callable[[str], None] | None = None,
+) -> RealismResult:
     """The machine Turing test of every method in ``cases`` against the real cases.
 
     ``features`` rows follow ``cases`` (:func:`case_features`). Returns the AUC table (one row
@@ -433,83 +544,123 @@ def run_realism(cases: Sequence[RealismCase], features: pd.DataFrame, *, organ: 
         tcols = tumor_columns(feats)
         real_t, syn_t = feats.loc[y == 1, tcols], feats.loc[y == 0, tcols]
         frd = frechet_radiomics_distance(real_t, syn_t)
-        base = {"method": m, "organ": organ, "n_real": int(y.sum()),
-                "n_synthetic": int((1 - y).sum()), "n_volumes": len(set(groups)),
-                "n_folds": len(folds), "frd": frd["frd"], "frd_n_features": frd["n_features"]}
+        base = {
+            "method": m,
+            "organ": organ,
+            "n_real": int(y.sum()),
+            "n_synthetic": int((1 - y).sum()),
+            "n_volumes": len(set(groups)),
+            "n_folds": len(folds),
+            "frd": frd["frd"],
+            "frd_n_features": frd["n_features"],
+        }
         for d in discriminators:
             if log:
                 log(f"{m}: {d} ({len(folds)} folds grouped by volume)")
             if d == "cnn":
                 from evaluation.realism_cnn import cnn_oof_scores
 
-                s = cnn_oof_scores(np.stack([c.ct for c in sub]), y, folds, seed=seed,
-                                   **(cnn_options or {}))
+                s = cnn_oof_scores(
+                    np.stack([c.ct for c in sub]), y, folds, seed=seed, **(cnn_options or {})
+                )
             else:
                 s = oof_scores(x, y, folds, d, seed)
             a = auc(y, s)
             lo, hi = bootstrap_auc_ci(y, s, seed=seed, n_boot=n_boot)
             # no p-value for the CNN: a permutation test would retrain it n_perm times
-            p = (permutation_p(x, y, folds, d, a, seed=seed, n_perm=n_perm)
-                 if d != "cnn" and n_perm else float("nan"))
-            rows.append({**base, "discriminator": d, "auc": a, "auc_ci_low": lo,
-                         "auc_ci_high": hi, "p_value": p,
-                         "auc_within_fold": within_fold_auc(y, s, fold_of)})
-            scores.append(pd.DataFrame({"method": m, "discriminator": d,
-                                        "case": [c.case for c in sub],
-                                        "arm": [c.arm for c in sub],
-                                        "volume": [c.volume[:16] for c in sub],
-                                        "fold": fold_of, "score": s}))
+            p = (
+                permutation_p(x, y, folds, d, a, seed=seed, n_perm=n_perm)
+                if d != "cnn" and n_perm
+                else float("nan")
+            )
+            rows.append(
+                {
+                    **base,
+                    "discriminator": d,
+                    "auc": a,
+                    "auc_ci_low": lo,
+                    "auc_ci_high": hi,
+                    "p_value": p,
+                    "auc_within_fold": within_fold_auc(y, s, fold_of),
+                }
+            )
+            scores.append(
+                pd.DataFrame(
+                    {
+                        "method": m,
+                        "discriminator": d,
+                        "case": [c.case for c in sub],
+                        "arm": [c.arm for c in sub],
+                        "volume": [c.volume[:16] for c in sub],
+                        "fold": fold_of,
+                        "score": s,
+                    }
+                )
+            )
         top_m = univariate_features(feats, y, top)
         top_m.insert(0, "organ", organ)
         top_m.insert(0, "method", m)
         tops.append(top_m)
     table = pd.DataFrame(rows)[list(TABLE_COLUMNS)]
-    feature_table = (pd.concat(tops, ignore_index=True) if tops
-                     else pd.DataFrame(columns=FEATURE_COLUMNS))[list(FEATURE_COLUMNS)]
-    return RealismResult(table, feature_table, pd.concat(scores, ignore_index=True),
-                         case_table(cases))
+    feature_table = (
+        pd.concat(tops, ignore_index=True) if tops else pd.DataFrame(columns=FEATURE_COLUMNS)
+    )[list(FEATURE_COLUMNS)]
+    return RealismResult(
+        table, feature_table, pd.concat(scores, ignore_index=True), case_table(cases)
+    )
 
 
-def conventions(spec: ExtractorSpec, presentation, *, seed: int, n_boot: int,
-                n_perm: int, cnn: CnnOptions | None, min_lesion_ml: float,
-                sources: str) -> dict[str, str]:
+def conventions(
+    spec: ExtractorSpec,
+    presentation,
+    *,
+    seed: int,
+    n_boot: int,
+    n_perm: int,
+    cnn: CnnOptions | None,
+    min_lesion_ml: float,
+    sources: str,
+) -> dict[str, str]:
     """The conventions sidecar of the realism tables."""
     crop = presentation.crop
     out = {
         "sources": sources,
-        "question": "can a classifier tell real tumors from synthetic ones? (machine Turing "
-                    "test)",
+        "question": "can a classifier tell real tumors from synthetic ones? (machine Turing test)",
         "positive_class": "real tumor; score = 'looks real'",
         "chance": "AUC 0.5; lower is more realistic (AUC well below 0.5 is not 'more real', "
-                  "it is noise or anti-learning on few cases)",
+        "it is noise or anti-learning on few cases)",
         "cases": f"one case per connected lesion (26-connectivity) of >= {min_lesion_ml} mL; "
-                 "blinded crop exactly as studies.blinding exports study cases: spacing "
-                 f"{tuple(presentation.spacing_mm)} mm, box {crop.size} {crop.unit} centred on "
-                 "the lesion, linear interpolation, int16 HU clipped to [-1024, 3071]",
+        "blinded crop exactly as studies.blinding exports study cases: spacing "
+        f"{tuple(presentation.spacing_mm)} mm, box {crop.size} {crop.unit} centred on "
+        "the lesion, linear interpolation, int16 HU clipped to [-1024, 3071]",
         "cross_validation": f"StratifiedGroupKFold (min(5, volumes, smaller arm) folds, shuffle, "
-                            f"random_state={seed}), groups = source CT volume (sha256): no "
-                            "volume in training and test; out-of-fold scores pooled into one "
-                            "AUC per method",
+        f"random_state={seed}), groups = source CT volume (sha256): no "
+        "volume in training and test; out-of-fold scores pooled into one "
+        "AUC per method",
         "auc_ci": f"95% percentile bootstrap over cases resampled within arm, {n_boot} "
-                  f"replicates, seed {seed}",
+        f"replicates, seed {seed}",
         "auc_within_fold": "AUC over the real-synthetic pairs of the same test fold only (one "
-                           "model's scores), free of score-scale offsets between fold models; "
-                           "folds with one arm only do not count",
-        "p_value": (f"one-sided label-permutation p-value of the cross-validated AUC ({n_perm} "
-                    "permutations, folds fixed; radiomics models only, not computed for the "
-                    "CNN)") if n_perm else "not computed",
+        "model's scores), free of score-scale offsets between fold models; "
+        "folds with one arm only do not count",
+        "p_value": (
+            f"one-sided label-permutation p-value of the cross-validated AUC ({n_perm} "
+            "permutations, folds fixed; radiomics models only, not computed for the "
+            "CNN)"
+        )
+        if n_perm
+        else "not computed",
         "radiomics": f"pyradiomics on the crop: tumor ({', '.join(spec['classes'])}) + "
-                     f"{RIM_MM:g} mm rim outside it ({', '.join(rim_spec(spec)['classes'])}, "
-                     f"'rim_' prefix); settings {dict(spec['settings'])}",
+        f"{RIM_MM:g} mm rim outside it ({', '.join(rim_spec(spec)['classes'])}, "
+        f"'rim_' prefix); settings {dict(spec['settings'])}",
         "radiomics-logreg": "SimpleImputer(median) + VarianceThreshold + StandardScaler + "
-                            "LogisticRegression(C=0.1, class_weight=balanced, liblinear)",
+        "LogisticRegression(C=0.1, class_weight=balanced, liblinear)",
         "radiomics-svm": "SimpleImputer(median) + VarianceThreshold + StandardScaler + "
-                         "SVC(rbf, C=1, gamma=scale, class_weight=balanced)",
+        "SVC(rbf, C=1, gamma=scale, class_weight=balanced)",
         "frd": "FRD = log(d^2) of the tumor features (not the rim), z-scored on the real set "
-               "(evaluation.frd)",
+        "(evaluation.frd)",
         "top_features": "univariate AUC of each tumor/rim feature (in-sample, no model; > 0.5 "
-                        "= higher in real tumors), ranked by max(auc, 1 - auc); Mann-Whitney "
-                        "p uncorrected for the number of features",
+        "= higher in real tumors), ranked by max(auc, 1 - auc); Mann-Whitney "
+        "p uncorrected for the number of features",
     }
     if cnn is not None:
         from evaluation.realism_cnn import describe

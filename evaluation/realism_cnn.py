@@ -37,15 +37,18 @@ class CnnOptions(TypedDict, total=False):
     input_shape: Sequence[int]
 
 
-def describe(*, epochs: int = EPOCHS, device: str = "auto",
-             input_shape: Sequence[int] = INPUT_SHAPE) -> str:
-    return (f"monai.networks.nets.Classifier(channels {CHANNELS}, strides 2, {RES_UNITS} "
-            f"residual unit(s), instance norm, dropout 0.2) on the crop windowed W{WINDOW[0]:g}/L{WINDOW[1]:g} -> [0, 1] and "
-            f"area-resized to {tuple(input_shape)}; {epochs} epochs, Adam lr {LR:g}, batch "
-            f"{BATCH_SIZE}, BCE with balanced pos_weight; augmentation RandFlip (x, y), "
-            "RandRotate90 (axial), RandAffine (rotate 15 deg, scale 10%, shift 3 voxels), "
-            "RandGaussianNoise, RandShiftIntensity; trained from scratch per fold, seeded; "
-            f"device {device}")
+def describe(
+    *, epochs: int = EPOCHS, device: str = "auto", input_shape: Sequence[int] = INPUT_SHAPE
+) -> str:
+    return (
+        f"monai.networks.nets.Classifier(channels {CHANNELS}, strides 2, {RES_UNITS} "
+        f"residual unit(s), instance norm, dropout 0.2) on the crop windowed W{WINDOW[0]:g}/L{WINDOW[1]:g} -> [0, 1] and "
+        f"area-resized to {tuple(input_shape)}; {epochs} epochs, Adam lr {LR:g}, batch "
+        f"{BATCH_SIZE}, BCE with balanced pos_weight; augmentation RandFlip (x, y), "
+        "RandRotate90 (axial), RandAffine (rotate 15 deg, scale 10%, shift 3 voxels), "
+        "RandGaussianNoise, RandShiftIntensity; trained from scratch per fold, seeded; "
+        f"device {device}"
+    )
 
 
 def preprocess(crops: np.ndarray, input_shape: Sequence[int] = INPUT_SHAPE):
@@ -71,15 +74,22 @@ def _augment(seed: int):
         RandShiftIntensity,
     )
 
-    t = Compose([
-        RandFlip(prob=0.5, spatial_axis=0),
-        RandFlip(prob=0.5, spatial_axis=1),
-        RandRotate90(prob=0.5, max_k=3, spatial_axes=(0, 1)),
-        RandAffine(prob=0.5, rotate_range=(0.0, 0.0, 0.26), scale_range=(0.1, 0.1, 0.1),
-                   translate_range=(3, 3, 2), padding_mode="border"),
-        RandGaussianNoise(prob=0.3, std=0.02),
-        RandShiftIntensity(offsets=0.05, prob=0.3),
-    ])
+    t = Compose(
+        [
+            RandFlip(prob=0.5, spatial_axis=0),
+            RandFlip(prob=0.5, spatial_axis=1),
+            RandRotate90(prob=0.5, max_k=3, spatial_axes=(0, 1)),
+            RandAffine(
+                prob=0.5,
+                rotate_range=(0.0, 0.0, 0.26),
+                scale_range=(0.1, 0.1, 0.1),
+                translate_range=(3, 3, 2),
+                padding_mode="border",
+            ),
+            RandGaussianNoise(prob=0.3, std=0.02),
+            RandShiftIntensity(offsets=0.05, prob=0.3),
+        ]
+    )
     t.set_random_state(seed=seed)
     return t
 
@@ -87,13 +97,20 @@ def _augment(seed: int):
 def _network(input_shape: Sequence[int]):
     from monai.networks.nets import Classifier
 
-    return Classifier(in_shape=(1, *input_shape), classes=1, channels=CHANNELS,
-                      strides=(2, 2, 2, 2), num_res_units=RES_UNITS, norm="INSTANCE",
-                      dropout=0.2)
+    return Classifier(
+        in_shape=(1, *input_shape),
+        classes=1,
+        channels=CHANNELS,
+        strides=(2, 2, 2, 2),
+        num_res_units=RES_UNITS,
+        norm="INSTANCE",
+        dropout=0.2,
+    )
 
 
-def train_and_score(x_train, y_train: np.ndarray, x_test, *, seed: int, epochs: int,
-                    device) -> np.ndarray:
+def train_and_score(
+    x_train, y_train: np.ndarray, x_test, *, seed: int, epochs: int, device
+) -> np.ndarray:
     """Train one network on (x_train, y_train) and return logits ("looks real") of x_test."""
     import torch
 
@@ -110,7 +127,7 @@ def train_and_score(x_train, y_train: np.ndarray, x_test, *, seed: int, epochs: 
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen)
         for start in range(0, len(y), BATCH_SIZE):
-            idx = order[start:start + BATCH_SIZE]
+            idx = order[start : start + BATCH_SIZE]
             batch = torch.stack([torch.as_tensor(aug(x_train[i])) for i in idx.tolist()])
             opt.zero_grad()
             loss = loss_fn(net(batch.to(device)).squeeze(1), y[idx].to(device))
@@ -121,9 +138,16 @@ def train_and_score(x_train, y_train: np.ndarray, x_test, *, seed: int, epochs: 
         return net(x_test.to(device)).squeeze(1).float().cpu().numpy()
 
 
-def cnn_oof_scores(crops: np.ndarray, y: np.ndarray, folds, *, seed: int = 0,
-                   epochs: int = EPOCHS, device: str = "auto",
-                   input_shape: Sequence[int] = INPUT_SHAPE) -> np.ndarray:
+def cnn_oof_scores(
+    crops: np.ndarray,
+    y: np.ndarray,
+    folds,
+    *,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    device: str = "auto",
+    input_shape: Sequence[int] = INPUT_SHAPE,
+) -> np.ndarray:
     """Out-of-fold logits of the CNN for every crop (one network per fold)."""
     import torch
 
@@ -137,8 +161,9 @@ def cnn_oof_scores(crops: np.ndarray, y: np.ndarray, folds, *, seed: int = 0,
         torch.set_num_threads(CPU_THREADS)
     try:
         for k, (train, test) in enumerate(folds):
-            out[test] = train_and_score(x[train], np.asarray(y)[train], x[test], seed=seed + k,
-                                        epochs=epochs, device=dev)
+            out[test] = train_and_score(
+                x[train], np.asarray(y)[train], x[test], seed=seed + k, epochs=epochs, device=dev
+            )
     finally:
         torch.set_num_threads(threads)
     return out

@@ -33,8 +33,10 @@ class RealismStored:
     @property
     def caption(self) -> str:
         where = "this study" if self.attached else "pre-screen, not tied to a study"
-        return (f"realism result {self.id} '{self.name}' ({where}), stored {self.created_at} "
-                f"UTC, code {self.code_version}")
+        return (
+            f"realism result {self.id} '{self.name}' ({where}), stored {self.created_at} "
+            f"UTC, code {self.code_version}"
+        )
 
 
 def study_realism(session, study_id: int) -> list[RealismStored]:
@@ -51,11 +53,19 @@ def study_realism(session, study_id: int) -> list[RealismStored]:
         if not attached and (row.study_id is not None or organ not in organs):
             continue
         tables = result_tables(row)
-        out.append(RealismStored(row.id, row.name, organ, attached,
-                                 f"{row.created_at:%Y-%m-%d %H:%M}", row.code_version,
-                                 dict((row.result or {}).get("conventions", {})),
-                                 tables.get("realism", pd.DataFrame()),
-                                 tables.get("realism_features", pd.DataFrame())))
+        out.append(
+            RealismStored(
+                row.id,
+                row.name,
+                organ,
+                attached,
+                f"{row.created_at:%Y-%m-%d %H:%M}",
+                row.code_version,
+                dict((row.result or {}).get("conventions", {})),
+                tables.get("realism", pd.DataFrame()),
+                tables.get("realism_features", pd.DataFrame()),
+            )
+        )
     return sorted(out, key=lambda r: (not r.attached, r.organ, r.name))
 
 
@@ -65,16 +75,26 @@ def auc_forest(table: pd.DataFrame, title: str = "Machine Turing test"):
 
     fig = go.Figure()
     for disc, part in table.groupby("discriminator", sort=True):
-        fig.add_trace(go.Scatter(
-            x=part.auc, y=[f"{m} ({o})" for m, o in zip(part.method, part.organ, strict=True)],
-            mode="markers", name=str(disc),
-            error_x={"type": "data", "symmetric": False,
-                     "array": (part.auc_ci_high - part.auc).tolist(),
-                     "arrayminus": (part.auc - part.auc_ci_low).tolist()}))
+        fig.add_trace(
+            go.Scatter(
+                x=part.auc,
+                y=[f"{m} ({o})" for m, o in zip(part.method, part.organ, strict=True)],
+                mode="markers",
+                name=str(disc),
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (part.auc_ci_high - part.auc).tolist(),
+                    "arrayminus": (part.auc - part.auc_ci_low).tolist(),
+                },
+            )
+        )
     fig.add_vline(x=0.5, line_dash="dash", annotation_text="chance")
-    fig.update_layout(title=f"{title}: AUC real vs synthetic (0.5 = chance, lower = more "
-                            "realistic)", xaxis_title="cross-validated AUC [95% CI]",
-                      xaxis_range=[0, 1])
+    fig.update_layout(
+        title=f"{title}: AUC real vs synthetic (0.5 = chance, lower = more realistic)",
+        xaxis_title="cross-validated AUC [95% CI]",
+        xaxis_range=[0, 1],
+    )
     return fig
 
 

@@ -49,22 +49,36 @@ def real_sources(arg: str, organ: str, db: str | None = None) -> tuple[list[Tumo
             df = df[df["arm"] != "synthetic"]
         df = df[df["organ"] == organ]
         if df.empty:
-            raise EvaluationInputError(path, f"no real {organ} row", f"add rows with organ="
-                                       f"{organ} (organ absent from --real)")
+            raise EvaluationInputError(
+                path,
+                f"no real {organ} row",
+                f"add rows with organ={organ} (organ absent from --real)",
+            )
         out = []
         for i, r in enumerate(df.itertuples(index=False)):
             label = getattr(r, "label", "")
             ct = Path(r.ct)
-            out.append(TumorSource(ct, (Path(r.mask),), "real", "", organ, _sha(ct, cache),
-                                   f"{ct.parent.name}/{Path(r.mask).name}#{i}",
-                                   (int(label),) if label else None))
+            out.append(
+                TumorSource(
+                    ct,
+                    (Path(r.mask),),
+                    "real",
+                    "",
+                    organ,
+                    _sha(ct, cache),
+                    f"{ct.parent.name}/{Path(r.mask).name}#{i}",
+                    (int(label),) if label else None,
+                )
+            )
         return out, f"{path} ({len(out)} rows)"
     if path.is_dir():
         return _folder_sources(path, organ, cache), f"folder {path}"
     if path.exists() or any(c in arg for c in "/\\") or arg.endswith(".csv"):
-        raise EvaluationInputError(path, "is neither a cases CSV nor a dataset folder",
-                                   "pass a cases CSV, an MSD / AbdomenAtlas folder or a catalog "
-                                   "dataset name")
+        raise EvaluationInputError(
+            path,
+            "is neither a cases CSV nor a dataset folder",
+            "pass a cases CSV, an MSD / AbdomenAtlas folder or a catalog dataset name",
+        )
     return _catalog_real(arg, organ, db), f"catalog dataset {arg}"
 
 
@@ -77,18 +91,31 @@ def _folder_sources(root: Path, organ: str, cache: dict[str, str]) -> list[Tumor
         try:
             records = list(datasets.read_atlas(root, (organ,)))
         except datasets.DatasetLayoutError as exc:
-            raise EvaluationInputError(root, str(exc).split(": ", 1)[-1],
-                                       "pass an MSD task or AbdomenAtlas-style folder") from exc
+            raise EvaluationInputError(
+                root, str(exc).split(": ", 1)[-1], "pass an MSD task or AbdomenAtlas-style folder"
+            ) from exc
     out = []
     for rec in records:
         for o in rec.organs:
             if o.organ == organ and o.tumor_paths and all(p.is_file() for p in o.tumor_paths):
-                out.append(TumorSource(rec.ct_path, tuple(o.tumor_paths), "real", "", organ,
-                                       _sha(rec.ct_path, cache), rec.case_id,
-                                       tuple(o.tumor_labels) if o.tumor_labels else None))
+                out.append(
+                    TumorSource(
+                        rec.ct_path,
+                        tuple(o.tumor_paths),
+                        "real",
+                        "",
+                        organ,
+                        _sha(rec.ct_path, cache),
+                        rec.case_id,
+                        tuple(o.tumor_labels) if o.tumor_labels else None,
+                    )
+                )
     if not out:
-        raise EvaluationInputError(root, f"no {organ} tumor mask in any case", "pass a folder "
-                                   f"with annotated {organ} tumors (organ absent or no tumors)")
+        raise EvaluationInputError(
+            root,
+            f"no {organ} tumor mask in any case",
+            f"pass a folder with annotated {organ} tumors (organ absent or no tumors)",
+        )
     return out
 
 
@@ -101,20 +128,41 @@ def _catalog_real(name: str, organ: str, db: str | None) -> list[TumorSource]:
     with session_scope(open_engine(db)) as session:
         dataset = session.scalar(select(Dataset).where(Dataset.name == name))
         if dataset is None:
-            raise EvaluationInputError(None, f"--real {name!r} is not a file, folder or catalog "
-                                       "dataset", "list datasets with `turingct data list`")
+            raise EvaluationInputError(
+                None,
+                f"--real {name!r} is not a file, folder or catalog dataset",
+                "list datasets with `turingct data list`",
+            )
         rows = session.scalars(
-            select(VolumeOrgan).join(Volume)
-            .where(Volume.dataset_id == dataset.id, VolumeOrgan.organ == organ,
-                   Volume.origin != Origin.SYNTHETIC,
-                   VolumeOrgan.tumor_kind.in_([TumorKind.REAL, TumorKind.PHANTOM_LESION]))
-            .order_by(Volume.case_id)).all()
-        out = [TumorSource(Path(vo.volume.ct_path), tuple(Path(p) for p in vo.tumor_paths),
-                           "real", "", organ, vo.volume.ct_sha256, vo.volume.case_id,
-                           tuple(vo.tumor_labels) if vo.tumor_labels else None) for vo in rows]
+            select(VolumeOrgan)
+            .join(Volume)
+            .where(
+                Volume.dataset_id == dataset.id,
+                VolumeOrgan.organ == organ,
+                Volume.origin != Origin.SYNTHETIC,
+                VolumeOrgan.tumor_kind.in_([TumorKind.REAL, TumorKind.PHANTOM_LESION]),
+            )
+            .order_by(Volume.case_id)
+        ).all()
+        out = [
+            TumorSource(
+                Path(vo.volume.ct_path),
+                tuple(Path(p) for p in vo.tumor_paths),
+                "real",
+                "",
+                organ,
+                vo.volume.ct_sha256,
+                vo.volume.case_id,
+                tuple(vo.tumor_labels) if vo.tumor_labels else None,
+            )
+            for vo in rows
+        ]
     if not out:
-        raise EvaluationInputError(None, f"catalog dataset {name!r} has no real {organ} tumor",
-                                   "import a dataset with annotated tumors of that organ")
+        raise EvaluationInputError(
+            None,
+            f"catalog dataset {name!r} has no real {organ} tumor",
+            "import a dataset with annotated tumors of that organ",
+        )
     return out
 
 
@@ -129,13 +177,14 @@ def method_label(method: str, profile: object) -> str:
 
 
 def _label(manifest: dict) -> str:
-    return method_label(str(manifest.get("method", "unknown")),
-                        (manifest.get("options") or {}).get("profile")
-                        or (manifest.get("params") or {}).get("profile"))
+    return method_label(
+        str(manifest.get("method", "unknown")),
+        (manifest.get("options") or {}).get("profile")
+        or (manifest.get("params") or {}).get("profile"),
+    )
 
 
-def synthetic_sources(arg: str, organ: str, db: str | None = None
-                      ) -> tuple[list[TumorSource], str]:
+def synthetic_sources(arg: str, organ: str, db: str | None = None) -> tuple[list[TumorSource], str]:
     """Synthetic tumors of ``organ`` from a folder of synthesis outputs or a catalog method."""
     from synth_backend.registry import available_methods
 
@@ -146,8 +195,11 @@ def synthetic_sources(arg: str, organ: str, db: str | None = None
         return _output_sources(path, organ, label if explicit else None), f"folder {path}"
     if not explicit and arg in available_methods():
         return _catalog_synthetic(arg, organ, db), f"catalog method {arg}"
-    raise EvaluationInputError(path, "is neither a folder of synthesis outputs nor a method",
-                               f"pass a folder or one of {', '.join(available_methods())}")
+    raise EvaluationInputError(
+        path,
+        "is neither a folder of synthesis outputs nor a method",
+        f"pass a folder or one of {', '.join(available_methods())}",
+    )
 
 
 def _output_sources(root: Path, organ: str, label: str | None) -> list[TumorSource]:
@@ -155,29 +207,47 @@ def _output_sources(root: Path, organ: str, label: str | None) -> list[TumorSour
 
     manifests = sorted(root.rglob(PROVENANCE_NAME))
     if not manifests:
-        raise EvaluationInputError(root, f"no {PROVENANCE_NAME} below it", "pass the output "
-                                   "folder of `turingct synth` / `turingct synth batch`")
+        raise EvaluationInputError(
+            root,
+            f"no {PROVENANCE_NAME} below it",
+            "pass the output folder of `turingct synth` / `turingct synth batch`",
+        )
     out = []
     for mpath in manifests:
         try:
             manifest = json.loads(mpath.read_text())
         except json.JSONDecodeError as exc:
-            raise EvaluationInputError(mpath, f"invalid JSON ({exc})", "re-run the synthesis "
-                                       "of that case") from exc
+            raise EvaluationInputError(
+                mpath, f"invalid JSON ({exc})", "re-run the synthesis of that case"
+            ) from exc
         if manifest.get("organ") != organ:
             continue
         case_dir = mpath.parent
         ct, tumor = case_dir / "ct.nii.gz", case_dir / "tumor_mask.nii.gz"
         if not ct.is_file() or not tumor.is_file():
-            raise EvaluationInputError(case_dir, "lacks ct.nii.gz or tumor_mask.nii.gz",
-                                       "re-run the synthesis of that case")
+            raise EvaluationInputError(
+                case_dir,
+                "lacks ct.nii.gz or tumor_mask.nii.gz",
+                "re-run the synthesis of that case",
+            )
         source = ((manifest.get("inputs") or {}).get("ct") or {}).get("sha256") or str(ct)
-        out.append(TumorSource(ct, (tumor,), "synthetic", label or _label(manifest), organ,
-                               source, f"{case_dir.relative_to(root)}"
-                               if case_dir != root else case_dir.name))
+        out.append(
+            TumorSource(
+                ct,
+                (tumor,),
+                "synthetic",
+                label or _label(manifest),
+                organ,
+                source,
+                f"{case_dir.relative_to(root)}" if case_dir != root else case_dir.name,
+            )
+        )
     if not out:
-        raise EvaluationInputError(root, f"no synthetic {organ} tumor (organ absent)",
-                                   f"pass outputs synthesized with --organ {organ}")
+        raise EvaluationInputError(
+            root,
+            f"no synthetic {organ} tumor (organ absent)",
+            f"pass outputs synthesized with --organ {organ}",
+        )
     return out
 
 
@@ -192,20 +262,35 @@ def _catalog_synthetic(method: str, organ: str, db: str | None) -> list[TumorSou
             select(VolumeOrgan, SyntheticProvenance)
             .join(Volume, VolumeOrgan.volume_id == Volume.id)
             .join(SyntheticProvenance, SyntheticProvenance.volume_id == Volume.id)
-            .where(Volume.origin == Origin.SYNTHETIC, SyntheticProvenance.method == method,
-                   VolumeOrgan.organ == organ, VolumeOrgan.tumor_kind == TumorKind.SYNTHETIC)
-            .order_by(Volume.case_id)).all()
+            .where(
+                Volume.origin == Origin.SYNTHETIC,
+                SyntheticProvenance.method == method,
+                VolumeOrgan.organ == organ,
+                VolumeOrgan.tumor_kind == TumorKind.SYNTHETIC,
+            )
+            .order_by(Volume.case_id)
+        ).all()
         out = []
         for vo, prov in rows:
             src = session.get(Volume, prov.source_volume_id) if prov.source_volume_id else None
             label = method_label(method, (prov.params or {}).get("profile"))
-            out.append(TumorSource(Path(vo.volume.ct_path),
-                                   tuple(Path(p) for p in vo.tumor_paths), "synthetic", label,
-                                   organ, src.ct_sha256 if src else vo.volume.ct_sha256,
-                                   vo.volume.case_id,
-                                   tuple(vo.tumor_labels) if vo.tumor_labels else None))
+            out.append(
+                TumorSource(
+                    Path(vo.volume.ct_path),
+                    tuple(Path(p) for p in vo.tumor_paths),
+                    "synthetic",
+                    label,
+                    organ,
+                    src.ct_sha256 if src else vo.volume.ct_sha256,
+                    vo.volume.case_id,
+                    tuple(vo.tumor_labels) if vo.tumor_labels else None,
+                )
+            )
     if not out:
-        raise EvaluationInputError(None, f"the catalog has no synthetic {organ} tumor of "
-                                   f"{method}", f"synthesize with `turingct synth batch --method "
-                                   f"{method} --organ {organ}` (registered) or pass a folder")
+        raise EvaluationInputError(
+            None,
+            f"the catalog has no synthetic {organ} tumor of {method}",
+            f"synthesize with `turingct synth batch --method "
+            f"{method} --organ {organ}` (registered) or pass a folder",
+        )
     return out

@@ -27,8 +27,9 @@ dl.settings pre{background:#f7f7f7;padding:.5rem;font-size:0.8rem;overflow-x:aut
 
 
 def _settings_html(settings: Mapping[str, object]) -> str:
-    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{_value_html(v)}</dd>"
-                    for k, v in settings.items())
+    items = "".join(
+        f"<dt>{html.escape(str(k))}</dt><dd>{_value_html(v)}</dd>" for k, v in settings.items()
+    )
     return f'<dl class="settings">{items}</dl>'
 
 
@@ -38,18 +39,25 @@ def _value_html(value: object) -> str:
     if isinstance(value, Mapping | list):
         import yaml
 
-        value = yaml.safe_dump(value if isinstance(value, list) else dict(value),
-                               sort_keys=False, allow_unicode=True)
+        value = yaml.safe_dump(
+            value if isinstance(value, list) else dict(value), sort_keys=False, allow_unicode=True
+        )
     text = str(value)
     if "\n" in text.strip():
         return f"<pre>{html.escape(text.rstrip())}</pre>"
     return html.escape(text)
 
 
-def build_report(tables: Mapping[str, pd.DataFrame], figures: Sequence, settings: Mapping[str,
-                 object], out_path: str | Path, *, title: str = "turingct evaluation report",
-                 conventions: Mapping[str, Mapping[str, object]] | None = None,
-                 html_tables: Mapping[str, str] | None = None) -> Path:
+def build_report(
+    tables: Mapping[str, pd.DataFrame],
+    figures: Sequence,
+    settings: Mapping[str, object],
+    out_path: str | Path,
+    *,
+    title: str = "turingct evaluation report",
+    conventions: Mapping[str, Mapping[str, object]] | None = None,
+    html_tables: Mapping[str, str] | None = None,
+) -> Path:
     """Write one HTML file with ``settings`` (provenance), every table (name -> DataFrame,
     displayed to 4 significant digits; the CSVs keep full precision) with its own
     ``conventions[name]`` right above it, the conventions that belong to no table, and every
@@ -62,15 +70,23 @@ def build_report(tables: Mapping[str, pd.DataFrame], figures: Sequence, settings
 
     conventions = dict(conventions or {})
     html_tables = dict(html_tables or {})
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}</p>",
-             "<h2>Settings and provenance</h2>", _settings_html(settings)]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}</p>",
+        "<h2>Settings and provenance</h2>",
+        _settings_html(settings),
+    ]
     if tables:
         parts.append("<h2>Tables</h2>")
         for name, df in tables.items():
             body = html_tables.get(name) or df.to_html(
-                index=False, classes="data", float_format=lambda v: f"{v:.4g}", na_rep="n/a",
-                border=0, escape=True)
+                index=False,
+                classes="data",
+                float_format=lambda v: f"{v:.4g}",
+                na_rep="n/a",
+                border=0,
+                escape=True,
+            )
             parts.append(f"<h3>{html.escape(name)}</h3>")
             if name in conventions:
                 parts.append(_settings_html(conventions[name]))
@@ -83,10 +99,14 @@ def build_report(tables: Mapping[str, pd.DataFrame], figures: Sequence, settings
     if figures:
         parts.append("<h2>Figures</h2>")
         for i, fig in enumerate(figures):
-            parts.append(pio.to_html(fig, full_html=False,
-                                     include_plotlyjs="inline" if i == 0 else False))
-    doc = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-           f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-           + "\n".join(parts) + "</body></html>")
+            parts.append(
+                pio.to_html(fig, full_html=False, include_plotlyjs="inline" if i == 0 else False)
+            )
+    doc = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>"
+    )
     out = Path(out_path)
     return atomic_write(out, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))

@@ -32,7 +32,7 @@ def conventions(tolerance_mm: float) -> dict[str, str]:
     return {
         "dsc": "2|A and B| / (|A| + |B|), foreground = any nonzero label",
         "nsd": f"surface Dice at tolerance {tolerance_mm:g} mm, area-weighted DeepMind "
-               "definition (MONAI compute_surface_dice use_subvoxels=True), each file's spacing",
+        "definition (MONAI compute_surface_dice use_subvoxels=True), each file's spacing",
         "empty_masks": EMPTY_CONVENTION,
         "matching": "prediction and truth files matched by file name",
     }
@@ -54,8 +54,9 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 2.0 * int(np.logical_and(p, t).sum()) / total
 
 
-def normalized_surface_dice(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float],
-                            tolerance_mm: float = 2.0) -> float:
+def normalized_surface_dice(
+    pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float], tolerance_mm: float = 2.0
+) -> float:
     """Area-weighted surface Dice at ``tolerance_mm`` (MONAI, sub-voxel surfaces).
 
     ``spacing`` is the (x, y, z) voxel size in mm. Empty-mask convention above. Computed on the
@@ -85,10 +86,14 @@ def normalized_surface_dice(pred: np.ndarray, truth: np.ndarray, spacing: Sequen
     with warnings.catch_warnings():
         # MONAI 1.5+ warns about its own internal use of a deprecated get_mask_edges argument
         warnings.simplefilter("ignore", FutureWarning)
-        value = compute_surface_dice(onehot(p), onehot(t),
-                                     class_thresholds=[float(tolerance_mm)],
-                                     include_background=False,
-                                     spacing=[float(s) for s in spacing], use_subvoxels=True)
+        value = compute_surface_dice(
+            onehot(p),
+            onehot(t),
+            class_thresholds=[float(tolerance_mm)],
+            include_background=False,
+            spacing=[float(s) for s in spacing],
+            use_subvoxels=True,
+        )
     return float(value.reshape(-1)[0])
 
 
@@ -100,8 +105,14 @@ def _mask_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def evaluate_folders(pred_dir: str | Path, truth_dir: str | Path, *, tolerance_mm: float = 2.0,
-                     label: int | None = None, progress: bool = False) -> pd.DataFrame:
+def evaluate_folders(
+    pred_dir: str | Path,
+    truth_dir: str | Path,
+    *,
+    tolerance_mm: float = 2.0,
+    label: int | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
     """DSC and NSD per case for masks matched by file name in two folders.
 
     Each pair must share its voxel grid (``check_same_grid``); NSD uses the truth file's
@@ -120,13 +131,16 @@ def evaluate_folders(pred_dir: str | Path, truth_dir: str | Path, *, tolerance_m
             raise EvaluationInputError(folder, "is not a folder", "pass a folder of mask files")
     preds, truths = _mask_files(pred_dir), _mask_files(truth_dir)
     if not truths:
-        raise EvaluationInputError(truth_dir, "holds no .nii/.nii.gz/.nrrd masks",
-                                   "pass the folder of ground-truth masks")
+        raise EvaluationInputError(
+            truth_dir, "holds no .nii/.nii.gz/.nrrd masks", "pass the folder of ground-truth masks"
+        )
     missing = sorted(set(truths) - set(preds))
     if missing:
-        raise EvaluationInputError(pred_dir, f"has no prediction for {len(missing)} truth "
-                                   f"file(s), e.g. {missing[0]}",
-                                   "predict every case, or remove the truth files to skip")
+        raise EvaluationInputError(
+            pred_dir,
+            f"has no prediction for {len(missing)} truth file(s), e.g. {missing[0]}",
+            "predict every case, or remove the truth files to skip",
+        )
     rows = []
     for name in tqdm(sorted(truths), desc="DSC/NSD", unit="case", disable=not progress):
         truth = load_volume(truths[name], kind="mask")
@@ -135,9 +149,17 @@ def evaluate_folders(pred_dir: str | Path, truth_dir: str | Path, *, tolerance_m
         t, p = truth.array, pred.array
         if label is not None:
             t, p = t == label, p == label
-        rows.append({"case": name, "dsc": dice(p, t),
-                     "nsd": normalized_surface_dice(p, t, truth.spacing, tolerance_mm),
-                     "tolerance_mm": float(tolerance_mm), "pred_voxels": int((p != 0).sum()),
-                     "truth_voxels": int((t != 0).sum()), "spacing_x": truth.spacing[0],
-                     "spacing_y": truth.spacing[1], "spacing_z": truth.spacing[2]})
+        rows.append(
+            {
+                "case": name,
+                "dsc": dice(p, t),
+                "nsd": normalized_surface_dice(p, t, truth.spacing, tolerance_mm),
+                "tolerance_mm": float(tolerance_mm),
+                "pred_voxels": int((p != 0).sum()),
+                "truth_voxels": int((t != 0).sum()),
+                "spacing_x": truth.spacing[0],
+                "spacing_y": truth.spacing[1],
+                "spacing_z": truth.spacing[2],
+            }
+        )
     return pd.DataFrame(rows)

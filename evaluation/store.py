@@ -52,8 +52,10 @@ def _jsonable(value: Any) -> Any:
 
 def table_records(df: pd.DataFrame) -> dict[str, Any]:
     """``{"columns": [...], "records": [{col: value}, ...]}`` with NaN stored as null."""
-    return {"columns": [str(c) for c in df.columns],
-            "records": [_jsonable(r) for r in df.to_dict(orient="records")]}
+    return {
+        "columns": [str(c) for c in df.columns],
+        "records": [_jsonable(r) for r in df.to_dict(orient="records")],
+    }
 
 
 def records_table(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -76,16 +78,23 @@ def resolve_study_id(session, study: int | str | None) -> int | None:
 
     found = find_study(session, study)
     if found is None:
-        raise EvaluationInputError(None, f"study {study!r} does not exist",
-                                   "list studies with `turingct study list`")
+        raise EvaluationInputError(
+            None, f"study {study!r} does not exist", "list studies with `turingct study list`"
+        )
     return found.id
 
 
-def store_result(session, kind: str, name: str, *, tables: Mapping[str, pd.DataFrame],
-                 conventions: Mapping[str, object] | None = None,
-                 params: Mapping[str, object] | None = None,
-                 summary: Mapping[str, object] | None = None,
-                 study: int | str | None = None):
+def store_result(
+    session,
+    kind: str,
+    name: str,
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    conventions: Mapping[str, object] | None = None,
+    params: Mapping[str, object] | None = None,
+    summary: Mapping[str, object] | None = None,
+    study: int | str | None = None,
+):
     """Add an ``EvaluationResult`` row and flush; returns it.
 
     ``tables`` maps table name -> DataFrame (each stored as records); ``conventions`` is stored
@@ -108,16 +117,22 @@ def store_result(session, kind: str, name: str, *, tables: Mapping[str, pd.DataF
     }
     # round-trip through json so that anything not serializable fails here, not at commit
     json.dumps(result, allow_nan=False)
-    row = EvaluationResult(study_id=resolve_study_id(session, study), kind=kind, name=name,
-                           params=_jsonable(dict(params or {})), result=result,
-                           code_version=code_version())
+    row = EvaluationResult(
+        study_id=resolve_study_id(session, study),
+        kind=kind,
+        name=name,
+        params=_jsonable(dict(params or {})),
+        result=result,
+        code_version=code_version(),
+    )
     session.add(row)
     session.flush()
     return row
 
 
-def latest_results(session, *, kind: str | None = None, study: int | str | None = None,
-                   name: str | None = None) -> list:
+def latest_results(
+    session, *, kind: str | None = None, study: int | str | None = None, name: str | None = None
+) -> list:
     """The newest row per ``(kind, name)`` matching the filters, ordered by kind then name.
 
     ``study`` restricts to one study's results (by name or id); without it, every result is
@@ -135,13 +150,14 @@ def latest_results(session, *, kind: str | None = None, study: int | str | None 
     if study is not None:
         query = query.where(EvaluationResult.study_id == resolve_study_id(session, study))
     latest: dict[tuple[str, str], Any] = {}
-    for row in session.scalars(query.order_by(EvaluationResult.created_at,
-                                              EvaluationResult.id)):
+    for row in session.scalars(query.order_by(EvaluationResult.created_at, EvaluationResult.id)):
         latest[(row.kind, row.name)] = row  # later rows overwrite earlier ones
     return [latest[k] for k in sorted(latest)]
 
 
 def result_tables(row) -> dict[str, pd.DataFrame]:
     """The stored tables of a result row as DataFrames."""
-    return {name: records_table(payload)
-            for name, payload in (row.result or {}).get("tables", {}).items()}
+    return {
+        name: records_table(payload)
+        for name, payload in (row.result or {}).get("tables", {}).items()
+    }

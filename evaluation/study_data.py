@@ -25,20 +25,46 @@ def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:
         query = select(Study).where((Study.name == study) | (Study.id == int(study)))
     found = session.scalars(query).first()
     if found is None:
-        raise EvaluationInputError(None, f"study {study!r} does not exist",
-                                   "list studies with `turingct study list`")
+        raise EvaluationInputError(
+            None, f"study {study!r} does not exist", "list studies with `turingct study list`"
+        )
     rows = session.execute(
-        select(User.username, StudyCase.code, StudyCase.organ, StudyCase.arm, StudyCase.method,
-               Answer.value, Answer.confidence, Answer.seconds_on_case, User.years_experience)
+        select(
+            User.username,
+            StudyCase.code,
+            StudyCase.organ,
+            StudyCase.arm,
+            StudyCase.method,
+            Answer.value,
+            Answer.confidence,
+            Answer.seconds_on_case,
+            User.years_experience,
+        )
         .join(Answer, Answer.case_id == StudyCase.id)
         .join(User, User.id == Answer.reader_id)
         .where(Answer.study_id == found.id, Answer.question == QUESTIONS[task])
-        .order_by(User.username, StudyCase.code)).all()
+        .order_by(User.username, StudyCase.code)
+    ).all()
     if not rows:
-        raise EvaluationInputError(None, f"study {found.name!r} has no {QUESTIONS[task]!r} "
-                                   "answers yet", "wait for readers to answer, or check --task")
-    df = pd.DataFrame(rows, columns=["reader", "case", "organ", "truth", "method", "answer",
-                                     "confidence", "seconds", "years_experience"])
+        raise EvaluationInputError(
+            None,
+            f"study {found.name!r} has no {QUESTIONS[task]!r} answers yet",
+            "wait for readers to answer, or check --task",
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "reader",
+            "case",
+            "organ",
+            "truth",
+            "method",
+            "answer",
+            "confidence",
+            "seconds",
+            "years_experience",
+        ],
+    )
     df["truth"] = [str(getattr(a, "value", a)) for a in df["truth"]]
     df["method"] = df["method"].fillna("")
     if task == Task.ORIGIN:

@@ -15,9 +15,11 @@ from core.vocabulary import Task
 from evaluation import mrmc
 from evaluation.tables import EvaluationInputError, write_table
 
-RATING_SCALE = ("rating = realness: answer real with confidence c -> +c, synthetic -> -c, "
-                "unsure -> 0 (c = 1 without confidence); positive (truth 1) = real tumor; "
-                "modality = synthesis method, the real cases shared by every method")
+RATING_SCALE = (
+    "rating = realness: answer real with confidence c -> +c, synthetic -> -c, "
+    "unsure -> 0 (c = 1 without confidence); positive (truth 1) = real tumor; "
+    "modality = synthesis method, the real cases shared by every method"
+)
 
 
 def study_ratings(session, study: str, organ: str | None = None) -> pd.DataFrame:
@@ -29,13 +31,21 @@ def study_ratings(session, study: str, organ: str | None = None) -> pd.DataFrame
     if organ is not None:
         votes = votes[votes["organ"] == organ]
         if votes.empty:
-            raise EvaluationInputError(None, f"study {study!r} has no answers on {organ} cases",
-                                       "pick an organ of the study or drop --organ")
+            raise EvaluationInputError(
+                None,
+                f"study {study!r} has no answers on {organ} cases",
+                "pick an organ of the study or drop --organ",
+            )
     return mrmc.ratings_from_votes(votes)
 
 
-def analyse(ratings: pd.DataFrame, source: str | Path | None, *, covariance: str = "jackknife",
-            crossed: bool = True) -> dict:
+def analyse(
+    ratings: pd.DataFrame,
+    source: str | Path | None,
+    *,
+    covariance: str = "jackknife",
+    crossed: bool = True,
+) -> dict:
     """Validate ``ratings`` and run :func:`mrmc.or_analysis`; ``source`` names the input in
     errors (a CSV path) or is None for a study."""
     path = source if isinstance(source, Path) else None
@@ -44,15 +54,19 @@ def analyse(ratings: pd.DataFrame, source: str | Path | None, *, covariance: str
 
 
 def conventions(result: dict, source: str, *, from_study: bool) -> dict[str, object]:
-    conv: dict[str, object] = {"source": source, **mrmc.CONVENTIONS,
-                               "covariance_used": result["covariance"]["method"]}
+    conv: dict[str, object] = {
+        "source": source,
+        **mrmc.CONVENTIONS,
+        "covariance_used": result["covariance"]["method"],
+    }
     if from_study:
         conv["ratings"] = RATING_SCALE
     return conv
 
 
-def write_outputs(result: dict, out_json: str | Path, conv: dict[str, object]
-                  ) -> tuple[Path, Path, Path]:
+def write_outputs(
+    result: dict, out_json: str | Path, conv: dict[str, object]
+) -> tuple[Path, Path, Path]:
     """Write ``mrmc.json`` (NaN -> null), ``<stem>.csv`` (+ conventions) and ``<stem>.html``."""
     from evaluation.report import build_report
     from evaluation.store import _jsonable
@@ -63,9 +77,14 @@ def write_outputs(result: dict, out_json: str | Path, conv: dict[str, object]
     atomic_write(out, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     table = mrmc.result_table(result)
     csv, _ = write_table(table, out.with_suffix(".csv"), conv, "MRMC (Obuchowski-Rockette)")
-    html = build_report({"mrmc": table}, [], {"source": conv["source"]},
-                        out.with_suffix(".html"), title="MRMC ROC analysis",
-                        conventions={"mrmc": conv})
+    html = build_report(
+        {"mrmc": table},
+        [],
+        {"source": conv["source"]},
+        out.with_suffix(".html"),
+        title="MRMC ROC analysis",
+        conventions={"mrmc": conv},
+    )
     return out, csv, html
 
 

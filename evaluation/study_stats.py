@@ -30,21 +30,32 @@ def task_for_design(design: str) -> str:
     return Task.ORIGIN.value if design == StudyDesign.ORGAN_ORIGIN else Task.TURING.value
 
 
-def reader_statistics(votes: pd.DataFrame, task: str = Task.TURING,
-                      unsure: str = "exclude") -> ReaderStatistics:
+def reader_statistics(
+    votes: pd.DataFrame, task: str = Task.TURING, unsure: str = "exclude"
+) -> ReaderStatistics:
     """The reader table of ``task`` over a validated votes table (pure)."""
     from evaluation import readers
 
     if task == Task.ORIGIN:
-        return ReaderStatistics(Task.ORIGIN.value, votes, readers.organ_origin_table(votes),
-                                "organ_origin_readers", dict(readers.ORIGIN_CONVENTIONS))
-    return ReaderStatistics(Task.TURING.value, votes,
-                            readers.reader_table(votes, unsure=unsure), "reader_table",
-                            dict(readers.conventions(unsure)))
+        return ReaderStatistics(
+            Task.ORIGIN.value,
+            votes,
+            readers.organ_origin_table(votes),
+            "organ_origin_readers",
+            dict(readers.ORIGIN_CONVENTIONS),
+        )
+    return ReaderStatistics(
+        Task.TURING.value,
+        votes,
+        readers.reader_table(votes, unsure=unsure),
+        "reader_table",
+        dict(readers.conventions(unsure)),
+    )
 
 
-def study_reader_statistics(session, study: str, design: str,
-                            unsure: str = "exclude") -> ReaderStatistics:
+def study_reader_statistics(
+    session, study: str, design: str, unsure: str = "exclude"
+) -> ReaderStatistics:
     """:func:`reader_statistics` of study ``study`` (name or id) read from the database.
 
     Raises :class:`~evaluation.tables.EvaluationInputError` when it has no answers yet.

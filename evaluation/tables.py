@@ -44,8 +44,9 @@ def format_conventions(conventions: Mapping[str, object], title: str = "") -> st
     return "\n".join(lines) + "\n"
 
 
-def write_table(df: pd.DataFrame, path: str | Path, conventions: Mapping[str, object],
-                title: str = "") -> tuple[Path, Path]:
+def write_table(
+    df: pd.DataFrame, path: str | Path, conventions: Mapping[str, object], title: str = ""
+) -> tuple[Path, Path]:
     """Write ``df`` as CSV (no index) and its conventions sidecar, both atomically.
 
     Returns ``(csv_path, conventions_path)``. A ``written`` timestamp (UTC) is appended to the

@@ -63,10 +63,10 @@ def _np(img: sitk.Image) -> np.ndarray:
 
 
 def liver_mask(ct: sitk.Image) -> np.ndarray:
-    smooth = sitk.CurvatureFlow(sitk.Cast(ct, sitk.sitkFloat32), timeStep=0.125,
-                                numberOfIterations=5)
-    grown = sitk.ConnectedThreshold(smooth, seedList=LIVER_SEEDS, lower=LIVER_LO,
-                                    upper=LIVER_HI)
+    smooth = sitk.CurvatureFlow(
+        sitk.Cast(ct, sitk.sitkFloat32), timeStep=0.125, numberOfIterations=5
+    )
+    grown = sitk.ConnectedThreshold(smooth, seedList=LIVER_SEEDS, lower=LIVER_LO, upper=LIVER_HI)
     roi = np.zeros(_np(grown).shape, dtype=np.uint8)
     roi[tuple(slice(a, b + 1) for a, b in LIVER_ROI)] = 1
     roi[tuple(slice(a, b + 1) for a, b in PANCREAS_BOX)] = 0
@@ -88,9 +88,17 @@ def liver_mask(ct: sitk.Image) -> np.ndarray:
 def tumor_mask(smooth: np.ndarray, liver: np.ndarray, ct: sitk.Image) -> np.ndarray:
     if not TUMOR_SEEDS:
         return np.zeros_like(liver)
-    grown = _np(sitk.ConnectedThreshold(_itk(smooth.astype(np.float32), ct),
-                                        seedList=TUMOR_SEEDS, lower=TUMOR_LO,
-                                        upper=TUMOR_HI)) > 0
+    grown = (
+        _np(
+            sitk.ConnectedThreshold(
+                _itk(smooth.astype(np.float32), ct),
+                seedList=TUMOR_SEEDS,
+                lower=TUMOR_LO,
+                upper=TUMOR_HI,
+            )
+        )
+        > 0
+    )
     sp = np.asarray(ct.GetSpacing())
     grid = np.indices(liver.shape).astype(np.float32)
     d2 = sum(((grid[i] - TUMOR_SEEDS[0][i]) * sp[i]) ** 2 for i in range(3))

@@ -32,9 +32,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "synth_backend" / "weights"
 N_PHANTOMS = 6
-SHIPPED = {"autoencoder": "autoencoder_small.pt", "difftumor": "difftumor_liver_early_small.pt",
-           "tumorgen": "tumorgen_liver_small.pt",
-           "difftumor_late": "difftumor_liver_late_small.pt"}
+SHIPPED = {
+    "autoencoder": "autoencoder_small.pt",
+    "difftumor": "difftumor_liver_early_small.pt",
+    "tumorgen": "tumorgen_liver_small.pt",
+    "difftumor_late": "difftumor_liver_late_small.pt",
+}
 # the late DiffTumor model: medium/large pseudo tumors (capped to the 32 mm patch), T = 200
 LATE = ["stage=late", "num_train_timesteps=200", "train.steps=3000"]
 
@@ -52,13 +55,20 @@ def build_data(data_root: Path, work: Path) -> Path:
     liver = (np.asarray(seg.dataobj) == 5).astype(np.uint8)
     ts_liver = out / "totalseg_example_liver.nii.gz"
     nib.save(nib.Nifti1Image(liver, seg.affine), ts_liver)
-    cohort = generate_cohort(out / "phantom", n=N_PHANTOMS, seed=0, lesion_fraction=0.0,
-                             progress=False)
-    rows = [(ts / "example_ct.nii.gz", ts_liver),
-            (data_root / "hcc_tace_seg_048" / "ct.nii.gz",
-             WEIGHTS / "data" / "hcc048" / "liver.nii.gz")]
-    rows += [(c / "ct.nii.gz", c / "segmentations" / "liver.nii.gz")
-             for c in sorted(cohort.glob("phantom_*"))]
+    cohort = generate_cohort(
+        out / "phantom", n=N_PHANTOMS, seed=0, lesion_fraction=0.0, progress=False
+    )
+    rows = [
+        (ts / "example_ct.nii.gz", ts_liver),
+        (
+            data_root / "hcc_tace_seg_048" / "ct.nii.gz",
+            WEIGHTS / "data" / "hcc048" / "liver.nii.gz",
+        ),
+    ]
+    rows += [
+        (c / "ct.nii.gz", c / "segmentations" / "liver.nii.gz")
+        for c in sorted(cohort.glob("phantom_*"))
+    ]
     manifest = out / "manifest.csv"
     manifest.write_text("".join(f"{ct.resolve()},{m.resolve()}\n" for ct, m in rows))
     return manifest
@@ -77,9 +87,15 @@ def record_latent_range(final: Path, cases, cfg) -> None:
     payload = torch.load(final, map_location="cpu", weights_only=False)
     ae = autoencoder_from_payload(payload["autoencoder"])
     ae_cfg = payload["autoencoder"]["config"]
-    sampler = PatchSampler(cases, ae_cfg["patch_size"], mode="tumor",
-                           tumor_source=cfg["tumor_source"], stage=cfg.get("stage"),
-                           sizes=cfg.get("sizes"), cache_dir=final.parent / CACHE_DIR)
+    sampler = PatchSampler(
+        cases,
+        ae_cfg["patch_size"],
+        mode="tumor",
+        tumor_source=cfg["tumor_source"],
+        stage=cfg.get("stage"),
+        sizes=cfg.get("sizes"),
+        cache_dir=final.parent / CACHE_DIR,
+    )
     scale, latent_range = latent_stats(ae, sampler, ae_cfg["hu_window"], "cpu", int(cfg["seed"]))
     if abs(scale - payload["scale_factor"]) > 1e-6 * scale:
         raise SystemExit(f"{final}: latent scale changed ({payload['scale_factor']} -> {scale})")
@@ -100,8 +116,9 @@ def ship(final: Path, target: Path) -> None:
 
     payload = torch.load(final, map_location="cpu", weights_only=False)
     payload.pop("format_version", None)
-    payload["state_dict"] = {k: v.half() if torch.is_floating_point(v) else v
-                             for k, v in payload["state_dict"].items()}
+    payload["state_dict"] = {
+        k: v.half() if torch.is_floating_point(v) else v for k, v in payload["state_dict"].items()
+    }
     save_checkpoint(payload, target)
 
 
@@ -111,8 +128,14 @@ def main() -> None:
     ap.add_argument("--data-root", type=Path, default=REPO.parents[0] / "shared" / "data")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", choices=list(SHIPPED), help="train one model only")
-    ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    metavar="MODEL:KEY=VALUE", help="e.g. autoencoder:train.steps=800")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="MODEL:KEY=VALUE",
+        help="e.g. autoencoder:train.steps=800",
+    )
     args = ap.parse_args()
     import torch
 
@@ -132,8 +155,9 @@ def main() -> None:
         out = args.work / model
         sets = [o.split(":", 1)[1] for o in args.overrides if o.startswith(model + ":")]
         method = "difftumor" if model == "difftumor_late" else model
-        cfg = build_config(method, "small", overrides=(LATE if model == "difftumor_late" else [])
-                           + sets)
+        cfg = build_config(
+            method, "small", overrides=(LATE if model == "difftumor_late" else []) + sets
+        )
         t0 = time.perf_counter()
         try:
             if (out / "final.pt").is_file():

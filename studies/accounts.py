@@ -35,8 +35,10 @@ MIN_PASSWORD_LENGTH = 8
 PASSWORD_RULE = f"At least {MIN_PASSWORD_LENGTH} characters."
 DEFAULT_INVITE_HOURS = 72
 MAX_INVITE_HOURS = 24 * 30
-INVITE_INVALID = ("This invite link is no longer valid (already used, replaced by a newer "
-                  "link, or expired); ask the study administrator for a new one.")
+INVITE_INVALID = (
+    "This invite link is no longer valid (already used, replaced by a newer "
+    "link, or expired); ask the study administrator for a new one."
+)
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,100}$")
 WRONG_CREDENTIALS = "Wrong username or password."
 
@@ -71,8 +73,10 @@ def require_role(user: User | LocalOperator | None, *roles: Role | str) -> None:
         raise AccessDenied("Not logged in or account disabled; log in again.")
     allowed = {Role(r) for r in roles}
     if Role(user.role) not in allowed:
-        raise AccessDenied(f"user {user.username!r} (role {Role(user.role).value}) may not do "
-                           f"this; it needs role {' or '.join(sorted(r.value for r in allowed))}")
+        raise AccessDenied(
+            f"user {user.username!r} (role {Role(user.role).value}) may not do "
+            f"this; it needs role {' or '.join(sorted(r.value for r in allowed))}"
+        )
 
 
 ROLE_RANK = {Role.READER: 0, Role.RESEARCHER: 1, Role.ADMIN: 2}
@@ -101,46 +105,69 @@ def require_can_manage(actor: User | LocalOperator | None, target: User) -> None
     require_role(actor, Role.RESEARCHER, Role.ADMIN)
     assert actor is not None  # require_role raised otherwise
     if not can_manage(actor, target.role):
-        raise AccessDenied(f"{Role(actor.role).value} accounts may not manage "
-                           f"{Role(target.role).value} accounts; ask an admin")
+        raise AccessDenied(
+            f"{Role(actor.role).value} accounts may not manage "
+            f"{Role(target.role).value} accounts; ask an admin"
+        )
 
 
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise StudyError(f"password must have at least {MIN_PASSWORD_LENGTH} characters; "
-                         "choose a longer one")
+        raise StudyError(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters; choose a longer one"
+        )
 
 
-def create_user(session: Session, username: str, password: str | None = None,
-                role: Role | str = Role.READER, years_experience: int | None = None, *,
-                actor: User | LocalOperator | None = None) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str | None = None,
+    role: Role | str = Role.READER,
+    years_experience: int | None = None,
+    *,
+    actor: User | LocalOperator | None = None,
+) -> User:
     """Create an account. Without a password the user can only log in after redeeming an
     invite (:func:`create_invite`). Raises :class:`StudyError` for a taken or malformed name.
     With ``actor`` (the app's pages pass it) the new role must be one ``actor`` may manage
     (:func:`can_manage`): researchers create readers, admins any role."""
     if not isinstance(username, str) or not USERNAME_RE.match(username):
-        raise StudyError(f"username must be 1-100 letters, digits or _ . @ -, got {username!r}; "
-                         "choose another")
+        raise StudyError(
+            f"username must be 1-100 letters, digits or _ . @ -, got {username!r}; choose another"
+        )
     try:
         role = Role(role)
     except ValueError:
-        raise StudyError(f"role must be one of reader, researcher, admin, got {role!r}; "
-                         "pick one of those") from None
+        raise StudyError(
+            f"role must be one of reader, researcher, admin, got {role!r}; pick one of those"
+        ) from None
     if actor is not None:
         require_role(actor, Role.RESEARCHER, Role.ADMIN)
         if not can_manage(actor, role):
-            raise AccessDenied(f"{Role(actor.role).value} accounts may not create "
-                               f"{role.value} accounts; ask an admin")
-    if years_experience is not None and (isinstance(years_experience, bool)
-                                         or not isinstance(years_experience, int)
-                                         or not 0 <= years_experience <= 80):
-        raise StudyError(f"years of experience must be an integer in [0, 80], got "
-                         f"{years_experience!r}; fix the number")
+            raise AccessDenied(
+                f"{Role(actor.role).value} accounts may not create "
+                f"{role.value} accounts; ask an admin"
+            )
+    if years_experience is not None and (
+        isinstance(years_experience, bool)
+        or not isinstance(years_experience, int)
+        or not 0 <= years_experience <= 80
+    ):
+        raise StudyError(
+            f"years of experience must be an integer in [0, 80], got "
+            f"{years_experience!r}; fix the number"
+        )
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise StudyError(f"username {username!r} already exists; choose another or use the "
-                         "existing account")
-    user = User(username=username, role=role, years_experience=years_experience,
-                is_active=True, failed_logins=0)
+        raise StudyError(
+            f"username {username!r} already exists; choose another or use the existing account"
+        )
+    user = User(
+        username=username,
+        role=role,
+        years_experience=years_experience,
+        is_active=True,
+        failed_logins=0,
+    )
     if password is not None:
         _check_password(password)
         user.password_hash = _hasher.hash(password)
@@ -159,8 +186,9 @@ def _store_password(session: Session, user: User, password: str) -> None:
     session.flush()
 
 
-def set_password(session: Session, user: User, password: str, *,
-                 actor: User | LocalOperator) -> None:
+def set_password(
+    session: Session, user: User, password: str, *, actor: User | LocalOperator
+) -> None:
     """Reset ``user``'s password (hash only) and clear its lockouts; ``actor`` must outrank the
     account (:func:`require_can_manage`). Every login session of the account ends."""
     require_can_manage(actor, user)
@@ -179,8 +207,7 @@ def change_own_password(session: Session, user: User, current: str, new: str) ->
     _store_password(session, user, new)
 
 
-def authenticate(session: Session, username: str, password: str, source: str = "unknown"
-                 ) -> User:
+def authenticate(session: Session, username: str, password: str, source: str = "unknown") -> User:
     """Return the active user whose password matches, or raise :class:`AuthError`.
 
     Failures are counted per (username, ``source``) in :mod:`studies.login_throttle` (names
@@ -204,8 +231,12 @@ def authenticate(session: Session, username: str, password: str, source: str = "
     except (VerificationError, InvalidHashError):
         lock = login_throttle.record_failure(session, username, source, now)
         if lock is not None:
-            log.warning("login locked for username %r from %s until %s", username[:100],
-                        source, lock.until.isoformat(timespec="minutes"))
+            log.warning(
+                "login locked for username %r from %s until %s",
+                username[:100],
+                source,
+                lock.until.isoformat(timespec="minutes"),
+            )
         session.commit()
         raise AuthError(WRONG_CREDENTIALS) from None
     if not user.is_active:
@@ -221,35 +252,61 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_invite(session: Session, user: User, ttl_hours: float = DEFAULT_INVITE_HOURS, *,
-                  actor: User | LocalOperator) -> str:
+def create_invite(
+    session: Session,
+    user: User,
+    ttl_hours: float = DEFAULT_INVITE_HOURS,
+    *,
+    actor: User | LocalOperator,
+) -> str:
     """Create a single-use invite for ``user`` valid ``ttl_hours``; returns the token (shown
     once: only its SHA-256 is stored). Redeeming it sets the account's password, so it is a
     password reset: ``actor`` must outrank the account (:func:`require_can_manage`). Earlier
     unused invites of the account are revoked (only the newest link works)."""
     require_can_manage(actor, user)
-    if isinstance(ttl_hours, bool) or not isinstance(ttl_hours, int | float) \
-            or not 0 < ttl_hours <= MAX_INVITE_HOURS:
-        raise StudyError(f"invite lifetime must be > 0 and <= {MAX_INVITE_HOURS} hours, got "
-                         f"{ttl_hours!r}; pass e.g. {DEFAULT_INVITE_HOURS}")
+    if (
+        isinstance(ttl_hours, bool)
+        or not isinstance(ttl_hours, int | float)
+        or not 0 < ttl_hours <= MAX_INVITE_HOURS
+    ):
+        raise StudyError(
+            f"invite lifetime must be > 0 and <= {MAX_INVITE_HOURS} hours, got "
+            f"{ttl_hours!r}; pass e.g. {DEFAULT_INVITE_HOURS}"
+        )
     now = clock.now()
     revoke_invites(session, user, actor=actor, now=now)
     token = secrets.token_urlsafe(32)
-    session.add(Invite(token_sha256=_token_hash(token), user_id=user.id,
-                       expires_at=now + timedelta(hours=ttl_hours)))
+    session.add(
+        Invite(
+            token_sha256=_token_hash(token),
+            user_id=user.id,
+            expires_at=now + timedelta(hours=ttl_hours),
+        )
+    )
     session.flush()
     log.info("invite for %s issued by %s (valid %s h)", user.username, actor.username, ttl_hours)
     return token
 
 
-def revoke_invites(session: Session, user: User, *, actor: User | LocalOperator,
-                   now: datetime | None = None) -> int:
+def revoke_invites(
+    session: Session, user: User, *, actor: User | LocalOperator, now: datetime | None = None
+) -> int:
     """Revoke every unused invite of ``user``; returns how many were open."""
     require_can_manage(actor, user)
     # DML statements yield a CursorResult; Session.execute is only typed as Result
-    return cast(CursorResult[Any], session.execute(update(Invite).where(
-        Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
-        .values(revoked_at=now or clock.now()))).rowcount or 0
+    return (
+        cast(
+            CursorResult[Any],
+            session.execute(
+                update(Invite)
+                .where(
+                    Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None)
+                )
+                .values(revoked_at=now or clock.now())
+            ),
+        ).rowcount
+        or 0
+    )
 
 
 def invite_link(token: str, base_url: str = "http://localhost:8501") -> str:
@@ -265,17 +322,25 @@ def redeem_invite(session: Session, token: str, password: str) -> User:
     _check_password(password)
     invite = session.scalar(select(Invite).where(Invite.token_sha256 == _token_hash(str(token))))
     now = clock.now()
-    if invite is None or invite.used_at is not None or invite.revoked_at is not None \
-            or clock.as_utc(invite.expires_at) <= now:
+    if (
+        invite is None
+        or invite.used_at is not None
+        or invite.revoked_at is not None
+        or clock.as_utc(invite.expires_at) <= now
+    ):
         raise AuthError(INVITE_INVALID)
     user = session.get(User, invite.user_id)
     if user is None or not user.is_active:
         raise AuthError(INVITE_INVALID)
     # compare-and-set: only one concurrent redemption can flip used_at from NULL
-    claimed = cast(CursorResult[Any], session.execute(
-        update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None),
-                             Invite.revoked_at.is_(None))
-        .values(used_at=now))).rowcount
+    claimed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Invite)
+            .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+            .values(used_at=now)
+        ),
+    ).rowcount
     if claimed != 1:
         raise AuthError(INVITE_INVALID)
     _store_password(session, user, password)
@@ -283,8 +348,7 @@ def redeem_invite(session: Session, token: str, password: str) -> User:
     return user
 
 
-def set_active(session: Session, user: User, active: bool, *,
-               actor: User | LocalOperator) -> None:
+def set_active(session: Session, user: User, active: bool, *, actor: User | LocalOperator) -> None:
     """Deactivate (or reactivate) an account; ``actor`` must outrank it. Deactivating revokes
     its open invites and ends its login sessions; its answers stay."""
     require_can_manage(actor, user)
@@ -295,8 +359,12 @@ def set_active(session: Session, user: User, active: bool, *,
         revoke_invites(session, user, actor=actor)
         _end_sessions(session, user)
     session.flush()
-    log.info("account %s %s by %s", user.username, "reactivated" if active else "deactivated",
-             actor.username)
+    log.info(
+        "account %s %s by %s",
+        user.username,
+        "reactivated" if active else "deactivated",
+        actor.username,
+    )
 
 
 def unlock(session: Session, user: User, *, actor: User | LocalOperator) -> int:
@@ -319,8 +387,9 @@ def require_user(session: Session, username: str) -> User:
     """The user called ``username`` or a :class:`StudyError` saying how to create it."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise StudyError(f"no user {username!r}; create it with `turingct reader add --username "
-                         f"{username} ...`")
+        raise StudyError(
+            f"no user {username!r}; create it with `turingct reader add --username {username} ...`"
+        )
     return user
 
 
@@ -343,14 +412,24 @@ def list_users(session: Session, actor: User | LocalOperator) -> list[UserSummar
     now = clock.now()
     locked = login_throttle.locked_usernames(session, now)
     open_invites: dict[int, datetime] = {}
-    for inv in session.scalars(select(Invite).where(Invite.used_at.is_(None),
-                                                    Invite.revoked_at.is_(None))):
+    for inv in session.scalars(
+        select(Invite).where(Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+    ):
         expires = clock.as_utc(inv.expires_at)
         if expires > now:
             open_invites[inv.user_id] = max(expires, open_invites.get(inv.user_id, expires))
-    return [UserSummary(u.username, u.role.value, u.years_experience, u.password_hash is not None,
-                        u.username in locked, bool(u.is_active), open_invites.get(u.id))
-            for u in session.scalars(select(User).order_by(User.username))]
+    return [
+        UserSummary(
+            u.username,
+            u.role.value,
+            u.years_experience,
+            u.password_hash is not None,
+            u.username in locked,
+            bool(u.is_active),
+            open_invites.get(u.id),
+        )
+        for u in session.scalars(select(User).order_by(User.username))
+    ]
 
 
 def manageable_users(session: Session, actor: User | LocalOperator) -> list[UserSummary]:
@@ -358,8 +437,29 @@ def manageable_users(session: Session, actor: User | LocalOperator) -> list[User
     return [u for u in list_users(session, actor) if can_manage(actor, u.role)]
 
 
-__all__ = ["INVITE_INVALID", "OPERATOR", "PASSWORD_RULE", "AccessDenied", "AuthError", "HasRole",
-           "LocalOperator", "UserSummary", "authenticate", "can_manage", "change_own_password",
-           "create_invite", "create_user", "invite_link", "list_users", "manageable_users",
-           "redeem_invite", "require_can_manage", "require_role", "require_user",
-           "revoke_invites", "set_active", "set_password", "unlock"]
+__all__ = [
+    "INVITE_INVALID",
+    "OPERATOR",
+    "PASSWORD_RULE",
+    "AccessDenied",
+    "AuthError",
+    "HasRole",
+    "LocalOperator",
+    "UserSummary",
+    "authenticate",
+    "can_manage",
+    "change_own_password",
+    "create_invite",
+    "create_user",
+    "invite_link",
+    "list_users",
+    "manageable_users",
+    "redeem_invite",
+    "require_can_manage",
+    "require_role",
+    "require_user",
+    "revoke_invites",
+    "set_active",
+    "set_password",
+    "unlock",
+]

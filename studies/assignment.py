@@ -38,26 +38,38 @@ def assign(session: Session, study: Study, reader: User) -> list[Assignment]:
     they had answered marked answered (from their kept answers).
     """
     cases: Sequence[StudyCase] = session.scalars(
-        select(StudyCase).where(StudyCase.study_id == study.id).order_by(StudyCase.id)).all()
+        select(StudyCase).where(StudyCase.study_id == study.id).order_by(StudyCase.id)
+    ).all()
     existing = session.scalars(
-        select(Assignment).where(Assignment.study_id == study.id,
-                                 Assignment.reader_id == reader.id)
-        .order_by(Assignment.position)).all()
+        select(Assignment)
+        .where(Assignment.study_id == study.id, Assignment.reader_id == reader.id)
+        .order_by(Assignment.position)
+    ).all()
     have = {a.case_id for a in existing}
     missing = [c for c in cases if c.id not in have]
     if not missing:
         return list(existing)
     start = len(existing)
     order = reader_order(len(missing), study.seed + start, reader.username)
-    answered = {a.case_id: a for a in session.scalars(
-        select(Answer).where(Answer.study_id == study.id, Answer.reader_id == reader.id))}
+    answered = {
+        a.case_id: a
+        for a in session.scalars(
+            select(Answer).where(Answer.study_id == study.id, Answer.reader_id == reader.id)
+        )
+    }
     new = []
     for k, i in enumerate(order):
         done = answered.get(missing[i].id)
-        new.append(Assignment(study_id=study.id, reader_id=reader.id, case_id=missing[i].id,
-                              position=start + k,
-                              first_displayed_at=done.displayed_at if done else None,
-                              answered_at=done.submitted_at if done else None))
+        new.append(
+            Assignment(
+                study_id=study.id,
+                reader_id=reader.id,
+                case_id=missing[i].id,
+                position=start + k,
+                first_displayed_at=done.displayed_at if done else None,
+                answered_at=done.submitted_at if done else None,
+            )
+        )
     session.add_all(new)
     session.flush()
     return [*existing, *new]

@@ -55,8 +55,9 @@ def header_features(nifti_gz: bytes) -> dict[str, float]:
     return out
 
 
-def context_features(ct: np.ndarray, tumor: np.ndarray, spacing: Sequence[float]
-                     ) -> dict[str, float]:
+def context_features(
+    ct: np.ndarray, tumor: np.ndarray, spacing: Sequence[float]
+) -> dict[str, float]:
     """Intensity statistics (HU) of ``ct`` (x, y, z) outside ``tumor`` dilated by
     :data:`CONTEXT_MARGIN_MM` mm. An empty context (tumor fills the crop) gives zeros."""
     ct = np.asarray(ct, dtype=np.float32)
@@ -64,24 +65,44 @@ def context_features(ct: np.ndarray, tumor: np.ndarray, spacing: Sequence[float]
     structure = np.ones(tuple(2 * r + 1 for r in radius), dtype=bool)
     context = ~ndimage.binary_dilation(np.asarray(tumor) > 0, structure=structure)
     values = ct[context]
-    names = ["ctx_mean", "ctx_std", "ctx_p01", "ctx_p05", "ctx_p25", "ctx_p50", "ctx_p75",
-             "ctx_p95", "ctx_p99", "ctx_pad_fraction", "ctx_soft_fraction", "ctx_noise",
-             "ctx_gradient", "ctx_fraction"]
+    names = [
+        "ctx_mean",
+        "ctx_std",
+        "ctx_p01",
+        "ctx_p05",
+        "ctx_p25",
+        "ctx_p50",
+        "ctx_p75",
+        "ctx_p95",
+        "ctx_p99",
+        "ctx_pad_fraction",
+        "ctx_soft_fraction",
+        "ctx_noise",
+        "ctx_gradient",
+        "ctx_fraction",
+    ]
     if values.size == 0:
         return dict.fromkeys(names, 0.0)
     soft = context & (ct > -100) & (ct < 200)
     lap = ndimage.laplace(ct)
     grad = ndimage.gaussian_gradient_magnitude(ct, sigma=1.0)
     pct = np.percentile(values, [1, 5, 25, 50, 75, 95, 99])
-    stats = [values.mean(), values.std(), *pct, (values <= -1024).mean(),
-             soft.sum() / values.size,
-             np.median(np.abs(lap[soft])) if soft.any() else 0.0,
-             grad[context].mean(), values.size / ct.size]
+    stats = [
+        values.mean(),
+        values.std(),
+        *pct,
+        (values <= -1024).mean(),
+        soft.sum() / values.size,
+        np.median(np.abs(lap[soft])) if soft.any() else 0.0,
+        grad[context].mean(),
+        values.size / ct.size,
+    ]
     return {n: float(v) for n, v in zip(names, stats, strict=True)}
 
 
-def case_features(ct: np.ndarray, tumor: np.ndarray, spacing: Sequence[float],
-                  nifti_gz: bytes) -> dict[str, float]:
+def case_features(
+    ct: np.ndarray, tumor: np.ndarray, spacing: Sequence[float], nifti_gz: bytes
+) -> dict[str, float]:
     """All audit features of one blinded case (header + geometry + context)."""
     out = header_features(nifti_gz)
     out.update({f"shape_{i}": float(s) for i, s in enumerate(np.shape(ct))})
@@ -110,9 +131,11 @@ class AuditResult:
     top_features: list[tuple[str, float]] = field(default_factory=list)
     size_auc: float | None = None
     size_p_value: float | None = None
-    method: str = (f"ridge classifier (alpha {RIDGE_ALPHA:g}, standardized features), "
-                   f"leave-one-out scores, stratified bootstrap 95% CI ({N_BOOTSTRAP}), "
-                   f"permutation p-value ({N_PERMUTATIONS} label permutations)")
+    method: str = (
+        f"ridge classifier (alpha {RIDGE_ALPHA:g}, standardized features), "
+        f"leave-one-out scores, stratified bootstrap 95% CI ({N_BOOTSTRAP}), "
+        f"permutation p-value ({N_PERMUTATIONS} label permutations)"
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,9 +149,11 @@ class AuditResult:
         """One line for the CLI and the admin page."""
         if self.auc is None:
             return f"blinding audit: not run ({self.warning})"
-        line = (f"blinding audit: AUC {self.auc:.2f} [95% CI {self.ci_low:.2f}-"
-                f"{self.ci_high:.2f}], permutation p = {self.p_value:.3f}, on {self.n_real} "
-                f"real + {self.n_synthetic} synthetic cases")
+        line = (
+            f"blinding audit: AUC {self.auc:.2f} [95% CI {self.ci_low:.2f}-"
+            f"{self.ci_high:.2f}], permutation p = {self.p_value:.3f}, on {self.n_real} "
+            f"real + {self.n_synthetic} synthetic cases"
+        )
         if self.size_auc is not None:
             line += f"; lesion size alone AUC {self.size_auc:.2f} (p = {self.size_p_value:.3f})"
         return line + (f"; WARNING: {self.warning}" if self.warning else " (near chance: OK)")
@@ -174,8 +199,9 @@ def loo_ridge_scores(X: np.ndarray, Y: np.ndarray, alpha: float = RIDGE_ALPHA) -
     return loo.reshape(Y.shape)
 
 
-def _bootstrap_auc(y: np.ndarray, scores: np.ndarray, rng: np.random.Generator,
-                   n: int) -> tuple[float, float]:
+def _bootstrap_auc(
+    y: np.ndarray, scores: np.ndarray, rng: np.random.Generator, n: int
+) -> tuple[float, float]:
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     # resample within arms so every replicate has both classes
     idx = np.concatenate([rng.choice(pos, (n, pos.size)), rng.choice(neg, (n, neg.size))], axis=1)
@@ -184,10 +210,15 @@ def _bootstrap_auc(y: np.ndarray, scores: np.ndarray, rng: np.random.Generator,
     return float(lo), float(hi)
 
 
-def run_audit(features: Sequence[Mapping[str, float]], is_synthetic: Sequence[bool], *,
-              seed: int, n_bootstrap: int = N_BOOTSTRAP,
-              n_permutations: int = N_PERMUTATIONS,
-              lesion_diameters_mm: Sequence[float] | None = None) -> AuditResult:
+def run_audit(
+    features: Sequence[Mapping[str, float]],
+    is_synthetic: Sequence[bool],
+    *,
+    seed: int,
+    n_bootstrap: int = N_BOOTSTRAP,
+    n_permutations: int = N_PERMUTATIONS,
+    lesion_diameters_mm: Sequence[float] | None = None,
+) -> AuditResult:
     """Arm prediction from per-case feature dicts (same keys in every dict); AUC 0.5 =
     chance. Deterministic for a given ``seed``. Warns when the permutation p-value is below
     :data:`ALPHA_LEVEL`, and when ``lesion_diameters_mm`` (one per case, mm) separate the arms
@@ -196,8 +227,16 @@ def run_audit(features: Sequence[Mapping[str, float]], is_synthetic: Sequence[bo
     n_syn, n_real = int(y.sum()), int((1 - y).sum())
     names = sorted(features[0]) if features else []
     if min(n_syn, n_real) < 2:
-        return AuditResult(None, None, None, None, n_real, n_syn, len(names),
-                           "fewer than 2 cases in an arm; the audit needs both arms")
+        return AuditResult(
+            None,
+            None,
+            None,
+            None,
+            n_real,
+            n_syn,
+            len(names),
+            "fewer than 2 cases in an arm; the audit needs both arms",
+        )
     size_auc, size_p = _size_separation(y, lesion_diameters_mm)
     X = np.array([[f[k] for k in names] for f in features], dtype=np.float64)
     Xs = standardize(X)
@@ -219,26 +258,43 @@ def run_audit(features: Sequence[Mapping[str, float]], is_synthetic: Sequence[bo
     warnings = []
     if p < ALPHA_LEVEL:
         leaks = ", ".join(f"{n} (AUC {a:.2f})" for n, a in single[:3])
-        warnings.append(f"the arms are distinguishable without the tumor (AUC {auc:.2f}, p = "
-                        f"{p:.3f}); most separating: {leaks or 'none single'}; match "
-                        "scanners/datasets, spacing and noise between the arms")
+        warnings.append(
+            f"the arms are distinguishable without the tumor (AUC {auc:.2f}, p = "
+            f"{p:.3f}); most separating: {leaks or 'none single'}; match "
+            "scanners/datasets, spacing and noise between the arms"
+        )
     if size_p is not None and size_p < ALPHA_LEVEL:
-        warnings.append(f"lesion size alone separates the arms (AUC {size_auc:.2f}, p = "
-                        f"{size_p:.3f}); use selection.match: size or narrow "
-                        "selection.tumor_diameter_mm")
-    return AuditResult(round(auc, 4), round(lo, 4), round(hi, 4), round(p, 4), n_real, n_syn,
-                       len(names), "; ".join(warnings) or None, single[:5], size_auc, size_p)
+        warnings.append(
+            f"lesion size alone separates the arms (AUC {size_auc:.2f}, p = "
+            f"{size_p:.3f}); use selection.match: size or narrow "
+            "selection.tumor_diameter_mm"
+        )
+    return AuditResult(
+        round(auc, 4),
+        round(lo, 4),
+        round(hi, 4),
+        round(p, 4),
+        n_real,
+        n_syn,
+        len(names),
+        "; ".join(warnings) or None,
+        single[:5],
+        size_auc,
+        size_p,
+    )
 
 
-def _size_separation(y: np.ndarray, diameters: Sequence[float] | None
-                     ) -> tuple[float | None, float | None]:
+def _size_separation(
+    y: np.ndarray, diameters: Sequence[float] | None
+) -> tuple[float | None, float | None]:
     """(AUC of size alone folded to >= 0.5, two-sided Mann-Whitney p) or (None, None)."""
     if diameters is None:
         return None, None
     d = np.asarray(diameters, dtype=float)
     if d.shape != y.shape:
-        raise ValueError(f"lesion_diameters_mm must have one value per case ({y.size}), got "
-                         f"{d.size}")
+        raise ValueError(
+            f"lesion_diameters_mm must have one value per case ({y.size}), got {d.size}"
+        )
     if np.ptp(d) == 0:
         return 0.5, 1.0
     a = float(auc_mann_whitney(y, d))

@@ -64,12 +64,15 @@ def load_case(volume: VolumeRow, organ: VolumeOrgan) -> CaseArrays:
 
     ct = load_volume(volume.ct_path, kind="ct")
     if not organ.tumor_paths:
-        raise StudyError(f"{volume.ct_path}: {organ.organ} has no tumor mask; only volumes with "
-                         "a tumor can enter a study")
+        raise StudyError(
+            f"{volume.ct_path}: {organ.organ} has no tumor mask; only volumes with "
+            "a tumor can enter a study"
+        )
     tumor = load_tumor_mask(organ, ct)
     if not tumor.any():
-        raise StudyError(f"{organ.tumor_paths[0]}: tumor mask is empty; re-import the case or "
-                         "exclude it")
+        raise StudyError(
+            f"{organ.tumor_paths[0]}: tumor mask is empty; re-import the case or exclude it"
+        )
     return CaseArrays(ct.array, load_organ_mask(organ, ct), tumor, ct.affine, ct.spacing)
 
 
@@ -92,9 +95,14 @@ class Lesion:
     center_vox: tuple[float, float, float]
 
     def to_dict(self) -> dict:
-        return {"rule": "largest", "rank": self.rank, "n_lesions": self.n_lesions,
-                "voxels": self.voxels, "diameter_mm": self.diameter_mm,
-                "center_vox": [round(v, 2) for v in self.center_vox]}
+        return {
+            "rule": "largest",
+            "rank": self.rank,
+            "n_lesions": self.n_lesions,
+            "voxels": self.voxels,
+            "diameter_mm": self.diameter_mm,
+            "center_vox": [round(v, 2) for v in self.center_vox],
+        }
 
 
 def choose_lesion(tumor: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, Lesion]:
@@ -108,9 +116,13 @@ def choose_lesion(tumor: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarr
     sizes = np.bincount(labels.ravel())[1:]
     label = int(np.argmax(sizes)) + 1
     mask = labels == label
-    lesion = Lesion(1, int(n), int(sizes[label - 1]),
-                    round(equivalent_diameter_mm(int(sizes[label - 1]), spacing), 2),
-                    float3(box_center(mask)))
+    lesion = Lesion(
+        1,
+        int(n),
+        int(sizes[label - 1]),
+        round(equivalent_diameter_mm(int(sizes[label - 1]), spacing), 2),
+        float3(box_center(mask)),
+    )
     return mask, lesion
 
 
@@ -120,8 +132,9 @@ def extent_mm(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     return np.array([(s.stop - s.start) * sp for s, sp in zip(box, spacing, strict=True)])
 
 
-def target_shape(presentation: Presentation,
-                 organ_extents_mm: Sequence[np.ndarray] | None = None) -> tuple[int, int, int]:
+def target_shape(
+    presentation: Presentation, organ_extents_mm: Sequence[np.ndarray] | None = None
+) -> tuple[int, int, int]:
     """Voxel shape (x, y, z) shared by every case of a study.
 
     ``crop.around == 'tumor'``: the spec size (mm -> voxels at the target spacing, rounded).
@@ -139,16 +152,24 @@ def target_shape(presentation: Presentation,
     mm = np.asarray(shape) * spacing
     if mm.max() > MAX_CROP_MM or int(np.prod(shape)) > MAX_CROP_VOXELS:
         # checked before any case array is allocated (organ-region boxes are only known here)
-        raise StudyError(f"crop of {' x '.join(map(str, shape))} voxels ({np.round(mm, 1)} mm) "
-                         f"exceeds {MAX_CROP_MM:g} mm per axis or {MAX_CROP_VOXELS} voxels; "
-                         "give presentation.crop.size or a coarser spacing_mm")
+        raise StudyError(
+            f"crop of {' x '.join(map(str, shape))} voxels ({np.round(mm, 1)} mm) "
+            f"exceeds {MAX_CROP_MM:g} mm per axis or {MAX_CROP_VOXELS} voxels; "
+            "give presentation.crop.size or a coarser spacing_mm"
+        )
     return shape  # type: ignore[return-value]
 
 
-def sample_box(array: np.ndarray, spacing: Sequence[float],
-               center_vox: Sequence[float] | np.ndarray,
-               shape: Sequence[int], target_spacing: Sequence[float], *, order: int,
-               cval: float) -> np.ndarray:
+def sample_box(
+    array: np.ndarray,
+    spacing: Sequence[float],
+    center_vox: Sequence[float] | np.ndarray,
+    shape: Sequence[int],
+    target_spacing: Sequence[float],
+    *,
+    order: int,
+    cval: float,
+) -> np.ndarray:
     """Resample a box of ``shape`` voxels at ``target_spacing`` mm centred on ``center_vox``.
 
     One interpolation pass (``order`` 1 for CT, 0 for masks), axes kept (RAS in, RAS out);
@@ -158,8 +179,16 @@ def sample_box(array: np.ndarray, spacing: Sequence[float],
     scale = np.asarray(target_spacing, float) / np.asarray(spacing, float)
     offset = np.asarray(center_vox, float) - (np.asarray(shape, float) - 1) / 2.0 * scale
     src = array.astype(np.float32, copy=False) if order > 0 else array.astype(np.uint8)
-    return ndimage.affine_transform(src, scale, offset=offset, output_shape=tuple(shape),
-                                    order=order, mode="constant", cval=cval, prefilter=False)
+    return ndimage.affine_transform(
+        src,
+        scale,
+        offset=offset,
+        output_shape=tuple(shape),
+        order=order,
+        mode="constant",
+        cval=cval,
+        prefilter=False,
+    )
 
 
 def quantize_hu(ct: np.ndarray) -> np.ndarray:
@@ -175,26 +204,32 @@ def crop_lesion_voxel(chosen_in_crop: np.ndarray) -> tuple[int, int, int] | None
     resampling can reorder lesions of about equal size."""
     if not chosen_in_crop.any():
         return None
-    return tuple(int((s.start + s.stop - 1) // 2)  # type: ignore[return-value]
-                 for s in bounding_box(chosen_in_crop))
+    return tuple(
+        int((s.start + s.stop - 1) // 2)  # type: ignore[return-value]
+        for s in bounding_box(chosen_in_crop)
+    )
 
 
-def blind_arrays(case: CaseArrays, presentation: Presentation, shape: Sequence[int]
-                 ) -> tuple[np.ndarray, np.ndarray, Lesion, int, tuple[int, int, int] | None]:
+def blind_arrays(
+    case: CaseArrays, presentation: Presentation, shape: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, Lesion, int, tuple[int, int, int] | None]:
     """(int16 HU crop, uint8 tumor crop of every lesion in the box, the chosen lesion, its
     voxel count in the crop, its voxel in the crop (:func:`crop_lesion_voxel`)). The box is
     centred on the largest lesion (crop.around tumor) or on the organ's box (crop.around
     organ)."""
     chosen, lesion = choose_lesion(case.tumor, case.spacing)
-    center = lesion.center_vox if presentation.crop.around == "tumor" \
-        else box_center(case.organ)
+    center = lesion.center_vox if presentation.crop.around == "tumor" else box_center(case.organ)
     target = presentation.spacing_mm
     ct = sample_box(case.ct, case.spacing, center, shape, target, order=1, cval=HU_PAD)
     tumor = sample_box(case.tumor, case.spacing, center, shape, target, order=0, cval=0)
-    chosen_in_crop = sample_box(chosen, case.spacing, center, shape, target, order=0,
-                                cval=0) > 0
-    return (quantize_hu(ct), tumor.astype(np.uint8), lesion, int(chosen_in_crop.sum()),
-            crop_lesion_voxel(chosen_in_crop))
+    chosen_in_crop = sample_box(chosen, case.spacing, center, shape, target, order=0, cval=0) > 0
+    return (
+        quantize_hu(ct),
+        tumor.astype(np.uint8),
+        lesion,
+        int(chosen_in_crop.sum()),
+        crop_lesion_voxel(chosen_in_crop),
+    )
 
 
 def blinded_affine(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
@@ -204,8 +239,9 @@ def blinded_affine(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray
     return affine
 
 
-def encode_nifti(array: np.ndarray, spacing: Sequence[float], window: Window | None,
-                 *, dtype: type = np.int16) -> bytes:
+def encode_nifti(
+    array: np.ndarray, spacing: Sequence[float], window: Window | None, *, dtype: type = np.int16
+) -> bytes:
     """A ``.nii.gz`` byte string with a fresh header (see module docstring); deterministic."""
     data: np.ndarray = np.asarray(array).astype(dtype)
     affine = blinded_affine(data.shape, spacing)
@@ -243,8 +279,9 @@ class BlindedCase:
     lesion_voxel: tuple[int, int, int]
 
 
-def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[int],
-                out_dir: Path, code: str) -> tuple[BlindedCase, np.ndarray, np.ndarray, bytes]:
+def export_case(
+    case: CaseArrays, presentation: Presentation, shape: Sequence[int], out_dir: Path, code: str
+) -> tuple[BlindedCase, np.ndarray, np.ndarray, bytes]:
     """Blind one case into ``out_dir/images/<code>.nii.gz`` (+ ``masks/<code>.nii.gz``).
 
     Returns the record, the int16 CT crop, the tumor crop and the image file's bytes (the
@@ -252,15 +289,19 @@ def export_case(case: CaseArrays, presentation: Presentation, shape: Sequence[in
     """
     ct, tumor, lesion, in_crop, voxel = blind_arrays(case, presentation, shape)
     if in_crop == 0:  # centred on it, so only a lesion smaller than one study voxel vanishes
-        raise StudyError(f"case {code}: its largest lesion ({lesion.voxels} voxels, "
-                         f"{lesion.diameter_mm:g} mm) does not survive resampling to "
-                         f"{tuple(presentation.spacing_mm)} mm or lies outside the "
-                         f"{tuple(shape)} crop; use a finer presentation.spacing_mm, a larger "
-                         "crop or selection.tumor_diameter_mm to exclude it")
+        raise StudyError(
+            f"case {code}: its largest lesion ({lesion.voxels} voxels, "
+            f"{lesion.diameter_mm:g} mm) does not survive resampling to "
+            f"{tuple(presentation.spacing_mm)} mm or lies outside the "
+            f"{tuple(shape)} crop; use a finer presentation.spacing_mm, a larger "
+            "crop or selection.tumor_diameter_mm to exclude it"
+        )
     assert voxel is not None  # in_crop > 0, so crop_lesion_voxel found a voxel
     window = presentation.window if presentation.window_in_header else None
     image = encode_nifti(ct, presentation.spacing_mm, window)
     image_path = write_bytes(out_dir / "images" / f"{code}.nii.gz", image)
-    mask_path = write_bytes(out_dir / "masks" / f"{code}.nii.gz",
-                            encode_nifti(tumor, presentation.spacing_mm, None, dtype=np.uint8))
+    mask_path = write_bytes(
+        out_dir / "masks" / f"{code}.nii.gz",
+        encode_nifti(tumor, presentation.spacing_mm, None, dtype=np.uint8),
+    )
     return BlindedCase(code, image_path, mask_path, len(image), lesion, voxel), ct, tumor, image

@@ -44,14 +44,26 @@ BLINDED_PATIENT = "TURINGCT^BLINDED"
 def blinded_template(window: Window) -> dict:
     """The header fields shared by every case of an export (module docstring)."""
     return {
-        "PatientName": BLINDED_PATIENT, "PatientID": "TURINGCT", "PatientBirthDate": "",
-        "PatientSex": "", "PatientIdentityRemoved": "YES",
+        "PatientName": BLINDED_PATIENT,
+        "PatientID": "TURINGCT",
+        "PatientBirthDate": "",
+        "PatientSex": "",
+        "PatientIdentityRemoved": "YES",
         "DeidentificationMethod": "turingct blinded export (fresh header, no source fields)",
-        "StudyDate": "", "StudyTime": "", "AccessionNumber": "", "ReferringPhysicianName": "",
-        "StudyID": "1", "StudyDescription": "TuringCT reader study", "SeriesNumber": 1,
-        "SeriesDescription": "CT", "ImageType": ["DERIVED", "SECONDARY", "AXIAL"],
-        "Manufacturer": "", "BurnedInAnnotation": "NO", "PositionReferenceIndicator": "",
-        "WindowCenter": f"{window.level:g}", "WindowWidth": f"{window.width:g}",
+        "StudyDate": "",
+        "StudyTime": "",
+        "AccessionNumber": "",
+        "ReferringPhysicianName": "",
+        "StudyID": "1",
+        "StudyDescription": "TuringCT reader study",
+        "SeriesNumber": 1,
+        "SeriesDescription": "CT",
+        "ImageType": ["DERIVED", "SECONDARY", "AXIAL"],
+        "Manufacturer": "",
+        "BurnedInAnnotation": "NO",
+        "PositionReferenceIndicator": "",
+        "WindowCenter": f"{window.level:g}",
+        "WindowWidth": f"{window.width:g}",
         "WindowCenterWidthExplanation": window.name.upper()[:64],
         "VOILUTFunction": "LINEAR",
     }
@@ -59,10 +71,13 @@ def blinded_template(window: Window) -> dict:
 
 def display_order(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reorient an (x, y, z) volume to LPS axis order: DICOM's usual axial display."""
-    ornt = nib.orientations.ornt_transform(nib.orientations.io_orientation(affine),
-                                           nib.orientations.axcodes2ornt("LPS"))
-    return (nib.orientations.apply_orientation(array, ornt),
-            affine @ nib.orientations.inv_ornt_aff(ornt, array.shape))
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.io_orientation(affine), nib.orientations.axcodes2ornt("LPS")
+    )
+    return (
+        nib.orientations.apply_orientation(array, ornt),
+        affine @ nib.orientations.inv_ornt_aff(ornt, array.shape),
+    )
 
 
 def header_signature(ds: pydicom.Dataset) -> dict[str, str]:
@@ -83,21 +98,26 @@ def check_identical_headers(cases: Mapping[str, Sequence[pydicom.Dataset]]) -> N
     ref = [header_signature(ds) for ds in reference]
     for code, datasets in cases.items():
         if len(datasets) != len(ref):
-            raise StudyError(f"case {code}: {len(datasets)} slices, case {reference_code} has "
-                             f"{len(ref)}; re-create the study (its cases must share a shape)")
+            raise StudyError(
+                f"case {code}: {len(datasets)} slices, case {reference_code} has "
+                f"{len(ref)}; re-create the study (its cases must share a shape)"
+            )
         for i, ds in enumerate(datasets):
             if any(elem.tag.is_private for elem in ds.iterall()):
-                raise StudyError(f"case {code}: slice {i + 1} has private tags; this is a bug "
-                                 "in the export, report it")
+                raise StudyError(
+                    f"case {code}: slice {i + 1} has private tags; this is a bug "
+                    "in the export, report it"
+                )
             sig = header_signature(ds)
             diff = sorted(k for k in set(sig) | set(ref[i]) if sig.get(k) != ref[i].get(k))
             if diff:
-                raise StudyError(f"case {code}: header field(s) {diff} differ from case "
-                                 f"{reference_code}; the export would not be blinded")
+                raise StudyError(
+                    f"case {code}: header field(s) {diff} differ from case "
+                    f"{reference_code}; the export would not be blinded"
+                )
 
 
-def dicom_header_features(datasets: Sequence[pydicom.Dataset], file_bytes: int
-                          ) -> dict[str, float]:
+def dicom_header_features(datasets: Sequence[pydicom.Dataset], file_bytes: int) -> dict[str, float]:
     """Numeric audit features of one exported series: every numeric element of the first and
     last slice (multi-values flattened), text elements as lengths, and the file bytes."""
     out = {"dicom_file_bytes": float(file_bytes), "dicom_n_files": float(len(datasets))}
@@ -125,8 +145,9 @@ class DicomExport:
         return sorted(self.out_dir.glob("*/*.dcm"))
 
 
-def export_study_dicom(session: Session, actor: Actor, study: int | str, out: str | Path
-                       ) -> DicomExport:
+def export_study_dicom(
+    session: Session, actor: Actor, study: int | str, out: str | Path
+) -> DicomExport:
     """Write every blinded case of ``study`` under ``out/<code>/IM*.dcm`` (+ ``cases.csv``).
 
     ``out`` must not exist or be empty; the export is written beside it and renamed when
@@ -149,16 +170,23 @@ def export_study_dicom(session: Session, actor: Actor, study: int | str, out: st
         for case in sorted(st.cases, key=lambda c: c.code):
             image_path = Path(case.blinded_path)
             if not image_path.is_file():
-                raise StudyError(f"{image_path}: blinded file of case {case.code} is missing; "
-                                 "restore the study export folder")
+                raise StudyError(
+                    f"{image_path}: blinded file of case {case.code} is missing; "
+                    "restore the study export folder"
+                )
             # nib.load is typed as the base image class; blinded files are NIfTI-1
             img = cast(nib.Nifti1Image, nib.load(image_path))
             ct = np.asarray(img.dataobj).astype(np.int16)
             array, affine = display_order(ct, img.affine)
-            datasets = ct_series(array, affine, study_uid=new_uid(root),
-                                 series_uid=new_uid(root), frame_of_reference_uid=new_uid(root),
-                                 sop_uids=[new_uid(root) for _ in range(array.shape[2])],
-                                 fixed=fixed)
+            datasets = ct_series(
+                array,
+                affine,
+                study_uid=new_uid(root),
+                series_uid=new_uid(root),
+                frame_of_reference_uid=new_uid(root),
+                sop_uids=[new_uid(root) for _ in range(array.shape[2])],
+                fixed=fixed,
+            )
             paths = write_series(datasets, tmp / case.code)
             per_case[case.code] = datasets
             tumor = np.asarray(cast(nib.Nifti1Image, nib.load(case.meta["mask_path"])).dataobj) > 0
@@ -169,9 +197,14 @@ def export_study_dicom(session: Session, actor: Actor, study: int | str, out: st
             features.append(feats)
             arms.append(case.arm.value == "synthetic")
             uids[case.code] = str(datasets[0].StudyInstanceUID)
-            rows.append({"code": case.code, "study_instance_uid": uids[case.code],
-                         "series_instance_uid": str(datasets[0].SeriesInstanceUID),
-                         "folder": case.code})
+            rows.append(
+                {
+                    "code": case.code,
+                    "study_instance_uid": uids[case.code],
+                    "series_instance_uid": str(datasets[0].SeriesInstanceUID),
+                    "folder": case.code,
+                }
+            )
         check_identical_headers(per_case)
         with open(tmp / "cases.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -188,8 +221,9 @@ def export_study_dicom(session: Session, actor: Actor, study: int | str, out: st
     return DicomExport(out, len(per_case), n_files, uids, audit)
 
 
-def push_study(session: Session, actor: Actor, study: int | str, url: str,
-               out: str | Path | None = None) -> DicomExport:
+def push_study(
+    session: Session, actor: Actor, study: int | str, url: str, out: str | Path | None = None
+) -> DicomExport:
     """Export ``study`` as DICOM (into ``out``, or a temporary folder) and store it on the PACS
     at ``url`` (DICOMweb STOW-RS for http(s)://, C-STORE for dicom://AET@host:port)."""
     from synth_backend.dicom.pacs import check, push

@@ -38,8 +38,10 @@ class Lock:
 
     def message(self, now: datetime) -> str:
         minutes = max(1, math.ceil((self.until - now).total_seconds() / 60))
-        return (f"Too many failed logins; try again in {minutes} minute"
-                f"{'s' if minutes > 1 else ''} (after {self.until:%H:%M} UTC).")
+        return (
+            f"Too many failed logins; try again in {minutes} minute"
+            f"{'s' if minutes > 1 else ''} (after {self.until:%H:%M} UTC)."
+        )
 
 
 def lockout_duration(lockouts: int) -> timedelta:
@@ -53,12 +55,14 @@ def _key(username: str, source: str) -> tuple[str, str]:
 
 def _row(session: Session, username: str, source: str) -> LoginThrottle | None:
     name, src = _key(username, source)
-    return session.scalar(select(LoginThrottle).where(LoginThrottle.username == name,
-                                                      LoginThrottle.source == src))
+    return session.scalar(
+        select(LoginThrottle).where(LoginThrottle.username == name, LoginThrottle.source == src)
+    )
 
 
-def active_lock(session: Session, username: str, source: str,
-                now: datetime | None = None) -> Lock | None:
+def active_lock(
+    session: Session, username: str, source: str, now: datetime | None = None
+) -> Lock | None:
     """The lock on (username, source), if one is in force."""
     now = now or clock.now()
     row = _row(session, username, source)
@@ -66,8 +70,9 @@ def active_lock(session: Session, username: str, source: str,
     return Lock(until) if until is not None and until > now else None
 
 
-def record_failure(session: Session, username: str, source: str,
-                   now: datetime | None = None) -> Lock | None:
+def record_failure(
+    session: Session, username: str, source: str, now: datetime | None = None
+) -> Lock | None:
     """Count one wrong password for the pair; returns the lock it triggers, if any. Flushes only:
     the caller commits (so a later rollback cannot erase the count)."""
     now = now or clock.now()
@@ -103,10 +108,23 @@ def clear(session: Session, username: str, source: str | None = None) -> int:
 def locked_usernames(session: Session, now: datetime | None = None) -> set[str]:
     """Names with a lock in force from at least one source (for the staff account list)."""
     now = now or clock.now()
-    return {r.username for r in session.scalars(select(LoginThrottle).where(
-        LoginThrottle.locked_until.is_not(None)))
-        if r.locked_until is not None and clock.as_utc(r.locked_until) > now}
+    return {
+        r.username
+        for r in session.scalars(
+            select(LoginThrottle).where(LoginThrottle.locked_until.is_not(None))
+        )
+        if r.locked_until is not None and clock.as_utc(r.locked_until) > now
+    }
 
 
-__all__ = ["BASE_LOCKOUT", "MAX_FAILURES", "MAX_LOCKOUT", "Lock", "active_lock", "clear",
-           "lockout_duration", "locked_usernames", "record_failure"]
+__all__ = [
+    "BASE_LOCKOUT",
+    "MAX_FAILURES",
+    "MAX_LOCKOUT",
+    "Lock",
+    "active_lock",
+    "clear",
+    "lockout_duration",
+    "locked_usernames",
+    "record_failure",
+]

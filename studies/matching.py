@@ -36,8 +36,9 @@ def target_diameters(real_mm: Sequence[float], n: int) -> tuple[np.ndarray, np.n
     return real[idx], idx
 
 
-def assign_nearest(targets_mm: Sequence[float] | np.ndarray, pool_mm: Sequence[float]
-                   ) -> np.ndarray:
+def assign_nearest(
+    targets_mm: Sequence[float] | np.ndarray, pool_mm: Sequence[float]
+) -> np.ndarray:
     """Index into ``pool_mm`` of the candidate given to each target: distinct candidates that
     minimize the total absolute diameter difference (optimal assignment). Needs
     ``len(pool_mm) >= len(targets_mm)``; ties go to the lower pool index (shuffle the pool
@@ -64,8 +65,11 @@ def common_support(values_mm: Sequence[float], reference_mm: Sequence[float]) ->
     return (v >= ref.min()) & (v <= ref.max())
 
 
-def balance(real_mm: Sequence[float], synthetic_mm: Sequence[float],
-            pairs: Sequence[tuple[float, float]] = ()) -> dict[str, float | int | list | None]:
+def balance(
+    real_mm: Sequence[float],
+    synthetic_mm: Sequence[float],
+    pairs: Sequence[tuple[float, float]] = (),
+) -> dict[str, float | int | list | None]:
     """How alike the two arms' diameters are (mm).
 
     ``median_abs_diff_mm`` is over the matched ``pairs`` (real, synthetic) when given, else
@@ -76,14 +80,17 @@ def balance(real_mm: Sequence[float], synthetic_mm: Sequence[float],
     r = np.asarray(real_mm, dtype=float)
     s = np.asarray(synthetic_mm, dtype=float)
     out: dict[str, float | int | list | None] = {
-        "n_real": int(r.size), "n_synthetic": int(s.size),
+        "n_real": int(r.size),
+        "n_synthetic": int(s.size),
         "real_median_mm": _round(np.median(r)) if r.size else None,
         "synthetic_median_mm": _round(np.median(s)) if s.size else None,
         "real_range_mm": [_round(r.min()), _round(r.max())] if r.size else None,
         "synthetic_range_mm": [_round(s.min()), _round(s.max())] if s.size else None,
-        "median_abs_diff_mm": (_round(np.median([abs(a - b) for a, b in pairs]))
-                               if pairs else None),
-        "mannwhitney_p": None, "ks_p": None,
+        "median_abs_diff_mm": (
+            _round(np.median([abs(a - b) for a, b in pairs])) if pairs else None
+        ),
+        "mannwhitney_p": None,
+        "ks_p": None,
     }
     if min(r.size, s.size) >= 2:
         out["mannwhitney_p"] = _round(mannwhitneyu(r, s, alternative="two-sided").pvalue, 4)
@@ -108,8 +115,10 @@ def size_match_line(report: dict) -> str:
     line = f"lesion size (selection.match: {mode}): {arm('real')}, {arm('synthetic')}"
     pairs = report.get("pairs") or []
     if report.get("median_abs_diff_mm") is not None:
-        line += f"; median |real - synthetic| {report['median_abs_diff_mm']:g} mm over " \
-                f"{len(pairs)} pairs"
+        line += (
+            f"; median |real - synthetic| {report['median_abs_diff_mm']:g} mm over "
+            f"{len(pairs)} pairs"
+        )
     if report.get("mannwhitney_p") is not None:
         line += f"; Mann-Whitney p = {report['mannwhitney_p']:.3f}, KS p = {report['ks_p']:.3f}"
     return line
@@ -121,4 +130,5 @@ def pairs_line(report: dict) -> str:
     if not pairs:
         return ""
     return "pairs (real mm -> synthetic mm): " + ", ".join(
-        f"{p['real_mm']:g}->{p['synthetic_mm']:g}" for p in pairs)
+        f"{p['real_mm']:g}->{p['synthetic_mm']:g}" for p in pairs
+    )

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 NOT_ASSIGNED = "This case is not assigned to you."
 CLOSED = "This study is closed; your answer was not recorded."
 MAX_ATTEMPTS = 6
-DISPLAYED = Kind.DISPLAYED   # record_display: the case drawn on a screen
+DISPLAYED = Kind.DISPLAYED  # record_display: the case drawn on a screen
 
 
 @dataclass(frozen=True)
@@ -101,15 +101,31 @@ def reader_studies(session: Session, reader: User) -> list[ReaderStudy]:
         select(Study, func.count(Assignment.id), func.count(Assignment.answered_at))
         .join(Assignment, Assignment.study_id == Study.id)
         .where(Assignment.reader_id == reader.id)
-        .group_by(Study.id).order_by(Study.created_at, Study.id)).all()
-    return [ReaderStudy(s.id, s.name, s.design.value, answered, total, answered >= total,
-                        s.status.value, s.educational) for s, total, answered in rows]
+        .group_by(Study.id)
+        .order_by(Study.created_at, Study.id)
+    ).all()
+    return [
+        ReaderStudy(
+            s.id,
+            s.name,
+            s.design.value,
+            answered,
+            total,
+            answered >= total,
+            s.status.value,
+            s.educational,
+        )
+        for s, total, answered in rows
+    ]
 
 
 def _study_for_reader(session: Session, reader: User, study_id: int) -> Study:
     study = session.get(Study, study_id)
-    mine = session.scalar(select(func.count(Assignment.id)).where(
-        Assignment.study_id == study_id, Assignment.reader_id == reader.id))
+    mine = session.scalar(
+        select(func.count(Assignment.id)).where(
+            Assignment.study_id == study_id, Assignment.reader_id == reader.id
+        )
+    )
     if study is None or not mine:
         raise AccessDenied("You are not a reader of this study.")
     return study
@@ -133,13 +149,21 @@ def current_case(session: Session, reader: User, study_id: int) -> CaseView | No
     study = _study_for_reader(session, reader, study_id)
     if study.status == StudyStatus.CLOSED:
         return None
-    total = session.execute(select(func.count(Assignment.id)).where(
-        Assignment.study_id == study_id, Assignment.reader_id == reader.id)).scalar_one()
+    total = session.execute(
+        select(func.count(Assignment.id)).where(
+            Assignment.study_id == study_id, Assignment.reader_id == reader.id
+        )
+    ).scalar_one()
     assignment = session.scalar(
-        select(Assignment).where(Assignment.study_id == study_id,
-                                 Assignment.reader_id == reader.id,
-                                 Assignment.answered_at.is_(None))
-        .order_by(Assignment.position).limit(1))
+        select(Assignment)
+        .where(
+            Assignment.study_id == study_id,
+            Assignment.reader_id == reader.id,
+            Assignment.answered_at.is_(None),
+        )
+        .order_by(Assignment.position)
+        .limit(1)
+    )
     if assignment is None:
         return None
     if assignment.first_displayed_at is None:
@@ -147,16 +171,24 @@ def current_case(session: Session, reader: User, study_id: int) -> CaseView | No
         session.commit()
     spec, pres = _presentation(study)
     return CaseView(
-        study_id=study.id, study_name=study.name, design=study.design.value,
-        code=assignment.case.code, position=assignment.position + 1, total=int(total),
-        question=spec.question, choices=spec.choices, window_presets=window_presets(pres.window),
+        study_id=study.id,
+        study_name=study.name,
+        design=study.design.value,
+        code=assignment.case.code,
+        position=assignment.position + 1,
+        total=int(total),
+        question=spec.question,
+        choices=spec.choices,
+        window_presets=window_presets(pres.window),
         default_window=(pres.window.name, pres.window.width, pres.window.level),
-        planes=pres.planes, confidence_enabled=spec.confidence,
+        planes=pres.planes,
+        confidence_enabled=spec.confidence,
         displayed_at=clock.as_utc(assignment.first_displayed_at),
         idempotency_key=secrets.token_hex(16),
         min_seconds_on_case=spec.reading.min_seconds_on_case,
         idle_seconds=spec.reading.idle_seconds,
-        lesion_voxel=lesion_voxel(assignment.case))
+        lesion_voxel=lesion_voxel(assignment.case),
+    )
 
 
 def lesion_voxel(case: StudyCase) -> tuple[int, int, int] | None:
@@ -199,24 +231,39 @@ def record_display(session: Session, reader: User, code: str) -> datetime:
     report, the time on case from the latest display (time logged out does not count)."""
     a = _assignment(session, reader, code)
     now = clock.now()
-    session.add(AnswerEvent(study_id=a.study_id, case_id=a.case_id, reader_id=reader.id,
-                            event=DISPLAYED, payload={}, idempotency_key="-",
-                            created_at=now))
+    session.add(
+        AnswerEvent(
+            study_id=a.study_id,
+            case_id=a.case_id,
+            reader_id=reader.id,
+            event=DISPLAYED,
+            payload={},
+            idempotency_key="-",
+            created_at=now,
+        )
+    )
     session.commit()
     return now
 
 
 def _last_display(session: Session, a: Assignment) -> datetime | None:
-    return clock.as_utc(session.scalar(
-        select(func.max(AnswerEvent.created_at)).where(
-            AnswerEvent.reader_id == a.reader_id, AnswerEvent.case_id == a.case_id,
-            AnswerEvent.event == DISPLAYED)))
+    return clock.as_utc(
+        session.scalar(
+            select(func.max(AnswerEvent.created_at)).where(
+                AnswerEvent.reader_id == a.reader_id,
+                AnswerEvent.case_id == a.case_id,
+                AnswerEvent.event == DISPLAYED,
+            )
+        )
+    )
 
 
 def _assignment(session: Session, reader: User, code: str) -> Assignment:
     assignment = session.scalar(
-        select(Assignment).join(StudyCase, Assignment.case_id == StudyCase.id)
-        .where(StudyCase.code == str(code), Assignment.reader_id == reader.id))
+        select(Assignment)
+        .join(StudyCase, Assignment.case_id == StudyCase.id)
+        .where(StudyCase.code == str(code), Assignment.reader_id == reader.id)
+    )
     if assignment is None:  # same message for unknown codes: no existence oracle
         raise AccessDenied(NOT_ASSIGNED)
     return assignment
@@ -228,13 +275,21 @@ def case_volume_bytes(session: Session, reader: User, code: str) -> bytes:
     case = _assignment(session, reader, code).case
     payload = Path(case.blinded_path).read_bytes()
     if hashlib.sha256(payload).hexdigest() != case.blinded_sha256:
-        raise StudyError(f"case {code}: blinded file changed on disk since the study was "
-                         "created; restore the study export folder")
+        raise StudyError(
+            f"case {code}: blinded file changed on disk since the study was "
+            "created; restore the study export folder"
+        )
     return payload
 
 
-def _validate(study: Study, value: str, confidence: int | None, window_width: float | None,
-              window_level: float | None, key: str) -> None:
+def _validate(
+    study: Study,
+    value: str,
+    confidence: int | None,
+    window_width: float | None,
+    window_level: float | None,
+    key: str,
+) -> None:
     spec, _ = _presentation(study)
     allowed = [v for _, v in spec.choices]
     if value not in allowed:
@@ -242,8 +297,11 @@ def _validate(study: Study, value: str, confidence: int | None, window_width: fl
     if confidence is not None:
         if not spec.confidence:
             raise StudyError("this study does not ask for a confidence; send confidence=None")
-        if isinstance(confidence, bool) or not isinstance(confidence, int) \
-                or not 1 <= confidence <= 5:
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int)
+            or not 1 <= confidence <= 5
+        ):
             raise StudyError(f"confidence must be an integer 1-5, got {confidence!r}")
     for name, v in (("window width", window_width), ("window level", window_level)):
         if v is not None and not (isinstance(v, int | float) and math.isfinite(v)):
@@ -251,15 +309,24 @@ def _validate(study: Study, value: str, confidence: int | None, window_width: fl
     if window_width is not None and window_width <= 0:
         raise StudyError(f"window width must be > 0, got {window_width!r}")
     if not isinstance(key, str) or not 8 <= len(key) <= 64:
-        raise StudyError("idempotency key must be a string of 8-64 characters; use "
-                         "CaseView.idempotency_key")
+        raise StudyError(
+            "idempotency key must be a string of 8-64 characters; use CaseView.idempotency_key"
+        )
 
 
-def submit_answer(session: Session, reader: User, code: str, *, value: str,
-                  confidence: int | None = None, displayed_at: datetime | None = None,
-                  window_width: float | None = None, window_level: float | None = None,
-                  visible_seconds: float | None = None,
-                  idempotency_key: str) -> SubmitResult:
+def submit_answer(
+    session: Session,
+    reader: User,
+    code: str,
+    *,
+    value: str,
+    confidence: int | None = None,
+    displayed_at: datetime | None = None,
+    window_width: float | None = None,
+    window_level: float | None = None,
+    visible_seconds: float | None = None,
+    idempotency_key: str,
+) -> SubmitResult:
     """Record ``reader``'s answer to case ``code`` in ONE committed transaction.
 
     Outcomes: ``created`` (first answer: answer row + 'created' event + assignment answered);
@@ -282,9 +349,18 @@ def submit_answer(session: Session, reader: User, code: str, *, value: str,
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            result = _submit_once(session, reader, code, value, confidence, displayed_at,
-                                  window_width, window_level, visible_seconds,
-                                  idempotency_key)
+            result = _submit_once(
+                session,
+                reader,
+                code,
+                value,
+                confidence,
+                displayed_at,
+                window_width,
+                window_level,
+                visible_seconds,
+                idempotency_key,
+            )
             session.commit()
             return result
         except IntegrityError:
@@ -293,35 +369,62 @@ def submit_answer(session: Session, reader: User, code: str, *, value: str,
             session.rollback()
             if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
                 raise
-            time.sleep(0.05 * 2 ** attempt)
-    raise StudyError(f"case {code}: the answer could not be recorded (database busy); submit "
-                     "again, nothing was lost")
+            time.sleep(0.05 * 2**attempt)
+    raise StudyError(
+        f"case {code}: the answer could not be recorded (database busy); submit "
+        "again, nothing was lost"
+    )
 
 
-def _event(session: Session, a: Assignment, kind: Kind, key: str, answer: Answer | None,
-           payload: dict) -> None:
-    session.add(AnswerEvent(answer_id=answer.id if answer else None, study_id=a.study_id,
-                            case_id=a.case_id, reader_id=a.reader_id, event=kind,
-                            payload=payload, idempotency_key=key, created_at=clock.now()))
+def _event(
+    session: Session, a: Assignment, kind: Kind, key: str, answer: Answer | None, payload: dict
+) -> None:
+    session.add(
+        AnswerEvent(
+            answer_id=answer.id if answer else None,
+            study_id=a.study_id,
+            case_id=a.case_id,
+            reader_id=a.reader_id,
+            event=kind,
+            payload=payload,
+            idempotency_key=key,
+            created_at=clock.now(),
+        )
+    )
 
 
 def too_soon_message(seconds: float, least: float) -> str:
-    return (f"The case was on screen for {seconds:.1f} s only; look at it for at least "
-            f"{least:g} s before answering. Your answer was not recorded.")
+    return (
+        f"The case was on screen for {seconds:.1f} s only; look at it for at least "
+        f"{least:g} s before answering. Your answer was not recorded."
+    )
 
 
-def _submit_once(session: Session, reader: User, code: str, value: str,
-                 confidence: int | None, displayed_at: datetime | None,
-                 window_width: float | None, window_level: float | None,
-                 visible_seconds: float | None, key: str) -> SubmitResult:
+def _submit_once(
+    session: Session,
+    reader: User,
+    code: str,
+    value: str,
+    confidence: int | None,
+    displayed_at: datetime | None,
+    window_width: float | None,
+    window_level: float | None,
+    visible_seconds: float | None,
+    key: str,
+) -> SubmitResult:
     a = _assignment(session, reader, code)
     study = session.get_one(Study, a.study_id)
     _validate(study, value, confidence, window_width, window_level, key)
     if visible_seconds is not None and not (
-            isinstance(visible_seconds, int | float) and not isinstance(visible_seconds, bool)
-            and math.isfinite(visible_seconds) and visible_seconds >= 0):
-        raise StudyError(f"visible seconds must be a finite number >= 0, got "
-                         f"{visible_seconds!r}; send the viewer's report or None")
+        isinstance(visible_seconds, int | float)
+        and not isinstance(visible_seconds, bool)
+        and math.isfinite(visible_seconds)
+        and visible_seconds >= 0
+    ):
+        raise StudyError(
+            f"visible seconds must be a finite number >= 0, got "
+            f"{visible_seconds!r}; send the viewer's report or None"
+        )
     spec, _ = _presentation(study)
     least = spec.reading.min_seconds_on_case
     question = DESIGN_QUESTION[study.design].value
@@ -331,41 +434,69 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
     since_shown = max(0.0, (now - shown).total_seconds())
     bound = max(0.0, (now - first).total_seconds())
     seconds = since_shown if visible_seconds is None else min(float(visible_seconds), bound)
-    payload = {"value": value, "confidence": confidence, "window_width": window_width,
-               "window_level": window_level, "seconds_on_case": round(seconds, 3),
-               "visible_seconds": visible_seconds, "seconds_since_display": round(since_shown, 3),
-               "min_seconds_on_case": least}
+    payload = {
+        "value": value,
+        "confidence": confidence,
+        "window_width": window_width,
+        "window_level": window_level,
+        "seconds_on_case": round(seconds, 3),
+        "visible_seconds": visible_seconds,
+        "seconds_since_display": round(since_shown, 3),
+        "min_seconds_on_case": least,
+    }
     if study.status == StudyStatus.CLOSED:
         _event(session, a, Kind.REJECTED, key, None, {**payload, "reason": "closed"})
         return SubmitResult(Kind.REJECTED, CLOSED)
-    answer = session.scalar(select(Answer).where(Answer.reader_id == reader.id,
-                                                 Answer.case_id == a.case_id,
-                                                 Answer.question == question))
+    answer = session.scalar(
+        select(Answer).where(
+            Answer.reader_id == reader.id, Answer.case_id == a.case_id, Answer.question == question
+        )
+    )
     if answer is None:
         other = session.scalar(select(Answer).where(Answer.idempotency_key == key))
         if other is not None and (other.case_id, other.reader_id) != (a.case_id, reader.id):
-            raise StudyError("idempotency key already used for another case; use a fresh "
-                             "key per displayed case (CaseView.idempotency_key)")
+            raise StudyError(
+                "idempotency key already used for another case; use a fresh "
+                "key per displayed case (CaseView.idempotency_key)"
+            )
         answer = other  # not None: a concurrent submit of this very key committed meanwhile
-    seen = answer is not None and (answer.idempotency_key == key or session.scalar(
-        select(func.count(AnswerEvent.id)).where(
-            AnswerEvent.idempotency_key == key, AnswerEvent.reader_id == reader.id,
-            AnswerEvent.case_id == a.case_id, AnswerEvent.event.in_((Kind.CREATED, Kind.CHANGED)))))
+    seen = answer is not None and (
+        answer.idempotency_key == key
+        or session.scalar(
+            select(func.count(AnswerEvent.id)).where(
+                AnswerEvent.idempotency_key == key,
+                AnswerEvent.reader_id == reader.id,
+                AnswerEvent.case_id == a.case_id,
+                AnswerEvent.event.in_((Kind.CREATED, Kind.CHANGED)),
+            )
+        )
+    )
     if seen:  # a retry of a recorded submission: never refused, never re-applied
         assert answer is not None  # seen requires an answer
         _event(session, a, Kind.DUPLICATE, key, answer, payload)
         return SubmitResult(Kind.DUPLICATE, "Answer already recorded.", answer.revision)
     if since_shown < least:
         _event(session, a, Kind.REJECTED, key, answer, {**payload, "reason": "too soon"})
-        return SubmitResult(Kind.REJECTED, too_soon_message(since_shown, least),
-                            answer.revision if answer else None)
+        return SubmitResult(
+            Kind.REJECTED, too_soon_message(since_shown, least), answer.revision if answer else None
+        )
     if answer is None:
-        answer = Answer(study_id=a.study_id, case_id=a.case_id, reader_id=reader.id,
-                        question=question, value=value, confidence=confidence,
-                        seconds_on_case=seconds, first_answer_seconds=seconds,
-                        window_width=window_width,
-                        window_level=window_level, displayed_at=first, submitted_at=now,
-                        revision=1, idempotency_key=key)
+        answer = Answer(
+            study_id=a.study_id,
+            case_id=a.case_id,
+            reader_id=reader.id,
+            question=question,
+            value=value,
+            confidence=confidence,
+            seconds_on_case=seconds,
+            first_answer_seconds=seconds,
+            window_width=window_width,
+            window_level=window_level,
+            displayed_at=first,
+            submitted_at=now,
+            revision=1,
+            idempotency_key=key,
+        )
         session.add(answer)
         session.flush()  # IntegrityError here when a concurrent submit inserted first
         _event(session, a, Kind.CREATED, key, answer, payload)
@@ -373,10 +504,12 @@ def _submit_once(session: Session, reader: User, code: str, value: str,
         return SubmitResult(Kind.CREATED, "Answer recorded.", 1)
     if not study.allow_changes:
         _event(session, a, Kind.REJECTED, key, answer, {**payload, "reason": "changes not allowed"})
-        return SubmitResult(Kind.REJECTED, "You already answered this case; answers cannot be "
-                            "changed in this study.", answer.revision)
-    before = {"value": answer.value, "confidence": answer.confidence,
-              "revision": answer.revision}
+        return SubmitResult(
+            Kind.REJECTED,
+            "You already answered this case; answers cannot be changed in this study.",
+            answer.revision,
+        )
+    before = {"value": answer.value, "confidence": answer.confidence, "revision": answer.revision}
     answer.value, answer.confidence = value, confidence
     answer.window_width, answer.window_level = window_width, window_level
     answer.seconds_on_case, answer.submitted_at = seconds, now
@@ -395,13 +528,25 @@ def reader_feedback(session: Session, reader: User, study_id: int) -> list[dict]
     if not study.educational:
         raise AccessDenied("This study does not show the correct answers.")
     rows = session.execute(
-        select(Assignment, Answer).join(Answer, (Answer.case_id == Assignment.case_id)
-                                        & (Answer.reader_id == Assignment.reader_id),
-                                        isouter=True)
+        select(Assignment, Answer)
+        .join(
+            Answer,
+            (Answer.case_id == Assignment.case_id) & (Answer.reader_id == Assignment.reader_id),
+            isouter=True,
+        )
         .where(Assignment.study_id == study_id, Assignment.reader_id == reader.id)
-        .order_by(Assignment.position)).all()
+        .order_by(Assignment.position)
+    ).all()
     if any(ans is None for _, ans in rows):
         raise AccessDenied("Finish the study to see the correct answers.")
     truth = (lambda c: c.arm.value) if study.design == StudyDesign.TURING else (lambda c: c.organ)
-    return [{"position": a.position + 1, "code": a.case.code, "your_answer": ans.value,
-             "truth": truth(a.case), "correct": ans.value == truth(a.case)} for a, ans in rows]
+    return [
+        {
+            "position": a.position + 1,
+            "code": a.case.code,
+            "your_answer": ans.value,
+            "truth": truth(a.case),
+            "correct": ans.value == truth(a.case),
+        }
+        for a, ans in rows
+    ]

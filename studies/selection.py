@@ -62,28 +62,45 @@ def _mm(c: Candidate) -> float:
 def real_candidates(session: Session, organ: str) -> list[Candidate]:
     """Non-synthetic volumes whose ``organ`` has a real tumor or phantom lesion mask."""
     rows = session.scalars(
-        select(VolumeOrgan).join(Volume)
-        .where(VolumeOrgan.organ == organ,
-               VolumeOrgan.tumor_kind.in_([TumorKind.REAL, TumorKind.PHANTOM_LESION]),
-               Volume.origin != Origin.SYNTHETIC)
+        select(VolumeOrgan)
+        .join(Volume)
+        .where(
+            VolumeOrgan.organ == organ,
+            VolumeOrgan.tumor_kind.in_([TumorKind.REAL, TumorKind.PHANTOM_LESION]),
+            Volume.origin != Origin.SYNTHETIC,
+        )
         .options(selectinload(VolumeOrgan.volume).selectinload(Volume.dataset))
-        .order_by(Volume.id)).all()
-    return [Candidate(vo.volume_id, vo.id, Arm.REAL, organ, None, TumorKind(vo.tumor_kind).value,
-                      vo.tumor_diameter_mm,
-                      f"{vo.volume.dataset.name}/{vo.volume.case_id}")
-            for vo in rows if vo.tumor_paths]
+        .order_by(Volume.id)
+    ).all()
+    return [
+        Candidate(
+            vo.volume_id,
+            vo.id,
+            Arm.REAL,
+            organ,
+            None,
+            TumorKind(vo.tumor_kind).value,
+            vo.tumor_diameter_mm,
+            f"{vo.volume.dataset.name}/{vo.volume.case_id}",
+        )
+        for vo in rows
+        if vo.tumor_paths
+    ]
 
 
 def synthetic_candidates(session: Session, organ: str) -> list[Candidate]:
     """Synthetic volumes made for ``organ`` (by provenance) that have a tumor mask."""
     rows = session.execute(
-        select(SyntheticProvenance, VolumeOrgan).join(Volume, SyntheticProvenance.volume_id
-                                                      == Volume.id)
-        .join(VolumeOrgan, (VolumeOrgan.volume_id == Volume.id)
-              & (VolumeOrgan.organ == SyntheticProvenance.organ))
+        select(SyntheticProvenance, VolumeOrgan)
+        .join(Volume, SyntheticProvenance.volume_id == Volume.id)
+        .join(
+            VolumeOrgan,
+            (VolumeOrgan.volume_id == Volume.id) & (VolumeOrgan.organ == SyntheticProvenance.organ),
+        )
         .where(SyntheticProvenance.organ == organ, Volume.origin == Origin.SYNTHETIC)
         .options(selectinload(SyntheticProvenance.volume).selectinload(Volume.dataset))
-        .order_by(Volume.id)).all()
+        .order_by(Volume.id)
+    ).all()
     out = []
     for prov, vo in rows:
         if not vo.tumor_paths:
@@ -91,33 +108,58 @@ def synthetic_candidates(session: Session, organ: str) -> list[Candidate]:
         diameter = vo.tumor_diameter_mm
         if diameter is None:
             diameter = (prov.tumor_stats or {}).get("diameter_mm")
-        out.append(Candidate(prov.volume_id, vo.id, Arm.SYNTHETIC, organ, prov.method,
-                             TumorKind.SYNTHETIC.value, diameter,
-                             f"{prov.volume.dataset.name}/{prov.volume.case_id}"))
+        out.append(
+            Candidate(
+                prov.volume_id,
+                vo.id,
+                Arm.SYNTHETIC,
+                organ,
+                prov.method,
+                TumorKind.SYNTHETIC.value,
+                diameter,
+                f"{prov.volume.dataset.name}/{prov.volume.case_id}",
+            )
+        )
     return out
 
 
-def _draw(pool: Sequence[Candidate], n: int, rng: np.random.Generator, what: str,
-          spec: StudySpec, fix: str) -> list[Candidate]:
+def _draw(
+    pool: Sequence[Candidate],
+    n: int,
+    rng: np.random.Generator,
+    what: str,
+    spec: StudySpec,
+    fix: str,
+) -> list[Candidate]:
     _check_enough(pool, n, what, spec, fix)
     idx: np.ndarray | list[int] = rng.choice(len(pool), size=n, replace=False) if n else []
     return [pool[i] for i in sorted(idx)]
 
 
-def _check_enough(pool: Sequence[Candidate], n: int, what: str, spec: StudySpec,
-                  fix: str) -> None:
+def _check_enough(pool: Sequence[Candidate], n: int, what: str, spec: StudySpec, fix: str) -> None:
     if len(pool) < n:
         lo, hi = spec.tumor_diameter_mm
-        size = "" if lo is None and hi is None else \
-            f" with tumor diameter in [{lo if lo is not None else 0}, " \
+        size = (
+            ""
+            if lo is None and hi is None
+            else f" with tumor diameter in [{lo if lo is not None else 0}, "
             f"{hi if hi is not None else 'inf'}] mm"
-        raise SelectionError(f"{spec.source or spec.name}: {what} asks for {n} cases but the "
-                             f"catalog has {len(pool)} matching{size}; {fix}")
+        )
+        raise SelectionError(
+            f"{spec.source or spec.name}: {what} asks for {n} cases but the "
+            f"catalog has {len(pool)} matching{size}; {fix}"
+        )
 
 
-def _draw_matched(pool: Sequence[Candidate], real: Sequence[Candidate], n: int,
-                  rng: np.random.Generator, what: str, spec: StudySpec,
-                  fix: str) -> list[Candidate]:
+def _draw_matched(
+    pool: Sequence[Candidate],
+    real: Sequence[Candidate],
+    n: int,
+    rng: np.random.Generator,
+    what: str,
+    spec: StudySpec,
+    fix: str,
+) -> list[Candidate]:
     """``n`` synthetic candidates paired with the real arm's diameters (optimal assignment,
     seeded tie-break); each records its real partner in ``matched_to``."""
     _check_enough(pool, n, what, spec, fix)
@@ -128,8 +170,10 @@ def _draw_matched(pool: Sequence[Candidate], real: Sequence[Candidate], n: int,
         return _draw(pool, n, rng, what, spec, fix)
     shuffled = [pool[i] for i in rng.permutation(len(pool))]
     picked = matching.assign_nearest(targets, [_mm(c) for c in shuffled])
-    return [replace(shuffled[j], matched_to=real[k].organ_id)
-            for j, k in zip(picked, partner, strict=True)]
+    return [
+        replace(shuffled[j], matched_to=real[k].organ_id)
+        for j, k in zip(picked, partner, strict=True)
+    ]
 
 
 def select_cases(session: Session, spec: StudySpec) -> list[Candidate]:
@@ -141,28 +185,44 @@ def select_cases(session: Session, spec: StudySpec) -> list[Candidate]:
     by_size = spec.match == "size"
     chosen: list[Candidate] = []
     for organ in spec.organs:
-        real = [c for c in real_candidates(session, organ)
-                if _in_range(c.tumor_diameter_mm, spec.tumor_diameter_mm)]
-        synthetic = [c for c in synthetic_candidates(session, organ)
-                     if _in_range(c.tumor_diameter_mm, spec.tumor_diameter_mm)]
+        real = [
+            c
+            for c in real_candidates(session, organ)
+            if _in_range(c.tumor_diameter_mm, spec.tumor_diameter_mm)
+        ]
+        synthetic = [
+            c
+            for c in synthetic_candidates(session, organ)
+            if _in_range(c.tumor_diameter_mm, spec.tumor_diameter_mm)
+        ]
         if by_size:
             real = [c for c in real if c.tumor_diameter_mm is not None]
             synthetic = [c for c in synthetic if c.tumor_diameter_mm is not None]
-            wanted = [c for c in synthetic if ANY_METHOD in spec.synthetic
-                      or c.method in spec.synthetic]
+            wanted = [
+                c for c in synthetic if ANY_METHOD in spec.synthetic or c.method in spec.synthetic
+            ]
             inside = matching.common_support([_mm(c) for c in real], [_mm(c) for c in wanted])
             if inside.sum() >= spec.real:  # draw real cases the synthetic pool can match
                 real = [c for c, ok in zip(real, inside, strict=True) if ok]
-        real_arm = _draw(real, spec.real, rng, f"cases_per_organ.real ({organ})", spec,
-                         "lower the count, widen selection.tumor_diameter_mm or import more "
-                         "datasets with tumor masks (`turingct data import`)")
+        real_arm = _draw(
+            real,
+            spec.real,
+            rng,
+            f"cases_per_organ.real ({organ})",
+            spec,
+            "lower the count, widen selection.tumor_diameter_mm or import more "
+            "datasets with tumor masks (`turingct data import`)",
+        )
         chosen += real_arm
         for method, n in sorted(spec.synthetic.items()):
-            pool = synthetic if method == ANY_METHOD else \
-                [c for c in synthetic if c.method == method]
+            pool = (
+                synthetic if method == ANY_METHOD else [c for c in synthetic if c.method == method]
+            )
             key = "cases_per_organ.synthetic" + ("" if method == ANY_METHOD else f".{method}")
-            fix = ("lower the count, widen selection.tumor_diameter_mm or synthesize more "
-                   "(`turingct synth batch`)")
+            fix = (
+                "lower the count, widen selection.tumor_diameter_mm or synthesize more "
+                "(`turingct synth batch`)"
+            )
             if by_size:
                 chosen += _draw_matched(pool, real_arm, n, rng, f"{key} ({organ})", spec, fix)
             else:
@@ -172,27 +232,35 @@ def select_cases(session: Session, spec: StudySpec) -> list[Candidate]:
     return chosen
 
 
-def size_match_report(chosen: Sequence[Candidate], codes: Mapping[int, str] | None = None
-                      ) -> dict:
+def size_match_report(chosen: Sequence[Candidate], codes: Mapping[int, str] | None = None) -> dict:
     """The achieved size match of a selection: :func:`studies.matching.balance` over the two
     arms' diameters plus one entry per synthetic case with its real partner's diameter.
     ``codes`` maps organ_id -> blinded case code (pairs then name codes, not catalog ids)."""
     codes = codes or {}
     by_organ_id = {c.organ_id: c for c in chosen}
-    real = [c.tumor_diameter_mm for c in chosen
-            if c.arm == Arm.REAL and c.tumor_diameter_mm is not None]
-    syn = [c.tumor_diameter_mm for c in chosen
-           if c.arm == Arm.SYNTHETIC and c.tumor_diameter_mm is not None]
+    real = [
+        c.tumor_diameter_mm for c in chosen if c.arm == Arm.REAL and c.tumor_diameter_mm is not None
+    ]
+    syn = [
+        c.tumor_diameter_mm
+        for c in chosen
+        if c.arm == Arm.SYNTHETIC and c.tumor_diameter_mm is not None
+    ]
     pairs: list[dict[str, Any]] = []
     for c in chosen:
         partner = by_organ_id.get(c.matched_to) if c.matched_to is not None else None
         if partner is None:
             continue
-        pairs.append({"organ": c.organ, "method": c.method,
-                      "real": codes.get(partner.organ_id, partner.source),
-                      "synthetic": codes.get(c.organ_id, c.source),
-                      "real_mm": round(float(_mm(partner)), 2),
-                      "synthetic_mm": round(float(_mm(c)), 2)})
+        pairs.append(
+            {
+                "organ": c.organ,
+                "method": c.method,
+                "real": codes.get(partner.organ_id, partner.source),
+                "synthetic": codes.get(c.organ_id, c.source),
+                "real_mm": round(float(_mm(partner)), 2),
+                "synthetic_mm": round(float(_mm(c)), 2),
+            }
+        )
     report = matching.balance(real, syn, [(p["real_mm"], p["synthetic_mm"]) for p in pairs])
     report["pairs"] = pairs
     return report

@@ -39,9 +39,16 @@ def start(session: Session, user: User, source: str = "unknown") -> str:
     stored)."""
     now = clock.now()
     token = secrets.token_urlsafe(32)
-    session.add(LoginSession(token_sha256=_hash(token), user_id=user.id,
-                             source=str(source)[:64], created_at=now, last_seen_at=now,
-                             expires_at=now + MAX_AGE))
+    session.add(
+        LoginSession(
+            token_sha256=_hash(token),
+            user_id=user.id,
+            source=str(source)[:64],
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + MAX_AGE,
+        )
+    )
     session.flush()
     return token
 
@@ -50,8 +57,12 @@ def _live_row(session: Session, token: str | None, now: datetime) -> LoginSessio
     if not token:
         return None
     row = session.scalar(select(LoginSession).where(LoginSession.token_sha256 == _hash(token)))
-    if row is None or row.revoked_at is not None or clock.as_utc(row.expires_at) <= now \
-            or clock.as_utc(row.last_seen_at) + IDLE_LIMIT <= now:
+    if (
+        row is None
+        or row.revoked_at is not None
+        or clock.as_utc(row.expires_at) <= now
+        or clock.as_utc(row.last_seen_at) + IDLE_LIMIT <= now
+    ):
         return None
     return row
 
@@ -83,9 +94,11 @@ def require_live(session: Session, token: str | None) -> User:
 def end(session: Session, token: str | None) -> None:
     """End one session (no error if it is unknown or already ended)."""
     if token:
-        session.execute(update(LoginSession).where(LoginSession.token_sha256 == _hash(token),
-                                                   LoginSession.revoked_at.is_(None))
-                        .values(revoked_at=clock.now()))
+        session.execute(
+            update(LoginSession)
+            .where(LoginSession.token_sha256 == _hash(token), LoginSession.revoked_at.is_(None))
+            .values(revoked_at=clock.now())
+        )
 
 
 def end_all(session: Session, user_id: int | None) -> int:
@@ -93,11 +106,26 @@ def end_all(session: Session, user_id: int | None) -> int:
     if user_id is None:
         return 0
     # DML statements yield a CursorResult; Session.execute is only typed as Result
-    return cast(CursorResult[Any], session.execute(
-        update(LoginSession).where(LoginSession.user_id == user_id,
-                                   LoginSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now()))).rowcount or 0
+    return (
+        cast(
+            CursorResult[Any],
+            session.execute(
+                update(LoginSession)
+                .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+                .values(revoked_at=clock.now())
+            ),
+        ).rowcount
+        or 0
+    )
 
 
-__all__ = ["IDLE_LIMIT", "MAX_AGE", "SESSION_ENDED", "end", "end_all", "require_live",
-           "resume", "start"]
+__all__ = [
+    "IDLE_LIMIT",
+    "MAX_AGE",
+    "SESSION_ENDED",
+    "end",
+    "end_all",
+    "require_live",
+    "resume",
+    "start",
+]

@@ -36,7 +36,7 @@ ANY_METHOD = "any"
 # a whole abdomen is a typo (e.g. 960 for 96), and the voxel cap bounds memory per case
 # (512^3 int16 = 256 MiB; resampling holds a float32 copy).
 MAX_CROP_MM = 512.0
-MAX_CROP_VOXELS = 512 ** 3
+MAX_CROP_VOXELS = 512**3
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,100}$")
 # Bounds that make every spec parse in bounded time and memory, whatever the file holds. A
@@ -154,27 +154,41 @@ class StudySpec:
         p = self.presentation
         lo, hi = self.tumor_diameter_mm
         return {
-            "name": self.name, "design": self.design, "organs": list(self.organs),
-            "cases_per_organ": {"real": self.real,
-                                "synthetic": (self.synthetic[ANY_METHOD]
-                                              if set(self.synthetic) == {ANY_METHOD}
-                                              else dict(self.synthetic))},
+            "name": self.name,
+            "design": self.design,
+            "organs": list(self.organs),
+            "cases_per_organ": {
+                "real": self.real,
+                "synthetic": (
+                    self.synthetic[ANY_METHOD]
+                    if set(self.synthetic) == {ANY_METHOD}
+                    else dict(self.synthetic)
+                ),
+            },
             "selection": {"tumor_diameter_mm": [lo, hi], "match": self.match},
             "presentation": {
                 "spacing_mm": list(p.spacing_mm),
-                "crop": {"around": p.crop.around,
-                         "size": list(p.crop.size) if p.crop.size else None,
-                         "unit": p.crop.unit, "margin_mm": p.crop.margin_mm},
+                "crop": {
+                    "around": p.crop.around,
+                    "size": list(p.crop.size) if p.crop.size else None,
+                    "unit": p.crop.unit,
+                    "margin_mm": p.crop.margin_mm,
+                },
                 "window": {"width": p.window.width, "level": p.window.level}
-                if p.window.name == "custom" else p.window.name,
+                if p.window.name == "custom"
+                else p.window.name,
                 "window_in_header": p.window_in_header,
                 "planes": list(p.planes),
             },
-            "readers": list(self.readers), "seed": self.seed,
-            "allow_changes": self.allow_changes, "educational": self.educational,
+            "readers": list(self.readers),
+            "seed": self.seed,
+            "allow_changes": self.allow_changes,
+            "educational": self.educational,
             "confidence": self.confidence,
-            "reading": {"min_seconds_on_case": self.reading.min_seconds_on_case,
-                        "idle_seconds": self.reading.idle_seconds},
+            "reading": {
+                "min_seconds_on_case": self.reading.min_seconds_on_case,
+                "idle_seconds": self.reading.idle_seconds,
+            },
         }
 
 
@@ -185,22 +199,35 @@ class _Checker:
         self.source = source
 
     def fail(self, key: str, constraint: str, value: Any, fix: str) -> SpecError:
-        return SpecError(f"{self.source}: {key} must be {constraint}, got "
-                         f"{short_repr(value)}; {fix}")
+        return SpecError(
+            f"{self.source}: {key} must be {constraint}, got {short_repr(value)}; {fix}"
+        )
 
-    def mapping(self, value: Any, key: str, allowed: set[str],
-                required: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        allowed: set[str],
+        required: set[str] | frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(key, "a mapping", value, "see studies/examples/turing_demo.yaml")
-        unknown = sorted((k if len(k) <= 60 else k[:57] + "...") if isinstance(k, str)
-                         else short_repr(k) for k in value if k not in allowed)
+        unknown = sorted(
+            (k if len(k) <= 60 else k[:57] + "...") if isinstance(k, str) else short_repr(k)
+            for k in value
+            if k not in allowed
+        )
         if unknown:
-            raise SpecError(f"{self.source}: unknown key {key + '.' if key != 'spec' else ''}"
-                            f"{unknown[0]}; allowed keys are {', '.join(sorted(allowed))}")
+            raise SpecError(
+                f"{self.source}: unknown key {key + '.' if key != 'spec' else ''}"
+                f"{unknown[0]}; allowed keys are {', '.join(sorted(allowed))}"
+            )
         for req in sorted(required):
             if req not in value:
-                raise SpecError(f"{self.source}: {key + '.' if key != 'spec' else ''}{req} is "
-                                "missing; add it (see studies/examples/turing_demo.yaml)")
+                raise SpecError(
+                    f"{self.source}: {key + '.' if key != 'spec' else ''}{req} is "
+                    "missing; add it (see studies/examples/turing_demo.yaml)"
+                )
         return dict(value)
 
     def integer(self, value: Any, key: str, lo: int = 0) -> int:
@@ -211,8 +238,12 @@ class _Checker:
     def number(self, value: Any, key: str, positive: bool = True) -> float:
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or (positive and value <= 0):
-            raise self.fail(key, "a positive number" if positive else "a number", value,
-                            "write a number such as 1.5")
+            raise self.fail(
+                key,
+                "a positive number" if positive else "a number",
+                value,
+                "write a number such as 1.5",
+            )
         return float(value)
 
     def boolean(self, value: Any, key: str) -> bool:
@@ -224,8 +255,12 @@ class _Checker:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = [value] * 3
         if not isinstance(value, list | tuple) or len(value) != 3:
-            raise self.fail(key, "a number or a list of 3 numbers (x, y, z)", value,
-                            "write e.g. [1.0, 1.0, 1.0]")
+            raise self.fail(
+                key,
+                "a number or a list of 3 numbers (x, y, z)",
+                value,
+                "write e.g. [1.0, 1.0, 1.0]",
+            )
         return tuple(self.number(v, f"{key}[{i}]") for i, v in enumerate(value))  # type: ignore[return-value]
 
     def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
@@ -242,8 +277,9 @@ def load_spec(path: str | Path) -> StudySpec:
         with path.open("rb") as f:
             raw = f.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read the spec ({exc.__class__.__name__}); check the "
-                        "path") from exc
+        raise SpecError(
+            f"{path}: cannot read the spec ({exc.__class__.__name__}); check the path"
+        ) from exc
     return parse_spec_bytes(raw, source=str(path))
 
 
@@ -251,8 +287,10 @@ def parse_spec_bytes(raw: bytes, source: str = "<spec>") -> StudySpec:
     """Validate the bytes of an uploaded or read spec file (UTF-8, at most
     :data:`MAX_SPEC_BYTES`)."""
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(f"{source}: spec file must be at most {MAX_SPEC_BYTES // 1024} KiB, got "
-                        f"more; a study spec is a short YAML file (see studies/examples/)")
+        raise SpecError(
+            f"{source}: spec file must be at most {MAX_SPEC_BYTES // 1024} KiB, got "
+            f"more; a study spec is a short YAML file (see studies/examples/)"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -274,8 +312,10 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
-                raise SpecError(f"{self.source}: spec must use at most {MAX_ALIASES} YAML "
-                                "aliases (*name); write the values out")
+                raise SpecError(
+                    f"{self.source}: spec must use at most {MAX_ALIASES} YAML "
+                    "aliases (*name); write the values out"
+                )
         return super().compose_node(parent, index)
 
 
@@ -292,8 +332,10 @@ def _expanded_size(node: yaml.Node, source: str) -> int:
         if key in on_path:
             raise SpecError(f"{source}: spec has a recursive YAML alias; write the values out")
         if depth > MAX_DEPTH:
-            raise SpecError(f"{source}: spec must nest at most {MAX_DEPTH} levels deep; "
-                            "see studies/examples/turing_demo.yaml")
+            raise SpecError(
+                f"{source}: spec must nest at most {MAX_DEPTH} levels deep; "
+                "see studies/examples/turing_demo.yaml"
+            )
         on_path.add(key)
         total = 1
         if isinstance(n, yaml.SequenceNode):
@@ -305,8 +347,10 @@ def _expanded_size(node: yaml.Node, source: str) -> int:
         for child in children:
             total += size(child, depth + 1)
             if total > MAX_EXPANDED_NODES:
-                raise SpecError(f"{source}: spec expands to more than {MAX_EXPANDED_NODES} "
-                                "values (YAML aliases?); a study spec is a short file")
+                raise SpecError(
+                    f"{source}: spec expands to more than {MAX_EXPANDED_NODES} "
+                    "values (YAML aliases?); a study spec is a short file"
+                )
         on_path.discard(key)
         sizes[key] = total
         return total
@@ -320,8 +364,10 @@ def safe_load_bounded(text: str, source: str = "<spec>") -> Any:
     are expanded. Raises :class:`SpecError` (one line, naming ``source``, never echoing the
     document)."""
     if len(text) > MAX_SPEC_BYTES:
-        raise SpecError(f"{source}: spec must be at most {MAX_SPEC_BYTES // 1024} KiB; a study "
-                        "spec is a short YAML file (see studies/examples/)")
+        raise SpecError(
+            f"{source}: spec must be at most {MAX_SPEC_BYTES // 1024} KiB; a study "
+            "spec is a short YAML file (see studies/examples/)"
+        )
     loader = _BoundedLoader(text, source)
     try:
         try:
@@ -329,16 +375,19 @@ def safe_load_bounded(text: str, source: str = "<spec>") -> Any:
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
-            raise SpecError(f"{source}: is not valid YAML{line}; fix the syntax (indentation, "
-                            "colons, quotes)") from None
+            raise SpecError(
+                f"{source}: is not valid YAML{line}; fix the syntax (indentation, colons, quotes)"
+            ) from None
         if node is None:
             return None
         _expanded_size(node, source)
         try:
             return loader.construct_document(node)
         except yaml.YAMLError:
-            raise SpecError(f"{source}: holds a YAML value that is not plain data; use plain "
-                            "strings, numbers, lists and mappings") from None
+            raise SpecError(
+                f"{source}: holds a YAML value that is not plain data; use plain "
+                "strings, numbers, lists and mappings"
+            ) from None
     finally:
         loader.dispose()
 
@@ -351,14 +400,33 @@ def parse_spec_text(text: str, source: str = "<spec>") -> StudySpec:
 def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     """Validate a spec mapping (as loaded from YAML) into a frozen :class:`StudySpec`."""
     c = _Checker(source)
-    top = c.mapping(data, "spec", {"name", "design", "organs", "cases_per_organ", "selection",
-                                   "presentation", "readers", "seed", "allow_changes",
-                                   "educational", "confidence", "reading"},
-                    {"name", "design", "organs", "cases_per_organ"})
+    top = c.mapping(
+        data,
+        "spec",
+        {
+            "name",
+            "design",
+            "organs",
+            "cases_per_organ",
+            "selection",
+            "presentation",
+            "readers",
+            "seed",
+            "allow_changes",
+            "educational",
+            "confidence",
+            "reading",
+        },
+        {"name", "design", "organs", "cases_per_organ"},
+    )
     name = top["name"]
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise c.fail("name", "1-200 letters, digits, spaces, '_', '.' or '-'", name,
-                     "choose a plain study name")
+        raise c.fail(
+            "name",
+            "1-200 letters, digits, spaces, '_', '.' or '-'",
+            name,
+            "choose a plain study name",
+        )
     design = c.choice(top["design"], "design", DESIGNS)
     organs = top["organs"]
     if isinstance(organs, str):
@@ -369,28 +437,46 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     if len(set(organs)) != len(organs):
         raise c.fail("organs", "a list without repeats", list(organs), "remove the duplicate")
     if design == StudyDesign.ORGAN_ORIGIN and len(organs) < 2:
-        raise c.fail("organs", "at least 2 organs for design organ_origin", list(organs),
-                     "add organs or use design: turing")
+        raise c.fail(
+            "organs",
+            "at least 2 organs for design organ_origin",
+            list(organs),
+            "add organs or use design: turing",
+        )
 
-    cases = c.mapping(top["cases_per_organ"], "cases_per_organ", {"real", "synthetic"},
-                      {"real", "synthetic"})
+    cases = c.mapping(
+        top["cases_per_organ"], "cases_per_organ", {"real", "synthetic"}, {"real", "synthetic"}
+    )
     real = c.integer(cases["real"], "cases_per_organ.real")
     syn_raw = cases["synthetic"]
     if isinstance(syn_raw, Mapping):
         if not syn_raw:
-            raise c.fail("cases_per_organ.synthetic", "a count or a non-empty method: count "
-                         "mapping", syn_raw, "write e.g. {pixel2cancer: 10}")
-        synthetic = {str(m): c.integer(n, f"cases_per_organ.synthetic.{m}")
-                     for m, n in syn_raw.items()}
+            raise c.fail(
+                "cases_per_organ.synthetic",
+                "a count or a non-empty method: count mapping",
+                syn_raw,
+                "write e.g. {pixel2cancer: 10}",
+            )
+        synthetic = {
+            str(m): c.integer(n, f"cases_per_organ.synthetic.{m}") for m, n in syn_raw.items()
+        }
     else:
         synthetic = {ANY_METHOD: c.integer(syn_raw, "cases_per_organ.synthetic")}
     n_syn = sum(synthetic.values())
     if design == StudyDesign.TURING and (real < 1 or n_syn < 1):
-        raise c.fail("cases_per_organ", "at least 1 real and 1 synthetic case for design "
-                     "turing", {"real": real, "synthetic": n_syn}, "raise the counts")
+        raise c.fail(
+            "cases_per_organ",
+            "at least 1 real and 1 synthetic case for design turing",
+            {"real": real, "synthetic": n_syn},
+            "raise the counts",
+        )
     if real + n_syn < 1:
-        raise c.fail("cases_per_organ", "at least 1 case", {"real": real, "synthetic": n_syn},
-                     "raise the counts")
+        raise c.fail(
+            "cases_per_organ",
+            "at least 1 case",
+            {"real": real, "synthetic": n_syn},
+            "raise the counts",
+        )
 
     diameter: tuple[float | None, float | None] = (None, None)
     # Size matching is on by default for Turing tests: size alone must not give the arm away.
@@ -398,19 +484,31 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     if "selection" in top:
         sel = c.mapping(top["selection"], "selection", {"tumor_diameter_mm", "match"})
         if "match" in sel:
-            match = c.choice("none" if sel["match"] is None else sel["match"],
-                             "selection.match", MATCH_MODES)
+            match = c.choice(
+                "none" if sel["match"] is None else sel["match"], "selection.match", MATCH_MODES
+            )
         if "tumor_diameter_mm" in sel:
             rng = sel["tumor_diameter_mm"]
             if not isinstance(rng, list | tuple) or len(rng) != 2:
-                raise c.fail("selection.tumor_diameter_mm", "[min, max] in mm (null for open)",
-                             rng, "write e.g. [5, 20]")
-            lo = None if rng[0] is None else c.number(rng[0], "selection.tumor_diameter_mm[0]",
-                                                      positive=False)
+                raise c.fail(
+                    "selection.tumor_diameter_mm",
+                    "[min, max] in mm (null for open)",
+                    rng,
+                    "write e.g. [5, 20]",
+                )
+            lo = (
+                None
+                if rng[0] is None
+                else c.number(rng[0], "selection.tumor_diameter_mm[0]", positive=False)
+            )
             hi = None if rng[1] is None else c.number(rng[1], "selection.tumor_diameter_mm[1]")
             if lo is not None and hi is not None and lo > hi:
-                raise c.fail("selection.tumor_diameter_mm", "[min, max] with min <= max", rng,
-                             "swap the numbers")
+                raise c.fail(
+                    "selection.tumor_diameter_mm",
+                    "[min, max] with min <= max",
+                    rng,
+                    "swap the numbers",
+                )
             diameter = (lo, hi)
 
     presentation = _presentation(c, top.get("presentation", {}))
@@ -419,13 +517,21 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
         raise c.fail("readers", "a list of usernames", readers, "write e.g. [alice, bob]")
     for i, r in enumerate(readers):
         if not isinstance(r, str) or not _USER_RE.match(r):
-            raise c.fail(f"readers[{i}]", "a username (letters, digits, _ . @ -)", r,
-                         "fix the username")
+            raise c.fail(
+                f"readers[{i}]", "a username (letters, digits, _ . @ -)", r, "fix the username"
+            )
     if len(set(readers)) != len(readers):
         raise c.fail("readers", "a list without repeats", readers, "remove the duplicate")
     return StudySpec(
-        name=name, design=design, organs=organs, real=real, synthetic=synthetic,
-        tumor_diameter_mm=diameter, match=match, presentation=presentation, readers=tuple(readers),
+        name=name,
+        design=design,
+        organs=organs,
+        real=real,
+        synthetic=synthetic,
+        tumor_diameter_mm=diameter,
+        match=match,
+        presentation=presentation,
+        readers=tuple(readers),
         seed=c.integer(top.get("seed", 0), "seed"),
         allow_changes=c.boolean(top.get("allow_changes", False), "allow_changes"),
         educational=c.boolean(top.get("educational", False), "educational"),
@@ -435,8 +541,12 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     )
 
 
-def check_crop_bounds(size: tuple[float, float, float] | None, unit: str,
-                      spacing: tuple[float, float, float], source: str = "<spec>") -> None:
+def check_crop_bounds(
+    size: tuple[float, float, float] | None,
+    unit: str,
+    spacing: tuple[float, float, float],
+    source: str = "<spec>",
+) -> None:
     """Refuse a crop box over :data:`MAX_CROP_MM` per axis or :data:`MAX_CROP_VOXELS` voxels
     at ``spacing`` (mm); ``size`` is in ``unit`` ('mm' or 'voxels'), None = not fixed yet."""
     if size is None:
@@ -445,24 +555,36 @@ def check_crop_bounds(size: tuple[float, float, float] | None, unit: str,
     mm = [float(v) * (s if unit == "voxels" else 1.0) for v, s in zip(size, sp, strict=True)]
     vox = [max(1, round(m / s)) for m, s in zip(mm, sp, strict=True)]
     if max(mm) > MAX_CROP_MM:
-        raise SpecError(f"{source}: presentation.crop.size must be at most {MAX_CROP_MM:g} mm "
-                        f"per axis, got {[round(m, 1) for m in mm]} mm; crop around the tumor "
-                        "(e.g. [96, 96, 64] mm)")
+        raise SpecError(
+            f"{source}: presentation.crop.size must be at most {MAX_CROP_MM:g} mm "
+            f"per axis, got {[round(m, 1) for m in mm]} mm; crop around the tumor "
+            "(e.g. [96, 96, 64] mm)"
+        )
     if math.prod(vox) > MAX_CROP_VOXELS:
-        raise SpecError(f"{source}: the crop must be at most {MAX_CROP_VOXELS} voxels, got "
-                        f"{' x '.join(map(str, vox))} at spacing {sp} mm; use a coarser "
-                        "presentation.spacing_mm or a smaller crop")
+        raise SpecError(
+            f"{source}: the crop must be at most {MAX_CROP_VOXELS} voxels, got "
+            f"{' x '.join(map(str, vox))} at spacing {sp} mm; use a coarser "
+            "presentation.spacing_mm or a smaller crop"
+        )
 
 
 def _reading(c: _Checker, raw: Any) -> Reading:
-    r = c.mapping(raw if raw is not None else {}, "reading",
-                  {"min_seconds_on_case", "idle_seconds"})
+    r = c.mapping(
+        raw if raw is not None else {}, "reading", {"min_seconds_on_case", "idle_seconds"}
+    )
     default = Reading()
-    least = c.number(r.get("min_seconds_on_case", default.min_seconds_on_case),
-                     "reading.min_seconds_on_case", positive=False)
+    least = c.number(
+        r.get("min_seconds_on_case", default.min_seconds_on_case),
+        "reading.min_seconds_on_case",
+        positive=False,
+    )
     if not 0 <= least <= 60:
-        raise c.fail("reading.min_seconds_on_case", "0-60 seconds", least,
-                     "write e.g. 1 (0 turns the check off)")
+        raise c.fail(
+            "reading.min_seconds_on_case",
+            "0-60 seconds",
+            least,
+            "write e.g. 1 (0 turns the check off)",
+        )
     idle = c.number(r.get("idle_seconds", default.idle_seconds), "reading.idle_seconds")
     if not 5 <= idle <= 3600:
         raise c.fail("reading.idle_seconds", "5-3600 seconds", idle, "write e.g. 60")
@@ -470,24 +592,32 @@ def _reading(c: _Checker, raw: Any) -> Reading:
 
 
 def _presentation(c: _Checker, raw: Any) -> Presentation:
-    p = c.mapping(raw if raw is not None else {}, "presentation",
-                  {"spacing_mm", "crop", "window", "window_in_header", "planes"})
+    p = c.mapping(
+        raw if raw is not None else {},
+        "presentation",
+        {"spacing_mm", "crop", "window", "window_in_header", "planes"},
+    )
     default = Presentation()
-    spacing = c.triple(p["spacing_mm"], "presentation.spacing_mm") if "spacing_mm" in p \
+    spacing = (
+        c.triple(p["spacing_mm"], "presentation.spacing_mm")
+        if "spacing_mm" in p
         else default.spacing_mm
+    )
     crop = default.crop
     if "crop" in p:
         cr = c.mapping(p["crop"], "presentation.crop", {"around", "size", "unit", "margin_mm"})
-        around = c.choice(cr.get("around", "tumor"), "presentation.crop.around",
-                          ("tumor", "organ"))
+        around = c.choice(cr.get("around", "tumor"), "presentation.crop.around", ("tumor", "organ"))
         unit = c.choice(cr.get("unit", "mm"), "presentation.crop.unit", ("mm", "voxels"))
         size = cr.get("size", crop.size if around == "tumor" else None)
         size = None if size is None else c.triple(size, "presentation.crop.size")
         if around == "tumor" and size is None:
-            raise c.fail("presentation.crop.size", "given when crop.around is tumor", None,
-                         "write e.g. size: [96, 96, 64]")
-        margin = c.number(cr.get("margin_mm", 10.0), "presentation.crop.margin_mm",
-                          positive=False)
+            raise c.fail(
+                "presentation.crop.size",
+                "given when crop.around is tumor",
+                None,
+                "write e.g. size: [96, 96, 64]",
+            )
+        margin = c.number(cr.get("margin_mm", 10.0), "presentation.crop.margin_mm", positive=False)
         crop = Crop(around=around, size=size, unit=unit, margin_mm=margin)
     check_crop_bounds(crop.size, crop.unit, spacing, c.source)
     window = default.window
@@ -498,17 +628,25 @@ def _presentation(c: _Checker, raw: Any) -> Presentation:
             window = Window(name, *WINDOW_PRESETS[name])
         else:
             wm = c.mapping(w, "presentation.window", {"width", "level"}, {"width", "level"})
-            window = Window("custom", c.number(wm["width"], "presentation.window.width"),
-                            c.number(wm["level"], "presentation.window.level", positive=False))
+            window = Window(
+                "custom",
+                c.number(wm["width"], "presentation.window.width"),
+                c.number(wm["level"], "presentation.window.level", positive=False),
+            )
     planes = p.get("planes", list(default.planes))
     if isinstance(planes, str):
         planes = [planes]
     if not isinstance(planes, list) or not planes:
-        raise c.fail("presentation.planes", "a non-empty list", planes,
-                     f"list some of {', '.join(PLANES)}")
+        raise c.fail(
+            "presentation.planes", "a non-empty list", planes, f"list some of {', '.join(PLANES)}"
+        )
     planes = tuple(c.choice(x, f"presentation.planes[{i}]", PLANES) for i, x in enumerate(planes))
     return Presentation(
-        spacing_mm=spacing, crop=crop, window=window,
-        window_in_header=c.boolean(p.get("window_in_header", True),
-                                   "presentation.window_in_header"),
-        planes=planes)
+        spacing_mm=spacing,
+        crop=crop,
+        window=window,
+        window_in_header=c.boolean(
+            p.get("window_in_header", True), "presentation.window_in_header"
+        ),
+        planes=planes,
+    )

@@ -53,40 +53,69 @@ class Synthesizer(ABC):
     learning_based: ClassVar[bool] = False
 
     @abstractmethod
-    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                      spacing: tuple[float, float, float], seed: int,
-                      **options: Any) -> SynthesisParams:
+    def sample_params(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        **options: Any,
+    ) -> SynthesisParams:
         """Draw everything random about one call from ``seed``; raises for bad options."""
 
     @abstractmethod
-    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-              spacing: tuple[float, float, float], params: Any,
-              device: str = "auto") -> SynthesisResult:
+    def apply(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: Any,
+        device: str = "auto",
+    ) -> SynthesisResult:
         """Insert the tumor(s) ``params`` describe; deterministic for a device."""
 
     @abstractmethod
     def params_from_dict(self, data: dict[str, Any]) -> SynthesisParams:
         """The frozen parameters back from their ``to_dict`` form (a provenance ``params``)."""
 
-    def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                   spacing: tuple[float, float, float], seed: int, device: str = "auto",
-                   **options: Any) -> SynthesisResult:
+    def synthesize(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        device: str = "auto",
+        **options: Any,
+    ) -> SynthesisResult:
         """Insert tumor(s) into the organ; see the class docstring for conventions."""
         start = time.perf_counter()
-        params = self.sample_params(ct, organ_mask, organ=organ, spacing=spacing, seed=seed,
-                                    **options)
+        params = self.sample_params(
+            ct, organ_mask, organ=organ, spacing=spacing, seed=seed, **options
+        )
         result = self.apply(ct, organ_mask, spacing=spacing, params=params, device=device)
         if "seconds" in result.info:  # the whole call, drawing included
             result.info["seconds"] = round(time.perf_counter() - start, 3)
         return result
 
-    def replay(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-               spacing: tuple[float, float, float], params: dict[str, Any],
-               device: str = "auto") -> SynthesisResult:
+    def replay(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: dict[str, Any],
+        device: str = "auto",
+    ) -> SynthesisResult:
         """Re-apply stored ``params`` (a provenance ``params`` dict): on the same inputs and
         device, the same volume bit for bit."""
-        return self.apply(ct, organ_mask, spacing=spacing, params=self.params_from_dict(params),
-                          device=device)
+        return self.apply(
+            ct, organ_mask, spacing=spacing, params=self.params_from_dict(params), device=device
+        )
 
     def checkpoint_hash(self) -> str | None:
         """sha256 of the weights used, or None for methods without weights."""
@@ -112,8 +141,9 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is visible; "
-                           "use --device cpu or auto")
+        raise RuntimeError(
+            "device 'cuda' was requested but no CUDA GPU is visible; use --device cpu or auto"
+        )
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise ValueError(f"device must be auto, cpu or cuda[:N], got {device!r}")
     return device

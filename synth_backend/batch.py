@@ -35,7 +35,7 @@ class BatchItem:
     ct_path: Path
     mask_path: Path
     organ_label: int | None = None
-    extra_masks: tuple[Path, ...] = ()       # unioned with mask_path (kidney left + right)
+    extra_masks: tuple[Path, ...] = ()  # unioned with mask_path (kidney left + right)
     mask_labels: tuple[int, ...] | None = None  # several labels of one multi-label file
     source_volume_id: int | None = None
 
@@ -78,22 +78,28 @@ def items_from_dir(root: str | Path, organ: str) -> list[BatchItem]:
     union of ``kidney_left``/``kidney_right`` when there is no ``kidney``), sorted by name."""
     root = Path(root)
     if not root.is_dir():
-        raise TuringCTError(f"{root}: folder does not exist; pass a folder of "
-                            "<case>/ct.nii.gz + <case>/segmentations/<organ>.nii.gz")
+        raise TuringCTError(
+            f"{root}: folder does not exist; pass a folder of "
+            "<case>/ct.nii.gz + <case>/segmentations/<organ>.nii.gz"
+        )
     items = []
     for case in sorted(p for p in root.iterdir() if (p / "ct.nii.gz").is_file()):
         seg = case / "segmentations"
         masks = [seg / f"{organ}.nii.gz"]
         if organ == "kidney" and not masks[0].is_file():
-            masks = [m for m in (seg / "kidney_left.nii.gz", seg / "kidney_right.nii.gz")
-                     if m.is_file()]
+            masks = [
+                m for m in (seg / "kidney_left.nii.gz", seg / "kidney_right.nii.gz") if m.is_file()
+            ]
         masks = [m for m in masks if m.is_file()]
         if masks:
-            items.append(BatchItem(case.name, case / "ct.nii.gz", masks[0],
-                                   extra_masks=tuple(masks[1:])))
+            items.append(
+                BatchItem(case.name, case / "ct.nii.gz", masks[0], extra_masks=tuple(masks[1:]))
+            )
     if not items:
-        raise TuringCTError(f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
-                            "check the folder layout")
+        raise TuringCTError(
+            f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
+            "check the folder layout"
+        )
     return items
 
 
@@ -115,12 +121,18 @@ def record_failure(path: Path, entry: dict) -> None:
     """Add (or replace, by case) one failure line in ``failures.jsonl``, atomically."""
     lines = path.read_text().splitlines() if path.is_file() else []
     lines = [ln for ln in lines if json.loads(ln).get("case") != entry["case"]] + [
-        json.dumps(entry)]
+        json.dumps(entry)
+    ]
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
-def run_batch(items: list[BatchItem], config: BatchConfig, *, progress: bool = True,
-              recorder: BatchRecorder | None = None) -> BatchSummary:
+def run_batch(
+    items: list[BatchItem],
+    config: BatchConfig,
+    *,
+    progress: bool = True,
+    recorder: BatchRecorder | None = None,
+) -> BatchSummary:
     """Synthesize ``config.n`` outputs (default: one per item; more than the items cycles
     through them with new seeds) in this process, skipping finished ones; never stops on a
     failing item. See :mod:`synth_backend.executors` for the driver and the Ray executor, and
@@ -140,5 +152,6 @@ class BatchRecorder(Protocol):
 
     def register(self, job: int, item: BatchItem, target: Path) -> None: ...
 
-    def update(self, job: int, summary: BatchSummary, final: bool,
-               interrupted: bool = False) -> None: ...
+    def update(
+        self, job: int, summary: BatchSummary, final: bool, interrupted: bool = False
+    ) -> None: ...

@@ -25,16 +25,21 @@ ORGAN_NAMES = ORGANS
 FORMATS = ("msd", "kits", "atlas", "totalseg", "manifest", "dicom")
 
 # AbdomenAtlas-style structure file stems per organ; tumor stems tried in this order.
-ATLAS_ORGAN_FILES = {"liver": ("liver",), "pancreas": ("pancreas",),
-                     "kidney": ("kidney_left", "kidney_right", "kidney")}
+ATLAS_ORGAN_FILES = {
+    "liver": ("liver",),
+    "pancreas": ("pancreas",),
+    "kidney": ("kidney_left", "kidney_right", "kidney"),
+}
 ATLAS_TUMOR_FILES = {
     "liver": ("liver_tumor", "liver_tumors", "liver_lesion", "hepatic_tumor"),
     "pancreas": ("pancreas_tumor", "pancreatic_tumor", "pancreatic_lesion", "pancreas_lesion"),
     "kidney": ("kidney_tumor", "kidney_tumors", "kidney_lesion"),
 }
-TOTALSEG_ORGANS = {"liver": ("liver",), "pancreas": ("pancreas",),
-                   "kidney": ("kidney_right", "kidney_left", "kidney_cyst_left",
-                              "kidney_cyst_right")}
+TOTALSEG_ORGANS = {
+    "liver": ("liver",),
+    "pancreas": ("pancreas",),
+    "kidney": ("kidney_right", "kidney_left", "kidney_cyst_left", "kidney_cyst_right"),
+}
 
 
 class DatasetLayoutError(TuringCTError):
@@ -45,10 +50,10 @@ class DatasetLayoutError(TuringCTError):
 class OrganRecord:
     organ: str
     mask_paths: list[Path]
-    mask_labels: list[int] | None = None       # None: any nonzero voxel
+    mask_labels: list[int] | None = None  # None: any nonzero voxel
     tumor_paths: list[Path] = field(default_factory=list)
     tumor_labels: list[int] | None = None
-    tumor_kind: str = "real"                   # kind of tumor when the tumor mask is non-empty
+    tumor_kind: str = "real"  # kind of tumor when the tumor mask is non-empty
 
 
 @dataclass
@@ -76,27 +81,34 @@ def read_msd(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Case
     """MSD task folder: ``dataset.json`` + ``imagesTr/`` + ``labelsTr/``."""
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
-        raise DatasetLayoutError(f"{root}: no dataset.json; pass an MSD task folder "
-                                 "(e.g. Task03_Liver) or use --format manifest")
+        raise DatasetLayoutError(
+            f"{root}: no dataset.json; pass an MSD task folder "
+            "(e.g. Task03_Liver) or use --format manifest"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
-        raise DatasetLayoutError(f"{meta_path}: invalid JSON ({exc}); fix or re-download it") from exc
+        raise DatasetLayoutError(
+            f"{meta_path}: invalid JSON ({exc}); fix or re-download it"
+        ) from exc
     labels = {int(k): str(v).lower() for k, v in meta.get("labels", {}).items()}
     organ = labels.get(1)
     if organ not in ORGAN_NAMES:
         if organs and len(organs) == 1:
             organ = organs[0]
         else:
-            raise DatasetLayoutError(f"{meta_path}: label 1 is {organ!r}, not one of "
-                                     f"{ORGAN_NAMES}; pass --organ to say which organ it is")
+            raise DatasetLayoutError(
+                f"{meta_path}: label 1 is {organ!r}, not one of "
+                f"{ORGAN_NAMES}; pass --organ to say which organ it is"
+            )
     if not _want(organ, organs):
         return
     for entry in meta.get("training", []):
         image = (root / entry["image"]).resolve()
         label = (root / entry["label"]).resolve()
-        yield CaseRecord(nifti_stem(image), image, [
-            OrganRecord(organ, [label], [1, 2], [label], [2], "real")])
+        yield CaseRecord(
+            nifti_stem(image), image, [OrganRecord(organ, [label], [1, 2], [label], [2], "real")]
+        )
 
 
 def read_kits(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[CaseRecord]:
@@ -108,8 +120,11 @@ def read_kits(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Cas
         raise DatasetLayoutError(f"{root}: no case_xxxxx folders; pass the KiTS data folder")
     for case in cases:
         seg = case / "segmentation.nii.gz"
-        yield CaseRecord(case.name, case / "imaging.nii.gz", [
-            OrganRecord("kidney", [seg], [1, 2, 3], [seg], [2], "real")])
+        yield CaseRecord(
+            case.name,
+            case / "imaging.nii.gz",
+            [OrganRecord("kidney", [seg], [1, 2, 3], [seg], [2], "real")],
+        )
 
 
 def read_atlas(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[CaseRecord]:
@@ -119,10 +134,13 @@ def read_atlas(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Ca
     cohort: its tumors are phantom lesions, never real tumors.
     """
     phantom = _is_phantom_cohort(root)
-    cases = sorted(p for p in root.iterdir() if (p / "ct.nii.gz").is_file()) if root.is_dir() else []
+    cases = (
+        sorted(p for p in root.iterdir() if (p / "ct.nii.gz").is_file()) if root.is_dir() else []
+    )
     if not cases:
-        raise DatasetLayoutError(f"{root}: no <case>/ct.nii.gz found; pass the folder that "
-                                 "holds the case folders")
+        raise DatasetLayoutError(
+            f"{root}: no <case>/ct.nii.gz found; pass the folder that holds the case folders"
+        )
     for case in cases:
         seg_dir = case / "segmentations"
         records = []
@@ -134,10 +152,16 @@ def read_atlas(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Ca
                 masks = [m for m in masks if m.name != "kidney.nii.gz"]
             if not masks:
                 continue
-            tumors = [seg_dir / f"{s}.nii.gz" for s in ATLAS_TUMOR_FILES[organ]
-                      if (seg_dir / f"{s}.nii.gz").is_file()][:1]
-            records.append(OrganRecord(organ, masks, None, tumors, None,
-                                       "phantom_lesion" if phantom else "real"))
+            tumors = [
+                seg_dir / f"{s}.nii.gz"
+                for s in ATLAS_TUMOR_FILES[organ]
+                if (seg_dir / f"{s}.nii.gz").is_file()
+            ][:1]
+            records.append(
+                OrganRecord(
+                    organ, masks, None, tumors, None, "phantom_lesion" if phantom else "real"
+                )
+            )
         yield CaseRecord(case.name, case / "ct.nii.gz", records)
 
 
@@ -151,9 +175,13 @@ def _is_phantom_cohort(root: Path) -> bool:
         return False
 
 
-def read_totalseg(seg: Path, ct: Path | None, class_map: Path | None = None,
-                  organs: tuple[str, ...] | None = None,
-                  case_id: str | None = None) -> Iterator[CaseRecord]:
+def read_totalseg(
+    seg: Path,
+    ct: Path | None,
+    class_map: Path | None = None,
+    organs: tuple[str, ...] | None = None,
+    case_id: str | None = None,
+) -> Iterator[CaseRecord]:
     """TotalSegmentator output: one multi-label file + class map, or a folder of structures.
 
     TotalSegmentator does not segment tumors, so every organ is registered without a tumor
@@ -184,13 +212,17 @@ def _totalseg_class_map(seg: Path, class_map: Path | None) -> dict[int, str]:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise DatasetLayoutError(f"{path}: unreadable class map ({exc}); pass a JSON "
-                                     '{"labels": {"1": "spleen", ...}}') from exc
+            raise DatasetLayoutError(
+                f"{path}: unreadable class map ({exc}); pass a JSON "
+                '{"labels": {"1": "spleen", ...}}'
+            ) from exc
         labels = data.get("labels", data)
         if isinstance(labels, dict):
             return {int(k): str(v) for k, v in labels.items() if str(k).isdigit()}
-    raise DatasetLayoutError(f"{seg}: multi-label file without a class map; pass --class-map "
-                             "JSON (TotalSegmentator v2 'total' map)")
+    raise DatasetLayoutError(
+        f"{seg}: multi-label file without a class map; pass --class-map "
+        "JSON (TotalSegmentator v2 'total' map)"
+    )
 
 
 MANIFEST_COLUMNS = ("case", "ct", "organ", "organ_mask")
@@ -210,28 +242,36 @@ def read_manifest(csv_path: Path, organs: tuple[str, ...] | None = None) -> Iter
         reader = csv.DictReader(handle)
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise DatasetLayoutError(f"{csv_path}: missing column(s) {missing}; the manifest "
-                                     f"needs {list(MANIFEST_COLUMNS)} (+ optional organ_label, "
-                                     "tumor_mask, tumor_label, tumor_kind)")
+            raise DatasetLayoutError(
+                f"{csv_path}: missing column(s) {missing}; the manifest "
+                f"needs {list(MANIFEST_COLUMNS)} (+ optional organ_label, "
+                "tumor_mask, tumor_label, tumor_kind)"
+            )
         cases: dict[str, CaseRecord] = {}
         for line, row in enumerate(reader, start=2):
             organ = (row["organ"] or "").strip().lower()
             if organ not in ORGAN_NAMES:
-                raise DatasetLayoutError(f"{csv_path}:{line}: organ must be one of "
-                                         f"{ORGAN_NAMES}, got {organ!r}; fix that row")
+                raise DatasetLayoutError(
+                    f"{csv_path}:{line}: organ must be one of "
+                    f"{ORGAN_NAMES}, got {organ!r}; fix that row"
+                )
             if not _want(organ, organs):
                 continue
             ct = _rel(csv_path, row["ct"])
             record = OrganRecord(
-                organ, _paths(csv_path, row["organ_mask"]), _labels(csv_path, line, row,
-                                                                    "organ_label"),
+                organ,
+                _paths(csv_path, row["organ_mask"]),
+                _labels(csv_path, line, row, "organ_label"),
                 _paths(csv_path, row.get("tumor_mask") or ""),
                 _labels(csv_path, line, row, "tumor_label"),
-                (row.get("tumor_kind") or "real").strip() or "real")
+                (row.get("tumor_kind") or "real").strip() or "real",
+            )
             case = cases.setdefault(row["case"], CaseRecord(row["case"], ct, []))
             if case.ct_path != ct:
-                raise DatasetLayoutError(f"{csv_path}:{line}: case {row['case']!r} lists two "
-                                         "CT files; use one CT per case")
+                raise DatasetLayoutError(
+                    f"{csv_path}:{line}: case {row['case']!r} lists two "
+                    "CT files; use one CT per case"
+                )
             case.organs.append(record)
     yield from cases.values()
 
@@ -252,5 +292,6 @@ def _labels(csv_path: Path, line: int, row: dict, column: str) -> list[int] | No
     try:
         return [int(v) for v in value.split(";")]
     except ValueError:
-        raise DatasetLayoutError(f"{csv_path}:{line}: {column} must be integers separated "
-                                 f"by ';', got {value!r}") from None
+        raise DatasetLayoutError(
+            f"{csv_path}:{line}: {column} must be integers separated by ';', got {value!r}"
+        ) from None

@@ -30,9 +30,9 @@ from scipy import ndimage
 
 Box = tuple[slice, slice, slice]
 
-PASS_AXES = ((0, 1), (1, 2), (0, 2))   # the reference's three passes, in the order applied
+PASS_AXES = ((0, 1), (1, 2), (0, 2))  # the reference's three passes, in the order applied
 CONTROL_POINTS = 3
-BOX_RADII = 2.0                        # the reference's box: 4 x the radius -> +-2 radii
+BOX_RADII = 2.0  # the reference's box: 4 x the radius -> +-2 radii
 # The reference's shape lives on a 1 mm lattice: every pass resamples it with nearest neighbour
 # (order=0). Rounding the intermediate points to that lattice reproduces the irregular outline
 # it gives small tumors (tiny: 1 - Dice vs a sphere 0.15 with rounding, 0.11 without).
@@ -56,8 +56,9 @@ def random_grids(seed: int, sigma_mm: float) -> np.ndarray:
     """Control displacements (mm) of the three passes, shape (3, 2, 3, 3): pass, displaced axis
     (of ``PASS_AXES[pass]``), control grid; N(0, sigma^2), fixed by ``seed``."""
     rng = np.random.default_rng(int(seed))
-    return rng.normal(0.0, float(sigma_mm), size=(len(PASS_AXES), 2, CONTROL_POINTS,
-                                                   CONTROL_POINTS))
+    return rng.normal(
+        0.0, float(sigma_mm), size=(len(PASS_AXES), 2, CONTROL_POINTS, CONTROL_POINTS)
+    )
 
 
 def _cardinal(u: np.ndarray) -> list[np.ndarray]:
@@ -102,8 +103,12 @@ def displacement_bound_mm(grids: np.ndarray) -> np.ndarray:
     return bound
 
 
-def warp(offsets_mm: Sequence[np.ndarray], half_mm: Sequence[float], grids: np.ndarray,
-         lattice_mm: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+def warp(
+    offsets_mm: Sequence[np.ndarray],
+    half_mm: Sequence[float],
+    grids: np.ndarray,
+    lattice_mm: float | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Source points of the reference's three-pass warp for target points ``offsets_mm``.
 
     ``offsets_mm``: three arrays (mm from the shape's centre along x, y, z) that broadcast to
@@ -118,8 +123,10 @@ def warp(offsets_mm: Sequence[np.ndarray], half_mm: Sequence[float], grids: np.n
     valid = np.ones(np.broadcast_shapes(*(x.shape for x in p)), dtype=bool)
     for pass_index in reversed(range(len(PASS_AXES))):  # the last pass acts first
         a, b = PASS_AXES[pass_index]
-        u = [np.float32((CONTROL_POINTS - 1) / 2) * (p[ax] / np.float32(half[ax]) + 1)
-             for ax in (a, b)]
+        u = [
+            np.float32((CONTROL_POINTS - 1) / 2) * (p[ax] / np.float32(half[ax]) + 1)
+            for ax in (a, b)
+        ]
         phi_a, phi_b = _cardinal(u[0]), _cardinal(u[1])
         d_a = _spline2d(grids[pass_index, 0], phi_a, phi_b)
         d_b = _spline2d(grids[pass_index, 1], phi_a, phi_b)
@@ -133,8 +140,12 @@ def warp(offsets_mm: Sequence[np.ndarray], half_mm: Sequence[float], grids: np.n
     return p, valid
 
 
-def tumor_box(center: Sequence[int], reach_mm: Sequence[float] | np.ndarray | float,
-              spacing: Sequence[float], shape: Sequence[int]) -> Box:
+def tumor_box(
+    center: Sequence[int],
+    reach_mm: Sequence[float] | np.ndarray | float,
+    spacing: Sequence[float],
+    shape: Sequence[int],
+) -> Box:
     """Voxels within ``reach_mm`` (per axis or one value) of ``center``, clipped to ``shape``."""
     reach = np.broadcast_to(np.asarray(reach_mm, dtype=np.float64), (3,))
     half = np.ceil(reach / np.asarray(spacing, dtype=np.float64)).astype(int)
@@ -150,8 +161,13 @@ def shape_reach_mm(radii_mm: Sequence[float], grids: np.ndarray) -> np.ndarray:
     return np.minimum(BOX_RADII * radii, radii + displacement_bound_mm(grids)) + 1e-3
 
 
-def deformed_ellipsoid(box: Box, center: Sequence[float], radii_mm: Sequence[float],
-                       spacing: Sequence[float], grids: np.ndarray) -> np.ndarray:
+def deformed_ellipsoid(
+    box: Box,
+    center: Sequence[float],
+    radii_mm: Sequence[float],
+    spacing: Sequence[float],
+    grids: np.ndarray,
+) -> np.ndarray:
     """Boolean mask over ``box`` (x, y, z) of the ellipsoid with radii ``radii_mm`` centred on
     voxel ``center`` (full-volume indices), warped as the reference does (:func:`warp`, control
     box of 2 radii per axis). Spacing in mm; radii > 0. Use :func:`shape_reach_mm` to size

@@ -10,8 +10,14 @@ from pathlib import Path
 
 from core.errors import InputError, TuringCTError
 
-__all__ = ["EmptyOrganError", "NoTumorError", "OrganTooSmallError", "SynthesisInputError",
-           "TuringCTError", "VolumeError"]
+__all__ = [
+    "EmptyOrganError",
+    "NoTumorError",
+    "OrganTooSmallError",
+    "SynthesisInputError",
+    "TuringCTError",
+    "VolumeError",
+]
 
 
 class VolumeError(InputError):

@@ -67,8 +67,9 @@ TaskFn = Callable[[BatchTask, BatchConfig], TaskResult]
 class Executor(Protocol):
     """Runs tasks somewhere and yields their results as they complete (any order)."""
 
-    def run(self, tasks: list[BatchTask], config: BatchConfig,
-            task_fn: TaskFn) -> Iterator[TaskResult]: ...
+    def run(
+        self, tasks: list[BatchTask], config: BatchConfig, task_fn: TaskFn
+    ) -> Iterator[TaskResult]: ...
 
 
 def plan_tasks(items: list[BatchItem], config: BatchConfig) -> list[BatchTask]:
@@ -104,9 +105,18 @@ def run_task(task: BatchTask, config: BatchConfig) -> TaskResult:
     try:
         needs_union = item.extra_masks or item.mask_labels
         mask = union_mask(item, task.target / "_work") if needs_union else item.mask_path
-        synthesize_file(config.method, item.ct_path, mask, organ=config.organ,
-                        organ_label=item.organ_label, out_dir=task.target, seed=task.seed,
-                        device=config.device, checkpoint=config.checkpoint, **config.options)
+        synthesize_file(
+            config.method,
+            item.ct_path,
+            mask,
+            organ=config.organ,
+            organ_label=item.organ_label,
+            out_dir=task.target,
+            seed=task.seed,
+            device=config.device,
+            checkpoint=config.checkpoint,
+            **config.options,
+        )
         error = None
     except (TuringCTError, ValueError, RuntimeError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -116,15 +126,22 @@ def run_task(task: BatchTask, config: BatchConfig) -> TaskResult:
 class LocalExecutor:
     """Runs tasks one after another in this process (the default executor)."""
 
-    def run(self, tasks: list[BatchTask], config: BatchConfig,
-            task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
+    def run(
+        self, tasks: list[BatchTask], config: BatchConfig, task_fn: TaskFn = run_task
+    ) -> Iterator[TaskResult]:
         for task in tasks:
             yield task_fn(task, config)
 
 
-def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig, *,
-                 task_fn: TaskFn = run_task, progress: bool = True,
-                 recorder: BatchRecorder | None = None) -> BatchSummary:
+def run_batch_on(
+    executor: Executor,
+    items: list[BatchItem],
+    config: BatchConfig,
+    *,
+    task_fn: TaskFn = run_task,
+    progress: bool = True,
+    recorder: BatchRecorder | None = None,
+) -> BatchSummary:
     """Run a batch on ``executor``: skip finished outputs, run the rest, record failures in
     ``OUT/failures.jsonl`` and report the job and every output to ``recorder``
     (:class:`catalog.batch.CatalogRecorder` writes the SynthesisJob row and the catalog).
@@ -135,8 +152,10 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
     from tqdm import tqdm
 
     if config.register and recorder is None:
-        raise TuringCTError("batch: register=True needs a recorder; run it through "
-                            "catalog.batch.run_batch / run_batch_on, which pass the catalog's")
+        raise TuringCTError(
+            "batch: register=True needs a recorder; run it through "
+            "catalog.batch.run_batch / run_batch_on, which pass the catalog's"
+        )
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tasks = plan_tasks(items, config)
@@ -154,8 +173,13 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
         else:
             pending.append(task)
     by_index = {t.index: t for t in pending}
-    bar = tqdm(total=len(tasks), initial=summary.skipped, unit="vol", disable=not progress,
-               desc=f"{config.method}/{config.organ} ({type(executor).__name__})")
+    bar = tqdm(
+        total=len(tasks),
+        initial=summary.skipped,
+        unit="vol",
+        disable=not progress,
+        desc=f"{config.method}/{config.organ} ({type(executor).__name__})",
+    )
     results = _results(executor, pending, config, task_fn)
     try:
         for result in results:
@@ -167,12 +191,18 @@ def run_batch_on(executor: Executor, items: list[BatchItem], config: BatchConfig
             else:
                 summary.failed += 1
                 # keyed by output name: with --n > items one input gives several outputs
-                record_failure(failures, {
-                    "index": task.index, "case": task.target.name, "ct": str(task.item.ct_path),
-                    "error": result.error, "host": result.host,
-                    "time": datetime.now(UTC).isoformat()})
-                log.warning("item %d (%s) failed: %s", task.index, task.item.case,
-                            result.error)
+                record_failure(
+                    failures,
+                    {
+                        "index": task.index,
+                        "case": task.target.name,
+                        "ct": str(task.item.ct_path),
+                        "error": result.error,
+                        "host": result.host,
+                        "time": datetime.now(UTC).isoformat(),
+                    },
+                )
+                log.warning("item %d (%s) failed: %s", task.index, task.item.case, result.error)
             bar.update(1)
             bar.set_postfix(done=summary.done, failed=summary.failed)
             recorder.update(job, summary, False)
@@ -196,11 +226,13 @@ class NullRecorder:
     def register(self, job: int, item: BatchItem, target: Path) -> None:
         pass
 
-    def update(self, job: int, summary: BatchSummary, final: bool,
-               interrupted: bool = False) -> None:
+    def update(
+        self, job: int, summary: BatchSummary, final: bool, interrupted: bool = False
+    ) -> None:
         pass
 
 
-def _results(executor: Executor, tasks: list[BatchTask], config: BatchConfig,
-             task_fn: TaskFn) -> Iterable[TaskResult]:
+def _results(
+    executor: Executor, tasks: list[BatchTask], config: BatchConfig, task_fn: TaskFn
+) -> Iterable[TaskResult]:
     return executor.run(tasks, config, task_fn) if tasks else ()

@@ -10,8 +10,14 @@ from scipy import ndimage
 Box = tuple[slice, slice, slice]
 
 
-def resample_to_spacing(array: np.ndarray, affine: np.ndarray, spacing: Sequence[float],
-                        target: Sequence[float], *, is_mask: bool) -> tuple[np.ndarray, np.ndarray]:
+def resample_to_spacing(
+    array: np.ndarray,
+    affine: np.ndarray,
+    spacing: Sequence[float],
+    target: Sequence[float],
+    *,
+    is_mask: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """Resample to ``target`` spacing (mm): linear for CT, nearest for masks.
 
     New voxel ``i`` sits at old voxel coordinate ``i * target / spacing``: the first voxel centre
@@ -23,8 +29,9 @@ def resample_to_spacing(array: np.ndarray, affine: np.ndarray, spacing: Sequence
     out_shape = np.maximum(1, np.floor((in_shape - 1) / scale + 1e-6).astype(int) + 1)
     order = 0 if is_mask else 1
     src = array if is_mask else array.astype(np.float32, copy=False)
-    out = ndimage.affine_transform(src, scale, output_shape=tuple(out_shape), order=order,
-                                   mode="nearest", prefilter=False)
+    out = ndimage.affine_transform(
+        src, scale, output_shape=tuple(out_shape), order=order, mode="nearest", prefilter=False
+    )
     new_affine = np.asarray(affine, dtype=np.float64).copy()
     new_affine[:3, :3] = new_affine[:3, :3] * scale[None, :]
     return out.astype(array.dtype, copy=False), new_affine

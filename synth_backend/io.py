@@ -64,7 +64,9 @@ class Volume:
     def with_array(self, array: np.ndarray) -> Volume:
         """Same grid and provenance, new voxel values."""
         if array.shape != self.array.shape:
-            raise ValueError(f"array shape {array.shape} must equal volume shape {self.array.shape}")
+            raise ValueError(
+                f"array shape {array.shape} must equal volume shape {self.array.shape}"
+            )
         return Volume(array, self.affine.copy(), self.path, self.source_ornt, self.source_affine)
 
     def to_source_array(self, array: np.ndarray) -> np.ndarray:
@@ -114,19 +116,28 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
         # typed as the base FileBasedImage; every format read here is a spatial image
         img = cast(SpatialImage, nib.load(str(path)))
     except Exception as exc:  # nibabel raises many types for bad headers
-        raise VolumeError(path, f"is not a readable NIfTI file ({exc})",
-                          "check the file is a .nii/.nii.gz image and was fully copied") from exc
+        raise VolumeError(
+            path,
+            f"is not a readable NIfTI file ({exc})",
+            "check the file is a .nii/.nii.gz image and was fully copied",
+        ) from exc
     shape = img.shape
     n_vox = int(np.prod(shape, dtype=np.int64)) if shape else 0
     if n_vox == 0 or n_vox > MAX_VOXELS:
-        raise VolumeError(path, f"header claims shape {shape} ({n_vox} voxels)",
-                          f"volumes must have between 1 and {MAX_VOXELS} voxels; "
-                          "check the header or split the series")
+        raise VolumeError(
+            path,
+            f"header claims shape {shape} ({n_vox} voxels)",
+            f"volumes must have between 1 and {MAX_VOXELS} voxels; "
+            "check the header or split the series",
+        )
     try:
         data = np.asanyarray(img.dataobj)
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
-        raise VolumeError(path, f"is truncated or corrupt ({exc.__class__.__name__}: {exc})",
-                          "copy or export the file again") from exc
+        raise VolumeError(
+            path,
+            f"is truncated or corrupt ({exc.__class__.__name__}: {exc})",
+            "copy or export the file again",
+        ) from exc
     return data, np.asarray(img.affine, dtype=np.float64)
 
 
@@ -136,8 +147,11 @@ def _read_sitk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise VolumeError(path, f"is not a readable image ({str(exc).splitlines()[0]})",
-                          "check the file format and that it was fully copied") from exc
+        raise VolumeError(
+            path,
+            f"is not a readable image ({str(exc).splitlines()[0]})",
+            "check the file format and that it was fully copied",
+        ) from exc
     data = np.asarray(sitk.GetArrayFromImage(img)).transpose()  # ITK gives (z, y, x)
     direction = np.asarray(img.GetDirection(), dtype=np.float64).reshape(3, 3)
     affine = np.eye(4)
@@ -151,8 +165,11 @@ def _squeeze_to_3d(data: np.ndarray, path: Path) -> np.ndarray:
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise VolumeError(path, f"must be a 3D volume, got shape {data.shape}",
-                          "pass one 3D volume (split 4D series, e.g. one phase per file)")
+        raise VolumeError(
+            path,
+            f"must be a 3D volume, got shape {data.shape}",
+            "pass one 3D volume (split 4D series, e.g. one phase per file)",
+        )
     if min(data.shape) < 1:
         raise VolumeError(path, f"has an empty axis, shape {data.shape}", "check the file")
     return data
@@ -163,16 +180,25 @@ def validate_ct(array: np.ndarray, path: Path | None = None) -> np.ndarray:
     arr = np.asarray(array, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
-        raise VolumeError(path, f"contains {bad} NaN/inf voxels",
-                          "fix the conversion that produced the file or fill those voxels")
+        raise VolumeError(
+            path,
+            f"contains {bad} NaN/inf voxels",
+            "fix the conversion that produced the file or fill those voxels",
+        )
     lo, hi = float(arr.min()), float(arr.max())
     if hi - lo < 50 or (lo >= -1.01 and hi <= 1.01) or (lo >= 0.0 and hi <= 255.0):
-        raise VolumeError(path, f"intensity range [{lo:.3g}, {hi:.3g}] does not look like CT HU",
-                          "pass the original CT in Hounsfield units, not a normalized or "
-                          "windowed image (or a mask passed as CT)")
+        raise VolumeError(
+            path,
+            f"intensity range [{lo:.3g}, {hi:.3g}] does not look like CT HU",
+            "pass the original CT in Hounsfield units, not a normalized or "
+            "windowed image (or a mask passed as CT)",
+        )
     if lo < HU_MIN or hi > HU_MAX:
-        raise VolumeError(path, f"intensity range [{lo:.3g}, {hi:.3g}] is outside [{HU_MIN}, "
-                          f"{HU_MAX}] HU", "apply the DICOM rescale slope/intercept")
+        raise VolumeError(
+            path,
+            f"intensity range [{lo:.3g}, {hi:.3g}] is outside [{HU_MIN}, {HU_MAX}] HU",
+            "apply the DICOM rescale slope/intercept",
+        )
     return arr
 
 
@@ -183,31 +209,42 @@ def validate_mask(array: np.ndarray, path: Path | None = None) -> np.ndarray:
         if not np.isfinite(arr).all():
             raise VolumeError(path, "mask contains NaN/inf voxels", "re-export the mask")
         if not np.array_equal(arr, np.round(arr)):
-            raise VolumeError(path, "mask labels must be integers, got fractional values",
-                              "pass a label map (not a probability map); threshold it first")
+            raise VolumeError(
+                path,
+                "mask labels must be integers, got fractional values",
+                "pass a label map (not a probability map); threshold it first",
+            )
     elif arr.dtype.kind not in "iub":
         raise VolumeError(path, f"mask dtype must be integer, got {arr.dtype}", "re-export")
     lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
     if lo < 0 or hi > 255:
-        raise VolumeError(path, f"mask labels must be in [0, 255], got [{lo}, {hi}]",
-                          "pass a label map with small non-negative integer labels")
+        raise VolumeError(
+            path,
+            f"mask labels must be in [0, 255], got [{lo}, {hi}]",
+            "pass a label map with small non-negative integer labels",
+        )
     return arr.astype(np.uint8)
 
 
 def check_same_grid(a: Volume, b: Volume, *, atol_mm: float = 1e-3) -> None:
     """Raise unless two volumes share shape and affine (image/mask pairs must)."""
     if a.shape != b.shape:
-        raise VolumeError(b.path, f"shape {b.shape} must equal the image's shape {a.shape} "
-                          f"({a.path})", "pass the mask that belongs to this image, or resample "
-                          "it onto the image grid")
+        raise VolumeError(
+            b.path,
+            f"shape {b.shape} must equal the image's shape {a.shape} ({a.path})",
+            "pass the mask that belongs to this image, or resample it onto the image grid",
+        )
     if not np.allclose(a.affine, b.affine, atol=atol_mm):
-        raise VolumeError(b.path, f"affine differs from the image's ({a.path})",
-                          "pass the mask that belongs to this image, or resample it onto "
-                          "the image grid")
+        raise VolumeError(
+            b.path,
+            f"affine differs from the image's ({a.path})",
+            "pass the mask that belongs to this image, or resample it onto the image grid",
+        )
 
 
-def save_volume(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike,
-                kind: Kind = "ct") -> Path:
+def save_volume(
+    array: np.ndarray, affine: np.ndarray, path: str | os.PathLike, kind: Kind = "ct"
+) -> Path:
     """Write an (x, y, z) array atomically: CT as int16 HU (rounded, clipped), masks as uint8."""
     array = np.asarray(array)
     if kind == "ct":
@@ -222,10 +259,13 @@ def save_volume(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike,
     return atomic_write(Path(path), lambda tmp: nib.save(img, str(tmp)))
 
 
-def save_like(reference: Volume, array: np.ndarray, path: str | os.PathLike,
-              kind: Kind = "ct") -> Path:
+def save_like(
+    reference: Volume, array: np.ndarray, path: str | os.PathLike, kind: Kind = "ct"
+) -> Path:
     """Write an RAS array onto the reference file's original grid (same shape and affine)."""
-    src_affine = reference.source_affine if reference.source_affine is not None else reference.affine
+    src_affine = (
+        reference.source_affine if reference.source_affine is not None else reference.affine
+    )
     return save_volume(reference.to_source_array(array), src_affine, path, kind)
 
 
@@ -249,8 +289,9 @@ def atomic_write(path: Path, write) -> Path:
     """Write through a temporary file in the same folder, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix,
-                                    dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

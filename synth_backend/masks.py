@@ -36,8 +36,10 @@ from synth_backend.elastic import (
 SIZE_RADIUS_MM = {"tiny": 4.0, "small": 8.0, "medium": 16.0, "large": 32.0}
 # elastic deformation sigma range (mm = voxels at 1 mm) per size class, from the hand-crafted
 # reference; draw with synth_backend.elastic.sample_sigma (integers except tiny, as the reference)
-ELASTIC_SIGMA = {"tiny": SIGMA_TINY_MM,
-                 **{k: (float(min(v)), float(max(v))) for k, v in SIGMA_CHOICES_MM.items()}}
+ELASTIC_SIGMA = {
+    "tiny": SIGMA_TINY_MM,
+    **{k: (float(min(v)), float(max(v))) for k, v in SIGMA_CHOICES_MM.items()},
+}
 STAGES = ("early", "medium", "large")
 # the size mixes a DiffTumor model trains on: "late" is the model of medium and large tumors
 TRAINING_STAGES = ("early", "late", "medium", "large")
@@ -87,9 +89,14 @@ def _size_classes(stage: str, rng: np.random.Generator) -> list[tuple[str, float
     raise ValueError(f"stage must be one of {TRAINING_STAGES}, got {stage!r}")
 
 
-def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stage: str = "early",
-                       max_radius_mm: float | None = None,
-                       sizes: Sequence[str] | None = None) -> list[TumorSpec]:
+def sample_tumor_specs(
+    rng: np.random.Generator,
+    candidates: np.ndarray,
+    *,
+    stage: str = "early",
+    max_radius_mm: float | None = None,
+    sizes: Sequence[str] | None = None,
+) -> list[TumorSpec]:
     """Draw the tumors of one DiffTumor stage, centred on voxels chosen from ``candidates``.
 
     ``candidates`` is a boolean (x, y, z) array (typically the eroded organ on the 1 mm patch
@@ -104,8 +111,9 @@ def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stag
     if sizes is not None:
         unknown = [s for s in sizes if s not in SIZE_RADIUS_MM]
         if unknown or not len(sizes):
-            raise ValueError(f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, "
-                             f"got {list(sizes)}")
+            raise ValueError(
+                f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, got {list(sizes)}"
+            )
         name = str(sizes[int(rng.integers(len(sizes)))])
         classes = [(name, SIZE_RADIUS_MM[name])]
     else:
@@ -117,24 +125,30 @@ def sample_tumor_specs(rng: np.random.Generator, candidates: np.ndarray, *, stag
             radii = np.minimum(radii, max_radius_mm)
         centre = coords[int(rng.integers(len(coords)))]
         # argwhere rows and the drawn radii have one entry per axis of the 3D grid
-        specs.append(TumorSpec(center=cast(tuple[int, int, int], tuple(int(c) for c in centre)),
-                               radii=cast(tuple[float, float, float],
-                                          tuple(float(r) for r in radii)),
-                               elastic_sigma=sample_sigma(rng, name),
-                               deform_seed=int(rng.integers(2**31 - 1))))
+        specs.append(
+            TumorSpec(
+                center=cast(tuple[int, int, int], tuple(int(c) for c in centre)),
+                radii=cast(tuple[float, float, float], tuple(float(r) for r in radii)),
+                elastic_sigma=sample_sigma(rng, name),
+                deform_seed=int(rng.integers(2**31 - 1)),
+            )
+        )
     return specs
 
 
 def ellipsoid(shape: Sequence[int], center: Sequence[float], radii: Sequence[float]) -> np.ndarray:
     """Boolean (x, y, z) ellipsoid, axes aligned; radii in voxels (clipped below at 0.5)."""
     grids = np.ogrid[tuple(slice(0, n) for n in shape)]
-    dist = cast(np.ndarray, sum(((g - c) / max(r, 0.5)) ** 2
-                                for g, c, r in zip(grids, center, radii, strict=True)))
+    dist = cast(
+        np.ndarray,
+        sum(((g - c) / max(r, 0.5)) ** 2 for g, c, r in zip(grids, center, radii, strict=True)),
+    )
     return dist <= 1.0
 
 
-def draw_tumor_mask(shape: Sequence[int], specs: Sequence[TumorSpec],
-                    organ: np.ndarray | None = None) -> np.ndarray:
+def draw_tumor_mask(
+    shape: Sequence[int], specs: Sequence[TumorSpec], organ: np.ndarray | None = None
+) -> np.ndarray:
     """Union of the (deformed) ellipsoids of ``specs`` on an (x, y, z) grid, AND ``organ``.
 
     Each ellipsoid is drawn in the box its warp can reach (:func:`synth_backend.elastic.

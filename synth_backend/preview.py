@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from synth_backend.io import atomic_write, load_volume
 
-WINDOW = (-160.0, 240.0)   # abdomen window (level 40, width 400)
+WINDOW = (-160.0, 240.0)  # abdomen window (level 40, width 400)
 CONTOUR_RGB = (255, 48, 48)
 PANEL_MM_TO_PX = 2.0
 
@@ -40,8 +40,10 @@ def _panel(ct2d: np.ndarray, mask2d: np.ndarray, px_mm: tuple[float, float]) -> 
     edge = mask2d & ~ndimage.binary_erosion(mask2d)
     rgb[edge] = CONTOUR_RGB
     rows, cols = ct2d.shape
-    size = (max(1, int(round(cols * px_mm[1] * PANEL_MM_TO_PX))),
-            max(1, int(round(rows * px_mm[0] * PANEL_MM_TO_PX))))
+    size = (
+        max(1, int(round(cols * px_mm[1] * PANEL_MM_TO_PX))),
+        max(1, int(round(rows * px_mm[0] * PANEL_MM_TO_PX))),
+    )
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.NEAREST))
 
 

@@ -23,8 +23,13 @@ SCHEMA_VERSION = 1
 RING_MM = 5.0
 
 
-def tumor_statistics(ct: np.ndarray, tumor_mask: np.ndarray, organ_mask: np.ndarray,
-                     spacing: Sequence[float], ring_mm: float = RING_MM) -> dict[str, Any]:
+def tumor_statistics(
+    ct: np.ndarray,
+    tumor_mask: np.ndarray,
+    organ_mask: np.ndarray,
+    spacing: Sequence[float],
+    ring_mm: float = RING_MM,
+) -> dict[str, Any]:
     """Statistics of a synthetic tumor mask on its CT, all (x, y, z) arrays on one grid.
 
     Returns ``count`` (26-connected components = lesions), ``voxels`` and ``volume_ml`` (all
@@ -38,9 +43,17 @@ def tumor_statistics(ct: np.ndarray, tumor_mask: np.ndarray, organ_mask: np.ndar
     """
     tumor = tumor_mask.astype(bool, copy=False)
     n_vox = int(tumor.sum())
-    stats: dict[str, Any] = {"count": 0, "voxels": n_vox, "volume_ml": 0.0, "lesions": [],
-                             "largest_diameter_mm": 0.0, "component_diameters_mm": [],
-                             "mean_hu_tumor": None, "mean_hu_ring": None, "hu_contrast": None}
+    stats: dict[str, Any] = {
+        "count": 0,
+        "voxels": n_vox,
+        "volume_ml": 0.0,
+        "lesions": [],
+        "largest_diameter_mm": 0.0,
+        "component_diameters_mm": [],
+        "mean_hu_tumor": None,
+        "mean_hu_ring": None,
+        "hu_contrast": None,
+    }
     if n_vox == 0:
         return stats
     margin = [int(np.ceil(ring_mm / s)) + 1 for s in spacing]
@@ -50,21 +63,29 @@ def tumor_statistics(ct: np.ndarray, tumor_mask: np.ndarray, organ_mask: np.ndar
     sizes = np.bincount(labels.ravel())[1:]
     centres = ndimage.center_of_mass(t_box, labels, range(1, count + 1))
     order = np.argsort(-sizes, kind="stable")
-    lesions = [{"voxels": int(sizes[i]),
-                "volume_ml": round(int(sizes[i]) * float(np.prod(spacing)) / 1000.0, 4),
-                "equivalent_diameter_mm": round(equivalent_diameter_mm(int(sizes[i]), spacing), 2),
-                "centre_voxel": [round(float(c) + b.start, 1)
-                                 for c, b in zip(centres[i], box, strict=True)]}
-               for i in order]
+    lesions = [
+        {
+            "voxels": int(sizes[i]),
+            "volume_ml": round(int(sizes[i]) * float(np.prod(spacing)) / 1000.0, 4),
+            "equivalent_diameter_mm": round(equivalent_diameter_mm(int(sizes[i]), spacing), 2),
+            "centre_voxel": [
+                round(float(c) + b.start, 1) for c, b in zip(centres[i], box, strict=True)
+            ],
+        }
+        for i in order
+    ]
     dist = ndimage.distance_transform_edt(~t_box, sampling=spacing)
     ring = (dist > 0) & (dist <= ring_mm) & o_box & ~t_box
     mean_t = float(ct_box[t_box].mean())
     mean_r = float(ct_box[ring].mean()) if ring.any() else None
     stats.update(
-        count=int(count), volume_ml=n_vox * float(np.prod(spacing)) / 1000.0,
-        lesions=lesions, largest_diameter_mm=lesions[0]["equivalent_diameter_mm"],
+        count=int(count),
+        volume_ml=n_vox * float(np.prod(spacing)) / 1000.0,
+        lesions=lesions,
+        largest_diameter_mm=lesions[0]["equivalent_diameter_mm"],
         component_diameters_mm=[les["equivalent_diameter_mm"] for les in lesions],
-        mean_hu_tumor=mean_t, mean_hu_ring=mean_r,
+        mean_hu_tumor=mean_t,
+        mean_hu_ring=mean_r,
         hu_contrast=None if mean_r is None else mean_t - mean_r,
     )
     return stats
@@ -74,8 +95,12 @@ def environment() -> dict[str, str]:
     """Versions that can change a synthesized volume."""
     import scipy
 
-    env = {"python": platform.python_version(), "numpy": np.__version__,
-           "scipy": scipy.__version__, "platform": platform.platform()}
+    env = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "platform": platform.platform(),
+    }
     try:
         import torch
 
@@ -103,8 +128,9 @@ def _jsonable(value: Any) -> Any:
 
 def write_provenance(path: Path, manifest: dict[str, Any]) -> Path:
     """Write ``manifest`` as indented JSON, atomically (temp file + rename)."""
-    text = json.dumps(_jsonable({"schema_version": SCHEMA_VERSION, **manifest}), indent=2,
-                      sort_keys=False)
+    text = json.dumps(
+        _jsonable({"schema_version": SCHEMA_VERSION, **manifest}), indent=2, sort_keys=False
+    )
     return atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
 
 

@@ -67,11 +67,12 @@ class RayExecutor:
 
     def __post_init__(self) -> None:
         if self.gpus_per_task < 0 or self.cpus_per_task < 0:
-            raise TuringCTError(f"--gpus-per-task/--cpus-per-task must be >= 0, got "
-                                f"{self.gpus_per_task}/{self.cpus_per_task}; pass e.g. 1")
+            raise TuringCTError(
+                f"--gpus-per-task/--cpus-per-task must be >= 0, got "
+                f"{self.gpus_per_task}/{self.cpus_per_task}; pass e.g. 1"
+            )
         if self.max_retries < 0:
-            raise TuringCTError(f"--max-retries must be >= 0, got {self.max_retries}; "
-                                "pass e.g. 3")
+            raise TuringCTError(f"--max-retries must be >= 0, got {self.max_retries}; pass e.g. 3")
 
     def _connect(self, ray) -> bool:
         """Initialize Ray if needed; True when this call started it (and must shut it down)."""
@@ -85,20 +86,25 @@ class RayExecutor:
         try:
             ray.init(**options)
         except ConnectionError as exc:
-            raise TuringCTError(f"ray cluster {self.address}: cannot connect ({exc}); start "
-                                "it with `ray start --head` or check --address") from exc
+            raise TuringCTError(
+                f"ray cluster {self.address}: cannot connect ({exc}); start "
+                "it with `ray start --head` or check --address"
+            ) from exc
         return True
 
     def _check_resources(self, ray, n_tasks: int) -> None:
         gpus = ray.cluster_resources().get("GPU", 0.0)
         if self.gpus_per_task > 0 and gpus < self.gpus_per_task:
-            raise TuringCTError(f"ray cluster: tasks ask for {self.gpus_per_task} GPU but the "
-                                f"cluster has {gpus:g}; start GPU nodes (`ray start "
-                                "--address ... --num-gpus N`) or pass --gpus-per-task 0")
+            raise TuringCTError(
+                f"ray cluster: tasks ask for {self.gpus_per_task} GPU but the "
+                f"cluster has {gpus:g}; start GPU nodes (`ray start "
+                "--address ... --num-gpus N`) or pass --gpus-per-task 0"
+            )
         log.info("ray: %d tasks on %s", n_tasks, ray.cluster_resources())
 
-    def run(self, tasks: list[BatchTask], config: BatchConfig,
-            task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
+    def run(
+        self, tasks: list[BatchTask], config: BatchConfig, task_fn: TaskFn = run_task
+    ) -> Iterator[TaskResult]:
         """Submit every task, then yield results in completion order. A task that still
         fails after ``max_retries`` system-level retries is yielded as an error."""
         ray = import_ray()
@@ -106,8 +112,11 @@ class RayExecutor:
         try:
             self._check_resources(ray, len(tasks))
             remote = ray.remote(_call).options(
-                num_gpus=self.gpus_per_task, num_cpus=self.cpus_per_task,
-                max_retries=self.max_retries, retry_exceptions=False)
+                num_gpus=self.gpus_per_task,
+                num_cpus=self.cpus_per_task,
+                max_retries=self.max_retries,
+                retry_exceptions=False,
+            )
             config_ref = ray.put(config)
             pending = {remote.remote(task_fn, task, config_ref): task for task in tasks}
             while pending:
@@ -118,8 +127,10 @@ class RayExecutor:
                         yield ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                        yield TaskResult(task.index, f"{type(exc).__name__} after "
-                                         f"{self.max_retries} retries: {first}"[:500])
+                        yield TaskResult(
+                            task.index,
+                            f"{type(exc).__name__} after {self.max_retries} retries: {first}"[:500],
+                        )
         finally:
             for ref in pending if "pending" in locals() else ():
                 ray.cancel(ref)  # the driver stopped early (interrupt): free the cluster

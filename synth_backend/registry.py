@@ -40,8 +40,11 @@ def registered_methods() -> tuple[str, ...]:
 def get_synthesizer(name: str, **kwargs: Any) -> Synthesizer:
     """Instantiate a registered method, e.g. ``get_synthesizer("pixel2cancer")``."""
     if name not in _METHODS:
-        raise UnknownMethodError(f"method {name!r}", "is not a registered synthesis method",
-                                 f"use one of {', '.join(registered_methods())}")
+        raise UnknownMethodError(
+            f"method {name!r}",
+            "is not a registered synthesis method",
+            f"use one of {', '.join(registered_methods())}",
+        )
     module_name, class_name = _METHODS[name].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(**kwargs)

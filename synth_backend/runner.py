@@ -30,27 +30,43 @@ def organ_from_mask(mask: np.ndarray, organ_label: int | None, path: Path) -> np
         organ = mask == organ_label
         if not organ.any():
             present = np.unique(mask[mask > 0])[:20].tolist()
-            raise EmptyOrganError(path, f"label {organ_label} does not occur in the mask "
-                                  f"(labels present: {present})", "pass the organ's label with "
-                                  "--organ-label")
+            raise EmptyOrganError(
+                path,
+                f"label {organ_label} does not occur in the mask (labels present: {present})",
+                "pass the organ's label with --organ-label",
+            )
         return organ
     values = np.unique(mask[::4, ::4, ::4][mask[::4, ::4, ::4] > 0])
     if values.size > 1 or (values.size == 1 and not np.all((mask == 0) | (mask == values[0]))):
         values = np.unique(mask[mask > 0])
     if values.size > 1:
-        raise SynthesisInputError(path, f"is a label map with labels {values[:20].tolist()}",
-                                  "pass --organ-label N to say which label is the organ")
+        raise SynthesisInputError(
+            path,
+            f"is a label map with labels {values[:20].tolist()}",
+            "pass --organ-label N to say which label is the organ",
+        )
     organ = mask > 0
     if not organ.any():
-        raise EmptyOrganError(path, "organ mask is empty", "pass the mask of a case that "
-                              "contains the organ")
+        raise EmptyOrganError(
+            path, "organ mask is empty", "pass the mask of a case that contains the organ"
+        )
     return organ
 
 
-def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Path, *,
-                    organ: str, organ_label: int | None = None, out_dir: str | Path,
-                    seed: int, device: str = "auto", checkpoint: str | Path | None = None,
-                    vessel_mask: str | Path | None = None, **options: Any) -> Path:
+def synthesize_file(
+    method: str,
+    ct_path: str | Path,
+    organ_mask_path: str | Path,
+    *,
+    organ: str,
+    organ_label: int | None = None,
+    out_dir: str | Path,
+    seed: int,
+    device: str = "auto",
+    checkpoint: str | Path | None = None,
+    vessel_mask: str | Path | None = None,
+    **options: Any,
+) -> Path:
     """Synthesize tumor(s) with ``method`` into one CT file; return the output folder.
 
     ``options`` go to the method (e.g. ``size``, ``diameter_mm``). ``vessel_mask``: a mask
@@ -71,8 +87,11 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
     from synth_backend.registry import get_synthesizer
 
     if organ not in ORGANS:
-        raise SynthesisInputError(ct_path, f"organ must be one of {list(ORGANS)}, got "
-                                  f"{organ!r}", "pass --organ liver|pancreas|kidney")
+        raise SynthesisInputError(
+            ct_path,
+            f"organ must be one of {list(ORGANS)}, got {organ!r}",
+            "pass --organ liver|pancreas|kidney",
+        )
     ct_path, organ_mask_path, out_dir = Path(ct_path), Path(organ_mask_path), Path(out_dir)
     started = time.perf_counter()
     ct = load_volume(ct_path, "ct")
@@ -90,14 +109,24 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
     synth = get_synthesizer(method, **kwargs)
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        result = synth.synthesize(ct.array, organ_mask, organ=organ, spacing=ct.spacing,
-                                  seed=int(seed), device=device, **options, **extra)
+        result = synth.synthesize(
+            ct.array,
+            organ_mask,
+            organ=organ,
+            spacing=ct.spacing,
+            seed=int(seed),
+            device=device,
+            **options,
+            **extra,
+        )
     except SynthesisInputError as exc:
         raise exc.for_case(ct_path) from exc
     if not result.tumor_mask.any():
-        raise NoTumorError(ct_path, f"{method} generated no tumor voxel in the organ (seed "
-                           f"{int(seed)})", "try another --seed or a larger size, or a "
-                           "longer-trained --checkpoint")
+        raise NoTumorError(
+            ct_path,
+            f"{method} generated no tumor voxel in the organ (seed {int(seed)})",
+            "try another --seed or a larger size, or a longer-trained --checkpoint",
+        )
     checkpoint_used = getattr(synth, "checkpoint", None)  # learned methods; after the call
     out_dir.mkdir(parents=True, exist_ok=True)
     save_like(ct, result.ct, out_dir / "ct.nii.gz", "ct")
@@ -106,27 +135,52 @@ def synthesize_file(method: str, ct_path: str | Path, organ_mask_path: str | Pat
     written = np.clip(np.rint(result.ct), -32768, 32767)
     stats = tumor_statistics(written, result.tumor_mask, organ_mask, ct.spacing)
     manifest = {
-        "method": method, "organ": organ, "seed": int(seed),
-        "device": result.info.get("device", device), "code_version": code_version(),
-        "params": result.params, "options": options, "info": result.info,
+        "method": method,
+        "organ": organ,
+        "seed": int(seed),
+        "device": result.info.get("device", device),
+        "code_version": code_version(),
+        "params": result.params,
+        "options": options,
+        "info": result.info,
         "checkpoint": str(Path(checkpoint_used).resolve()) if checkpoint_used is not None else None,
         "checkpoint_hash": synth.checkpoint_hash(),
         "sampling_steps": result.info.get("sampling_steps"),
-        "inputs": {"ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},
-                   "organ_mask": {"path": str(organ_mask_path.resolve()),
-                                  "sha256": sha256_file(organ_mask_path),
-                                  "organ_label": organ_label},
-                   **({"vessel_mask": {"path": str(vessel_mask.resolve()),
-                                       "sha256": sha256_file(vessel_mask)}}
-                      if vessel_mask is not None else {})},
-        "outputs": {name: {"path": name, "sha256": sha256_file(out_dir / name)}
-                    for name in ("ct.nii.gz", "tumor_mask.nii.gz")},
+        "inputs": {
+            "ct": {"path": str(ct_path.resolve()), "sha256": sha256_file(ct_path)},
+            "organ_mask": {
+                "path": str(organ_mask_path.resolve()),
+                "sha256": sha256_file(organ_mask_path),
+                "organ_label": organ_label,
+            },
+            **(
+                {
+                    "vessel_mask": {
+                        "path": str(vessel_mask.resolve()),
+                        "sha256": sha256_file(vessel_mask),
+                    }
+                }
+                if vessel_mask is not None
+                else {}
+            ),
+        },
+        "outputs": {
+            name: {"path": name, "sha256": sha256_file(out_dir / name)}
+            for name in ("ct.nii.gz", "tumor_mask.nii.gz")
+        },
         "grid": {"shape": list(ct.shape), "spacing": list(ct.spacing)},
         "organ_voxels": int(organ_mask.sum()),
-        "tumor": stats, "runtime_s": round(time.perf_counter() - started, 3),
+        "tumor": stats,
+        "runtime_s": round(time.perf_counter() - started, 3),
         "environment": environment(),
     }
     write_provenance(out_dir / PROVENANCE_NAME, manifest)
-    log.info("%s: %s lesion(s) %s mm, contrast %s HU -> %s", ct_path.name, stats["count"],
-             stats["component_diameters_mm"][:10], stats["hu_contrast"], out_dir)
+    log.info(
+        "%s: %s lesion(s) %s mm, contrast %s HU -> %s",
+        ct_path.name,
+        stats["count"],
+        stats["component_diameters_mm"][:10],
+        stats["hu_contrast"],
+        out_dir,
+    )
     return out_dir

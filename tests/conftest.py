@@ -12,8 +12,15 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # The modules that touch the database: `make test` runs them a second time against a real
 # PostgreSQL server (`pytest -m postgres`). Folders end with "/"; the rest are single modules.
-POSTGRES_MODULES = ("db/", "studies/", "app/", "reliability/", "synth_backend/test_catalog.py",
-                    "synth_backend/test_bad_inputs.py", "synth_backend/test_dicom_import.py")
+POSTGRES_MODULES = (
+    "db/",
+    "studies/",
+    "app/",
+    "reliability/",
+    "synth_backend/test_catalog.py",
+    "synth_backend/test_bad_inputs.py",
+    "synth_backend/test_dicom_import.py",
+)
 TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -31,8 +38,10 @@ def pytest_collection_modifyitems(config, items):
 def shared_data() -> Path:
     """``../shared/data`` (real CT files; see its README). Skips when it is absent."""
     if not (SHARED_DATA / "README.md").is_file():
-        pytest.skip(f"real CT test data not found at {SHARED_DATA} (the ../shared/data folder "
-                    "beside the repository); CI always has it")
+        pytest.skip(
+            f"real CT test data not found at {SHARED_DATA} (the ../shared/data folder "
+            "beside the repository); CI always has it"
+        )
     return SHARED_DATA
 
 
@@ -61,14 +70,17 @@ def db_url(tmp_path, _migrated_template) -> str:
     if pg:
         from sqlalchemy.engine import make_url
 
-        return _fresh_postgres_database(pg, tmp_path.name,
-                                        template=make_url(_migrated_template).database)
+        return _fresh_postgres_database(
+            pg, tmp_path.name, template=make_url(_migrated_template).database
+        )
     import sqlite3
 
     path = tmp_path / "test.db"
     # the backup API copies a consistent image (the template is in WAL mode)
-    with sqlite3.connect(_migrated_template.removeprefix("sqlite:///")) as src, \
-            sqlite3.connect(path) as dst:
+    with (
+        sqlite3.connect(_migrated_template.removeprefix("sqlite:///")) as src,
+        sqlite3.connect(path) as dst,
+    ):
         src.backup(dst)
     src.close()
     dst.close()
@@ -117,25 +129,38 @@ def orthanc(tmp_path_factory):
     import urllib.request
 
     if not (ORTHANC.is_file() and ORTHANC_DICOMWEB.is_file()):
-        pytest.skip("Orthanc + DICOMweb plugin not installed (Debian orthanc, orthanc-dicomweb;"
-                    " `bash scripts/system-deps.sh` installs them)")
+        pytest.skip(
+            "Orthanc + DICOMweb plugin not installed (Debian orthanc, orthanc-dicomweb;"
+            " `bash scripts/system-deps.sh` installs them)"
+        )
     root = tmp_path_factory.mktemp("orthanc")
     ports = []
     for _ in range(2):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])
-    config = {"Name": "turingct-test", "StorageDirectory": str(root / "storage"),
-              "IndexDirectory": str(root / "storage"), "HttpPort": ports[0],
-              "DicomPort": ports[1], "RemoteAccessAllowed": False,
-              "AuthenticationEnabled": False, "Plugins": [str(ORTHANC_DICOMWEB)],
-              "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "HttpThreadsCount": 4,
-              "DicomAet": "ORTHANC", "DicomCheckCalledAet": True, "DicomModalities": {"turingct": {
-                  "AET": "TURINGCT", "Host": "127.0.0.1", "Port": 104, "AllowGet": True}}}
+    config = {
+        "Name": "turingct-test",
+        "StorageDirectory": str(root / "storage"),
+        "IndexDirectory": str(root / "storage"),
+        "HttpPort": ports[0],
+        "DicomPort": ports[1],
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [str(ORTHANC_DICOMWEB)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "HttpThreadsCount": 4,
+        "DicomAet": "ORTHANC",
+        "DicomCheckCalledAet": True,
+        "DicomModalities": {
+            "turingct": {"AET": "TURINGCT", "Host": "127.0.0.1", "Port": 104, "AllowGet": True}
+        },
+    }
     (root / "orthanc.json").write_text(json.dumps(config))
     log = open(root / "orthanc.log", "wb")  # noqa: SIM115 - closed after the server stops
-    proc = subprocess.Popen([str(ORTHANC), str(root / "orthanc.json")], stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(ORTHANC), str(root / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{ports[0]}"
     deadline = time.monotonic() + 60
     while True:

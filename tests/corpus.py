@@ -192,12 +192,36 @@ def totalseg_without_class_map(d):
     return ["--format", "totalseg", str(seg), "--ct", str(ct)], "without a class map"
 
 
-CORPUS: dict[str, Entry] = {f.__name__: f for f in (
-    truncated_gzip, wrong_magic, text_file_as_nifti, absurd_dimensions, nan_voxels, four_d,
-    two_d, shape_mismatch, affine_mismatch, fractional_labels, negative_labels, nan_mask,
-    normalized_ct, empty_organ, label_not_in_mask, missing_file, manifest_missing_columns,
-    manifest_bad_organ, manifest_bad_label, non_utf8_file_name, msd_without_dataset_json,
-    msd_invalid_json, kits_without_cases, atlas_without_cases, totalseg_without_class_map)}
+CORPUS: dict[str, Entry] = {
+    f.__name__: f
+    for f in (
+        truncated_gzip,
+        wrong_magic,
+        text_file_as_nifti,
+        absurd_dimensions,
+        nan_voxels,
+        four_d,
+        two_d,
+        shape_mismatch,
+        affine_mismatch,
+        fractional_labels,
+        negative_labels,
+        nan_mask,
+        normalized_ct,
+        empty_organ,
+        label_not_in_mask,
+        missing_file,
+        manifest_missing_columns,
+        manifest_bad_organ,
+        manifest_bad_label,
+        non_utf8_file_name,
+        msd_without_dataset_json,
+        msd_invalid_json,
+        kits_without_cases,
+        atlas_without_cases,
+        totalseg_without_class_map,
+    )
+}
 
 
 def write_manifest_json(d: Path) -> None:  # pragma: no cover - helper for manual runs

@@ -14,11 +14,21 @@ from synth_backend.dicom.write import ct_series, new_uid
 
 SHAPE = (64, 64, 20)
 SPACING = (0.8, 0.8, 2.5)
-PATIENT = {"PatientName": "Test^Patient", "PatientID": "P001", "PatientBirthDate": "19700101",
-           "PatientSex": "O", "AccessionNumber": "A1", "StudyID": "1", "StudyDate": "20260101",
-           "StudyTime": "120000", "ReferringPhysicianName": "", "SeriesNumber": 2,
-           "Manufacturer": "TestCo", "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
-           "SeriesDescription": "Abdomen 2.5"}
+PATIENT = {
+    "PatientName": "Test^Patient",
+    "PatientID": "P001",
+    "PatientBirthDate": "19700101",
+    "PatientSex": "O",
+    "AccessionNumber": "A1",
+    "StudyID": "1",
+    "StudyDate": "20260101",
+    "StudyTime": "120000",
+    "ReferringPhysicianName": "",
+    "SeriesNumber": 2,
+    "Manufacturer": "TestCo",
+    "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
+    "SeriesDescription": "Abdomen 2.5",
+}
 
 
 def phantom(shape=SHAPE, spacing=SPACING, seed=0):
@@ -28,8 +38,9 @@ def phantom(shape=SHAPE, spacing=SPACING, seed=0):
     idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).astype(float)
     mm = idx * np.asarray(spacing)
     centre = (np.asarray(shape) - 1) * np.asarray(spacing) / 2
-    body = (((mm - centre)[..., :2] / (0.45 * np.asarray(shape[:2]) * spacing[:2])) ** 2
-            ).sum(-1) <= 1
+    body = (((mm - centre)[..., :2] / (0.45 * np.asarray(shape[:2]) * spacing[:2])) ** 2).sum(
+        -1
+    ) <= 1
     liver = (((mm - centre - [-6, 0, 0]) / [14.0, 12.0, 18.0]) ** 2).sum(-1) <= 1
     tumor = np.linalg.norm(mm - centre - [-8, 2, 0], axis=-1) <= 5.0
     ct = np.where(body, 40.0, -1000.0)
@@ -44,9 +55,15 @@ def phantom(shape=SHAPE, spacing=SPACING, seed=0):
 def ct_datasets(ct, affine, root=None, **fixed):
     root = root or generate_uid()[:30].rstrip(".") + "."
     header = {**PATIENT, **fixed}
-    return ct_series(ct, affine, study_uid=new_uid(root), series_uid=new_uid(root),
-                     frame_of_reference_uid=new_uid(root),
-                     sop_uids=[new_uid(root) for _ in range(ct.shape[2])], fixed=header)
+    return ct_series(
+        ct,
+        affine,
+        study_uid=new_uid(root),
+        series_uid=new_uid(root),
+        frame_of_reference_uid=new_uid(root),
+        sop_uids=[new_uid(root) for _ in range(ct.shape[2])],
+        fixed=header,
+    )
 
 
 def save(datasets, folder: Path, names=None) -> list[Path]:
@@ -72,22 +89,35 @@ def seg_dataset(source, masks: dict[str, np.ndarray], *, types=None, fractional=
     types = types or {}
     descriptions, stack = [], []
     for i, (label, mask) in enumerate(masks.items(), start=1):
-        prop = types.get(label, codes.SCT.Liver if "liver" in label.lower() else
-                         codes.SCT.Neoplasm)
-        descriptions.append(hd.seg.SegmentDescription(
-            segment_number=i, segment_label=label,
-            segmented_property_category=codes.SCT.Tissue, segmented_property_type=prop,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL))
+        prop = types.get(label, codes.SCT.Liver if "liver" in label.lower() else codes.SCT.Neoplasm)
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=i,
+                segment_label=label,
+                segmented_property_category=codes.SCT.Tissue,
+                segmented_property_type=prop,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+            )
+        )
         stack.append(_frames(mask))
     pixels = np.stack(stack, axis=-1).astype(np.float32 if fractional else np.uint8)
     return hd.seg.Segmentation(
-        source_images=source, pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL if fractional
+        source_images=source,
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL
+        if fractional
         else hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=9,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="TestCo",
-        manufacturer_model_name="test", software_versions="1", device_serial_number="1",
-        omit_empty_frames=True)
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=9,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="TestCo",
+        manufacturer_model_name="test",
+        software_versions="1",
+        device_serial_number="1",
+        omit_empty_frames=True,
+    )
 
 
 def rtstruct_dataset(source, masks: dict[str, np.ndarray]):
@@ -145,8 +175,16 @@ def rtstruct_dataset(source, masks: dict[str, np.ndarray]):
     return ds
 
 
-def write_case(folder: Path, *, seed=0, seg=True, rtstruct=False, labels=("Liver", "Neoplasm"),
-               shape=SHAPE, spacing=SPACING):
+def write_case(
+    folder: Path,
+    *,
+    seed=0,
+    seg=True,
+    rtstruct=False,
+    labels=("Liver", "Neoplasm"),
+    shape=SHAPE,
+    spacing=SPACING,
+):
     """A CT series (+ SEG and/or RTSTRUCT of liver and tumor) under ``folder``; returns
     (ct, liver, tumor, affine, ct datasets)."""
     ct, liver, tumor, affine = phantom(shape, spacing, seed)
@@ -162,4 +200,3 @@ def write_case(folder: Path, *, seed=0, seg=True, rtstruct=False, labels=("Liver
 
 def read(path):
     return pydicom.dcmread(path)
-

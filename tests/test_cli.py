@@ -37,9 +37,11 @@ def test_every_subcommand_has_help(command, capsys):
 
 
 def test_parser_imports_no_heavy_library():
-    code = ("import sys; from turingct.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'monai', 'streamlit', 'sklearn', 'radiomics') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from turingct.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'monai', 'streamlit', 'sklearn', 'radiomics') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

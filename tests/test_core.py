@@ -12,13 +12,20 @@ from evaluation.tables import EvaluationInputError
 from synth_backend.errors import OrganTooSmallError, SynthesisInputError, VolumeError
 
 
-@pytest.mark.parametrize(("error", "anonymous"), [
-    (VolumeError("ct.nii.gz", "is empty", "export it again"), VolumeError(None, "p", "f")),
-    (EvaluationInputError("v.csv", "is empty", "export it again"),
-     EvaluationInputError(None, "p", "f")),
-    (SynthesisInputError("ct.nii.gz", "is empty", "export it again"),
-     SynthesisInputError(None, "p", "f")),
-])
+@pytest.mark.parametrize(
+    ("error", "anonymous"),
+    [
+        (VolumeError("ct.nii.gz", "is empty", "export it again"), VolumeError(None, "p", "f")),
+        (
+            EvaluationInputError("v.csv", "is empty", "export it again"),
+            EvaluationInputError(None, "p", "f"),
+        ),
+        (
+            SynthesisInputError("ct.nii.gz", "is empty", "export it again"),
+            SynthesisInputError(None, "p", "f"),
+        ),
+    ],
+)
 def test_every_input_error_is_one_type_with_one_message_shape(error, anonymous):
     assert isinstance(error, InputError) and isinstance(error, TuringCTError)
     assert isinstance(error, ValueError)  # callers that catch ValueError keep working
@@ -54,8 +61,10 @@ def test_unknown_method_is_a_one_line_project_error():
     with pytest.raises(UnknownMethodError) as info:
         get_synthesizer("nope")
     assert isinstance(info.value, TuringCTError) and isinstance(info.value, KeyError)
-    assert str(info.value) == ("method 'nope': is not a registered synthesis method; use one "
-                               f"of {', '.join(registered_methods())}")
+    assert str(info.value) == (
+        "method 'nope': is not a registered synthesis method; use one "
+        f"of {', '.join(registered_methods())}"
+    )
 
 
 def test_cli_choices_come_from_the_registry_and_vocabulary():

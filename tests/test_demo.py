@@ -15,8 +15,9 @@ from turingct.demo import run_demo
 
 @pytest.mark.slow
 def test_demo_builds_a_study_and_resumes(tmp_path, db_url):
-    result = run_demo(tmp_path, db_url, n_cases=12, phantom_config=PhantomConfig.small(),
-                      progress=False)
+    result = run_demo(
+        tmp_path, db_url, n_cases=12, phantom_config=PhantomConfig.small(), progress=False
+    )
     assert set(result.accounts) == {"demo", "researcher"}
     assert "AUC" in result.audit
     engine = make_engine(db_url)
@@ -30,15 +31,17 @@ def test_demo_builds_a_study_and_resumes(tmp_path, db_url):
         assert set(result.studies) == {"demo-turing", "demo-turing-learned"}
         main = s.scalars(select(StudyCase).join(Study).where(Study.name == "demo-turing")).all()
         assert len(main) == 12 and sum(c.arm == Arm.REAL for c in main) == 6
-        learned = s.scalars(select(StudyCase).join(Study)
-                            .where(Study.name == "demo-turing-learned")).all()
+        learned = s.scalars(
+            select(StudyCase).join(Study).where(Study.name == "demo-turing-learned")
+        ).all()
         assert len(learned) == 6 and sum(c.arm == Arm.REAL for c in learned) == 2
         from studies.accounts import authenticate
 
         assert authenticate(s, "demo", result.accounts["demo"]).username == "demo"
     n_volumes = _count(engine)
-    again = run_demo(tmp_path, db_url, n_cases=12, phantom_config=PhantomConfig.small(),
-                     progress=False)
+    again = run_demo(
+        tmp_path, db_url, n_cases=12, phantom_config=PhantomConfig.small(), progress=False
+    )
     assert again.accounts == {} and _count(engine) == n_volumes
     assert "demo / " in (tmp_path / "demo-credentials.txt").read_text()
     engine.dispose()
@@ -46,5 +49,7 @@ def test_demo_builds_a_study_and_resumes(tmp_path, db_url):
 
 def _count(engine):
     with session_scope(engine) as s:
-        return (s.scalar(select(func.count(Volume.id))),
-                s.scalar(select(func.count(Volume.id)).where(Volume.origin == Origin.SYNTHETIC)))
+        return (
+            s.scalar(select(func.count(Volume.id))),
+            s.scalar(select(func.count(Volume.id)).where(Volume.origin == Origin.SYNTHETIC)),
+        )

@@ -15,13 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom to top. Packages on the same floor must not import each other.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"core"}),                   # errors, settings, vocabulary, types: imports nothing
-    frozenset({"db", "synth_backend"}),    # the schema | volumes in, volumes out (no database)
-    frozenset({"catalog"}),                # every database write about volumes and jobs
-    frozenset({"studies"}),                # specs, selection, blinding, accounts, answers
-    frozenset({"evaluation"}),             # metrics, figures, reports over catalog and studies
-    frozenset({"app"}),                    # the Streamlit shell
-    frozenset({"turingct"}),               # the CLI shell
+    frozenset({"core"}),  # errors, settings, vocabulary, types: imports nothing
+    frozenset({"db", "synth_backend"}),  # the schema | volumes in, volumes out (no database)
+    frozenset({"catalog"}),  # every database write about volumes and jobs
+    frozenset({"studies"}),  # specs, selection, blinding, accounts, answers
+    frozenset({"evaluation"}),  # metrics, figures, reports over catalog and studies
+    frozenset({"app"}),  # the Streamlit shell
+    frozenset({"turingct"}),  # the CLI shell
 )
 FLOOR = {package: level for level, packages in enumerate(FLOORS) for package in packages}
 
@@ -51,7 +51,8 @@ def _edges() -> dict[tuple[str, str], list[str]]:
     for package in sorted(FLOOR):
         for path in sorted((ROOT / package).rglob("*.py")):
             module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(
-                ".__init__")
+                ".__init__"
+            )
             for name in _imports(path):
                 target = name.split(".")[0]
                 if target in FLOOR and target != package:
@@ -61,7 +62,8 @@ def _edges() -> dict[tuple[str, str], list[str]]:
 
 def test_every_package_has_a_floor():
     assert _project_packages() <= set(FLOOR), (
-        f"place {sorted(_project_packages() - set(FLOOR))} in FLOORS of tests/test_layers.py")
+        f"place {sorted(_project_packages() - set(FLOOR))} in FLOORS of tests/test_layers.py"
+    )
 
 
 def test_no_package_imports_upward_or_sideways():
@@ -71,15 +73,25 @@ def test_no_package_imports_upward_or_sideways():
         f"({module.split('.')[0]} is on floor {FLOOR[module.split('.')[0]]}, "
         f"{target} on floor {FLOOR[target]})"
         for (module, target), names in edges.items()
-        if FLOOR[target] >= FLOOR[module.split(".")[0]] and (module, target) not in KNOWN_DEBT)
+        if FLOOR[target] >= FLOOR[module.split(".")[0]] and (module, target) not in KNOWN_DEBT
+    )
     assert not violations, "upward or sideways imports:\n" + "\n".join(violations)
     paid = sorted(f"{m} -> {t}" for m, t in KNOWN_DEBT if (m, t) not in edges)
     assert not paid, f"remove from KNOWN_DEBT (no longer imported): {paid}"
 
 
 def test_ground_floor_imports_only_the_standard_library_and_numpy():
-    allowed = {"__future__", "enum", "functools", "importlib", "os", "pathlib", "subprocess",
-               "typing", "numpy"}
+    allowed = {
+        "__future__",
+        "enum",
+        "functools",
+        "importlib",
+        "os",
+        "pathlib",
+        "subprocess",
+        "typing",
+        "numpy",
+    }
     for path in (ROOT / "core").rglob("*.py"):
         assert {name.split(".")[0] for name in _imports(path)} <= allowed, path
 

@@ -21,7 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
 DEMO_SPEC = EXAMPLES / "demo.yaml"
 # the learned methods' shipped weights know the liver only: their cases go into a liver study
 DEMO_LEARNED_SPEC = EXAMPLES / "demo-learned.yaml"
-DEMO_METHODS = registered_methods()   # every method, every organ (the learned: see below)
+DEMO_METHODS = registered_methods()  # every method, every organ (the learned: see below)
 DEMO_ORGANS = ORGANS
 LEARNED_ORGANS = {"difftumor": ("liver",), "tumorgen": ("liver",)}
 LEARNED_VOLUMES = 4  # per learned method: a few CPU seconds each, enough for the study
@@ -34,14 +34,21 @@ class DemoResult:
     cohort: Path
     synthetic: dict[str, Path] = field(default_factory=dict)
     study: str = ""
-    studies: dict[str, str] = field(default_factory=dict)   # name -> export folder
+    studies: dict[str, str] = field(default_factory=dict)  # name -> export folder
     export_dir: str = ""
     audit: str = ""
-    accounts: dict[str, str] = field(default_factory=dict)   # username -> password (new ones)
+    accounts: dict[str, str] = field(default_factory=dict)  # username -> password (new ones)
 
 
-def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: int = 12,
-             seed: int = 0, phantom_config=None, progress: bool = True) -> DemoResult:
+def run_demo(
+    root: Path | None = None,
+    db_url: str | None = None,
+    *,
+    n_cases: int = 12,
+    seed: int = 0,
+    phantom_config=None,
+    progress: bool = True,
+) -> DemoResult:
     """Build everything the demo needs under ``root`` (default: the data directory).
 
     New demo accounts get random passwords, returned in ``accounts`` and kept in
@@ -59,8 +66,14 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
     result = DemoResult(url, root / "phantom")
 
     # 1. phantom cohort (half the cases carry a phantom lesion: the demo's "real" arm)
-    generate_cohort(result.cohort, n=n_cases, seed=seed, lesion_fraction=0.5, progress=progress,
-                    **({"config": phantom_config} if phantom_config is not None else {}))
+    generate_cohort(
+        result.cohort,
+        n=n_cases,
+        seed=seed,
+        lesion_fraction=0.5,
+        progress=progress,
+        **({"config": phantom_config} if phantom_config is not None else {}),
+    )
     with session_scope(engine) as session:
         import_dataset(session, "atlas", result.cohort, name=DEMO_DATASET, progress=progress)
 
@@ -72,20 +85,35 @@ def run_demo(root: Path | None = None, db_url: str | None = None, *, n_cases: in
             if method in LEARNED_ORGANS:
                 items = items[:LEARNED_VOLUMES]
             out = root / "synthetic" / f"{method}-{organ}"
-            run_batch(items, BatchConfig(method=method, organ=organ, out_dir=out, seed=seed,
-                                         n=1, device="auto", register=True, db_url=url))
+            run_batch(
+                items,
+                BatchConfig(
+                    method=method,
+                    organ=organ,
+                    out_dir=out,
+                    seed=seed,
+                    n=1,
+                    device="auto",
+                    register=True,
+                    db_url=url,
+                ),
+            )
             result.synthetic[f"{method}/{organ}"] = out
 
     # 3. the blinded study, its demo reader and a researcher account
     from studies import accounts, admin
 
     with session_scope(engine) as session:
-        for spec, name in ((DEMO_LEARNED_SPEC, "demo-turing-learned"),
-                           (DEMO_SPEC, "demo-turing")):
+        for spec, name in ((DEMO_LEARNED_SPEC, "demo-turing-learned"), (DEMO_SPEC, "demo-turing")):
             study = session.scalar(select(Study).where(Study.name == name))
             if study is None:
-                study = admin.create_study(session, spec, actor=accounts.OPERATOR,
-                                           export_root=root / "studies", progress=progress)
+                study = admin.create_study(
+                    session,
+                    spec,
+                    actor=accounts.OPERATOR,
+                    export_root=root / "studies",
+                    progress=progress,
+                )
             result.studies[study.name] = study.export_dir
         assert study is not None  # the last study of the loop
         result.study, result.export_dir = study.name, study.export_dir

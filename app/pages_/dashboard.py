@@ -23,23 +23,29 @@ try:
     from evaluation.study_stats import study_reader_statistics, task_for_design
     from evaluation.tables import EvaluationInputError
 except ImportError as exc:  # the evaluation layer is optional for a reading-only deployment
-    safe_text.warning(f"The evaluation layer is not available ({exc}); reader metrics cannot "
-                      "be shown.")
+    safe_text.warning(
+        f"The evaluation layer is not available ({exc}); reader metrics cannot be shown."
+    )
     st.stop()
 
 study = admin_ui.study_picker(login, key="turingct_dash_study")
 if study is None:
     st.stop()
 task = task_for_design(study.design)
-unsure = st.radio("Unsure answers", ["exclude", "wrong"], horizontal=True,
-                  key="turingct_dash_unsure",
-                  help="exclude: unsure answers are left out; wrong: counted as errors")
+unsure = st.radio(
+    "Unsure answers",
+    ["exclude", "wrong"],
+    horizontal=True,
+    key="turingct_dash_unsure",
+    help="exclude: unsure answers are left out; wrong: counted as errors",
+)
 
 st.header("Readers")
 stats = None
 try:
-    stats = admin_ui.staff_call(login, study_reader_statistics, str(study.id), study.design,
-                                unsure=unsure)
+    stats = admin_ui.staff_call(
+        login, study_reader_statistics, str(study.id), study.design, unsure=unsure
+    )
 except EvaluationInputError as exc:
     safe_text.info(exc)
 if stats is not None:
@@ -47,8 +53,7 @@ if stats is not None:
     if task == Task.TURING:
         st.plotly_chart(figures.reader_table_figure(table, unsure=unsure), key="dash_table")
         with st.expander("Conventions of the reader table"):
-            st.markdown("\n".join(f"- **{k}**: {v}" for k, v in
-                                   stats.conventions.items()))
+            st.markdown("\n".join(f"- **{k}**: {v}" for k, v in stats.conventions.items()))
         st.plotly_chart(figures.specificity_forest(table), key="dash_forest")
         dashboard_ui.show_mrmc(votes)
     else:
@@ -78,6 +83,9 @@ study_id = study.id
 secure_download(
     "Download report",
     lambda: admin_ui.staff_call(login, dashboard_ui.report_html, study_id, unsure),
-    file_name=f"{study.name}-report.html", mime="text/html", key="turingct_dash_report",
+    file_name=f"{study.name}-report.html",
+    mime="text/html",
+    key="turingct_dash_report",
     help="Self-contained HTML as `turingct report` writes it: settings, provenance, audit, "
-         "every table and figure, and the unblinding key (researchers only).")
+    "every table and figure, and the unblinding key (researchers only).",
+)

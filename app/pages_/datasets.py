@@ -26,16 +26,18 @@ FORMAT_HELP = {
     "totalseg": "TotalSegmentator output (multi-label file or folder) + its CT",
     "manifest": "CSV: case,ct,organ,organ_mask[,organ_label,tumor_mask,tumor_label,tumor_kind]",
     "dicom": "folder of DICOM files: CT series with SEG or RTSTRUCT masks (converted once to NIfTI "
-             "in the data folder)",
+    "in the data folder)",
 }
 
 st.title("Datasets")
 
 with st.expander("Import a dataset", expanded=False):
-    st.caption("Files are registered by path and SHA-256 on this server; nothing is copied "
-               "(DICOM series are converted once to NIfTI in the data folder). "
-               "Every case is validated before anything is written; importing again adds only "
-               "new cases.")
+    st.caption(
+        "Files are registered by path and SHA-256 on this server; nothing is copied "
+        "(DICOM series are converted once to NIfTI in the data folder). "
+        "Every case is validated before anything is written; importing again adds only "
+        "new cases."
+    )
     with st.form("turingct_import"):
         fmt = st.selectbox("Format", FORMATS, format_func=lambda f: f"{f}: {FORMAT_HELP[f]}")
         path = st.text_input("Path on the server (folder, file or manifest CSV)")
@@ -52,35 +54,55 @@ with st.expander("Import a dataset", expanded=False):
                 st.error("Path must be given; type the dataset's folder or file on the server")
             else:
                 try:
-                    with (st.spinner("Validating and registering the cases"),
-                          admin_ui.staff_session(login) as (session, user)):
+                    with (
+                        st.spinner("Validating and registering the cases"),
+                        admin_ui.staff_session(login) as (session, user),
+                    ):
                         report = admin.import_dataset(
-                            session, user, fmt, path.strip(), name=name.strip() or None,
-                            organs=organs or None, ct=ct.strip() or None,
+                            session,
+                            user,
+                            fmt,
+                            path.strip(),
+                            name=name.strip() or None,
+                            organs=organs or None,
+                            ct=ct.strip() or None,
                             class_map=class_map.strip() or None,
-                            case_id=case_id.strip() or None)
+                            case_id=case_id.strip() or None,
+                        )
                 except TuringCTError as exc:  # layout, file or validation problem: one line
                     safe_text.error(str(exc))
                 else:
-                    safe_text.success(f"Dataset {report.dataset!r}: {len(report.added)} case(s) "
-                                      f"added, {len(report.skipped_existing)} already registered.")
+                    safe_text.success(
+                        f"Dataset {report.dataset!r}: {len(report.added)} case(s) "
+                        f"added, {len(report.skipped_existing)} already registered."
+                    )
                     if report.skipped_organs:
-                        safe_text.info("Organs not in the field of view (skipped): "
-                                       + ", ".join(report.skipped_organs))
+                        safe_text.info(
+                            "Organs not in the field of view (skipped): "
+                            + ", ".join(report.skipped_organs)
+                        )
 
 rows = admin_ui.staff_call(login, list_volumes)
 
 if not rows:
-    st.info("The catalog is empty. Import a dataset above or with `turingct data import PATH "
-            "--format msd|kits|atlas|totalseg|manifest`, or build the phantom cohort with "
-            "`turingct phantom --out DIR` and import it with format atlas.")
+    st.info(
+        "The catalog is empty. Import a dataset above or with `turingct data import PATH "
+        "--format msd|kits|atlas|totalseg|manifest`, or build the phantom cohort with "
+        "`turingct phantom --out DIR` and import it with format atlas."
+    )
     st.stop()
 
 table = pd.DataFrame(rows)
 datasets = sorted(table["dataset"].unique())
-st.caption(f"{len(table)} volumes in {len(datasets)} datasets. Volumes are registered by path "
-           "and SHA-256; nothing is copied.")
+st.caption(
+    f"{len(table)} volumes in {len(datasets)} datasets. Volumes are registered by path "
+    "and SHA-256; nothing is copied."
+)
 # keyed by the dataset list: a dataset imported just now is shown, not filtered out
-chosen = st.multiselect("Datasets", datasets, default=datasets,
-                        key="turingct_ds_filter_" + str(zlib.crc32("|".join(datasets).encode())))
+chosen = st.multiselect(
+    "Datasets",
+    datasets,
+    default=datasets,
+    key="turingct_ds_filter_" + str(zlib.crc32("|".join(datasets).encode())),
+)
 st.dataframe(table[table["dataset"].isin(chosen)], hide_index=True, width="stretch")

@@ -16,11 +16,17 @@ st.write("Choose a password for your account. The link works once and expires.")
 
 token = st.query_params.get("invite", "")
 with st.form("invite"):
-    password = st.text_input("New password", type="password", autocomplete="new-password",
-                             max_chars=1000, help=PASSWORD_RULE)
+    password = st.text_input(
+        "New password",
+        type="password",
+        autocomplete="new-password",
+        max_chars=1000,
+        help=PASSWORD_RULE,
+    )
     st.caption(PASSWORD_RULE)
-    repeat = st.text_input("Repeat password", type="password", autocomplete="new-password",
-                           max_chars=1000)
+    repeat = st.text_input(
+        "Repeat password", type="password", autocomplete="new-password", max_chars=1000
+    )
     submitted = st.form_submit_button("Set password", type="primary")
 
 if submitted:
@@ -30,8 +36,7 @@ if submitted:
     if password != repeat:
         st.error("The two passwords differ; type the same password twice.")
     elif len(password) < MIN_PASSWORD_LENGTH:
-        st.error(f"The password is too short: it needs at least {MIN_PASSWORD_LENGTH} "
-                 "characters.")
+        st.error(f"The password is too short: it needs at least {MIN_PASSWORD_LENGTH} characters.")
     else:
         try:
             with state.db_session() as session:

@@ -15,8 +15,9 @@ st.write("Log in with the credentials you received from the study organiser.")
 
 with st.form("login"):
     username = st.text_input("Username", autocomplete="username", max_chars=100)
-    password = st.text_input("Password", type="password", autocomplete="current-password",
-                             max_chars=1000)
+    password = st.text_input(
+        "Password", type="password", autocomplete="current-password", max_chars=1000
+    )
     submitted = st.form_submit_button("Log in", type="primary")
 
 if submitted:

@@ -33,17 +33,21 @@ refused_closed = reading_ui.show_submit_feedback()
 
 if study.status == "closed":
     st.title("Study closed")
-    first = ("This study is closed; your answer was not recorded." if refused_closed else
-             "This study is closed; answers can no longer be recorded.")
-    st.warning(f"{first} Your {study.answered} earlier answers of {study.total} cases are "
-               "saved.")
+    first = (
+        "This study is closed; your answer was not recorded."
+        if refused_closed
+        else "This study is closed; answers can no longer be recorded."
+    )
+    st.warning(f"{first} Your {study.answered} earlier answers of {study.total} cases are saved.")
     st.page_link("pages_/my_studies.py", label="Back to my studies", icon=":material/list:")
     st.stop()
 
 if view is None:
     st.title("Thank you!")
-    st.success(f"You have answered all {study.total} cases of this study. Your answers are "
-               "saved; you can close this window.")
+    st.success(
+        f"You have answered all {study.total} cases of this study. Your answers are "
+        "saved; you can close this window."
+    )
     if study.educational and study.finished:
         from studies.reading import reader_feedback
 
@@ -57,6 +61,8 @@ if view is None:
 st.subheader(f"Case {view.position} of {view.total}")
 st.progress((view.position - 1) / view.total)
 keys = " / ".join(str(i) for i in range(1, len(view.choices) + 1))
-st.markdown(f"**{reading_ui.question_text(view)}** The lesion to judge is at the crosshair "
-            f"when the case opens. Answer with the buttons under the images or keys {keys}.")
+st.markdown(
+    f"**{reading_ui.question_text(view)}** The lesion to judge is at the crosshair "
+    f"when the case opens. Answer with the buttons under the images or keys {keys}."
+)
 reading_ui.show_case(view, login)

@@ -36,8 +36,10 @@ def _invite_new_readers(session, actor, usernames) -> list[tuple[str, str]]:
 def _create(spec) -> None:
     """Build the blinded study (selection, export, audit, assignments) and report the audit."""
     try:
-        with (st.spinner("Selecting cases, exporting blinded copies, running the blinding audit"),
-              admin_ui.staff_session(login) as (session, user)):
+        with (
+            st.spinner("Selecting cases, exporting blinded copies, running the blinding audit"),
+            admin_ui.staff_session(login) as (session, user),
+        ):
             study = admin.create_study(session, spec, actor=user, progress=False)
             name, audit = study.name, dict(study.audit or {})
             invites = _invite_new_readers(session, user, study.spec.get("readers", []))
@@ -46,10 +48,15 @@ def _create(spec) -> None:
         return
     safe_text.success(f"Study {name!r} created.")
     if invites:
-        st.warning(f"{len(invites)} reader name(s) had no account: accounts without a password "
-                   "were created. Send each reader their one-time invite link (shown once):")
-        st.dataframe([{"reader": u, "invite link": link} for u, link in invites],
-                     hide_index=True, width="stretch")
+        st.warning(
+            f"{len(invites)} reader name(s) had no account: accounts without a password "
+            "were created. Send each reader their one-time invite link (shown once):"
+        )
+        st.dataframe(
+            [{"reader": u, "invite link": link} for u, link in invites],
+            hide_index=True,
+            width="stretch",
+        )
     admin_ui.show_audit(audit)
     admin_ui.show_size_match(audit.get("size_match"))
     admin_ui.preselect_study(PICK_KEY, name)
@@ -59,8 +66,9 @@ with st.expander("Create a study", expanded=False):
     from_file, from_form = st.tabs(["From a spec file", "From a form"])
     with from_file:
         st.caption("A YAML spec as in `studies/examples/` (one commented example per design).")
-        upload = st.file_uploader("Study spec (YAML)", type=["yaml", "yml"],
-                                  key="turingct_spec_upload")
+        upload = st.file_uploader(
+            "Study spec (YAML)", type=["yaml", "yml"], key="turingct_spec_upload"
+        )
         if upload is not None and st.button("Create study from file", key="turingct_create_file"):
             from studies.spec import parse_spec_bytes
 
@@ -72,9 +80,14 @@ with st.expander("Create a study", expanded=False):
                 _create(spec)
     with from_form, st.form("turingct_study_form"):
         name = st.text_input("Name")
-        design = st.selectbox("Design", DESIGNS, format_func=lambda d: {
-            StudyDesign.TURING: "Turing test (real / synthetic / unsure)",
-            StudyDesign.ORGAN_ORIGIN: "Organ origin (liver / pancreas / kidney / unsure)"}[d])
+        design = st.selectbox(
+            "Design",
+            DESIGNS,
+            format_func=lambda d: {
+                StudyDesign.TURING: "Turing test (real / synthetic / unsure)",
+                StudyDesign.ORGAN_ORIGIN: "Organ origin (liver / pancreas / kidney / unsure)",
+            }[d],
+        )
         organs = st.multiselect("Organs", list(ORGANS), default=[ORGANS[0]])
         c1, c2 = st.columns(2)
         n_real = c1.number_input("Real cases per organ", 0, 500, 10)
@@ -94,16 +107,24 @@ with st.expander("Create a study", expanded=False):
                 crop_size: list[float] | str = [float(v) for v in crop.replace(",", " ").split()]
             except ValueError:
                 crop_size = crop  # the spec validator names the problem
-            _create({
-                "name": name.strip(), "design": design, "organs": organs,
-                "cases_per_organ": {"real": int(n_real), "synthetic": int(n_syn)},
-                "selection": {"tumor_diameter_mm": [dmin, dmax]},
-                "presentation": {"crop": {"around": "tumor", "size": crop_size, "unit": "mm"},
-                                 "window": window},
-                "readers": [r.strip() for r in readers.split(",") if r.strip()],
-                "seed": int(seed), "confidence": confidence, "allow_changes": allow_changes,
-                "educational": educational,
-            })
+            _create(
+                {
+                    "name": name.strip(),
+                    "design": design,
+                    "organs": organs,
+                    "cases_per_organ": {"real": int(n_real), "synthetic": int(n_syn)},
+                    "selection": {"tumor_diameter_mm": [dmin, dmax]},
+                    "presentation": {
+                        "crop": {"around": "tumor", "size": crop_size, "unit": "mm"},
+                        "window": window,
+                    },
+                    "readers": [r.strip() for r in readers.split(",") if r.strip()],
+                    "seed": int(seed),
+                    "confidence": confidence,
+                    "allow_changes": allow_changes,
+                    "educational": educational,
+                }
+            )
 
 with admin_ui.staff_session(login) as (session, user):
     summaries = admin.list_studies(session, user)
@@ -129,13 +150,14 @@ def _key_csv() -> str:
 def _results_csv() -> str:
     assert study is not None  # the script stopped above otherwise
     with admin_ui.staff_session(login) as (session, user):
-        return admin.rows_to_csv(admin.results_rows(session, user, study.id),
-                                 admin.RESULT_COLUMNS)
+        return admin.rows_to_csv(admin.results_rows(session, user, study.id), admin.RESULT_COLUMNS)
 
 
 safe_text.subheader(details["name"])
-safe_text.caption(f"{details['design']} · {details['status']} · seed {details['seed']} · "
-                  f"export folder {details['export_dir']}")
+safe_text.caption(
+    f"{details['design']} · {details['status']} · seed {details['seed']} · "
+    f"export folder {details['export_dir']}"
+)
 st.markdown("**Cases per arm / organ / method**")
 admin_ui.show_case_table(details["case_table"])
 admin_ui.show_audit(details["audit"])
@@ -145,12 +167,23 @@ admin_ui.show_progress(details["progress"])
 c1, c2, c3 = st.columns(3)
 # No st.download_button: its bytes would sit at an unauthenticated /media/ URL (see
 # app.secure_download); these build the CSV on click and hand it to this browser only.
-secure_download("Download key CSV", _key_csv, file_name=f"{details['name']}-key.csv",
-                mime="text/csv", key="turingct_dl_key", container=c1,
-                help="the unblinding key: which case is real or synthetic")
-secure_download("Download results CSV", _results_csv,
-                file_name=f"{details['name']}-results.csv", mime="text/csv",
-                key="turingct_dl_results", container=c2)
+secure_download(
+    "Download key CSV",
+    _key_csv,
+    file_name=f"{details['name']}-key.csv",
+    mime="text/csv",
+    key="turingct_dl_key",
+    container=c1,
+    help="the unblinding key: which case is real or synthetic",
+)
+secure_download(
+    "Download results CSV",
+    _results_csv,
+    file_name=f"{details['name']}-results.csv",
+    mime="text/csv",
+    key="turingct_dl_results",
+    container=c2,
+)
 if details["status"] == "open":
     confirm = c3.checkbox("I want to close this study", key="turingct_close_confirm")
     if c3.button("Close study", disabled=not confirm, key="turingct_close"):
@@ -158,8 +191,9 @@ if details["status"] == "open":
             admin.close_study(session, user, study.id)
         st.session_state[REPICK_KEY] = (details["name"], "closed")
         st.rerun()
-elif c3.button("Reopen study", key="turingct_reopen",
-               help="readers can answer again; answers so far are kept"):
+elif c3.button(
+    "Reopen study", key="turingct_reopen", help="readers can answer again; answers so far are kept"
+):
     with admin_ui.staff_session(login) as (session, user):
         admin.reopen_study(session, user, study.id)
     st.session_state[REPICK_KEY] = (details["name"], "open")
@@ -169,8 +203,10 @@ assigned = [p["username"] for p in details["progress"]]
 if assigned:
     with st.form("turingct_remove_reader"):
         st.markdown("**Remove a reader from this study**")
-        st.caption("Their cases are withdrawn; answers they already gave are kept in the "
-                   "results. Adding them again (Readers page) restores the same order.")
+        st.caption(
+            "Their cases are withdrawn; answers they already gave are kept in the "
+            "results. Adding them again (Readers page) restores the same order."
+        )
         gone = st.selectbox("Reader", assigned, key="turingct_remove_who")
         sure = st.checkbox("I want to remove this reader", key="turingct_remove_confirm")
         if st.form_submit_button("Remove reader"):
@@ -185,5 +221,6 @@ if assigned:
                 else:
                     st.session_state[state.FLASH_KEY] = (
                         f"{done.username} removed from {done.study}: {done.withdrawn} cases "
-                        f"withdrawn, {done.answers_kept} answers kept.")
+                        f"withdrawn, {done.answers_kept} answers kept."
+                    )
                     st.rerun()

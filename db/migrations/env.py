@@ -17,8 +17,9 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True)
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -35,16 +36,19 @@ def run_migrations_online() -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         # batch mode: SQLite cannot ALTER most things in place
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
             connection.rollback()
             if broken:
-                raise TuringCTError(f"{_url()}: {len(broken)} rows reference missing rows after "
-                                    f"migrating (first: {tuple(broken[0])}); restore the backup")
+                raise TuringCTError(
+                    f"{_url()}: {len(broken)} rows reference missing rows after "
+                    f"migrating (first: {tuple(broken[0])}); restore the backup"
+                )
     engine.dispose()
 
 

@@ -6,5 +6,15 @@ from evaluation.segbench.config import PRESETS, TRAIN_ON, BenchConfig, preset
 from evaluation.segbench.data import catalog_cases, folder_cases, split_cases
 from evaluation.segbench.run import BenchmarkResult, run_benchmark, store_benchmark
 
-__all__ = ["PRESETS", "TRAIN_ON", "BenchConfig", "BenchmarkResult", "catalog_cases",
-           "folder_cases", "preset", "run_benchmark", "split_cases", "store_benchmark"]
+__all__ = [
+    "PRESETS",
+    "TRAIN_ON",
+    "BenchConfig",
+    "BenchmarkResult",
+    "catalog_cases",
+    "folder_cases",
+    "preset",
+    "run_benchmark",
+    "split_cases",
+    "store_benchmark",
+]

@@ -19,7 +19,7 @@ from synth_backend.registry import registered_methods
 
 # real tumors, or every registered method's tumors on healthy CT
 TRAIN_ON = ("real", *registered_methods())
-HU_WINDOW = (-175.0, 250.0)   # abdominal window used to scale CT to [0, 1]
+HU_WINDOW = (-175.0, 250.0)  # abdominal window used to scale CT to [0, 1]
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,15 @@ class BenchConfig:
         checks = [
             (self.spacing_mm > 0, "spacing_mm must be > 0"),
             (len(self.patch) == 3 and min(self.patch) >= 16, "patch must be 3 sizes >= 16"),
-            (len(self.strides) == len(self.channels) - 1, "strides must be one shorter than "
-                                                          "channels"),
-            (all(p % (2 ** len(self.strides)) == 0 for p in self.patch),
-             f"patch sizes must be multiples of {2 ** len(self.strides)} (the UNet's "
-             "downsampling)"),
+            (
+                len(self.strides) == len(self.channels) - 1,
+                "strides must be one shorter than channels",
+            ),
+            (
+                all(p % (2 ** len(self.strides)) == 0 for p in self.patch),
+                f"patch sizes must be multiples of {2 ** len(self.strides)} (the UNet's "
+                "downsampling)",
+            ),
             (self.iterations >= 1 and self.batch_size >= 1, "iterations and batch_size >= 1"),
             (0 <= self.p_tumor <= 1 and 0 <= self.p_foreground <= 1, "probabilities in [0, 1]"),
             (0 < self.test_fraction < 1, "test_fraction must be in (0, 1)"),
@@ -87,10 +91,20 @@ class BenchConfig:
 
 PRESETS: dict[str, BenchConfig] = {
     "tiny": BenchConfig(),
-    "full": BenchConfig(preset="full", spacing_mm=1.0, patch=(96, 96, 96),
-                        channels=(32, 64, 128, 256, 320), strides=(2, 2, 2, 2), res_units=2,
-                        iterations=40_000, batch_size=2, lr=4e-4, warmup_fraction=0.025,
-                        checkpoint_every=1000, sw_overlap=0.5),
+    "full": BenchConfig(
+        preset="full",
+        spacing_mm=1.0,
+        patch=(96, 96, 96),
+        channels=(32, 64, 128, 256, 320),
+        strides=(2, 2, 2, 2),
+        res_units=2,
+        iterations=40_000,
+        batch_size=2,
+        lr=4e-4,
+        warmup_fraction=0.025,
+        checkpoint_every=1000,
+        sw_overlap=0.5,
+    ),
 }
 
 

@@ -36,7 +36,7 @@ class BenchCase:
     ct: np.ndarray
     organ: np.ndarray
     tumor: np.ndarray
-    tumor_kind: str          # none | real | phantom_lesion
+    tumor_kind: str  # none | real | phantom_lesion
     spacing: tuple[float, float, float]
 
     @property
@@ -44,8 +44,14 @@ class BenchCase:
         return bool(self.tumor.any())
 
 
-def prepare_case(case_id: str, ct: Volume, organ: np.ndarray, tumor: np.ndarray,
-                 tumor_kind: str, config: BenchConfig) -> BenchCase:
+def prepare_case(
+    case_id: str,
+    ct: Volume,
+    organ: np.ndarray,
+    tumor: np.ndarray,
+    tumor_kind: str,
+    config: BenchConfig,
+) -> BenchCase:
     """Crop ``ct`` (a ``synth_backend.io.Volume``) and its masks to the organ box + margin on
     the file's grid (so only the crop is resampled), then resample to the benchmark spacing
     (linear for CT, nearest for masks)."""
@@ -55,15 +61,22 @@ def prepare_case(case_id: str, ct: Volume, organ: np.ndarray, tumor: np.ndarray,
     target = (config.spacing_mm,) * 3
     arrays = []
     for array, is_mask in ((ct.array[box], False), (organ[box], True), (tumor[box], True)):
-        out, _ = resample_to_spacing(array.astype(np.uint8) if is_mask else array, ct.affine,
-                                     spacing, target, is_mask=is_mask)
+        out, _ = resample_to_spacing(
+            array.astype(np.uint8) if is_mask else array,
+            ct.affine,
+            spacing,
+            target,
+            is_mask=is_mask,
+        )
         arrays.append(out.astype(bool) if is_mask else out.astype(np.float32))
-    return BenchCase(case_id, arrays[0], arrays[1], arrays[2],
-                     tumor_kind if arrays[2].any() else "none", target)
+    return BenchCase(
+        case_id, arrays[0], arrays[1], arrays[2], tumor_kind if arrays[2].any() else "none", target
+    )
 
 
-def catalog_cases(session, organ: str, config: BenchConfig, *, dataset: str | None = None,
-                  progress: bool = False) -> list[BenchCase]:
+def catalog_cases(
+    session, organ: str, config: BenchConfig, *, dataset: str | None = None, progress: bool = False
+) -> list[BenchCase]:
     """Non-synthetic catalog volumes that contain ``organ``: healthy ones and those with a real
     tumor or phantom lesion in it, on the benchmark grid, sorted by dataset and case id."""
     from sqlalchemy import select
@@ -74,26 +87,40 @@ def catalog_cases(session, organ: str, config: BenchConfig, *, dataset: str | No
     from db.models import Dataset, Origin, TumorKind, Volume, VolumeOrgan
     from synth_backend.io import load_volume
 
-    query = (select(VolumeOrgan).join(Volume).join(Dataset)
-             .where(VolumeOrgan.organ == organ, Volume.origin != Origin.SYNTHETIC,
-                    VolumeOrgan.tumor_kind.in_([TumorKind.NONE, TumorKind.REAL,
-                                                TumorKind.PHANTOM_LESION]))
-             .options(selectinload(VolumeOrgan.volume).selectinload(Volume.dataset))
-             .order_by(Dataset.name, Volume.case_id))
+    query = (
+        select(VolumeOrgan)
+        .join(Volume)
+        .join(Dataset)
+        .where(
+            VolumeOrgan.organ == organ,
+            Volume.origin != Origin.SYNTHETIC,
+            VolumeOrgan.tumor_kind.in_([TumorKind.NONE, TumorKind.REAL, TumorKind.PHANTOM_LESION]),
+        )
+        .options(selectinload(VolumeOrgan.volume).selectinload(Volume.dataset))
+        .order_by(Dataset.name, Volume.case_id)
+    )
     if dataset:
         query = query.where(Dataset.name == dataset)
     entries = list(session.scalars(query))
     cases = []
     for vo in tqdm(entries, desc=f"load {organ} volumes", unit="volume", disable=not progress):
         ct = load_volume(vo.volume.ct_path, "ct")
-        cases.append(prepare_case(f"{vo.volume.dataset.name}/{vo.volume.case_id}", ct,
-                                  load_organ_mask(vo, ct), load_tumor_mask(vo, ct),
-                                  vo.tumor_kind.value, config))
+        cases.append(
+            prepare_case(
+                f"{vo.volume.dataset.name}/{vo.volume.case_id}",
+                ct,
+                load_organ_mask(vo, ct),
+                load_tumor_mask(vo, ct),
+                vo.tumor_kind.value,
+                config,
+            )
+        )
     return cases
 
 
-def folder_cases(folder: str | Path, organ: str, config: BenchConfig, *,
-                 progress: bool = False) -> list[BenchCase]:
+def folder_cases(
+    folder: str | Path, organ: str, config: BenchConfig, *, progress: bool = False
+) -> list[BenchCase]:
     """Cases of an AbdomenAtlas-layout folder (e.g. a phantom cohort) without a database: the
     folder is imported into a throw-away in-memory catalog with the regular importer."""
     from sqlalchemy.orm import Session
@@ -130,8 +157,9 @@ def split_cases(cases: Sequence[BenchCase], *, seed: int, test_fraction: float) 
     for tumor in (True, False):
         group = [c for c in ordered if c.has_tumor == tumor]
         perm = rng.permutation(len(group))
-        n_test = min(len(group) - 1, max(1, round(test_fraction * len(group)))) \
-            if len(group) >= 2 else 0
+        n_test = (
+            min(len(group) - 1, max(1, round(test_fraction * len(group)))) if len(group) >= 2 else 0
+        )
         parts[tumor] = ([group[i] for i in perm[n_test:]], [group[i] for i in perm[:n_test]])
     test = sorted(parts[True][1] + parts[False][1], key=lambda c: c.case_id)
     return Split(parts[True][0], parts[False][0], test)
@@ -154,8 +182,9 @@ def normalize_ct(ct: np.ndarray) -> np.ndarray:
     return np.clip((ct - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
-def extract_patch(array: np.ndarray, center: Sequence[int], size: Sequence[int], fill
-                  ) -> np.ndarray:
+def extract_patch(
+    array: np.ndarray, center: Sequence[int], size: Sequence[int], fill
+) -> np.ndarray:
     """The ``size`` box centred on ``center`` (voxels); outside the array is ``fill``."""
     out = np.full(tuple(size), fill, dtype=array.dtype)
     src, dst = [], []
@@ -177,14 +206,24 @@ class PatchSampler:
     probability ``config.p_tumor`` by ``synthesizer`` (a ``synth_backend`` Synthesizer).
     """
 
-    def __init__(self, split: Split, train_on: str, organ: str, config: BenchConfig,
-                 rng: np.random.Generator, synthesizer=None, device: str = "cpu"):
+    def __init__(
+        self,
+        split: Split,
+        train_on: str,
+        organ: str,
+        config: BenchConfig,
+        rng: np.random.Generator,
+        synthesizer=None,
+        device: str = "cpu",
+    ):
         self.cases = split.train_tumor if train_on == "real" else split.train_healthy
         if not self.cases:
             kind = "tumor (real or phantom lesion)" if train_on == "real" else "healthy"
-            raise EvaluationInputError(None, f"no {kind} {organ} volumes left for training "
-                                       f"(train_on={train_on})", "import more volumes or use "
-                                       "a larger phantom cohort")
+            raise EvaluationInputError(
+                None,
+                f"no {kind} {organ} volumes left for training (train_on={train_on})",
+                "import more volumes or use a larger phantom cohort",
+            )
         if train_on != "real" and synthesizer is None:
             raise ValueError("a synthesizer is needed for synthetic training")
         self.train_on, self.organ, self.config = train_on, organ, config
@@ -196,17 +235,22 @@ class PatchSampler:
         u_tumor, u_fg = self.rng.random(2)
         synth_seed, center_seed = (int(s) for s in self.rng.integers(0, 2**31 - 1, size=2))
         add = self.train_on != "real" and bool(u_tumor < self.config.p_tumor)
-        return SampleSpec(case, add, synth_seed, center_seed,
-                          bool(u_fg < self.config.p_foreground))
+        return SampleSpec(case, add, synth_seed, center_seed, bool(u_fg < self.config.p_foreground))
 
     def volume(self, spec: SampleSpec) -> tuple[np.ndarray, np.ndarray, dict]:
         """(CT HU, tumor mask, synthesis params) of the spec's volume, tumor inserted if asked."""
         case = self.cases[spec.case]
         if not spec.add_tumor:
             return case.ct, case.tumor, {}
-        result = self.synthesizer.synthesize(case.ct, case.organ, organ=self.organ,
-                                             spacing=case.spacing, seed=spec.synth_seed,
-                                             device=self.device, **self.config.synth_options)
+        result = self.synthesizer.synthesize(
+            case.ct,
+            case.organ,
+            organ=self.organ,
+            spacing=case.spacing,
+            seed=spec.synth_seed,
+            device=self.device,
+            **self.config.synth_options,
+        )
         return result.ct.astype(np.float32), result.tumor_mask > 0, result.params
 
     def patch(self, spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -34,9 +34,16 @@ def predict(model, case: BenchCase, config: BenchConfig, device: str = "cpu") ->
 
     x = torch.from_numpy(normalize_ct(case.ct))[None, None].to(device)
     with torch.no_grad():
-        out = sliding_window_inference(x, roi_size=config.patch, sw_batch_size=2,
-                                       predictor=model, overlap=config.sw_overlap,
-                                       mode="gaussian", padding_mode="constant", cval=0.0)
+        out = sliding_window_inference(
+            x,
+            roi_size=config.patch,
+            sw_batch_size=2,
+            predictor=model,
+            overlap=config.sw_overlap,
+            mode="gaussian",
+            padding_mode="constant",
+            cval=0.0,
+        )
     # The model returns one tensor, so the inferer does too (its type also allows a tuple or
     # dict of tensors, for models that return those).
     logits = cast("torch.Tensor", out)
@@ -55,20 +62,26 @@ def largest_component_mm3(mask: np.ndarray, spacing) -> float:
 def case_metrics(pred: np.ndarray, case: BenchCase, config: BenchConfig) -> dict:
     """One row of the per-volume table; DSC/NSD are NaN for healthy volumes (not averaged)."""
     component = largest_component_mm3(pred, case.spacing)
-    row = {"case": case.case_id, "tumor_kind": case.tumor_kind, "has_tumor": case.has_tumor,
-           "truth_voxels": int(case.tumor.sum()), "pred_voxels": int(pred.sum()),
-           "largest_component_mm3": round(component, 2),
-           "detected": bool(component >= config.min_lesion_mm3),
-           "dsc": float("nan"), "nsd": float("nan")}
+    row = {
+        "case": case.case_id,
+        "tumor_kind": case.tumor_kind,
+        "has_tumor": case.has_tumor,
+        "truth_voxels": int(case.tumor.sum()),
+        "pred_voxels": int(pred.sum()),
+        "largest_component_mm3": round(component, 2),
+        "detected": bool(component >= config.min_lesion_mm3),
+        "dsc": float("nan"),
+        "nsd": float("nan"),
+    }
     if case.has_tumor:
         row["dsc"] = dice(pred, case.tumor)
-        row["nsd"] = normalized_surface_dice(pred, case.tumor, case.spacing,
-                                             config.tolerance_mm)
+        row["nsd"] = normalized_surface_dice(pred, case.tumor, case.spacing, config.tolerance_mm)
     return row
 
 
-def bootstrap_mean(values, *, n_boot: int, seed: int, alpha: float = 0.05
-                   ) -> tuple[float, float, float]:
+def bootstrap_mean(
+    values, *, n_boot: int, seed: int, alpha: float = 0.05
+) -> tuple[float, float, float]:
     """Mean and percentile bootstrap interval (resampling values); NaN for no values."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -93,21 +106,20 @@ def summarize(per_case: pd.DataFrame, config: BenchConfig, seed: int) -> dict:
     for name, part, hit in (("sensitivity", tumor, True), ("specificity", healthy, False)):
         k, n = int((part.detected == hit).sum()), len(part)
         low, high = wilson_interval(k, n)
-        row.update({name: k / n if n else float("nan"), f"{name}_low": low,
-                    f"{name}_high": high})
+        row.update({name: k / n if n else float("nan"), f"{name}_low": low, f"{name}_high": high})
     return row
 
 
 def conventions(config: BenchConfig) -> dict[str, str]:
     return {
         "grid": f"isotropic {config.spacing_mm:g} mm, organ bounding box + "
-                f"{config.organ_margin_mm:g} mm (CT linear, masks nearest-neighbour)",
+        f"{config.organ_margin_mm:g} mm (CT linear, masks nearest-neighbour)",
         "prediction": "sliding-window softmax (Gaussian blending), argmax, restricted to the "
-                      "organ mask dilated by 2 voxels",
+        "organ mask dilated by 2 voxels",
         "dsc_nsd": f"over test volumes with a tumor; NSD at {config.tolerance_mm:g} mm "
-                   "(MONAI sub-voxel surface Dice); mean with percentile bootstrap 95% CI over "
-                   f"volumes ({config.n_boot} replicates)",
+        "(MONAI sub-voxel surface Dice); mean with percentile bootstrap 95% CI over "
+        f"volumes ({config.n_boot} replicates)",
         "detection": f"patient level: positive when the prediction has a 26-connected "
-                     f"component >= {config.min_lesion_mm3:g} mm^3; sensitivity over tumor "
-                     "volumes, specificity over healthy volumes; Wilson 95% CI",
+        f"component >= {config.min_lesion_mm3:g} mm^3; sensitivity over tumor "
+        "volumes, specificity over healthy volumes; Wilson 95% CI",
     }

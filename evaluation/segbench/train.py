@@ -39,9 +39,15 @@ def build_model(config: BenchConfig, seed: int):
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return UNet(spatial_dims=3, in_channels=1, out_channels=2,
-                    channels=config.channels, strides=config.strides,
-                    num_res_units=config.res_units, norm="instance")
+        return UNet(
+            spatial_dims=3,
+            in_channels=1,
+            out_channels=2,
+            channels=config.channels,
+            strides=config.strides,
+            num_res_units=config.res_units,
+            norm="instance",
+        )
 
 
 def _save(path: Path, state: dict) -> None:
@@ -52,8 +58,16 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def train(model, sampler: PatchSampler, config: BenchConfig, out_dir: str | Path, *,
-          run_key: str, device: str = "cpu", progress: bool = True) -> TrainLog:
+def train(
+    model,
+    sampler: PatchSampler,
+    config: BenchConfig,
+    out_dir: str | Path,
+    *,
+    run_key: str,
+    device: str = "cpu",
+    progress: bool = True,
+) -> TrainLog:
     """Run ``config.iterations`` optimizer steps (DiceCE, AdamW, warmup-cosine), resuming from
     ``<out_dir>/checkpoint.pt`` when it has the same ``run_key``. Returns the loss history
     (one mean batch loss per iteration) and the training seconds (summed over resumptions)."""
@@ -67,18 +81,20 @@ def train(model, sampler: PatchSampler, config: BenchConfig, out_dir: str | Path
     ckpt_path = out / CHECKPOINT
     model.to(device)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     warmup = max(1, round(config.warmup_fraction * config.iterations))
-    scheduler = WarmupCosineSchedule(optimizer, warmup_steps=warmup,
-                                     t_total=config.iterations)
+    scheduler = WarmupCosineSchedule(optimizer, warmup_steps=warmup, t_total=config.iterations)
     log = TrainLog()
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         if state.get("run_key") != run_key:
-            raise BenchmarkStateError(f"{ckpt_path}: checkpoint of another benchmark run "
-                                      "(different settings, data or seed); choose another "
-                                      "--out or delete this folder")
+            raise BenchmarkStateError(
+                f"{ckpt_path}: checkpoint of another benchmark run "
+                "(different settings, data or seed); choose another "
+                "--out or delete this folder"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -86,16 +102,29 @@ def train(model, sampler: PatchSampler, config: BenchConfig, out_dir: str | Path
         log = TrainLog(list(state["losses"]), float(state["seconds"]), int(state["iteration"]))
 
     def checkpoint(iteration: int) -> None:
-        _save(ckpt_path, {"run_key": run_key, "iteration": iteration,
-                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(),
-                          "sampler_rng": sampler.rng.bit_generator.state,
-                          "losses": log.losses, "seconds": log.seconds})
+        _save(
+            ckpt_path,
+            {
+                "run_key": run_key,
+                "iteration": iteration,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "sampler_rng": sampler.rng.bit_generator.state,
+                "losses": log.losses,
+                "seconds": log.seconds,
+            },
+        )
 
     model.train()
-    bar = tqdm(range(log.resumed_at, config.iterations), initial=log.resumed_at,
-               total=config.iterations, desc=f"train {sampler.train_on}", unit="it",
-               disable=not progress)
+    bar = tqdm(
+        range(log.resumed_at, config.iterations),
+        initial=log.resumed_at,
+        total=config.iterations,
+        desc=f"train {sampler.train_on}",
+        unit="it",
+        disable=not progress,
+    )
     start = time.perf_counter()
     base_seconds = log.seconds
     for it in bar:

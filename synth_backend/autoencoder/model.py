@@ -36,12 +36,16 @@ def build_autoencoder(model_cfg: dict[str, Any]) -> AutoencoderKL:
     channels = tuple(int(c) for c in model_cfg["channels"])
     attention = bool(model_cfg.get("attention", False))
     return AutoencoderKL(
-        spatial_dims=3, in_channels=1, out_channels=1, channels=channels,
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=1,
+        channels=channels,
         num_res_blocks=int(model_cfg["num_res_blocks"]),
         attention_levels=(False,) * len(channels),
         latent_channels=int(model_cfg["latent_channels"]),
         norm_num_groups=int(model_cfg["norm_num_groups"]),
-        with_encoder_nonlocal_attn=attention, with_decoder_nonlocal_attn=attention,
+        with_encoder_nonlocal_attn=attention,
+        with_decoder_nonlocal_attn=attention,
     )
 
 
@@ -61,12 +65,18 @@ def load_autoencoder(path, device: str = "cpu") -> tuple[AutoencoderKL, dict[str
     """Load an autoencoder checkpoint; returns the network and its payload (config, hashes)."""
     payload = load_checkpoint(path, method="autoencoder", map_location="cpu")
     if downsampling_factor(payload["config"]["model"]) != 4:
-        raise CheckpointError(f"{payload['path']}: autoencoder must downsample 4x per axis; "
-                              "train it with 3 channel levels")
+        raise CheckpointError(
+            f"{payload['path']}: autoencoder must downsample 4x per axis; "
+            "train it with 3 channel levels"
+        )
     return autoencoder_from_payload(payload, device), payload
 
 
 def embedded_autoencoder(payload: dict[str, Any]) -> dict[str, Any]:
     """The part of an autoencoder checkpoint a diffusion/flow checkpoint embeds."""
-    return {"config": payload["config"], "state_dict": payload["state_dict"],
-            "sha256": payload.get("sha256"), "step": payload.get("step")}
+    return {
+        "config": payload["config"],
+        "state_dict": payload["state_dict"],
+        "sha256": payload.get("sha256"),
+        "step": payload.get("step"),
+    }

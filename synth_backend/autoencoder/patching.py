@@ -35,22 +35,33 @@ class PatchGrid:
         step = 1.0 / np.asarray(spacing, dtype=np.float64)
         origin = np.asarray(center, dtype=np.float64) - (size - 1) / 2.0 * step
         # center and spacing are 3-vectors
-        return cls(cast(tuple[float, float, float], tuple(float(v) for v in origin)),
-                   cast(tuple[float, float, float], tuple(float(v) for v in step)), int(size))
+        return cls(
+            cast(tuple[float, float, float], tuple(float(v) for v in origin)),
+            cast(tuple[float, float, float], tuple(float(v) for v in step)),
+            int(size),
+        )
 
     def extract(self, array: np.ndarray, *, order: int, fill: float) -> np.ndarray:
         """Resample ``array`` (input grid) onto the patch; outside the volume -> ``fill``."""
         return ndimage.affine_transform(
-            array.astype(np.float32, copy=False), np.asarray(self.step), offset=self.origin,
-            output_shape=(self.size,) * 3, order=order, mode="constant", cval=fill,
-            prefilter=False)
+            array.astype(np.float32, copy=False),
+            np.asarray(self.step),
+            offset=self.origin,
+            output_shape=(self.size,) * 3,
+            order=order,
+            mode="constant",
+            cval=fill,
+            prefilter=False,
+        )
 
     def input_box(self, shape: Sequence[int]) -> Box:
         """Input voxels covered by the patch, clipped to an array of ``shape``."""
         lo = np.floor(np.asarray(self.origin)).astype(int)
         hi = np.ceil(np.asarray(self.origin) + (self.size - 1) * np.asarray(self.step)).astype(int)
-        return tuple(slice(max(0, int(a)), min(int(n), int(b) + 1))  # type: ignore[return-value]
-                     for a, b, n in zip(lo, hi, shape, strict=True))
+        return tuple(
+            slice(max(0, int(a)), min(int(n), int(b) + 1))  # type: ignore[return-value]
+            for a, b, n in zip(lo, hi, shape, strict=True)
+        )
 
     def to_input(self, patch: np.ndarray, box: Box, *, order: int = 1) -> np.ndarray:
         """Resample a patch-grid array back onto the input voxels of ``box`` (0 outside)."""
@@ -58,13 +69,26 @@ class PatchGrid:
         inv = 1.0 / np.asarray(self.step)
         offset = (start - np.asarray(self.origin)) * inv
         shape = tuple(s.stop - s.start for s in box)
-        return ndimage.affine_transform(patch.astype(np.float32, copy=False), inv, offset=offset,
-                                        output_shape=shape, order=order, mode="constant",
-                                        cval=0.0, prefilter=False)
+        return ndimage.affine_transform(
+            patch.astype(np.float32, copy=False),
+            inv,
+            offset=offset,
+            output_shape=shape,
+            order=order,
+            mode="constant",
+            cval=0.0,
+            prefilter=False,
+        )
 
 
-def choose_center(organ: np.ndarray, spacing: Sequence[float], rng: np.random.Generator, *,
-                  erosion_mm: float = 5.0, z_range: tuple[float, float] = (0.3, 0.7)) -> np.ndarray:
+def choose_center(
+    organ: np.ndarray,
+    spacing: Sequence[float],
+    rng: np.random.Generator,
+    *,
+    erosion_mm: float = 5.0,
+    z_range: tuple[float, float] = (0.3, 0.7),
+) -> np.ndarray:
     """A tumor centre (input voxel indices, x, y, z) inside the organ, as the reference picks it.
 
     Candidates are organ voxels after an erosion of ``erosion_mm`` whose z lies within
@@ -78,7 +102,7 @@ def choose_center(organ: np.ndarray, spacing: Sequence[float], rng: np.random.Ge
     z0 = zs.min() + z_range[0] * (zs.max() - zs.min())
     z1 = zs.min() + z_range[1] * (zs.max() - zs.min())
     band = np.zeros_like(organ)
-    band[:, :, int(np.floor(z0)):int(np.ceil(z1)) + 1] = True
+    band[:, :, int(np.floor(z0)) : int(np.ceil(z1)) + 1] = True
     radius = np.maximum(1, np.round(erosion_mm / np.asarray(spacing, dtype=float))).astype(int)
     structure = np.ones(tuple(2 * r + 1 for r in radius), dtype=bool)
     eroded = ndimage.binary_erosion(organ, structure=structure)
@@ -89,16 +113,19 @@ def choose_center(organ: np.ndarray, spacing: Sequence[float], rng: np.random.Ge
     raise AssertionError("unreachable: organ is non-empty")
 
 
-def check_inputs(ct: np.ndarray, organ_mask: np.ndarray, organ: str,
-                 spacing: Sequence[float]) -> np.ndarray:
+def check_inputs(
+    ct: np.ndarray, organ_mask: np.ndarray, organ: str, spacing: Sequence[float]
+) -> np.ndarray:
     """Validate synthesizer inputs; returns the organ as bool. Messages say what to fix."""
     from synth_backend.base import ORGANS
 
     if organ not in ORGANS:
         raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
     if ct.ndim != 3 or ct.shape != organ_mask.shape:
-        raise ValueError(f"ct shape {ct.shape} and organ mask shape {organ_mask.shape} must be "
-                         "equal 3D shapes; pass the mask that belongs to this CT")
+        raise ValueError(
+            f"ct shape {ct.shape} and organ mask shape {organ_mask.shape} must be "
+            "equal 3D shapes; pass the mask that belongs to this CT"
+        )
     if len(spacing) != 3 or min(spacing) <= 0:
         raise ValueError(f"spacing must be three positive mm values, got {spacing}")
     organ_bool = np.asarray(organ_mask) > 0

@@ -23,8 +23,9 @@ def kl_loss(z_mu: torch.Tensor, z_sigma: torch.Tensor) -> torch.Tensor:
     return kl.flatten(1).sum(1).mean()
 
 
-def autoencoder_step(ae, x: torch.Tensor, generator: torch.Generator,
-                     kl_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+def autoencoder_step(
+    ae, x: torch.Tensor, generator: torch.Generator, kl_weight: float
+) -> tuple[torch.Tensor, dict[str, float]]:
     """One loss evaluation on a batch ``x`` in [-1, 1], shape (B, 1, P, P, P)."""
     z_mu, z_sigma = ae.encode(x)
     eps = torch.randn(z_mu.shape, generator=generator, device=z_mu.device, dtype=z_mu.dtype)
@@ -34,18 +35,30 @@ def autoencoder_step(ae, x: torch.Tensor, generator: torch.Generator,
     return l1 + kl_weight * kl, {"l1": float(l1.detach()), "kl": float(kl.detach())}
 
 
-def train_autoencoder(cases: list[Case], cfg: dict[str, Any], out_dir: str | Path, *,
-                      device: str = "cpu", progress: bool = True) -> Path:
+def train_autoencoder(
+    cases: list[Case],
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
     """Train (or resume) an autoencoder on ``cases``; returns ``out_dir/final.pt``."""
     if cfg["patch_size"] % 4:
         raise ConfigError(f"patch_size must be divisible by 4, got {cfg['patch_size']}")
     if float(cfg["train"].get("perceptual_weight", 0.0)) > 0:
-        raise ConfigError("train.perceptual_weight > 0 needs pretrained perceptual networks, "
-                          "which cannot be downloaded here; set it to 0")
-    sampler = PatchSampler(cases, cfg["patch_size"], mode="any",
-                           organ_fraction=float(cfg["data"]["organ_fraction"]),
-                           max_cached_cases=int(cfg["data"]["max_cached_cases"]),
-                           cache_dir=Path(out_dir) / CACHE_DIR)
+        raise ConfigError(
+            "train.perceptual_weight > 0 needs pretrained perceptual networks, "
+            "which cannot be downloaded here; set it to 0"
+        )
+    sampler = PatchSampler(
+        cases,
+        cfg["patch_size"],
+        mode="any",
+        organ_fraction=float(cfg["data"]["organ_fraction"]),
+        max_cached_cases=int(cfg["data"]["max_cached_cases"]),
+        cache_dir=Path(out_dir) / CACHE_DIR,
+    )
     ae = seeded_init(lambda: build_autoencoder(cfg["model"]), cfg["seed"])
     window = cfg["hu_window"]
     kl_weight = float(cfg["train"]["kl_weight"])

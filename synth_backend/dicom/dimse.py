@@ -22,9 +22,13 @@ CALLING_AET = "TURINGCT"
 TIMEOUT_S = 60
 # Storage SOP classes a pull accepts: the ones the import reads (CT, SEG, RTSTRUCT) plus
 # what is routinely in a CT study beside them, so their sub-operations do not fail the GET.
-RETRIEVED_CLASSES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.66.4",
-                     "1.2.840.10008.5.1.4.1.1.481.3", "1.2.840.10008.5.1.4.1.1.88.67",
-                     "1.2.840.10008.5.1.4.1.1.7")
+RETRIEVED_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.2",
+    "1.2.840.10008.5.1.4.1.1.66.4",
+    "1.2.840.10008.5.1.4.1.1.481.3",
+    "1.2.840.10008.5.1.4.1.1.88.67",
+    "1.2.840.10008.5.1.4.1.1.7",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ def parse_address(url: str) -> Address:
     """``dicom://CALLED@host:port[?calling=AET]`` -> :class:`Address` (one-line errors)."""
     parsed = urlparse(url)
     if parsed.scheme != "dicom" or not parsed.hostname or not parsed.port:
-        raise DicomError(f"{url}: a DIMSE address must look like dicom://AET@host:port "
-                         "(e.g. dicom://ORTHANC@pacs.example.org:4242)")
+        raise DicomError(
+            f"{url}: a DIMSE address must look like dicom://AET@host:port "
+            "(e.g. dicom://ORTHANC@pacs.example.org:4242)"
+        )
     called = parsed.username or "ANY-SCP"
     calling = parse_qs(parsed.query).get("calling", [CALLING_AET])[0]
     for title in (called, calling):
@@ -57,12 +63,16 @@ def _associate(ae, address: Address, **kwargs):
     try:
         assoc = ae.associate(address.host, address.port, ae_title=address.called, **kwargs)
     except OSError as exc:
-        raise DicomError(f"{address}: cannot reach the PACS ({exc}); check the host and port "
-                         "and that the DICOM server is running") from exc
+        raise DicomError(
+            f"{address}: cannot reach the PACS ({exc}); check the host and port "
+            "and that the DICOM server is running"
+        ) from exc
     if not assoc.is_established:
         why = "rejected" if assoc.is_rejected else "aborted or unreachable"
-        raise DicomError(f"{address}: association {why}; check the host, port and called AE "
-                         f"title, and that the PACS accepts calling AE {address.calling!r}")
+        raise DicomError(
+            f"{address}: association {why}; check the host, port and called AE "
+            f"title, and that the PACS accepts calling AE {address.calling!r}"
+        )
     return assoc
 
 
@@ -73,8 +83,9 @@ def push_files(url: str, files: Sequence[Path]) -> int:
     address = parse_address(url)
     datasets = [pydicom.dcmread(f) for f in files]
     ae = AE(ae_title=address.calling)
-    for sop_class, syntax in sorted({(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID))
-                                     for d in datasets}):
+    for sop_class, syntax in sorted(
+        {(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID)) for d in datasets}
+    ):
         ae.add_requested_context(sop_class, [syntax])
     assoc = _associate(ae, address)
     try:
@@ -82,9 +93,11 @@ def push_files(url: str, files: Sequence[Path]) -> int:
             status = assoc.send_c_store(ds)
             code = getattr(status, "Status", None)
             if code != 0x0000:
-                raise DicomError(f"{path}: C-STORE to {address} failed (status "
-                                 f"{'none' if code is None else hex(code)}); check the PACS "
-                                 "logs and that it accepts this SOP class")
+                raise DicomError(
+                    f"{path}: C-STORE to {address} failed (status "
+                    f"{'none' if code is None else hex(code)}); check the PACS "
+                    "logs and that it accepts this SOP class"
+                )
     finally:
         assoc.release()
     return len(datasets)
@@ -112,8 +125,9 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
     ae = AE(ae_title=address.calling)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
     for sop_class in RETRIEVED_CLASSES:
-        ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian,
-                                             RLELossless])
+        ae.add_requested_context(
+            sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless]
+        )
     roles = [build_role(c, scp_role=True) for c in RETRIEVED_CLASSES]
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
@@ -128,11 +142,15 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
         finally:
             assoc.release()
         if final_status is None:
-            raise DicomError(f"{address}: C-GET of study {study_uid} got no answer; check the "
-                             "PACS allows C-GET from AE " + repr(address.calling))
+            raise DicomError(
+                f"{address}: C-GET of study {study_uid} got no answer; check the "
+                "PACS allows C-GET from AE " + repr(address.calling)
+            )
         if final_status not in (0x0000, 0xB000) or not received:
-            raise DicomError(f"{address}: C-GET of study {study_uid} returned status "
-                             f"{hex(final_status)} with {len(received)} instance(s); check the "
-                             "StudyInstanceUID and that the PACS lets "
-                             f"{address.calling!r} retrieve")
+            raise DicomError(
+                f"{address}: C-GET of study {study_uid} returned status "
+                f"{hex(final_status)} with {len(received)} instance(s); check the "
+                "StudyInstanceUID and that the PACS lets "
+                f"{address.calling!r} retrieve"
+            )
     return final

@@ -95,8 +95,13 @@ class SliceGrid:
         slice ``k`` (tilt already removed)."""
         origin_k = self.origin + (self.positions[k] - self.positions[0]) * self.normal
         rel = np.asarray(points_lps, float) - origin_k
-        return np.stack([rel @ self.col_dir / self.pixel_spacing[0],
-                         rel @ self.row_dir / self.pixel_spacing[1]], axis=1)
+        return np.stack(
+            [
+                rel @ self.col_dir / self.pixel_spacing[0],
+                rel @ self.row_dir / self.pixel_spacing[1],
+            ],
+            axis=1,
+        )
 
     def finish(self, stack: np.ndarray, *, order: int, raw: bool, cval: float) -> np.ndarray:
         """Map a (K_source, R, C) stack onto the output grid.
@@ -107,17 +112,27 @@ class SliceGrid:
         """
         out = np.asarray(stack)
         if raw and self.tilt_deg > 0:
-            out = np.stack([
-                ndimage.shift(s.astype(np.float32) if order else s, tuple(sh), order=order,
-                              mode="constant", cval=cval, prefilter=False)
-                for s, sh in zip(out, self.shifts_rc, strict=True)]).astype(stack.dtype)
+            out = np.stack(
+                [
+                    ndimage.shift(
+                        s.astype(np.float32) if order else s,
+                        tuple(sh),
+                        order=order,
+                        mode="constant",
+                        cval=cval,
+                        prefilter=False,
+                    )
+                    for s, sh in zip(out, self.shifts_rc, strict=True)
+                ]
+            ).astype(stack.dtype)
         if self.resampled:
             out = resample_slices(out, self.positions, self.targets, order=order)
         return out
 
 
-def resample_slices(stack: np.ndarray, positions: np.ndarray, targets: np.ndarray, *,
-                    order: int) -> np.ndarray:
+def resample_slices(
+    stack: np.ndarray, positions: np.ndarray, targets: np.ndarray, *, order: int
+) -> np.ndarray:
     """Interpolate a (K, R, C) stack at sorted source ``positions`` onto ``targets`` (mm):
     linear between the two neighbouring slices (order 1) or the nearest slice (order 0)."""
     positions = np.asarray(positions, float)
@@ -135,13 +150,16 @@ def resample_slices(stack: np.ndarray, positions: np.ndarray, targets: np.ndarra
 def _vec(ds, key: str, n: int, what: str) -> np.ndarray:
     value = ds.get(key)
     if value is None or len(value) != n:
-        raise DicomError(f"{what}: {key} is missing or malformed; this is not a CT volume slice "
-                         "(re-export the series from the scanner or PACS)")
+        raise DicomError(
+            f"{what}: {key} is missing or malformed; this is not a CT volume slice "
+            "(re-export the series from the scanner or PACS)"
+        )
     return np.asarray([float(v) for v in value])
 
 
-def build_grid(headers: Sequence, paths: Sequence, series: str, *,
-               resample_nonuniform: bool = False) -> tuple[SliceGrid, list[int]]:
+def build_grid(
+    headers: Sequence, paths: Sequence, series: str, *, resample_nonuniform: bool = False
+) -> tuple[SliceGrid, list[int]]:
     """Order a CT series and check its geometry; returns the grid and the source order
     (indices into ``headers``). Raises :class:`DicomError` naming the series and the problem.
     """
@@ -150,19 +168,25 @@ def build_grid(headers: Sequence, paths: Sequence, series: str, *,
     rows, cols = int(headers[0].get("Rows", 0)), int(headers[0].get("Columns", 0))
     n_voxels = rows * cols * len(headers)
     if not 0 < n_voxels <= MAX_VOXELS:
-        raise DicomError(f"{series}: {len(headers)} images of {rows}x{cols} pixels "
-                         f"({n_voxels} voxels); a volume must have 1 to {MAX_VOXELS} voxels: "
-                         "split the series or check its headers")
+        raise DicomError(
+            f"{series}: {len(headers)} images of {rows}x{cols} pixels "
+            f"({n_voxels} voxels); a volume must have 1 to {MAX_VOXELS} voxels: "
+            "split the series or check its headers"
+        )
     ipps = []
     for ds, path in zip(headers, paths, strict=True):
         iop = _vec(ds, "ImageOrientationPatient", 6, str(path))
         ps = _vec(ds, "PixelSpacing", 2, str(path))
-        if (not np.allclose(iop, iop0, atol=ORIENTATION_ATOL) or not np.allclose(ps, ps0,
-                                                                                 atol=1e-4)
-                or (int(ds.Rows), int(ds.Columns)) != (rows, cols)):
-            raise DicomError(f"{path}: orientation, pixel spacing or image size differs from "
-                             f"the rest of {series}; the series mixes images of different "
-                             "reconstructions: export each reconstruction as its own series")
+        if (
+            not np.allclose(iop, iop0, atol=ORIENTATION_ATOL)
+            or not np.allclose(ps, ps0, atol=1e-4)
+            or (int(ds.Rows), int(ds.Columns)) != (rows, cols)
+        ):
+            raise DicomError(
+                f"{path}: orientation, pixel spacing or image size differs from "
+                f"the rest of {series}; the series mixes images of different "
+                "reconstructions: export each reconstruction as its own series"
+            )
         ipps.append(_vec(ds, "ImagePositionPatient", 3, str(path)))
     row_dir, col_dir = iop0[:3] / np.linalg.norm(iop0[:3]), iop0[3:] / np.linalg.norm(iop0[3:])
     normal = np.cross(row_dir, col_dir)
@@ -174,9 +198,11 @@ def build_grid(headers: Sequence, paths: Sequence, series: str, *,
     dup = np.flatnonzero(steps < SPACING_ATOL_MM)
     if dup.size:
         a, b = order[dup[0]], order[dup[0] + 1]
-        raise DicomError(f"{series}: {dup.size + 1} slices share a position (e.g. {paths[a]} and "
-                         f"{paths[b]} at {d[dup[0]]:.2f} mm); the series holds several "
-                         "acquisitions or duplicates: remove the duplicates or split it")
+        raise DicomError(
+            f"{series}: {dup.size + 1} slices share a position (e.g. {paths[a]} and "
+            f"{paths[b]} at {d[dup[0]]:.2f} mm); the series holds several "
+            "acquisitions or duplicates: remove the duplicates or split it"
+        )
     spacing = float(np.median(steps))
     bad = np.flatnonzero(np.abs(steps - spacing) > max(SPACING_ATOL_MM, SPACING_RTOL * spacing))
     targets, resampled = d.copy(), False
@@ -184,13 +210,14 @@ def build_grid(headers: Sequence, paths: Sequence, series: str, *,
         j = int(bad[np.argmax(np.abs(steps[bad] - spacing))])
         gap = float(steps[j])
         missing = gap / spacing - 1
-        hint = (f" ({round(missing)} slice(s) missing?)" if missing > 0.5 else "")
+        hint = f" ({round(missing)} slice(s) missing?)" if missing > 0.5 else ""
         if not resample_nonuniform:
             raise DicomError(
                 f"{series}: slice spacing is not uniform: a gap of {gap:.2f} mm between slices "
                 f"at {d[j]:.2f} and {d[j + 1]:.2f} mm where the series' spacing is "
                 f"{spacing:.2f} mm{hint}; re-export the complete series, or pass "
-                "--resample-nonuniform to interpolate it onto a uniform spacing")
+                "--resample-nonuniform to interpolate it onto a uniform spacing"
+            )
         n = int(math.floor((d[-1] - d[0]) / spacing + 0.5)) + 1
         targets = d[0] + spacing * np.arange(n)
         resampled = True
@@ -202,7 +229,19 @@ def build_grid(headers: Sequence, paths: Sequence, series: str, *,
         tilt, shifts = 0.0, np.zeros((len(d), 2))
     else:
         shifts = np.stack([offsets @ col_dir / ps0[0], offsets @ row_dir / ps0[1]], axis=1)
-    grid = SliceGrid(row_dir, col_dir, normal, (float(ps0[0]), float(ps0[1])), (rows, cols),
-                     ipp[0].copy(), d, tuple(str(headers[i].SOPInstanceUID) for i in order),
-                     shifts, targets, spacing, round(tilt, 3), resampled)
+    grid = SliceGrid(
+        row_dir,
+        col_dir,
+        normal,
+        (float(ps0[0]), float(ps0[1])),
+        (rows, cols),
+        ipp[0].copy(),
+        d,
+        tuple(str(headers[i].SOPInstanceUID) for i in order),
+        shifts,
+        targets,
+        spacing,
+        round(tilt, 3),
+        resampled,
+    )
     return grid, order

@@ -21,12 +21,39 @@ from synth_backend.dicom.errors import DicomError
 
 TARGETS = (*ORGANS, *(f"{o}:tumor" for o in ORGANS), "tumor", "ignore")
 
-_ORGAN_WORDS = {"liver": ("liver", "hepatic", "hepato"), "pancreas": ("pancrea",),
-                "kidney": ("kidney", "renal")}
-_TUMOR_WORDS = ("tumor", "tumour", "neoplasm", "mass", "lesion", "cancer", "carcinoma", "hcc",
-                "metasta", "malignan", "gtv")
-_NOT_ORGAN_WORDS = ("vein", "artery", "arter", "vessel", "aorta", "portal", "duct", "cava",
-                    "bile", "biliary", "gallbladder", "pelvis", "ureter")
+_ORGAN_WORDS = {
+    "liver": ("liver", "hepatic", "hepato"),
+    "pancreas": ("pancrea",),
+    "kidney": ("kidney", "renal"),
+}
+_TUMOR_WORDS = (
+    "tumor",
+    "tumour",
+    "neoplasm",
+    "mass",
+    "lesion",
+    "cancer",
+    "carcinoma",
+    "hcc",
+    "metasta",
+    "malignan",
+    "gtv",
+)
+_NOT_ORGAN_WORDS = (
+    "vein",
+    "artery",
+    "arter",
+    "vessel",
+    "aorta",
+    "portal",
+    "duct",
+    "cava",
+    "bile",
+    "biliary",
+    "gallbladder",
+    "pelvis",
+    "ureter",
+)
 
 
 def normalize(name: str) -> str:
@@ -62,17 +89,21 @@ def parse_label_map(values: Sequence[str] | None) -> dict[str, str]:
             try:
                 pairs = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError) as exc:
-                raise DicomError(f"{path}: --label-map must be a JSON file "
-                                 '{"segment name": "liver:tumor", ...} or NAME=TARGET, got an '
-                                 f"unreadable file ({exc}); fix the file") from exc
+                raise DicomError(
+                    f"{path}: --label-map must be a JSON file "
+                    '{"segment name": "liver:tumor", ...} or NAME=TARGET, got an '
+                    f"unreadable file ({exc}); fix the file"
+                ) from exc
             if not isinstance(pairs, dict):
                 raise DicomError(f"{path}: --label-map JSON must be an object of name -> target")
             source = str(path)
         for name, target in pairs.items():
             target = str(target).strip().lower()
             if target not in TARGETS:
-                raise DicomError(f"{source}: target of {name!r} must be one of {TARGETS}, got "
-                                 f"{target!r}; fix the label map")
+                raise DicomError(
+                    f"{source}: target of {name!r} must be one of {TARGETS}, got "
+                    f"{target!r}; fix the label map"
+                )
             out[normalize(name)] = target
     return out
 
@@ -80,8 +111,9 @@ def parse_label_map(values: Sequence[str] | None) -> dict[str, str]:
 K = TypeVar("K")  # segment key: SEG segment number or RTSTRUCT ROI number
 
 
-def resolve(names: Mapping[K, Sequence[str]], label_map: Mapping[str, str], where: str
-            ) -> tuple[dict[K, str], list[str]]:
+def resolve(
+    names: Mapping[K, Sequence[str]], label_map: Mapping[str, str], where: str
+) -> tuple[dict[K, str], list[str]]:
     """Map segments to targets.
 
     ``names``: {segment key: candidate names, most specific first (label, then coded
@@ -91,13 +123,16 @@ def resolve(names: Mapping[K, Sequence[str]], label_map: Mapping[str, str], wher
     mapped: dict[K, str] = {}
     notes: list[str] = []
     for key, candidates in names.items():
-        target = next((label_map[normalize(c)] for c in candidates if normalize(c) in label_map),
-                      None)
+        target = next(
+            (label_map[normalize(c)] for c in candidates if normalize(c) in label_map), None
+        )
         if target is None:
             target = next((t for c in candidates if (t := default_target(c)) is not None), None)
         if target is None:
-            notes.append(f"{where}: segment {candidates[0]!r} not recognised, skipped (map it "
-                         f"with --label-map '{candidates[0]}=liver:tumor' or similar)")
+            notes.append(
+                f"{where}: segment {candidates[0]!r} not recognised, skipped (map it "
+                f"with --label-map '{candidates[0]}=liver:tumor' or similar)"
+            )
             continue
         if target == "ignore":
             continue
@@ -107,9 +142,11 @@ def resolve(names: Mapping[K, Sequence[str]], label_map: Mapping[str, str], wher
         if target != "tumor":
             continue
         if len(organs) != 1:
-            raise DicomError(f"{where}: segment {names[key][0]!r} is a tumor of an unknown "
-                             f"organ ({'organs ' + ', '.join(organs) if organs else 'no organ'} "
-                             f"segmented); say which with --label-map '{names[key][0]}="
-                             "liver:tumor' (or pancreas:tumor, kidney:tumor)")
+            raise DicomError(
+                f"{where}: segment {names[key][0]!r} is a tumor of an unknown "
+                f"organ ({'organs ' + ', '.join(organs) if organs else 'no organ'} "
+                f"segmented); say which with --label-map '{names[key][0]}="
+                "liver:tumor' (or pancreas:tumor, kidney:tumor)"
+            )
         mapped[key] = f"{organs[0]}:tumor"
     return mapped, notes

@@ -44,9 +44,17 @@ def describe_seg(path: Path, header: pydicom.Dataset) -> MaskSource:
         names = [str(seg.get("SegmentLabel", "")).strip()]
         for item in seg.get("SegmentedPropertyTypeCodeSequence", []):
             names.append(str(item.get("CodeMeaning", "")).strip())
-        segments[int(seg.SegmentNumber)] = [n for n in names if n] or [f"segment {seg.SegmentNumber}"]
-    return MaskSource(path, "SEG", str(header.SeriesInstanceUID), refs,
-                      str(header.get("FrameOfReferenceUID", "")), segments)
+        segments[int(seg.SegmentNumber)] = [n for n in names if n] or [
+            f"segment {seg.SegmentNumber}"
+        ]
+    return MaskSource(
+        path,
+        "SEG",
+        str(header.SeriesInstanceUID),
+        refs,
+        str(header.get("FrameOfReferenceUID", "")),
+        segments,
+    )
 
 
 def describe_rtstruct(path: Path, header: pydicom.Dataset) -> MaskSource:
@@ -55,16 +63,23 @@ def describe_rtstruct(path: Path, header: pydicom.Dataset) -> MaskSource:
         for study in fr.get("RTReferencedStudySequence", []):
             for series in study.get("RTReferencedSeriesSequence", []):
                 refs.add(str(series.SeriesInstanceUID))
-    frames = [str(fr.FrameOfReferenceUID) for fr in
-              header.get("ReferencedFrameOfReferenceSequence", []) if "FrameOfReferenceUID" in fr]
-    segments = {int(r.ROINumber): [str(r.get("ROIName", "")).strip() or f"ROI {r.ROINumber}"]
-                for r in header.get("StructureSetROISequence", [])}
-    return MaskSource(path, "RTSTRUCT", str(header.SeriesInstanceUID), refs,
-                      frames[0] if frames else "", segments)
+    frames = [
+        str(fr.FrameOfReferenceUID)
+        for fr in header.get("ReferencedFrameOfReferenceSequence", [])
+        if "FrameOfReferenceUID" in fr
+    ]
+    segments = {
+        int(r.ROINumber): [str(r.get("ROIName", "")).strip() or f"ROI {r.ROINumber}"]
+        for r in header.get("StructureSetROISequence", [])
+    }
+    return MaskSource(
+        path, "RTSTRUCT", str(header.SeriesInstanceUID), refs, frames[0] if frames else "", segments
+    )
 
 
-def read_seg(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
-             series: str) -> dict[int, np.ndarray]:
+def read_seg(
+    source: MaskSource, grid: SliceGrid, numbers: Iterable[int], series: str
+) -> dict[int, np.ndarray]:
     """Boolean (K_source, R, C) stack per segment number, on the series' source slices."""
     import highdicom as hd
 
@@ -72,20 +87,27 @@ def read_seg(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
     try:
         seg = hd.seg.segread(source.path)
     except Exception as exc:
-        raise DicomError(f"{source.path}: unreadable DICOM SEG ({exc.__class__.__name__}: "
-                         f"{exc}); export the segmentation again") from exc
+        raise DicomError(
+            f"{source.path}: unreadable DICOM SEG ({exc.__class__.__name__}: "
+            f"{exc}); export the segmentation again"
+        ) from exc
     if (int(seg.Rows), int(seg.Columns)) != grid.shape_rc:
-        raise DicomError(f"{source.path}: SEG frames are {seg.Rows}x{seg.Columns} but {series} "
-                         f"has {grid.shape_rc[0]}x{grid.shape_rc[1]} images; this SEG belongs "
-                         "to another series: import it with its own CT series")
+        raise DicomError(
+            f"{source.path}: SEG frames are {seg.Rows}x{seg.Columns} but {series} "
+            f"has {grid.shape_rc[0]}x{grid.shape_rc[1]} images; this SEG belongs "
+            "to another series: import it with its own CT series"
+        )
     referenced = {uid for _, _, uid in seg.get_source_image_uids()}
     known = [uid for uid in grid.sop_uids if uid in referenced]
     try:
         if known:
             pixels = seg.get_pixels_by_source_instance(
-                source_sop_instance_uids=list(grid.sop_uids), segment_numbers=numbers,
-                combine_segments=False, assert_missing_frames_are_empty=True,
-                dtype=np.float32)
+                source_sop_instance_uids=list(grid.sop_uids),
+                segment_numbers=numbers,
+                combine_segments=False,
+                assert_missing_frames_are_empty=True,
+                dtype=np.float32,
+            )
             # BINARY frames are 0/1; FRACTIONAL (probability / occupancy) are rescaled to
             # [0, 1] by highdicom and taken at 0.5, the usual hard-mask reading
             return {n: pixels[..., i] >= 0.5 for i, n in enumerate(numbers)}
@@ -93,13 +115,16 @@ def read_seg(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
     except DicomError:
         raise
     except Exception as exc:
-        raise DicomError(f"{source.path}: SEG frames do not match the slices of {series} "
-                         f"({exc.__class__.__name__}: {exc}); the SEG belongs to another series "
-                         "or reconstruction: import it with its own CT series") from exc
+        raise DicomError(
+            f"{source.path}: SEG frames do not match the slices of {series} "
+            f"({exc.__class__.__name__}: {exc}); the SEG belongs to another series "
+            "or reconstruction: import it with its own CT series"
+        ) from exc
 
 
-def _seg_by_position(seg, grid: SliceGrid, numbers, series: str, path: Path
-                     ) -> dict[int, np.ndarray]:
+def _seg_by_position(
+    seg, grid: SliceGrid, numbers, series: str, path: Path
+) -> dict[int, np.ndarray]:
     """Fallback when frames name no source image: place each frame by its plane position."""
     frames = np.asarray(seg.pixel_array)
     if frames.ndim == 2:
@@ -113,11 +138,14 @@ def _seg_by_position(seg, grid: SliceGrid, numbers, series: str, path: Path
             continue
         ipp = np.asarray(item.PlanePositionSequence[0].ImagePositionPatient, float)
         k = grid.source_index_at(ipp)
-        if k is None or (np.abs(grid.plane_rc(ipp[None], k)[0]).max() > 0.01
-                         and grid.tilt_deg == 0):
-            raise DicomError(f"{path}: SEG frame {i + 1} at {ipp.round(2).tolist()} mm lies on no "
-                             f"slice of {series}; the SEG belongs to another series: import it "
-                             "with its own CT series")
+        if k is None or (
+            np.abs(grid.plane_rc(ipp[None], k)[0]).max() > 0.01 and grid.tilt_deg == 0
+        ):
+            raise DicomError(
+                f"{path}: SEG frame {i + 1} at {ipp.round(2).tolist()} mm lies on no "
+                f"slice of {series}; the SEG belongs to another series: import it "
+                "with its own CT series"
+            )
         out[number][k] |= frames[i] > 0
     return out
 
@@ -136,16 +164,19 @@ def contour_points(contour: pydicom.Dataset) -> np.ndarray:
     return flat.reshape(-1, 3)
 
 
-def read_rtstruct(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
-                  series: str) -> dict[int, np.ndarray]:
+def read_rtstruct(
+    source: MaskSource, grid: SliceGrid, numbers: Iterable[int], series: str
+) -> dict[int, np.ndarray]:
     """Boolean (K_source, R, C) stack per ROI number, rasterized on the corrected grid."""
     from skimage.draw import polygon
 
     try:
         ds = pydicom.dcmread(source.path)
     except Exception as exc:
-        raise DicomError(f"{source.path}: unreadable RTSTRUCT ({exc.__class__.__name__}); "
-                         "export the structure set again") from exc
+        raise DicomError(
+            f"{source.path}: unreadable RTSTRUCT ({exc.__class__.__name__}); "
+            "export the structure set again"
+        ) from exc
     numbers = set(numbers)
     shape = (len(grid.positions), *grid.shape_rc)
     out = {n: np.zeros(shape, dtype=bool) for n in numbers}
@@ -160,14 +191,18 @@ def read_rtstruct(source: MaskSource, grid: SliceGrid, numbers: Iterable[int],
             try:
                 points = contour_points(contour)
             except ValueError as exc:
-                raise DicomError(f"{source.path}: a contour of ROI {names[number]!r} is "
-                                 f"malformed ({exc}); export the structure set again") from exc
+                raise DicomError(
+                    f"{source.path}: a contour of ROI {names[number]!r} is "
+                    f"malformed ({exc}); export the structure set again"
+                ) from exc
             k = grid.source_index_at(points.mean(axis=0))
             if k is None:
                 z = float(points.mean(axis=0) @ grid.normal)
-                raise DicomError(f"{source.path}: a contour of ROI {names[number]!r} at "
-                                 f"{z:.2f} mm lies on no slice of {series}; the RTSTRUCT belongs "
-                                 "to another series or reconstruction: import it with its own CT")
+                raise DicomError(
+                    f"{source.path}: a contour of ROI {names[number]!r} at "
+                    f"{z:.2f} mm lies on no slice of {series}; the RTSTRUCT belongs "
+                    "to another series or reconstruction: import it with its own CT"
+                )
             rc = grid.plane_rc(points, k)
             rr, cc = polygon(rc[:, 0], rc[:, 1], shape=grid.shape_rc)
             fill = np.zeros(grid.shape_rc, dtype=bool)

@@ -19,8 +19,10 @@ def _module(url: str):
         from synth_backend.dicom import dimse
 
         return dimse
-    raise DicomError(f"{url}: --pacs must be a DICOMweb URL (http://host:8042/dicom-web) or a "
-                     "DIMSE address (dicom://AET@host:4242)")
+    raise DicomError(
+        f"{url}: --pacs must be a DICOMweb URL (http://host:8042/dicom-web) or a "
+        "DIMSE address (dicom://AET@host:4242)"
+    )
 
 
 def check(url: str) -> None:

@@ -47,8 +47,10 @@ class Series:
     @property
     def description(self) -> str:
         ds = self.first
-        return (f"series {self.uid} (#{ds.get('SeriesNumber', '?')} "
-                f"{str(ds.get('SeriesDescription', '')).strip()!r})")
+        return (
+            f"series {self.uid} (#{ds.get('SeriesNumber', '?')} "
+            f"{str(ds.get('SeriesDescription', '')).strip()!r})"
+        )
 
 
 @dataclass
@@ -69,8 +71,10 @@ def iter_files(root: Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
         if len(files) > MAX_FILES:
-            raise DicomError(f"{root}: more than {MAX_FILES} files; point the import at one "
-                             "patient or study folder at a time")
+            raise DicomError(
+                f"{root}: more than {MAX_FILES} files; point the import at one "
+                "patient or study folder at a time"
+            )
     return files
 
 
@@ -86,17 +90,20 @@ def read_header(path: Path) -> pydicom.Dataset | None:
     except InvalidDicomError:
         ds = None
     except Exception as exc:  # a DICOM preamble followed by a broken or cut-off header
-        raise DicomError(f"{path}: DICOM header is truncated or corrupt "
-                         f"({exc.__class__.__name__}: {exc}); copy or export the file again"
-                         ) from exc
+        raise DicomError(
+            f"{path}: DICOM header is truncated or corrupt "
+            f"({exc.__class__.__name__}: {exc}); copy or export the file again"
+        ) from exc
     if ds is not None:
         # pydicom stops quietly at the end of a cut-off file: a header without the
         # identifying elements is a truncated file, not a different kind of object
         if "SOPClassUID" not in ds or "SeriesInstanceUID" not in ds:
             if str(getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", "")) == DICOMDIR:
                 return ds
-            raise DicomError(f"{path}: DICOM header is truncated or incomplete (no SOP Class "
-                             "or Series Instance UID); copy or export the file again")
+            raise DicomError(
+                f"{path}: DICOM header is truncated or incomplete (no SOP Class "
+                "or Series Instance UID); copy or export the file again"
+            )
         return ds
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
@@ -105,8 +112,10 @@ def read_header(path: Path) -> pydicom.Dataset | None:
     except Exception:  # not DICOM; decided below
         pass
     if path.suffix.lower() in DICOM_SUFFIXES:
-        raise DicomError(f"{path}: is not a DICOM file (no DICOM header found); remove it or "
-                         "export it again from the PACS")
+        raise DicomError(
+            f"{path}: is not a DICOM file (no DICOM header found); remove it or "
+            "export it again from the PACS"
+        )
     return None
 
 
@@ -142,8 +151,10 @@ def scan(root: str | Path) -> ScanResult:
             uid = str(ds.SeriesInstanceUID)
             ct.setdefault(uid, Series(uid, "ct")).instances.append(Instance(path, ds))
         elif sop_class == ENHANCED_CT:
-            skipped[f"enhanced (multi-frame) CT {ds.get('SeriesInstanceUID', '?')}, not "
-                    "supported: export it as classic CT images"] += 1
+            skipped[
+                f"enhanced (multi-frame) CT {ds.get('SeriesInstanceUID', '?')}, not "
+                "supported: export it as classic CT images"
+            ] += 1
         elif modality == "SR":
             skipped[f"structured report (dose report) {ds.get('SeriesInstanceUID', '?')}"] += 1
         elif sop_class.startswith(SECONDARY_CAPTURE_PREFIX):
@@ -153,8 +164,10 @@ def scan(root: str | Path) -> ScanResult:
     if root.is_file() and n_dicom == 0:
         raise DicomError(f"{root}: is not a DICOM file; pass a DICOM file or a folder of them")
     if n_dicom == 0:
-        raise DicomError(f"{root}: no DICOM files found ({len(not_dicom)} other files); pass "
-                         "the folder that holds the exported series")
+        raise DicomError(
+            f"{root}: no DICOM files found ({len(not_dicom)} other files); pass "
+            "the folder that holds the exported series"
+        )
     for what, n in sorted(skipped.items()):
         result.notes.append(f"skipped {what} ({n} file{'s' if n > 1 else ''})")
     if not_dicom:

@@ -23,8 +23,9 @@ def _client(url: str):
     from dicomweb_client.api import DICOMwebClient
 
     if not url.startswith(("http://", "https://")):
-        raise DicomError(f"{url}: --pacs must be a DICOMweb http(s) URL, e.g. "
-                         "http://host:8042/dicom-web")
+        raise DicomError(
+            f"{url}: --pacs must be a DICOMweb http(s) URL, e.g. http://host:8042/dicom-web"
+        )
     client = DICOMwebClient(url=url.rstrip("/"))
     client.set_http_retry_params(retry=False)
     # no hang forever: patch the session's bound method in place
@@ -36,6 +37,7 @@ def _with_timeout(request):
     def call(*args, **kwargs):
         kwargs.setdefault("timeout", TIMEOUT_S)
         return request(*args, **kwargs)
+
     return call
 
 
@@ -47,12 +49,15 @@ def _network(url: str, action: str) -> Iterator[None]:
         yield
     except requests.exceptions.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
-        raise DicomError(f"{url}: {action} failed with HTTP {status} ({exc}); check the URL "
-                         "(the DICOMweb root, e.g. .../dicom-web), the UID and the PACS logs"
-                         ) from exc
+        raise DicomError(
+            f"{url}: {action} failed with HTTP {status} ({exc}); check the URL "
+            "(the DICOMweb root, e.g. .../dicom-web), the UID and the PACS logs"
+        ) from exc
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise DicomError(f"{url}: cannot reach the PACS ({exc.__class__.__name__}); check the "
-                         "URL and that the server is running and reachable") from exc
+        raise DicomError(
+            f"{url}: cannot reach the PACS ({exc.__class__.__name__}); check the "
+            "URL and that the server is running and reachable"
+        ) from exc
 
 
 def push_files(url: str, files: Sequence[Path]) -> int:
@@ -60,14 +65,16 @@ def push_files(url: str, files: Sequence[Path]) -> int:
     client = _client(url)
     stored = 0
     for start in range(0, len(files), STOW_BATCH):
-        batch = [pydicom.dcmread(f) for f in files[start:start + STOW_BATCH]]
+        batch = [pydicom.dcmread(f) for f in files[start : start + STOW_BATCH]]
         with _network(url, "STOW-RS store"):
             response = client.store_instances(datasets=batch)
         failed = response.get("FailedSOPSequence") if response is not None else None
         if failed:
-            raise DicomError(f"{url}: the PACS refused {len(failed)} of {len(batch)} instances "
-                             f"(failure reason {failed[0].get('FailureReason', '?')}); check the "
-                             "PACS logs")
+            raise DicomError(
+                f"{url}: the PACS refused {len(failed)} of {len(batch)} instances "
+                f"(failure reason {failed[0].get('FailureReason', '?')}); check the "
+                "PACS logs"
+            )
         stored += len(batch)
     return stored
 
@@ -82,15 +89,18 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
     with _network(url, f"QIDO-RS search of study {study_uid}"):
         series = client.search_for_series(study_instance_uid=study_uid)
     if not series:
-        raise DicomError(f"{url}: study {study_uid} not found on the PACS (no series); check "
-                         "the StudyInstanceUID")
+        raise DicomError(
+            f"{url}: study {study_uid} not found on the PACS (no series); check "
+            "the StudyInstanceUID"
+        )
     final = Path(out_root) / study_uid
     with staged_folder(final) as tmp:
         for item in series:
             series_uid = str(item["0020000E"]["Value"][0])
             with _network(url, f"WADO-RS retrieve of series {series_uid}"):
-                instances = client.retrieve_series(study_instance_uid=study_uid,
-                                                   series_instance_uid=series_uid)
+                instances = client.retrieve_series(
+                    study_instance_uid=study_uid, series_instance_uid=series_uid
+                )
             folder = tmp / series_uid
             folder.mkdir()
             for ds in instances:

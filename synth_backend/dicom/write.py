@@ -24,8 +24,13 @@ from synth_backend.dicom.errors import DicomError
 from synth_backend.dicom.scan import CT_IMAGE
 
 # Instance-specific UIDs: the only header elements allowed to differ between blinded cases.
-CASE_UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-                     "FrameOfReferenceUID", "MediaStorageSOPInstanceUID")
+CASE_UID_KEYWORDS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "MediaStorageSOPInstanceUID",
+)
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -37,18 +42,27 @@ def _ds(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def ct_series(array_xyz: np.ndarray, affine_ras: np.ndarray, *, study_uid: str,
-              series_uid: str, frame_of_reference_uid: str, sop_uids: Sequence[str],
-              fixed: Mapping[str, Any]) -> list[Dataset]:
+def ct_series(
+    array_xyz: np.ndarray,
+    affine_ras: np.ndarray,
+    *,
+    study_uid: str,
+    series_uid: str,
+    frame_of_reference_uid: str,
+    sop_uids: Sequence[str],
+    fixed: Mapping[str, Any],
+) -> list[Dataset]:
     """One pydicom Dataset per slice (z index order); see the module docstring."""
     data = np.asarray(array_xyz)
     if data.ndim != 3:
-        raise DicomError(f"<array>: must be a 3D (x, y, z) volume, got shape {data.shape}; "
-                         "pass one CT volume")
+        raise DicomError(
+            f"<array>: must be a 3D (x, y, z) volume, got shape {data.shape}; pass one CT volume"
+        )
     if data.dtype != np.int16:
         if data.min() < -32768 or data.max() > 32767 or not np.array_equal(data, np.rint(data)):
-            raise DicomError("<array>: CT values must be integer HU within int16; quantize "
-                             "the volume first")
+            raise DicomError(
+                "<array>: CT values must be integer HU within int16; quantize the volume first"
+            )
         data = data.astype(np.int16)
     lps = LPS @ np.asarray(affine_ras, float)
     cols_mm, rows_mm, slice_vec = lps[:3, 0], lps[:3, 1], lps[:3, 2]
@@ -56,8 +70,10 @@ def ct_series(array_xyz: np.ndarray, affine_ras: np.ndarray, *, study_uid: str,
     row_dir, col_dir = cols_mm / ps_col, rows_mm / ps_row
     normal = np.cross(row_dir, col_dir)
     if abs(abs(float(normal @ slice_vec / dz)) - 1) > 1e-6 or abs(row_dir @ col_dir) > 1e-6:
-        raise DicomError("<affine>: the volume's axes are not orthogonal; a classic CT series "
-                         "needs an orthogonal grid (resample it first)")
+        raise DicomError(
+            "<affine>: the volume's axes are not orthogonal; a classic CT series "
+            "needs an orthogonal grid (resample it first)"
+        )
     if len(sop_uids) != data.shape[2]:
         raise ValueError(f"need {data.shape[2]} SOP Instance UIDs, got {len(sop_uids)}")
     out = []
@@ -122,14 +138,24 @@ def new_uid(root: str, digits: int = 30) -> str:
     return root + str(10 ** (n - 1) + secrets.randbelow(9 * 10 ** (n - 1)))
 
 
-def write_volume_as_series(array_xyz: np.ndarray, affine_ras: np.ndarray, folder: Path,
-                           fixed: Mapping[str, Any] | None = None,
-                           root: str | None = None) -> list[Path]:
+def write_volume_as_series(
+    array_xyz: np.ndarray,
+    affine_ras: np.ndarray,
+    folder: Path,
+    fixed: Mapping[str, Any] | None = None,
+    root: str | None = None,
+) -> list[Path]:
     """Convenience for tests and tools: one volume -> a folder of CT files with fresh UIDs."""
     root = root or generate_uid()[:40].rstrip(".") + "."
     fixed = {"PatientName": "TEST^VOLUME", "PatientID": "TEST", **(fixed or {})}
     n = np.shape(array_xyz)[2]
-    datasets = ct_series(array_xyz, affine_ras, study_uid=new_uid(root),
-                         series_uid=new_uid(root), frame_of_reference_uid=new_uid(root),
-                         sop_uids=[new_uid(root) for _ in range(n)], fixed=fixed)
+    datasets = ct_series(
+        array_xyz,
+        affine_ras,
+        study_uid=new_uid(root),
+        series_uid=new_uid(root),
+        frame_of_reference_uid=new_uid(root),
+        sop_uids=[new_uid(root) for _ in range(n)],
+        fixed=fixed,
+    )
     return write_series(datasets, Path(folder))

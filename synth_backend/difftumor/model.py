@@ -21,20 +21,26 @@ def build_unet(model_cfg: dict[str, Any], latent_channels: int) -> DiffusionMode
     channels = tuple(int(c) for c in model_cfg["channels"])
     attention = bool(model_cfg.get("attention", False))
     return DiffusionModelUNet(
-        spatial_dims=3, in_channels=2 * latent_channels + 1, out_channels=latent_channels,
-        channels=channels, num_res_blocks=int(model_cfg["num_res_blocks"]),
+        spatial_dims=3,
+        in_channels=2 * latent_channels + 1,
+        out_channels=latent_channels,
+        channels=channels,
+        num_res_blocks=int(model_cfg["num_res_blocks"]),
         attention_levels=(False,) * (len(channels) - 1) + (attention,),
         norm_num_groups=int(model_cfg["norm_num_groups"]),
         num_head_channels=int(model_cfg.get("num_head_channels", 8)),
     )
 
 
-def cosine_betas(num_train_timesteps: int, max_beta: float = 0.9999, s: float = 8e-3
-                 ) -> torch.Tensor:
+def cosine_betas(
+    num_train_timesteps: int, max_beta: float = 0.9999, s: float = 8e-3
+) -> torch.Tensor:
     """Nichol & Dhariwal cosine betas clipped at ``max_beta`` (the reference uses 0.9999;
     MONAI's built-in "cosine" clips at 0.999). For T = 4: 0.153, 0.417, 0.708, 0.9999."""
-    f = [math.cos((i / num_train_timesteps + s) / (1 + s) * math.pi / 2) ** 2
-         for i in range(num_train_timesteps + 1)]
+    f = [
+        math.cos((i / num_train_timesteps + s) / (1 + s) * math.pi / 2) ** 2
+        for i in range(num_train_timesteps + 1)
+    ]
     betas = [min(1.0 - f[i + 1] / f[i], max_beta) for i in range(num_train_timesteps)]
     return torch.tensor(betas, dtype=torch.float32)
 
@@ -51,8 +57,9 @@ def _set_betas(scheduler, betas: torch.Tensor):
 DEFAULT_LATENT_RANGE = (-4.0, 4.0)
 
 
-def make_scheduler(cfg: dict[str, Any], *, sampling: bool = False,
-                   latent_range: tuple[float, float] | None = None):
+def make_scheduler(
+    cfg: dict[str, Any], *, sampling: bool = False, latent_range: tuple[float, float] | None = None
+):
     """The noise scheduler of a DiffTumor config (``stage``, ``num_train_timesteps``, ...).
 
     Training always uses DDPM's forward process. For sampling, the early model (``stage ==

@@ -15,13 +15,20 @@ class DiffTumorModel(LoadedModel):
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> DiffTumorModel:
-        return cls.from_checkpoint(path, "difftumor", device, lambda p: build_unet(
-            p["config"]["model"], int(p["autoencoder"]["config"]["model"]["latent_channels"])))
+        return cls.from_checkpoint(
+            path,
+            "difftumor",
+            device,
+            lambda p: build_unet(
+                p["config"]["model"], int(p["autoencoder"]["config"]["model"]["latent_channels"])
+            ),
+        )
 
 
 @torch.no_grad()
-def sample_patch(model: DiffTumorModel, x: torch.Tensor, mask: torch.Tensor,
-                 generator: torch.Generator) -> tuple[torch.Tensor, int]:
+def sample_patch(
+    model: DiffTumorModel, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, int]:
     """Generate a tumor patch.
 
     ``x`` is the healthy patch in [-1, 1] and ``mask`` the tumor mask, both (B, 1, P, P, P) on
@@ -35,15 +42,15 @@ def sample_patch(model: DiffTumorModel, x: torch.Tensor, mask: torch.Tensor,
 
 
 @torch.no_grad()
-def denoise(model, cond: torch.Tensor, latent_channels: int, generator: torch.Generator
-            ) -> tuple[torch.Tensor, int]:
+def denoise(
+    model, cond: torch.Tensor, latent_channels: int, generator: torch.Generator
+) -> tuple[torch.Tensor, int]:
     """Run the stage's sampler from N(0, I) on the latent grid of ``cond``; returns the clean
     latent (scaled units) and the step count. ``model`` needs ``net``, ``cfg`` and
     ``latent_range`` (x0 is clamped to it at every step, see :func:`make_scheduler`)."""
     scheduler = make_scheduler(model.cfg, sampling=True, latent_range=model.latent_range)
     b = cond.shape[0]
-    z = torch.randn((b, latent_channels, *cond.shape[2:]), generator=generator,
-                    device=cond.device)
+    z = torch.randn((b, latent_channels, *cond.shape[2:]), generator=generator, device=cond.device)
     steps = 0
     for t in scheduler.timesteps:
         tt = torch.full((b,), int(t), device=cond.device, dtype=torch.long)

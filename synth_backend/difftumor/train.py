@@ -26,8 +26,9 @@ from synth_backend.training.loop import Trainer, seeded_init
 RANGE_QUANTILES = (0.001, 0.999)
 
 
-def latent_stats(ae, sampler: PatchSampler, window, device: str, seed: int,
-                 n_batches: int = 4, batch: int = 2) -> tuple[float, tuple[float, float]]:
+def latent_stats(
+    ae, sampler: PatchSampler, window, device: str, seed: int, n_batches: int = 4, batch: int = 2
+) -> tuple[float, tuple[float, float]]:
     """(1 / std, latent range) of tumor patches over a few seeded batches.
 
     The range is the (0.1 %, 99.9 %) quantiles of the scaled latents on the organ (latent
@@ -50,30 +51,44 @@ def latent_stats(ae, sampler: PatchSampler, window, device: str, seed: int,
     return scale, (lo, hi)
 
 
-def latent_scale(ae, sampler: PatchSampler, window, device: str, seed: int,
-                 n_batches: int = 4, batch: int = 2) -> float:
+def latent_scale(
+    ae, sampler: PatchSampler, window, device: str, seed: int, n_batches: int = 4, batch: int = 2
+) -> float:
     """1 / std of tumor-patch latents over a few seeded batches."""
     return latent_stats(ae, sampler, window, device, seed, n_batches, batch)[0]
 
 
-def tumor_batch(sampler: PatchSampler, rng: np.random.Generator, batch: int, window,
-                device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def tumor_batch(
+    sampler: PatchSampler, rng: np.random.Generator, batch: int, window, device: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x in [-1, 1], tumor mask, organ mask) tensors of shape (B, 1, P, P, P)."""
     data = sampler.sample(rng, batch)
     x = torch.from_numpy(hu_to_unit(data["ct"], window)).to(device)
     return x, torch.from_numpy(data["tumor"]).to(device), torch.from_numpy(data["organ"]).to(device)
 
 
-def train_difftumor(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Path,
-                    out_dir: str | Path, *, device: str = "cpu", progress: bool = True) -> Path:
+def train_difftumor(
+    cases: list[Case],
+    cfg: dict[str, Any],
+    autoencoder: str | Path,
+    out_dir: str | Path,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
     """Train (or resume) one DiffTumor stage model; returns ``out_dir/final.pt``."""
     ae, ae_payload = load_autoencoder(autoencoder, device)
     ae_payload["sha256"] = _sha(ae_payload["path"])
     window = ae_payload["config"]["hu_window"]
-    sampler = PatchSampler(cases, ae_payload["config"]["patch_size"], mode="tumor",
-                           tumor_source=cfg["tumor_source"], stage=cfg["stage"],
-                           cache_dir=Path(out_dir) / CACHE_DIR,
-                           max_cached_cases=int(cfg["data"]["max_cached_cases"]))
+    sampler = PatchSampler(
+        cases,
+        ae_payload["config"]["patch_size"],
+        mode="tumor",
+        tumor_source=cfg["tumor_source"],
+        stage=cfg["stage"],
+        cache_dir=Path(out_dir) / CACHE_DIR,
+        max_cached_cases=int(cfg["data"]["max_cached_cases"]),
+    )
     scale, latent_range = latent_stats(ae, sampler, window, device, int(cfg["seed"]))
     latent_channels = int(ae_payload["config"]["model"]["latent_channels"])
     unet = seeded_init(lambda: build_unet(cfg["model"], latent_channels), cfg["seed"])
@@ -93,9 +108,13 @@ def train_difftumor(cases: list[Case], cfg: dict[str, Any], autoencoder: str | P
         loss = torch.nn.functional.l1_loss(pred.float(), noise)
         return loss, {}
 
-    meta = {"data_hashes": data_hashes(cases), "cases": [c.name for c in cases],
-            "scale_factor": scale, "latent_range": list(latent_range),
-            "autoencoder": embedded_autoencoder(ae_payload)}
+    meta = {
+        "data_hashes": data_hashes(cases),
+        "cases": [c.name for c in cases],
+        "scale_factor": scale,
+        "latent_range": list(latent_range),
+        "autoencoder": embedded_autoencoder(ae_payload),
+    }
     trainer = Trainer(unet, cfg, out_dir, device, meta)
     trainer.resume()
     return trainer.run(step_fn, progress=progress)

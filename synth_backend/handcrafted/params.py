@@ -44,12 +44,12 @@ MIX_COUNTS = {"tiny": (3, 10), "small": (5, 10), "medium": (2, 5), "large": (1, 
 Z_BAND = (0.3, 0.7)
 ERODE_MM = 5.0
 PROFILES = ("train", "vtt")
-VESSEL_CLEARANCE_MM = 2.0       # vtt: no tumor voxel closer than this to a large vessel
-CLEARANCE_CAP_MM = 10.0         # recorded clearance is exact up to this distance
+VESSEL_CLEARANCE_MM = 2.0  # vtt: no tumor voxel closer than this to a large vessel
+CLEARANCE_CAP_MM = 10.0  # recorded clearance is exact up to this distance
 PLACEMENT_TRIES = 30
-VTT_MASS_EFFECT = (0.1, 0.25)   # mild: tissue at the tumor surface comes from ~0.9 r
-VTT_CAPSULE_HU = (10.0, 25.0)   # capsule brighter than the parenchyma by this much
-VTT_CAPSULE_MM = (1.0, 1.5)     # capsule thickness
+VTT_MASS_EFFECT = (0.1, 0.25)  # mild: tissue at the tumor surface comes from ~0.9 r
+VTT_CAPSULE_HU = (10.0, 25.0)  # capsule brighter than the parenchyma by this much
+VTT_CAPSULE_MM = (1.0, 1.5)  # capsule thickness
 CAPSULE_SIZES = ("medium", "large")
 
 
@@ -83,12 +83,12 @@ class HandcraftedParams:
     sigma_b_mm: float
     blur_sigma_mm: float
     hu_drop: float
-    mass_effect: float = 0.0       # 0 = off; else radial push strength (0.1-0.5)
-    capsule_hu: float = 0.0        # 0 = off; else capsule this much brighter than parenchyma
+    mass_effect: float = 0.0  # 0 = off; else radial push strength (0.1-0.5)
+    capsule_hu: float = 0.0  # 0 = off; else capsule this much brighter than parenchyma
     vessel_avoidance: bool = False
     profile: str = "train"
-    capsule_mm: float = 1.5        # capsule thickness (medium and large tumors only)
-    vessel_source: str = "none"    # vessels avoided: "hu" (derived), "mask" (given) or "none"
+    capsule_mm: float = 1.5  # capsule thickness (medium and large tumors only)
+    vessel_source: str = "none"  # vessels avoided: "hu" (derived), "mask" (given) or "none"
     vessel_clearance_mm: tuple[float, ...] = ()  # per tumor, capped at CLEARANCE_CAP_MM
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,8 +99,7 @@ class HandcraftedParams:
         data = dict(data)
         data["vessel_clearance_mm"] = tuple(data.get("vessel_clearance_mm", ()))
         tumors = tuple(
-            EllipsoidTumor(**{**t, "center": tuple(t["center"]),
-                              "radii_mm": tuple(t["radii_mm"])})
+            EllipsoidTumor(**{**t, "center": tuple(t["center"]), "radii_mm": tuple(t["radii_mm"])})
             for t in data.pop("tumors")
         )
         return cls(tumors=tumors, **data)
@@ -120,15 +119,16 @@ def _candidate_slices(organ: np.ndarray, spacing: Sequence[float]) -> tuple[np.n
     z0, z1 = int(zs[0]), int(zs[-1])
     lo = z0 + int(round(Z_BAND[0] * (z1 - z0)))
     hi = z0 + int(round(Z_BAND[1] * (z1 - z0)))
-    band = organ[:, :, lo:hi + 1]
+    band = organ[:, :, lo : hi + 1]
     k = [max(1, int(round(ERODE_MM / s)) | 1) for s in spacing[:2]]
     # min filter = binary erosion with a box; separable, so cheap on a large organ
     eroded = ndimage.minimum_filter(band.view(np.uint8), size=(k[0], k[1], 1), mode="constant")
     return eroded.astype(bool), lo
 
 
-def _pick_center(rng: np.random.Generator, eroded: np.ndarray, z_offset: int,
-                 fallback: np.ndarray) -> tuple[int, int, int]:
+def _pick_center(
+    rng: np.random.Generator, eroded: np.ndarray, z_offset: int, fallback: np.ndarray
+) -> tuple[int, int, int]:
     """Reference order: a z slice uniformly in the band, then a voxel of that eroded slice."""
     slices = np.flatnonzero(eroded.any(axis=(0, 1)))
     if slices.size:
@@ -148,8 +148,13 @@ def _clearance_mm(center, radii_mm, grids, spacing, organ, vessels) -> float:
     return clearance_mm(inside, box, vessels, spacing, CLEARANCE_CAP_MM)
 
 
-def volume_matched_radii(radii_mm: Sequence[float], diameter_mm: float, grids: np.ndarray,
-                         spacing: Sequence[float], iterations: int = 4) -> np.ndarray:
+def volume_matched_radii(
+    radii_mm: Sequence[float],
+    diameter_mm: float,
+    grids: np.ndarray,
+    spacing: Sequence[float],
+    iterations: int = 4,
+) -> np.ndarray:
     """Ellipsoid radii whose *deformed* shape (``grids``) has equivalent diameter
     ``diameter_mm``. The reference's warp does not keep volume (a 24 mm ellipsoid came out
     15-21 mm), so a requested size is met by rescaling the radii, measured on the scan's own
@@ -174,12 +179,22 @@ def volume_matched_radii(radii_mm: Sequence[float], diameter_mm: float, grids: n
     return radii
 
 
-def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Sequence[float], *,
-                  organ: str, size: str | None = None, diameter_mm: float | None = None,
-                  n_tumors: int | None = None, profile: str = "train",
-                  ct: np.ndarray | None = None, vessel_mask: np.ndarray | None = None,
-                  vessel_avoidance: bool | None = None, mass_effect: float | None = None,
-                  capsule_hu: float | None = None) -> HandcraftedParams:
+def sample_params(
+    rng: np.random.Generator,
+    organ_mask: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    organ: str,
+    size: str | None = None,
+    diameter_mm: float | None = None,
+    n_tumors: int | None = None,
+    profile: str = "train",
+    ct: np.ndarray | None = None,
+    vessel_mask: np.ndarray | None = None,
+    vessel_avoidance: bool | None = None,
+    mass_effect: float | None = None,
+    capsule_hu: float | None = None,
+) -> HandcraftedParams:
     """Draw one synthesis for a boolean (x, y, z) ``organ_mask`` with voxel ``spacing`` (mm).
 
     ``size``: tiny | small | medium | large | mix, or None for the reference's random choice
@@ -208,8 +223,11 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
     spacing = tuple(float(s) for s in spacing)
     organ_mask = organ_mask.astype(bool, copy=False)
     x_idx, y_idx, z_idx = (np.flatnonzero(organ_mask.any(axis=a)) for a in ((1, 2), (0, 2), (0, 1)))
-    box = (slice(x_idx[0], x_idx[-1] + 1), slice(y_idx[0], y_idx[-1] + 1),
-           slice(z_idx[0], z_idx[-1] + 1))
+    box = (
+        slice(x_idx[0], x_idx[-1] + 1),
+        slice(y_idx[0], y_idx[-1] + 1),
+        slice(z_idx[0], z_idx[-1] + 1),
+    )
     offset = np.array([b.start for b in box])
     organ_box = organ_mask[box]
     extent = np.array(organ_box.shape) * np.array(spacing)
@@ -225,24 +243,29 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
         counts = MIX_COUNTS if size_label == "mix" else COUNTS
         names = SIZES if size_label == "mix" else (size_label,)
         if n_tumors is None:
-            plan = [n for n in names
-                    for _ in range(int(rng.integers(counts[n][0], counts[n][1] + 1)))]
+            plan = [
+                n for n in names for _ in range(int(rng.integers(counts[n][0], counts[n][1] + 1)))
+            ]
         else:
             plan = [names[int(rng.integers(len(names)))] for _ in range(int(n_tumors))]
         min_diam = min(1.5 * SIZE_RADIUS_MM[n] for n in names)
     if np.any(extent < min_diam):
         raise OrganTooSmallError(
-            None, f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
+            None,
+            f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
             f"requested tumor (diameter >= {min_diam:g} mm)",
-            "use a smaller --size/--diameter-mm or a case with a larger organ")
+            "use a smaller --size/--diameter-mm or a case with a larger organ",
+        )
 
     eroded, z_off = _candidate_slices(organ_box, spacing)
     dist, vessels, vessel_source = None, None, "none"
     if vessel_avoidance:
         if vessel_mask is not None:
             if vessel_mask.shape != organ_mask.shape:
-                raise ValueError(f"vessel_mask shape {vessel_mask.shape} must equal the organ "
-                                 f"mask's {organ_mask.shape}")
+                raise ValueError(
+                    f"vessel_mask shape {vessel_mask.shape} must equal the organ "
+                    f"mask's {organ_mask.shape}"
+                )
             vessels, vessel_source = vessel_mask[box].astype(bool), "mask"
         elif ct is not None:
             vessels, vessel_source = large_vessels(ct[box], organ_box, spacing), "hu"
@@ -262,8 +285,9 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
         deform_seed = int(rng.integers(2**31 - 1))
         texture_seed = int(rng.integers(2**31 - 1))
         if diameter_mm is not None:
-            radii = volume_matched_radii(tuple(radii), diameter_mm,
-                                         random_grids(deform_seed, sigma), spacing)
+            radii = volume_matched_radii(
+                tuple(radii), diameter_mm, random_grids(deform_seed, sigma), spacing
+            )
         pool = eroded
         if dist is not None:
             # centres deep enough off the vessels for the undeformed shape; the deformed shape
@@ -278,16 +302,23 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
                 if best[0] >= VESSEL_CLEARANCE_MM:
                     break
                 cand = _pick_center(rng, pool, z_off, organ_box)
-                best = max(best, (_clearance_mm(cand, radii, grids, spacing, organ_box,
-                                                vessels), cand), key=lambda b: b[0])
+                best = max(
+                    best,
+                    (_clearance_mm(cand, radii, grids, spacing, organ_box, vessels), cand),
+                    key=lambda b: b[0],
+                )
             center = best[1]
             clearances.append(round(best[0], 2))
-        tumors.append(EllipsoidTumor(
-            size_class=name,
-            center=int3(c + o for c, o in zip(center, offset, strict=True)),
-            radii_mm=float3(radii),
-            elastic_sigma_mm=sigma, deform_seed=deform_seed, texture_seed=texture_seed,
-        ))
+        tumors.append(
+            EllipsoidTumor(
+                size_class=name,
+                center=int3(c + o for c, o in zip(center, offset, strict=True)),
+                radii_mm=float3(radii),
+                elastic_sigma_mm=sigma,
+                deform_seed=deform_seed,
+                texture_seed=texture_seed,
+            )
+        )
     sigma_a = float(SIGMA_A_MM[int(rng.integers(len(SIGMA_A_MM)))])
     sigma_b = float(SIGMA_B_MM[int(rng.integers(len(SIGMA_B_MM)))])
     blur, drop = float(rng.uniform(1.0, 2.0)), float(rng.uniform(65.0, 145.0))
@@ -295,10 +326,18 @@ def sample_params(rng: np.random.Generator, organ_mask: np.ndarray, spacing: Seq
     vtt_caps = float(rng.uniform(*VTT_CAPSULE_HU)) if vtt else 0.0
     caps_mm = float(rng.uniform(*VTT_CAPSULE_MM)) if vtt else 1.5
     return HandcraftedParams(
-        organ=organ, size=size_label, tumors=tuple(tumors), sigma_a_mm=sigma_a,
-        sigma_b_mm=sigma_b, blur_sigma_mm=blur, hu_drop=drop,
+        organ=organ,
+        size=size_label,
+        tumors=tuple(tumors),
+        sigma_a_mm=sigma_a,
+        sigma_b_mm=sigma_b,
+        blur_sigma_mm=blur,
+        hu_drop=drop,
         mass_effect=float(vtt_mass if mass_effect is None else mass_effect),
         capsule_hu=float(vtt_caps if capsule_hu is None else capsule_hu),
-        vessel_avoidance=vessel_avoidance, profile=profile, capsule_mm=caps_mm,
-        vessel_source=vessel_source, vessel_clearance_mm=tuple(clearances),
+        vessel_avoidance=vessel_avoidance,
+        profile=profile,
+        capsule_mm=caps_mm,
+        vessel_source=vessel_source,
+        vessel_clearance_mm=tuple(clearances),
     )

@@ -34,20 +34,26 @@ def _grow(box: Box, mask: np.ndarray, margin_vox: Sequence[int], shape: Sequence
     for axis, (sl, m, n) in enumerate(zip(box, margin_vox, shape, strict=True)):
         other = tuple(a for a in range(3) if a != axis)
         idx = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(max(0, sl.start + int(idx[0]) - m),
-                         min(int(n), sl.start + int(idx[-1]) + 1 + m)))
+        out.append(
+            slice(max(0, sl.start + int(idx[0]) - m), min(int(n), sl.start + int(idx[-1]) + 1 + m))
+        )
     return tuple(out)  # type: ignore[return-value]
 
 
-def _mass_effect(ct: np.ndarray, out: np.ndarray, center: Sequence[int],
-                 radius_mm: float, spacing: Sequence[float], strength: float) -> None:
+def _mass_effect(
+    ct: np.ndarray,
+    out: np.ndarray,
+    center: Sequence[int],
+    radius_mm: float,
+    spacing: Sequence[float],
+    strength: float,
+) -> None:
     """Radial push (3D version of the reference's ``expand``): inside a sphere of 1.5 x the
     tumor radius, voxel p samples the original at ``c + (p - c) (1 - k (1 - rho^2))`` so
     tissue appears pushed outward; continuous at the sphere's surface (rho = 1)."""
     reach = 1.5 * radius_mm
     box = tumor_box(center, reach, spacing, ct.shape)
-    grids = np.meshgrid(*[np.arange(s.start, s.stop, dtype=np.float32) for s in box],
-                        indexing="ij")
+    grids = np.meshgrid(*[np.arange(s.start, s.stop, dtype=np.float32) for s in box], indexing="ij")
     rel = [g - np.float32(c) for g, c in zip(grids, center, strict=True)]
     rho2 = sum((r * np.float32(s)) ** 2 for r, s in zip(rel, spacing, strict=True)) / reach**2
     factor = np.where(rho2 < 1.0, 1.0 - strength * (1.0 - rho2), 1.0).astype(np.float32)
@@ -55,8 +61,13 @@ def _mass_effect(ct: np.ndarray, out: np.ndarray, center: Sequence[int],
     out[box] = ndimage.map_coordinates(ct, coords, order=1, mode="nearest")
 
 
-def _with_capsule(drop: np.ndarray, local: np.ndarray, organ: np.ndarray,
-                  spacing: Sequence[float], params: HandcraftedParams) -> np.ndarray:
+def _with_capsule(
+    drop: np.ndarray,
+    local: np.ndarray,
+    organ: np.ndarray,
+    spacing: Sequence[float],
+    params: HandcraftedParams,
+) -> np.ndarray:
     """Thin enhancing capsule: the outer ``capsule_mm`` of the tumor (depth measured in mm, the
     surface half a voxel outside the border voxels) ends ``capsule_hu`` brighter than the
     parenchyma instead of darker; edges smoothed by 0.5 mm so it is not a voxel staircase."""
@@ -68,8 +79,9 @@ def _with_capsule(drop: np.ndarray, local: np.ndarray, organ: np.ndarray,
     return drop * (1 - weight) - np.float32(params.capsule_hu) * weight
 
 
-def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
-          params: HandcraftedParams) -> tuple[np.ndarray, np.ndarray]:
+def apply(
+    ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float], params: HandcraftedParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Insert the tumors of ``params`` into ``ct`` (float32 HU, (x, y, z)); deterministic.
 
     Returns ``(ct', tumor_mask)``: float32 HU and uint8 {0, 1}. Only voxels of the organ within
@@ -82,8 +94,9 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
     out = src.copy()
     if params.mass_effect > 0:
         for t in params.tumors:
-            _mass_effect(src, out, t.center, float(np.mean(t.radii_mm)), spacing,
-                         params.mass_effect)
+            _mass_effect(
+                src, out, t.center, float(np.mean(t.radii_mm)), spacing, params.mass_effect
+            )
         src = out.copy()
     tumor = np.zeros(ct.shape, dtype=np.uint8)
     margin = [int(np.ceil(3 * params.blur_sigma_mm / s)) for s in spacing]
@@ -96,15 +109,27 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
             continue
         tight = _grow(box, geo, margin, ct.shape)
         local = np.zeros([s.stop - s.start for s in tight], dtype=np.float32)
-        inner = tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, tight, strict=True))
-        clip = tuple(slice(max(0, i.start), min(n, i.stop)) for i, n in zip(inner, local.shape, strict=True))
-        sub = tuple(slice(c.start - i.start, c.stop - i.start) for c, i in zip(clip, inner, strict=True))
+        inner = tuple(
+            slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, tight, strict=True)
+        )
+        clip = tuple(
+            slice(max(0, i.start), min(n, i.stop)) for i, n in zip(inner, local.shape, strict=True)
+        )
+        sub = tuple(
+            slice(c.start - i.start, c.stop - i.start) for c, i in zip(clip, inner, strict=True)
+        )
         local[clip] = geo[sub]
         tumor[tight] |= local.astype(np.uint8)
-        blurred = ndimage.gaussian_filter(local, [params.blur_sigma_mm / s for s in spacing],
-                                          truncate=3.0)
-        texture = tumor_texture(local.shape, spacing, sigma_a_mm=params.sigma_a_mm,
-                                sigma_b_mm=params.sigma_b_mm, seed=t.texture_seed)
+        blurred = ndimage.gaussian_filter(
+            local, [params.blur_sigma_mm / s for s in spacing], truncate=3.0
+        )
+        texture = tumor_texture(
+            local.shape,
+            spacing,
+            sigma_a_mm=params.sigma_a_mm,
+            sigma_b_mm=params.sigma_b_mm,
+            seed=t.texture_seed,
+        )
         drop = texture * blurred * np.float32(params.hu_drop) * organ[tight]
         if params.capsule_hu > 0 and t.size_class in CAPSULE_SIZES:
             drop = _with_capsule(drop, local, organ[tight], spacing, params)
@@ -124,27 +149,57 @@ class HandcraftedSynthesizer(Synthesizer):
 
     name = "handcrafted"
 
-    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                      spacing: tuple[float, float, float], seed: int,
-                      **options: Any) -> HandcraftedParams:
+    def sample_params(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        **options: Any,
+    ) -> HandcraftedParams:
         if organ not in ORGANS:
             raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
-        unknown = set(options) - {"size", "diameter_mm", "n_tumors", "profile", "vessel_mask",
-                                  "vessel_avoidance", "mass_effect", "capsule_hu"}
+        unknown = set(options) - {
+            "size",
+            "diameter_mm",
+            "n_tumors",
+            "profile",
+            "vessel_mask",
+            "vessel_avoidance",
+            "mass_effect",
+            "capsule_hu",
+        }
         if unknown:
             raise ValueError(f"unknown handcrafted options {sorted(unknown)}")
-        return sample_params(np.random.default_rng(seed), organ_mask, spacing, organ=organ,
-                             ct=ct, **options)
+        return sample_params(
+            np.random.default_rng(seed), organ_mask, spacing, organ=organ, ct=ct, **options
+        )
 
     def params_from_dict(self, data: dict[str, Any]) -> HandcraftedParams:
         return HandcraftedParams.from_dict(data)
 
-    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-              spacing: tuple[float, float, float], params: HandcraftedParams,
-              device: str = "auto") -> SynthesisResult:
+    def apply(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: HandcraftedParams,
+        device: str = "auto",
+    ) -> SynthesisResult:
         """``params`` on the volume (no vessels needed: their effect is in the centres)."""
         start = time.perf_counter()
         out, tumor = apply(ct, organ_mask, spacing, params)
-        return SynthesisResult(out, tumor, params.to_dict(),
-                               {"device": "cpu", "seconds": time.perf_counter() - start,
-                                "n_tumors_drawn": len(params.tumors), "profile": params.profile})
+        return SynthesisResult(
+            out,
+            tumor,
+            params.to_dict(),
+            {
+                "device": "cpu",
+                "seconds": time.perf_counter() - start,
+                "n_tumors_drawn": len(params.tumors),
+                "profile": params.profile,
+            },
+        )

@@ -40,8 +40,14 @@ def gaussian_blur_fft(array: np.ndarray, sigma_vox: Sequence[float] | np.ndarray
     return scipy.fft.irfftn(spectrum, s=arr.shape).astype(np.float32, copy=False)
 
 
-def tumor_texture(shape: Sequence[int], spacing: Sequence[float], *, sigma_a_mm: float,
-                  sigma_b_mm: float, seed: int) -> np.ndarray:
+def tumor_texture(
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    *,
+    sigma_a_mm: float,
+    sigma_b_mm: float,
+    seed: int,
+) -> np.ndarray:
     """Texture field in [0, 1] (float32, (x, y, z) = ``shape``) for one tumor box.
 
     ``spacing`` (mm) converts the blur sigmas (mm) to voxels per axis. ``seed`` fixes every draw

@@ -23,7 +23,7 @@ from scipy import ndimage
 VESSEL_ABOVE_MEDIAN_HU = 60.0
 SMOOTH_MM = 1.0
 MIN_VESSEL_MM3 = 100.0
-NEAR_ORGAN_MM = 3.0       # vessels at the organ's edge (hilum) count too
+NEAR_ORGAN_MM = 3.0  # vessels at the organ's edge (hilum) count too
 
 
 def large_vessels(ct: np.ndarray, organ: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
@@ -33,8 +33,7 @@ def large_vessels(ct: np.ndarray, organ: np.ndarray, spacing: Sequence[float]) -
     if not organ.any():
         return np.zeros(organ.shape, dtype=bool)
     sp = np.asarray(spacing, dtype=np.float64)
-    smooth = ndimage.gaussian_filter(np.asarray(ct, dtype=np.float32), SMOOTH_MM / sp,
-                                     truncate=2.0)
+    smooth = ndimage.gaussian_filter(np.asarray(ct, dtype=np.float32), SMOOTH_MM / sp, truncate=2.0)
     median = float(np.median(np.asarray(ct)[organ][::3]))
     # within ~NEAR_ORGAN_MM of the organ: a box maximum filter (separable, far cheaper than a
     # distance transform of the whole box)
@@ -49,8 +48,9 @@ def large_vessels(ct: np.ndarray, organ: np.ndarray, spacing: Sequence[float]) -
     return np.isin(labels, keep)
 
 
-def coarse_distance_mm(vessels: np.ndarray, spacing: Sequence[float],
-                       cell_mm: float = 2.0) -> np.ndarray:
+def coarse_distance_mm(
+    vessels: np.ndarray, spacing: Sequence[float], cell_mm: float = 2.0
+) -> np.ndarray:
     """A lower bound (mm, float32, same shape) of every voxel's distance to the nearest vessel
     voxel, from a distance transform on ~``cell_mm`` cells (max-pooled vessels): about 10x
     cheaper than the exact transform of a whole organ box. inf without vessels."""
@@ -69,14 +69,21 @@ def coarse_distance_mm(vessels: np.ndarray, spacing: Sequence[float],
     return full[tuple(slice(0, n) for n in vessels.shape)]
 
 
-def clearance_mm(inside: np.ndarray, box: tuple[slice, ...], vessels: np.ndarray,
-                 spacing: Sequence[float], cap_mm: float) -> float:
+def clearance_mm(
+    inside: np.ndarray,
+    box: tuple[slice, ...],
+    vessels: np.ndarray,
+    spacing: Sequence[float],
+    cap_mm: float,
+) -> float:
     """Exact smallest distance (mm) from the voxels ``inside`` (a mask over ``box``) to a
     vessel voxel, capped at ``cap_mm`` (only vessels within the cap are looked at)."""
     sp = np.asarray(spacing, dtype=np.float64)
     grow = np.ceil(cap_mm / sp).astype(int)
-    big = tuple(slice(max(0, b.start - g), min(n, b.stop + g))
-                for b, g, n in zip(box, grow, vessels.shape, strict=True))
+    big = tuple(
+        slice(max(0, b.start - g), min(n, b.stop + g))
+        for b, g, n in zip(box, grow, vessels.shape, strict=True)
+    )
     local = vessels[big]
     if not local.any() or not inside.any():
         return float(cap_mm)

@@ -22,7 +22,17 @@ from synth_backend.phantom.cohort import (
 from synth_backend.phantom.config import LESION_ORGANS, STRUCTURES, PhantomConfig
 
 __all__ = [
-    "COHORT_JSON", "LESION_ORGANS", "STRUCTURES", "CohortError", "PhantomCase", "PhantomConfig",
-    "case_id", "case_seed", "generate_case", "generate_cohort", "lesion_plan", "load_cohort",
+    "COHORT_JSON",
+    "LESION_ORGANS",
+    "STRUCTURES",
+    "CohortError",
+    "PhantomCase",
+    "PhantomConfig",
+    "case_id",
+    "case_seed",
+    "generate_case",
+    "generate_cohort",
+    "lesion_plan",
+    "load_cohort",
     "measure_hu",
 ]

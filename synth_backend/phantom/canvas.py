@@ -42,13 +42,20 @@ class Canvas:
     """An (x, y, z) grid in the drawing frame (mm; x to the patient's left, y anterior, z
     superior) with voxel centres ``axes[i][k]``, painted in place."""
 
-    def __init__(self, shape: Sequence[int], spacing: Sequence[float],
-                 origin: shapes.Vec, labels: Sequence[str]):
+    def __init__(
+        self,
+        shape: Sequence[int],
+        spacing: Sequence[float],
+        origin: shapes.Vec,
+        labels: Sequence[str],
+    ):
         self.shape = tuple(int(s) for s in shape)
         self.spacing = tuple(float(s) for s in spacing)
         self.origin = tuple(float(o) for o in origin)
-        self.axes = [np.float32(o) + np.float32(s) * np.arange(n, dtype=np.float32)
-                     for o, s, n in zip(self.origin, self.spacing, self.shape, strict=True)]
+        self.axes = [
+            np.float32(o) + np.float32(s) * np.arange(n, dtype=np.float32)
+            for o, s, n in zip(self.origin, self.spacing, self.shape, strict=True)
+        ]
         self.ct = np.full(self.shape, TISSUES["air"].hu, dtype=np.float32)
         self.texture = np.zeros(self.shape, dtype=np.float32)
         self.tissue = np.full(self.shape, tissue_ids()["air"], dtype=np.uint8)
@@ -70,8 +77,9 @@ class Canvas:
     def box(self, lo: shapes.Vec, hi: shapes.Vec, margin_vox: int = 2) -> Box | None:
         """Voxel box covering the world AABB [lo, hi] (mm) plus a margin; None if outside."""
         out = []
-        for ax, lo_mm, hi_mm, o, s, n in zip(self.axes, lo, hi, self.origin, self.spacing,
-                                             self.shape, strict=True):
+        for ax, lo_mm, hi_mm, o, s, n in zip(
+            self.axes, lo, hi, self.origin, self.spacing, self.shape, strict=True
+        ):
             del ax
             i0 = int(np.floor((lo_mm - o) / s)) - margin_vox
             i1 = int(np.ceil((hi_mm - o) / s)) + 1 + margin_vox
@@ -106,19 +114,29 @@ class Canvas:
             sub = self.box(np.minimum(a, b) - r, np.maximum(a, b) + r, margin_vox=1)
             if sub is None:
                 continue
-            local = tuple(slice(max(s.start, bs.start) - st, min(s.stop, bs.stop) - st)
-                          for s, bs, st in zip(sub, box, starts, strict=True))
+            local = tuple(
+                slice(max(s.start, bs.start) - st, min(s.stop, bs.stop) - st)
+                for s, bs, st in zip(sub, box, starts, strict=True)
+            )
             if any(sl.stop <= sl.start for sl in local):
                 continue
-            world = tuple(slice(sl.start + st, sl.stop + st)
-                          for sl, st in zip(local, starts, strict=True))
+            world = tuple(
+                slice(sl.start + st, sl.stop + st) for sl, st in zip(local, starts, strict=True)
+            )
             X, Y, Z = self.grid(world)  # type: ignore[arg-type]
             seg = shapes.round_cone(X, Y, Z, a, b, radii[i], radii[i + 1])
             np.minimum(field[local], seg, out=field[local])
         return self.clip(field)
 
-    def paint(self, box: Box | None, field: np.ndarray, tissue: str, label: str | None,
-              *, keep: str | None = None) -> None:
+    def paint(
+        self,
+        box: Box | None,
+        field: np.ndarray,
+        tissue: str,
+        label: str | None,
+        *,
+        keep: str | None = None,
+    ) -> None:
         """Composite ``tissue`` over the image where F <= 0, with partial-volume edges.
 
         ``label`` is the segmentation that owns the covered voxels (None: unlabeled tissue,

@@ -56,8 +56,11 @@ def case_seed(cohort_seed: int, index: int) -> np.random.SeedSequence:
 def _streams(rng_or_seed) -> list[np.random.Generator]:
     if isinstance(rng_or_seed, np.random.Generator):
         return list(rng_or_seed.spawn(3))
-    seq = (rng_or_seed if isinstance(rng_or_seed, np.random.SeedSequence)
-           else np.random.SeedSequence(int(rng_or_seed)))
+    seq = (
+        rng_or_seed
+        if isinstance(rng_or_seed, np.random.SeedSequence)
+        else np.random.SeedSequence(int(rng_or_seed))
+    )
     return [np.random.default_rng(s) for s in seq.spawn(3)]
 
 
@@ -68,9 +71,12 @@ def make_canvas(config: PhantomConfig) -> Canvas:
     return Canvas(config.shape, config.spacing, -fov / 2 + spacing / 2, STRUCTURES)
 
 
-def generate_case(rng_or_seed: int | np.random.SeedSequence | np.random.Generator,
-                  config: PhantomConfig | None = None, *, lesion: str | None = None
-                  ) -> PhantomCase:
+def generate_case(
+    rng_or_seed: int | np.random.SeedSequence | np.random.Generator,
+    config: PhantomConfig | None = None,
+    *,
+    lesion: str | None = None,
+) -> PhantomCase:
     """Generate one phantom in memory.
 
     ``lesion`` plants one phantom lesion in that organ (liver | pancreas | kidney) or none.
@@ -96,20 +102,34 @@ def generate_case(rng_or_seed: int | np.random.SeedSequence | np.random.Generato
     # noise stream order is fixed (texture, level, noise) whatever happened above
     texture = smooth_field(rng_noise, config.shape, config.spacing, TEXTURE_SIGMA_MM)
     noise_std = float(rng_noise.uniform(*config.noise_std_hu))
-    noise = ct_noise(rng_noise, config.shape, config.spacing, std_hu=noise_std,
-                     peak_mm=config.noise_peak_mm, z_mm=config.noise_z_mm)
+    noise = ct_noise(
+        rng_noise,
+        config.shape,
+        config.spacing,
+        std_hu=noise_std,
+        peak_mm=config.noise_peak_mm,
+        z_mm=config.noise_z_mm,
+    )
     ct = canvas.ct + canvas.texture * texture + noise
     np.clip(ct, *HU_CLIP, out=ct)
     for les in lesions:
         mask = labels[f"{les['organ']}_tumor"]
         les["voxels"] = int(mask.sum())
         les["center_voxel"] = [int(round(float(v))) for v in np.argwhere(mask).mean(axis=0)]
-        les["equivalent_diameter_mm"] = round(equivalent_diameter_mm(int(mask.sum()),
-                                                                     config.spacing), 2)
+        les["equivalent_diameter_mm"] = round(
+            equivalent_diameter_mm(int(mask.sum()), config.spacing), 2
+        )
         les["mean_hu"] = round(float(ct[mask].mean()), 1)
     info = {"noise_std_hu": round(noise_std, 2)}
-    return PhantomCase(ct=ct, labels=labels, affine=canvas.affine, tissue=canvas.tissue,
-                       lesions=lesions, anatomy=anatomy, info=info)
+    return PhantomCase(
+        ct=ct,
+        labels=labels,
+        affine=canvas.affine,
+        tissue=canvas.tissue,
+        lesions=lesions,
+        anatomy=anatomy,
+        info=info,
+    )
 
 
 def _pure(label_map: np.ndarray) -> np.ndarray:
@@ -131,14 +151,19 @@ def measure_hu(case: PhantomCase) -> dict:
     for name, tid in tissue_ids().items():
         values = case.ct[pure & (case.tissue == tid)]
         if values.size >= 20:
-            out["tissues"][name] = {"mean": round(float(values.mean()), 1),
-                                    "std": round(float(values.std()), 1), "n": int(values.size),
-                                    "table_hu": TISSUES[name].hu}
+            out["tissues"][name] = {
+                "mean": round(float(values.mean()), 1),
+                "std": round(float(values.std()), 1),
+                "n": int(values.size),
+                "table_hu": TISSUES[name].hu,
+            }
     for name, mask in case.labels.items():
         inner = ndimage.binary_erosion(mask)
         values = case.ct[inner]
         if values.size >= 20:
-            out["structures"][name] = {"mean": round(float(values.mean()), 1),
-                                       "std": round(float(values.std()), 1),
-                                       "n": int(values.size)}
+            out["structures"][name] = {
+                "mean": round(float(values.mean()), 1),
+                "std": round(float(values.std()), 1),
+                "n": int(values.size),
+            }
     return out

@@ -86,29 +86,46 @@ def summarize_hu(cases: list[dict]) -> dict:
     out: dict[str, dict] = {}
     table = table_as_dict()
     for name in table:
-        rows = [c["measured_hu"]["tissues"][name] for c in cases
-                if name in c.get("measured_hu", {}).get("tissues", {})]
+        rows = [
+            c["measured_hu"]["tissues"][name]
+            for c in cases
+            if name in c.get("measured_hu", {}).get("tissues", {})
+        ]
         if rows:
-            out[name] = {"table_hu": table[name]["hu"],
-                         "measured_mean": round(sum(r["mean"] for r in rows) / len(rows), 1),
-                         "measured_std": round(sum(r["std"] for r in rows) / len(rows), 1),
-                         "cases": len(rows)}
+            out[name] = {
+                "table_hu": table[name]["hu"],
+                "measured_mean": round(sum(r["mean"] for r in rows) / len(rows), 1),
+                "measured_std": round(sum(r["std"] for r in rows) / len(rows), 1),
+                "cases": len(rows),
+            }
     return out
 
 
 def _settings(seed: int, config: PhantomConfig, lesion_fraction: float) -> dict:
-    return {"generator": "turingct.phantom", "generator_version": GENERATOR_VERSION,
-            "seed": int(seed), "shape": list(config.shape), "spacing": list(config.spacing),
-            "config": config.to_dict(), "lesion_fraction": float(lesion_fraction)}
+    return {
+        "generator": "turingct.phantom",
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "shape": list(config.shape),
+        "spacing": list(config.spacing),
+        "config": config.to_dict(),
+        "lesion_fraction": float(lesion_fraction),
+    }
 
 
 def _write_json(out: Path, settings: dict, cases: dict[str, dict]) -> None:
     from core.settings import code_version
 
     ordered = [cases[k] for k in sorted(cases)]
-    doc = {**settings, "version": code_version(), "n": len(ordered),
-           "hu_table": table_as_dict(), "vessel_threshold_hu": VESSEL_THRESHOLD_HU,
-           "measured_hu": summarize_hu(ordered), "cases": ordered}
+    doc = {
+        **settings,
+        "version": code_version(),
+        "n": len(ordered),
+        "hu_table": table_as_dict(),
+        "vessel_threshold_hu": VESSEL_THRESHOLD_HU,
+        "measured_hu": summarize_hu(ordered),
+        "cases": ordered,
+    }
     text = json.dumps(doc, indent=1)
     atomic_write(out / COHORT_JSON, lambda tmp: Path(tmp).write_text(text))
 
@@ -121,13 +138,20 @@ def load_cohort(out_dir: str | Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise CohortError(f"{path}: is not a readable cohort file ({exc}); delete it (the cases "
-                          "will be regenerated) or choose another output folder") from exc
+        raise CohortError(
+            f"{path}: is not a readable cohort file ({exc}); delete it (the cases "
+            "will be regenerated) or choose another output folder"
+        ) from exc
 
 
-def generate_cohort(out_dir: str | Path, n: int = 4, seed: int = 0,
-                    config: PhantomConfig | None = None, lesion_fraction: float = 0.5,
-                    progress: bool = True) -> Path:
+def generate_cohort(
+    out_dir: str | Path,
+    n: int = 4,
+    seed: int = 0,
+    config: PhantomConfig | None = None,
+    lesion_fraction: float = 0.5,
+    progress: bool = True,
+) -> Path:
     """Generate cases 0..n-1 into ``out_dir`` (layout in the module docstring); returns it.
 
     Resumable: cases already complete (listed in cohort.json, files present, CT hash equal)
@@ -146,9 +170,11 @@ def generate_cohort(out_dir: str | Path, n: int = 4, seed: int = 0,
         old = {k: existing.get(k) for k in settings}
         if old != settings:
             diff = sorted(k for k in settings if old[k] != settings[k])
-            raise CohortError(f"{out / COHORT_JSON}: was generated with different settings "
-                              f"({', '.join(diff)}); choose another output folder or delete "
-                              "this one")
+            raise CohortError(
+                f"{out / COHORT_JSON}: was generated with different settings "
+                f"({', '.join(diff)}); choose another output folder or delete "
+                "this one"
+            )
         cases = {c["case_id"]: c for c in existing.get("cases", [])}
     out.mkdir(parents=True, exist_ok=True)
     done = 0

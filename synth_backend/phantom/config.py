@@ -8,8 +8,18 @@ from core.vocabulary import ORGANS
 
 # Structures written as segmentations, in the AbdomenAtlas naming the dataset importer reads.
 STRUCTURES = (
-    "liver", "spleen", "kidney_left", "kidney_right", "pancreas", "aorta", "postcava",
-    "portal_vein_and_splenic_vein", "stomach", "bowel", "vertebrae", "body",
+    "liver",
+    "spleen",
+    "kidney_left",
+    "kidney_right",
+    "pancreas",
+    "aorta",
+    "postcava",
+    "portal_vein_and_splenic_vein",
+    "stomach",
+    "bowel",
+    "vertebrae",
+    "body",
 )
 LESION_ORGANS = ORGANS  # every organ of the vocabulary gets lesions
 
@@ -42,12 +52,15 @@ class PhantomConfig:
             raise ValueError(f"spacing must be 3 positive sizes in mm, got {self.spacing}")
         lo, hi = self.noise_std_hu
         if not 0 <= lo <= hi:
-            raise ValueError(f"noise_std_hu must be (low, high) with 0 <= low <= high, got "
-                             f"{self.noise_std_hu}")
+            raise ValueError(
+                f"noise_std_hu must be (low, high) with 0 <= low <= high, got {self.noise_std_hu}"
+            )
         fov = [n * s for n, s in zip(self.shape, self.spacing, strict=True)]
         if fov[0] < 340 or fov[1] < 300 or fov[2] < 200:
-            raise ValueError(f"field of view {fov} mm is too small for an abdomen; "
-                             "use at least 340 x 300 x 200 mm (shape x spacing)")
+            raise ValueError(
+                f"field of view {fov} mm is too small for an abdomen; "
+                "use at least 340 x 300 x 200 mm (shape x spacing)"
+            )
 
     @classmethod
     def default(cls) -> PhantomConfig:

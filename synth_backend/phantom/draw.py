@@ -28,8 +28,7 @@ def _cavity(canvas: Canvas, box: Box, body: dict) -> np.ndarray:
     """Inside of the abdominal wall muscles (where organs may be), on ``box``."""
     X, Y, _ = canvas.grid(box)
     t = body["fat"] + body["muscle"]
-    return shapes.superellipse(X, Y, body["center"], body["a"] - t, body["b"] - t,
-                               body["power"])
+    return shapes.superellipse(X, Y, body["center"], body["a"] - t, body["b"] - t, body["power"])
 
 
 def _curve(points, radii, per_segment: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -41,12 +40,17 @@ def draw_body(canvas: Canvas, body: dict) -> np.ndarray:
     """Skin, subcutaneous fat, muscle wall and visceral fat; returns the body mask (x, y, z)."""
     box = canvas.full_box()
     X, Y, _ = canvas.grid(box)
-    layers = [(0.0, "skin"), (body["skin"], "subcutaneous_fat"), (body["fat"], "muscle"),
-              (body["fat"] + body["muscle"], "visceral_fat")]
+    layers = [
+        (0.0, "skin"),
+        (body["skin"], "subcutaneous_fat"),
+        (body["fat"], "muscle"),
+        (body["fat"] + body["muscle"], "visceral_fat"),
+    ]
     outline = None
     for inset, tissue in layers:
-        f = shapes.superellipse(X, Y, body["center"], body["a"] - inset, body["b"] - inset,
-                                body["power"])
+        f = shapes.superellipse(
+            X, Y, body["center"], body["a"] - inset, body["b"] - inset, body["power"]
+        )
         outline = f if outline is None else outline
         canvas.paint(box, f, tissue, None)
     assert outline is not None  # layers is non-empty
@@ -80,23 +84,43 @@ def draw_spine_and_muscles(canvas: Canvas, a: dict) -> None:
     canvas.paint(box, bone, "cortical_bone", "vertebrae")
     inner = shapes.superellipse(X, Y, vb, vr[0] - sp["cortex"], vr[1] - sp["cortex"], 2.2)
     canvas.paint(box, inner, "cancellous_bone", "vertebrae")
-    discs = shapes.intersect(vbody, shapes.periodic_slabs_z(Z, sp["disc_period"],
-                                                             sp["disc_thickness"],
-                                                             sp["disc_phase"]))
+    discs = shapes.intersect(
+        vbody, shapes.periodic_slabs_z(Z, sp["disc_period"], sp["disc_thickness"], sp["disc_phase"])
+    )
     canvas.paint(box, discs, "disc", None)
-    canvas.paint(box, shapes.superellipse(X, Y, canal, sp["canal_radius"], sp["canal_radius"],
-                                          2.0), "csf", None)
+    canvas.paint(
+        box,
+        shapes.superellipse(X, Y, canal, sp["canal_radius"], sp["canal_radius"], 2.0),
+        "csf",
+        None,
+    )
 
 
 def draw_gi(canvas: Canvas, a: dict) -> None:
     """Colon, small-bowel loops (label ``bowel``) and stomach, each wall + contents + gas."""
     body = a["body"]
     col = a["colon"]
-    tubes = [(col["points"], [col["radius"]] * len(col["points"]), col["wall"], "stool",
-              col["gas_depth"], "bowel")]
+    tubes = [
+        (
+            col["points"],
+            [col["radius"]] * len(col["points"]),
+            col["wall"],
+            "stool",
+            col["gas_depth"],
+            "bowel",
+        )
+    ]
     for loop in a["small_bowel"]["loops"]:
-        tubes.append((loop["points"], [loop["radius"]] * len(loop["points"]),
-                      a["small_bowel"]["wall"], "gi_fluid", loop["gas_depth"], "bowel"))
+        tubes.append(
+            (
+                loop["points"],
+                [loop["radius"]] * len(loop["points"]),
+                a["small_bowel"]["wall"],
+                "gi_fluid",
+                loop["gas_depth"],
+                "bowel",
+            )
+        )
     st = a["stomach"]
     tubes.append((st["points"], st["radii"], st["wall"], "gi_fluid", st["gas_depth"], "stomach"))
     for points, radii, wall, content, gas_depth, label in tubes:
@@ -119,8 +143,9 @@ def draw_gi(canvas: Canvas, a: dict) -> None:
 def draw_liver(canvas: Canvas, a: dict) -> None:
     lv, ves = a["liver"], a["liver_vessels"]
     rl, ll = lv["right_lobe"], lv["left_lobe"]
-    lo = np.minimum(np.subtract(rl["center"], max(rl["radii"])),
-                    np.subtract(ll["center"], max(ll["radii"])))
+    lo = np.minimum(
+        np.subtract(rl["center"], max(rl["radii"])), np.subtract(ll["center"], max(ll["radii"]))
+    )
     hi = np.maximum(np.add(rl["center"], max(rl["radii"])), np.add(ll["center"], max(ll["radii"])))
     box = canvas.box(lo, hi)
     if box is None:
@@ -128,8 +153,9 @@ def draw_liver(canvas: Canvas, a: dict) -> None:
     X, Y, Z = canvas.grid(box)
     right = shapes.ellipsoid(X, Y, Z, rl["center"], rl["radii"], shapes.rotation(*rl["rot"]))
     left = shapes.ellipsoid(X, Y, Z, ll["center"], ll["radii"], shapes.rotation(*ll["rot"]))
-    liver = shapes.intersect(shapes.smooth_union(right, left, lv["blend"]),
-                             _cavity(canvas, box, a["body"]))
+    liver = shapes.intersect(
+        shapes.smooth_union(right, left, lv["blend"]), _cavity(canvas, box, a["body"])
+    )
     canvas.paint(box, liver, "liver", "liver", keep="liver")
     # intrahepatic portal and hepatic veins: bright (>= 160 HU), labelled liver, kept a few mm
     # inside the capsule as in real livers
@@ -171,10 +197,12 @@ def draw_kidneys(canvas: Canvas, a: dict) -> None:
         for phi in np.deg2rad(np.linspace(-70, 70, 7)):
             pc = c + rot @ [-0.15 * ra + 0.5 * ra * np.cos(phi), 0.0, 0.62 * rc * np.sin(phi)]
             pyramids.append(shapes.ellipsoid(X, Y, Z, pc, [0.28 * ra, 0.45 * rb, 0.16 * rc], rot))
-        canvas.paint(box, shapes.intersect(shapes.union(*pyramids), cortex + 2.0),
-                     "kidney_medulla", label)
-        sinus = shapes.ellipsoid(X, Y, Z, c + rot @ [-0.6 * ra, 0, 0],
-                                 [0.55 * ra, 0.35 * rb, 0.5 * rc], rot)
+        canvas.paint(
+            box, shapes.intersect(shapes.union(*pyramids), cortex + 2.0), "kidney_medulla", label
+        )
+        sinus = shapes.ellipsoid(
+            X, Y, Z, c + rot @ [-0.6 * ra, 0, 0], [0.55 * ra, 0.35 * rb, 0.5 * rc], rot
+        )
         canvas.paint(box, sinus, "renal_sinus_fat", None)
     for rv in a["renal_veins"]:
         pts = np.asarray(rv["points"], dtype=float)
@@ -199,11 +227,13 @@ def draw_pancreas(canvas: Canvas, a: dict) -> None:
 
 def draw_great_vessels(canvas: Canvas, a: dict) -> None:
     ao, ivc, pv = a["aorta"], a["ivc"], a["portal_vein"]
-    items = [([ao["top"], ao["bottom"]], ao["radius"], "aorta", "aorta"),
-             ([ivc["top"], ivc["mid"], ivc["bottom"]], ivc["radius"], "ivc", "postcava"),
-             (pv["portal"], pv["portal_radius"], "portal_vein", "portal_vein_and_splenic_vein"),
-             (pv["splenic"], pv["splenic_radius"], "portal_vein", "portal_vein_and_splenic_vein"),
-             (pv["smv"], pv["smv_radius"], "portal_vein", "portal_vein_and_splenic_vein")]
+    items = [
+        ([ao["top"], ao["bottom"]], ao["radius"], "aorta", "aorta"),
+        ([ivc["top"], ivc["mid"], ivc["bottom"]], ivc["radius"], "ivc", "postcava"),
+        (pv["portal"], pv["portal_radius"], "portal_vein", "portal_vein_and_splenic_vein"),
+        (pv["splenic"], pv["splenic_radius"], "portal_vein", "portal_vein_and_splenic_vein"),
+        (pv["smv"], pv["smv_radius"], "portal_vein", "portal_vein_and_splenic_vein"),
+    ]
     for points, radius, tissue, label in items:
         pts, rad = _curve(points, [radius] * len(points))
         box = _points_box(canvas, pts, radius + 3)
@@ -218,8 +248,10 @@ def draw_anatomy(canvas: Canvas, a: dict) -> np.ndarray:
         box = _sphere_box(canvas, lung["center"], max(lung["radii"]))
         if box is not None:
             X, Y, Z = canvas.grid(box)
-            f = shapes.intersect(shapes.ellipsoid(X, Y, Z, lung["center"], lung["radii"]),
-                                 _cavity(canvas, box, a["body"]) + 4.0)
+            f = shapes.intersect(
+                shapes.ellipsoid(X, Y, Z, lung["center"], lung["radii"]),
+                _cavity(canvas, box, a["body"]) + 4.0,
+            )
             canvas.paint(box, f, "lung", None)
     draw_gi(canvas, a)
     draw_spine_and_muscles(canvas, a)

@@ -85,5 +85,7 @@ def tissue_ids() -> dict[str, int]:
 
 def table_as_dict() -> dict[str, dict[str, float | str]]:
     """The table in JSON-friendly form (for cohort.json and docs)."""
-    return {name: {"hu": t.hu, "texture_std": t.texture, "source": t.source}
-            for name, t in TISSUES.items()}
+    return {
+        name: {"hu": t.hu, "texture_std": t.texture, "source": t.source}
+        for name, t in TISSUES.items()
+    }

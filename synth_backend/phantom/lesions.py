@@ -68,10 +68,15 @@ def sample_lesion(rng: np.random.Generator, organ: str, canvas: Canvas) -> Lesio
     center = float3(ax[i] for ax, i in zip(canvas.axes, idx, strict=True))
     radii = float3(radius * rng.uniform(0.8, 1.2) for _ in range(3))
     return LesionParams(
-        organ=organ, structure=structure, center_mm=center, radii_mm=radii,
+        organ=organ,
+        structure=structure,
+        center_mm=center,
+        radii_mm=radii,
         rot_deg=float3(rng.uniform(-90, 90, size=3)),
-        lobulation=float(rng.uniform(0.08, 0.2)), delta_hu=float(rng.uniform(35.0, 60.0)),
-        seed=int(rng.integers(2**31)))
+        lobulation=float(rng.uniform(0.08, 0.2)),
+        delta_hu=float(rng.uniform(35.0, 60.0)),
+        seed=int(rng.integers(2**31)),
+    )
 
 
 def apply_lesion(canvas: Canvas, p: LesionParams) -> np.ndarray:

@@ -11,8 +11,9 @@ import numpy as np
 from scipy import fft, ndimage
 
 
-def smooth_field(rng: np.random.Generator, shape: Sequence[int], spacing: Sequence[float],
-                 sigma_mm: float) -> np.ndarray:
+def smooth_field(
+    rng: np.random.Generator, shape: Sequence[int], spacing: Sequence[float], sigma_mm: float
+) -> np.ndarray:
     """Gaussian-filtered white noise, rescaled to zero mean and unit std (float32).
 
     Used for tissue texture and for lobulated/irregular surfaces. ``sigma_mm`` is the
@@ -26,8 +27,15 @@ def smooth_field(rng: np.random.Generator, shape: Sequence[int], spacing: Sequen
     return field / std if std > 0 else np.zeros_like(field)
 
 
-def ct_noise(rng: np.random.Generator, shape: Sequence[int], spacing: Sequence[float], *,
-             std_hu: float, peak_mm: float = 4.0, z_mm: float = 1.0) -> np.ndarray:
+def ct_noise(
+    rng: np.random.Generator,
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    *,
+    std_hu: float,
+    peak_mm: float = 4.0,
+    z_mm: float = 1.0,
+) -> np.ndarray:
     """Zero-mean noise with a filtered-back-projection-like spectrum, std ``std_hu`` (HU).
 
     In-plane noise power spectrum NPS(f) ~ f exp(-f^2 / (2 fp^2)) with fp = 1 / ``peak_mm``

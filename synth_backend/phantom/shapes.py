@@ -28,20 +28,24 @@ def rotation(rx: float = 0.0, ry: float = 0.0, rz: float = 0.0) -> Array:
     return rot_z @ rot_y @ rot_x
 
 
-def to_local(X: Array, Y: Array, Z: Array, center: Vec,
-             rot: Array | None = None) -> tuple[Array, Array, Array]:
+def to_local(
+    X: Array, Y: Array, Z: Array, center: Vec, rot: Array | None = None
+) -> tuple[Array, Array, Array]:
     """Coordinates in a shape's own frame: q = R^T (p - c) (R's columns are the local axes)."""
     dx, dy, dz = X - center[0], Y - center[1], Z - center[2]
     if rot is None:
         return dx, dy, dz
     r = np.asarray(rot, dtype=np.float32)
-    return (r[0, 0] * dx + r[1, 0] * dy + r[2, 0] * dz,
-            r[0, 1] * dx + r[1, 1] * dy + r[2, 1] * dz,
-            r[0, 2] * dx + r[1, 2] * dy + r[2, 2] * dz)
+    return (
+        r[0, 0] * dx + r[1, 0] * dy + r[2, 0] * dz,
+        r[0, 1] * dx + r[1, 1] * dy + r[2, 1] * dz,
+        r[0, 2] * dx + r[1, 2] * dy + r[2, 2] * dz,
+    )
 
 
-def ellipsoid(X: Array, Y: Array, Z: Array, center: Vec, radii: Vec,
-              rot: Array | None = None) -> Array:
+def ellipsoid(
+    X: Array, Y: Array, Z: Array, center: Vec, radii: Vec, rot: Array | None = None
+) -> Array:
     """Ellipsoid with semi-axes ``radii`` (mm) along its local axes.
 
     Uses the first-order distance k0 (k0 - 1) / k1 with k0 = |q / r|, k1 = |q / r^2| (exact on the
@@ -54,8 +58,9 @@ def ellipsoid(X: Array, Y: Array, Z: Array, center: Vec, radii: Vec,
     return (k0 * (k0 - 1.0) / np.maximum(k1, 1e-6)).astype(np.float32)
 
 
-def superellipse(X: Array, Y: Array, center: Sequence[float], a: float, b: float,
-                 power: float) -> Array:
+def superellipse(
+    X: Array, Y: Array, center: Sequence[float], a: float, b: float, power: float
+) -> Array:
     """2D superellipse |x/a|^p + |y/b|^p = 1 in the (x, y) plane (a prism along z).
 
     ``power`` 2 is an ellipse; larger values square the outline (abdominal cross-sections are
@@ -111,8 +116,15 @@ def catmull_rom(points: Sequence[Sequence[float]], per_segment: int = 8) -> Arra
     out = []
     for i in range(1, len(ext) - 2):
         p0, p1, p2, p3 = ext[i - 1], ext[i], ext[i + 1], ext[i + 2]
-        out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+        out.append(
+            0.5
+            * (
+                (2 * p1)
+                + (-p0 + p2) * t
+                + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3
+            )
+        )
     out.append(p[-1:])
     return np.vstack(out)
 
@@ -123,8 +135,7 @@ def resample_radii(control_radii: Sequence[float], n: int) -> Array:
     return np.interp(np.linspace(0, len(r) - 1, n), np.arange(len(r)), r)
 
 
-def round_cone(X: Array, Y: Array, Z: Array, a: Vec, b: Vec,
-               ra: float, rb: float) -> Array:
+def round_cone(X: Array, Y: Array, Z: Array, a: Vec, b: Vec, ra: float, rb: float) -> Array:
     """Tube segment from a to b whose radius goes linearly from ra to rb (capsule if equal)."""
     a = np.asarray(a, dtype=np.float64)
     ab = np.asarray(b, dtype=np.float64) - a

@@ -131,8 +131,9 @@ class Automaton:
         total = int(extra_per_point.sum())
         if total == 0 or spread < 1:
             return
-        centre = torch.repeat_interleave(points.to(s.device).long(),
-                                         extra_per_point.to(s.device).long(), dim=0)
+        centre = torch.repeat_interleave(
+            points.to(s.device).long(), extra_per_point.to(s.device).long(), dim=0
+        )
         off = torch.randint(-spread, spread, (total, 3), generator=self.gen, device=s.device)
         xyz = centre + off
         inner = torch.tensor(self.shape, device=s.device) - 2

@@ -28,8 +28,8 @@ from synth_backend.pixel2cancer.tables import DensityLevels
 SLICE_SIGMA_MM = 0.8
 SLICE_RADIUS_MM = 1.0
 FAT_HU = 65.0
-WATER_FLOOR_HU = 10.0       # lowest local mean of a tumor voxel (water range: about 0-30 HU)
-FLOOR_SMOOTH_MM = 1.5       # "local mean": Gaussian of this sigma
+WATER_FLOOR_HU = 10.0  # lowest local mean of a tumor voxel (water range: about 0-30 HU)
+FLOOR_SMOOTH_MM = 1.5  # "local mean": Gaussian of this sigma
 
 
 def blur_axial(array: np.ndarray, spacing) -> np.ndarray:
@@ -40,14 +40,26 @@ def blur_axial(array: np.ndarray, spacing) -> np.ndarray:
     for axis in (0, 1):
         sp = float(spacing[axis])
         radius = max(1, int(np.ceil(SLICE_RADIUS_MM / sp - 1e-6)))
-        out = ndimage.gaussian_filter1d(out, SLICE_SIGMA_MM / sp, axis=axis, mode="nearest",
-                                        radius=radius)
+        out = ndimage.gaussian_filter1d(
+            out, SLICE_SIGMA_MM / sp, axis=axis, mode="nearest", radius=radius
+        )
     return out
 
 
-def map_to_ct(ct: np.ndarray, organ: np.ndarray, state: np.ndarray, dead: np.ndarray,
-              texture: np.ndarray, levels: DensityLevels, organ_name: str, *, spacing,
-              hu_drop: float, necrosis_drop: float, fat_factor: float) -> np.ndarray:
+def map_to_ct(
+    ct: np.ndarray,
+    organ: np.ndarray,
+    state: np.ndarray,
+    dead: np.ndarray,
+    texture: np.ndarray,
+    levels: DensityLevels,
+    organ_name: str,
+    *,
+    spacing,
+    hu_drop: float,
+    necrosis_drop: float,
+    fat_factor: float,
+) -> np.ndarray:
     """New HU for the box (float32); ``spacing`` (mm) sizes the blurs. Voxels where the blurred
     state is 0 keep their value."""
     img = ct.astype(np.float32, copy=True)

@@ -33,8 +33,12 @@ from synth_backend.pixel2cancer.tables import (
     steps_for_diameter,
 )
 
-SIZE_DIAMETER_MM = {"tiny": (6.0, 10.0), "small": (12.0, 20.0), "medium": (24.0, 40.0),
-                    "large": (48.0, 80.0)}
+SIZE_DIAMETER_MM = {
+    "tiny": (6.0, 10.0),
+    "small": (12.0, 20.0),
+    "medium": (24.0, 40.0),
+    "large": (48.0, 80.0),
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class SeedCluster:
 
     center: tuple[int, int, int]
     satellites: tuple[tuple[int, int, int], ...] = ()
-    steps: int = 0   # growth steps of this cluster (satellites make a cluster grow wider)
+    steps: int = 0  # growth steps of this cluster (satellites make a cluster grow wider)
 
     @property
     def points(self) -> list[tuple[int, int, int]]:
@@ -62,7 +66,7 @@ class Pixel2CancerParams:
     invasion_probs: tuple[float, float, float]
     density_mode: str
     death: bool
-    death_extra: tuple[int, ...]     # extra dying cells per seed point (all clusters, in order)
+    death_extra: tuple[int, ...]  # extra dying cells per seed point (all clusters, in order)
     ca_seed: int
     texture_seed: int
     sigma_a_mm: float
@@ -79,9 +83,11 @@ class Pixel2CancerParams:
     def from_dict(cls, data: dict[str, Any]) -> Pixel2CancerParams:
         data = dict(data)
         data["clusters"] = tuple(
-            SeedCluster(tuple(c["center"]), tuple(tuple(s) for s in c["satellites"]),
-                        int(c["steps"]))
-            for c in data["clusters"])
+            SeedCluster(
+                tuple(c["center"]), tuple(tuple(s) for s in c["satellites"]), int(c["steps"])
+            )
+            for c in data["clusters"]
+        )
         data["invasion_probs"] = tuple(data["invasion_probs"])
         data["death_extra"] = tuple(data["death_extra"])
         return cls(**data)
@@ -96,12 +102,22 @@ def organ_box(organ: np.ndarray) -> tuple[slice, slice, slice]:
     return tuple(out)  # type: ignore[return-value]
 
 
-def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarray,
-                  spacing: Sequence[float], *, organ: str, size: str | None = None,
-                  diameter_mm: float | None = None, steps: int | None = None,
-                  n_tumors: int | None = None,
-                  invasion_probs: Sequence[float] = INVASION_PROBS, density: str = "auto",
-                  necrosis: bool | None = None, ca_spacing_mm: float = 1.0) -> Pixel2CancerParams:
+def sample_params(
+    rng: np.random.Generator,
+    ct: np.ndarray,
+    organ_mask: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    organ: str,
+    size: str | None = None,
+    diameter_mm: float | None = None,
+    steps: int | None = None,
+    n_tumors: int | None = None,
+    invasion_probs: Sequence[float] = INVASION_PROBS,
+    density: str = "auto",
+    necrosis: bool | None = None,
+    ca_spacing_mm: float = 1.0,
+) -> Pixel2CancerParams:
     """Draw one synthesis for ``ct`` (HU) and boolean ``organ_mask``, (x, y, z), spacing in mm.
 
     At most one of ``size``, ``diameter_mm``, ``steps``; none = the reference's random steps.
@@ -142,21 +158,26 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
     extent = np.array(organ_b.shape) * step
     if target is not None and np.any(extent < target):
         raise OrganTooSmallError(
-            None, f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
-            f"requested {target:.1f} mm tumor", "use a smaller --size/--diameter-mm or a case "
-            "with a larger organ")
+            None,
+            f"{organ} mask extent {np.round(extent, 1).tolist()} mm is smaller than the "
+            f"requested {target:.1f} mm tumor",
+            "use a smaller --size/--diameter-mm or a case with a larger organ",
+        )
 
     candidates = organ_b & (ct_b < levels.vessel_hu)
     if target is not None:
         half = np.maximum(0, np.round(0.5 * radius / step)).astype(int)
-        candidates &= ndimage.minimum_filter(organ_b.view(np.uint8), size=2 * half + 1,
-                                             mode="constant").astype(bool)
+        candidates &= ndimage.minimum_filter(
+            organ_b.view(np.uint8), size=2 * half + 1, mode="constant"
+        ).astype(bool)
     coords = np.argwhere(candidates)
     if coords.size == 0:
         raise OrganTooSmallError(
-            None, f"no {organ} voxel lies {0.5 * radius:.1f} mm inside the organ mask (and below "
-            f"the vessel level {levels.vessel_hu:.0f} HU)", "use a smaller size or a case "
-            "with a larger organ")
+            None,
+            f"no {organ} voxel lies {0.5 * radius:.1f} mm inside the organ mask (and below "
+            f"the vessel level {levels.vessel_hu:.0f} HU)",
+            "use a smaller size or a case with a larger organ",
+        )
     offset = np.array([b.start for b in box])
     sat_mm = min(10.0, max(2.0, radius / 2))
     sat_reach = np.maximum(1, np.round(sat_mm / step)).astype(int)
@@ -174,20 +195,32 @@ def sample_params(rng: np.random.Generator, ct: np.ndarray, organ_mask: np.ndarr
                 p = c + rng.integers(-sat_reach, sat_reach)
                 if np.all((p >= 0) & (p < organ_b.shape)) and candidates[tuple(p)]:
                     sats.append(int3(p + offset))
-        clusters.append(SeedCluster(int3(c + offset), tuple(sats),
-                                    int(sat_steps if sats else steps)))
+        clusters.append(
+            SeedCluster(int3(c + offset), tuple(sats), int(sat_steps if sats else steps))
+        )
 
     n_points = sum(len(c.points) for c in clusters)
-    death = (steps > table.death_min_steps and bool(rng.integers(0, 2) == 0)
-             if necrosis is None else bool(necrosis))
+    death = (
+        steps > table.death_min_steps and bool(rng.integers(0, 2) == 0)
+        if necrosis is None
+        else bool(necrosis)
+    )
     return Pixel2CancerParams(
-        organ=organ, size=size, target_diameter_mm=target, steps=int(steps),
-        clusters=tuple(clusters), invasion_probs=float3(invasion_probs),
-        density_mode=density, death=death,
+        organ=organ,
+        size=size,
+        target_diameter_mm=target,
+        steps=int(steps),
+        clusters=tuple(clusters),
+        invasion_probs=float3(invasion_probs),
+        density_mode=density,
+        death=death,
         death_extra=tuple(int(v) for v in rng.integers(5, 20, size=n_points)) if death else (),
-        ca_seed=int(rng.integers(2**31 - 1)), texture_seed=int(rng.integers(2**31 - 1)),
+        ca_seed=int(rng.integers(2**31 - 1)),
+        texture_seed=int(rng.integers(2**31 - 1)),
         sigma_a_mm=float(SIGMA_A_MM[int(rng.integers(len(SIGMA_A_MM)))]),
         sigma_b_mm=float(SIGMA_B_MM[int(rng.integers(len(SIGMA_B_MM)))]),
-        hu_drop=float(rng.uniform(65, 145)), necrosis_drop=float(rng.uniform(90, 110)),
-        fat_factor=float(rng.uniform(1, 2)), ca_spacing_mm=float(ca_spacing_mm),
+        hu_drop=float(rng.uniform(65, 145)),
+        necrosis_drop=float(rng.uniform(90, 110)),
+        fat_factor=float(rng.uniform(1, 2)),
+        ca_spacing_mm=float(ca_spacing_mm),
     )

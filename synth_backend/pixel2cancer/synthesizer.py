@@ -28,8 +28,16 @@ from synth_backend.pixel2cancer.mapping import map_to_ct
 from synth_backend.pixel2cancer.params import Pixel2CancerParams, organ_box, sample_params
 from synth_backend.pixel2cancer.tables import DensityLevels, density_levels, diameter_for_steps
 
-OPTIONS = {"size", "diameter_mm", "steps", "n_tumors", "invasion_probs", "density", "necrosis",
-           "ca_spacing_mm"}
+OPTIONS = {
+    "size",
+    "diameter_mm",
+    "steps",
+    "n_tumors",
+    "invasion_probs",
+    "density",
+    "necrosis",
+    "ca_spacing_mm",
+}
 # A 26-connected automaton tumor can come back from the 1 mm grid with a detached voxel or two
 # (a one-cell protrusion resampled with trilinear weights). Components smaller than 2 x 2 x 2
 # automaton cells are such artefacts: no real focus is that small after >= 5 growth steps.
@@ -46,13 +54,23 @@ def _cluster_box(points, reach_mm: float, spacing, shape) -> tuple[slice, ...]:
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Trilinear resize of an (x, y, z) float tensor; corners stay on corners."""
-    return F.interpolate(x[None, None], size=tuple(int(s) for s in size), mode="trilinear",
-                         align_corners=True)[0, 0]
+    return F.interpolate(
+        x[None, None], size=tuple(int(s) for s in size), mode="trilinear", align_corners=True
+    )[0, 0]
 
 
-def grow_cluster(ct_box: np.ndarray, organ_box_: np.ndarray, points_vox: np.ndarray,
-                 spacing, params: Pixel2CancerParams, levels: DensityLevels,
-                 death_extra: Sequence[int], seed: int, device: str, steps: int):
+def grow_cluster(
+    ct_box: np.ndarray,
+    organ_box_: np.ndarray,
+    points_vox: np.ndarray,
+    spacing,
+    params: Pixel2CancerParams,
+    levels: DensityLevels,
+    death_extra: Sequence[int],
+    seed: int,
+    device: str,
+    steps: int,
+):
     """Run the automaton for one cluster box; return (state, dead, mask) on the native box.
 
     ``points_vox`` are seed voxels relative to the box. ``state`` is float32 0..10 (dead = 10),
@@ -65,8 +83,9 @@ def grow_cluster(ct_box: np.ndarray, organ_box_: np.ndarray, points_vox: np.ndar
     ct_t = torch.from_numpy(np.ascontiguousarray(ct_box, dtype=np.float32)).to(dev)
     org_t = torch.from_numpy(organ_box_.astype(np.float32)).to(dev)
     ct_i, org_i = _resize(ct_t, iso), _resize(org_t, iso) >= 0.5
-    edges = torch.tensor([levels.lower + levels.interval, levels.lower + 2 * levels.interval],
-                         device=dev)
+    edges = torch.tensor(
+        [levels.lower + levels.interval, levels.lower + 2 * levels.interval], device=dev
+    )
     level = torch.bucketize(ct_i, edges, right=True)
     vessel = ct_i >= levels.vessel_hu
     state = torch.zeros(tuple(iso), dtype=torch.int32, device=dev)
@@ -135,20 +154,29 @@ def _merge_boxes(boxes: list[tuple[slice, ...]]) -> list[tuple[tuple[slice, ...]
                 lo_i, hi_i, mi = groups[i]
                 lo_j, hi_j, mj = groups[j]
                 if all(a < d and c < b for a, b, c, d in zip(lo_i, hi_i, lo_j, hi_j, strict=True)):
-                    groups[i] = ([min(a, c) for a, c in zip(lo_i, lo_j, strict=True)],
-                                 [max(b, d) for b, d in zip(hi_i, hi_j, strict=True)],
-                                 sorted(mi + mj))
+                    groups[i] = (
+                        [min(a, c) for a, c in zip(lo_i, lo_j, strict=True)],
+                        [max(b, d) for b, d in zip(hi_i, hi_j, strict=True)],
+                        sorted(mi + mj),
+                    )
                     del groups[j]
                     merged = True
                     break
             if merged:
                 break
-    return [(tuple(slice(a, b) for a, b in zip(lo, hi, strict=True)), members)
-            for lo, hi, members in groups]
+    return [
+        (tuple(slice(a, b) for a, b in zip(lo, hi, strict=True)), members)
+        for lo, hi, members in groups
+    ]
 
 
-def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
-          params: Pixel2CancerParams, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, dict]:
+def apply(
+    ct: np.ndarray,
+    organ_mask: np.ndarray,
+    spacing: Sequence[float],
+    params: Pixel2CancerParams,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Grow and insert the tumors of ``params``; deterministic for a device.
 
     ``ct`` float32 HU and boolean ``organ_mask``, (x, y, z). Returns ``(ct', tumor_mask, info)``
@@ -168,11 +196,22 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
         pts = np.array(cluster.points)
         box = _cluster_box(pts, reach, spacing, ct.shape)
         boxes.append(box)
-        extra, extras = extras[:len(pts)], extras[len(pts):]
+        extra, extras = extras[: len(pts)], extras[len(pts) :]
         t0 = time.perf_counter()
-        grown.append(grow_cluster(ct[box], organ[box], pts - [b.start for b in box], spacing,
-                                  params, levels, extra, params.ca_seed + i, device,
-                                  cluster.steps))
+        grown.append(
+            grow_cluster(
+                ct[box],
+                organ[box],
+                pts - [b.start for b in box],
+                spacing,
+                params,
+                levels,
+                extra,
+                params.ca_seed + i,
+                device,
+                cluster.steps,
+            )
+        )
         t_ca += time.perf_counter() - t0
     # overlapping clusters: one state map (maximum of the states), one HU mapping
     for group_box, members in _merge_boxes(boxes):
@@ -181,24 +220,44 @@ def apply(ct: np.ndarray, organ_mask: np.ndarray, spacing: Sequence[float],
         dead = np.zeros(shape, dtype=np.float32)
         mask = np.zeros(shape, dtype=bool)
         for k in members:
-            local = tuple(slice(b.start - g.start, b.stop - g.start)
-                          for b, g in zip(boxes[k], group_box, strict=True))
+            local = tuple(
+                slice(b.start - g.start, b.stop - g.start)
+                for b, g in zip(boxes[k], group_box, strict=True)
+            )
             s_k, d_k, m_k = grown[k]
             np.maximum(state[local], s_k, out=state[local])
             np.maximum(dead[local], d_k, out=dead[local])
             mask[local] |= m_k
         if not mask.any():
             continue
-        texture = tumor_texture(shape, spacing, sigma_a_mm=params.sigma_a_mm,
-                                sigma_b_mm=params.sigma_b_mm, seed=params.texture_seed + members[0])
-        mapped = map_to_ct(ct[group_box], organ[group_box], state, dead, texture, levels,
-                           params.organ, spacing=spacing, hu_drop=params.hu_drop,
-                           necrosis_drop=params.necrosis_drop, fat_factor=params.fat_factor)
+        texture = tumor_texture(
+            shape,
+            spacing,
+            sigma_a_mm=params.sigma_a_mm,
+            sigma_b_mm=params.sigma_b_mm,
+            seed=params.texture_seed + members[0],
+        )
+        mapped = map_to_ct(
+            ct[group_box],
+            organ[group_box],
+            state,
+            dead,
+            texture,
+            levels,
+            params.organ,
+            spacing=spacing,
+            hu_drop=params.hu_drop,
+            necrosis_drop=params.necrosis_drop,
+            fat_factor=params.fat_factor,
+        )
         out[group_box] = mapped
         tumor[group_box] |= mask.astype(np.uint8)
-    info = {"density_levels": levels.to_dict(),
-            "boxes": [[[b.start, b.stop] for b in box] for box in boxes],
-            "automaton_seconds": round(t_ca, 3), "sampling_steps": params.steps}
+    info = {
+        "density_levels": levels.to_dict(),
+        "boxes": [[[b.start, b.stop] for b in box] for box in boxes],
+        "automaton_seconds": round(t_ca, 3),
+        "sampling_steps": params.steps,
+    }
     return out, tumor, info
 
 
@@ -212,29 +271,45 @@ class Pixel2CancerSynthesizer(Synthesizer):
 
     name = "pixel2cancer"
 
-    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                      spacing: tuple[float, float, float], seed: int,
-                      **options: Any) -> Pixel2CancerParams:
+    def sample_params(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        **options: Any,
+    ) -> Pixel2CancerParams:
         if organ not in ORGANS:
             raise ValueError(f"organ must be one of {ORGANS}, got {organ!r}")
         unknown = set(options) - OPTIONS
         if unknown:
-            raise ValueError(f"unknown pixel2cancer options {sorted(unknown)}; "
-                             f"known: {sorted(OPTIONS)}")
-        return sample_params(np.random.default_rng(seed), ct, organ_mask, spacing,
-                             organ=organ, **options)
+            raise ValueError(
+                f"unknown pixel2cancer options {sorted(unknown)}; known: {sorted(OPTIONS)}"
+            )
+        return sample_params(
+            np.random.default_rng(seed), ct, organ_mask, spacing, organ=organ, **options
+        )
 
     def params_from_dict(self, data: dict[str, Any]) -> Pixel2CancerParams:
         return Pixel2CancerParams.from_dict(data)
 
-    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-              spacing: tuple[float, float, float], params: Pixel2CancerParams,
-              device: str = "auto") -> SynthesisResult:
+    def apply(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: Pixel2CancerParams,
+        device: str = "auto",
+    ) -> SynthesisResult:
         """Grow ``params``' seeds: the same volume bit for bit on the same device."""
         start = time.perf_counter()
         device = resolve_device(device)
-        out, tumor, info = apply(np.asarray(ct, dtype=np.float32), organ_mask, spacing, params,
-                                 device)
+        out, tumor, info = apply(
+            np.asarray(ct, dtype=np.float32), organ_mask, spacing, params, device
+        )
         info.update(device=device, seconds=round(time.perf_counter() - start, 3))
         return SynthesisResult(out, tumor, params.to_dict(), info)
 

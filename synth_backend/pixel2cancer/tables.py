@@ -23,10 +23,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class OrganTable:
-    lower: float            # HU where density level 1 starts (the reference's organ_hu_lowerbound)
-    interval: float         # HU width of a level
-    max_steps: int          # reference: steps ~ U{5 .. max_steps - 1} when no size is asked
-    death_min_steps: int    # necrosis only for tumors grown more than this many steps
+    lower: float  # HU where density level 1 starts (the reference's organ_hu_lowerbound)
+    interval: float  # HU width of a level
+    max_steps: int  # reference: steps ~ U{5 .. max_steps - 1} when no size is asked
+    death_min_steps: int  # necrosis only for tumors grown more than this many steps
 
 
 ORGAN_TABLES = {
@@ -51,7 +51,7 @@ class DensityLevels:
     interval: float
     source: str
     organ_median_hu: float
-    offset_hu: float = 0.0   # shift of the contrast table (lower - table lower); 0 = "fixed"
+    offset_hu: float = 0.0  # shift of the contrast table (lower - table lower); 0 = "fixed"
 
     @property
     def vessel_hu(self) -> float:
@@ -77,8 +77,11 @@ class DensityLevels:
         return off + (hu - off) * np.float32(factor)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "vessel_factor": self.vessel_factor,
-                "level3_factor": self.level3_factor}
+        return {
+            **asdict(self),
+            "vessel_factor": self.vessel_factor,
+            "level3_factor": self.level3_factor,
+        }
 
 
 def density_levels(organ_hu: np.ndarray, organ: str, mode: str = "auto") -> DensityLevels:

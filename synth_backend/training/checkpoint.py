@@ -41,8 +41,10 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def resolve_checkpoint(path: str | os.PathLike | None, *, method: str) -> Path:
     """A checkpoint file from a file or a training directory (``final.pt``, else ``last.pt``)."""
-    train_hint = (f"train one with `turingct train {method} ...` and pass its final.pt "
-                  "(or the training directory) as --checkpoint")
+    train_hint = (
+        f"train one with `turingct train {method} ...` and pass its final.pt "
+        "(or the training directory) as --checkpoint"
+    )
     if path is None:
         raise CheckpointError(f"{method}: no checkpoint given; {train_hint}")
     path = Path(path)
@@ -56,8 +58,9 @@ def resolve_checkpoint(path: str | os.PathLike | None, *, method: str) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike | None, *, method: str,
-                    map_location: str = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike | None, *, method: str, map_location: str = "cpu"
+) -> dict[str, Any]:
     """Load and check a checkpoint written by :func:`save_checkpoint` for ``method``."""
     import torch
 
@@ -65,16 +68,22 @@ def load_checkpoint(path: str | os.PathLike | None, *, method: str,
     try:
         payload = torch.load(file, map_location=map_location, weights_only=False)
     except Exception as exc:  # torch raises many types for truncated / foreign files
-        raise CheckpointError(f"{file}: is not a readable checkpoint ({exc.__class__.__name__}); "
-                              "re-copy it or train again") from exc
+        raise CheckpointError(
+            f"{file}: is not a readable checkpoint ({exc.__class__.__name__}); "
+            "re-copy it or train again"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{file}: is not a turingct checkpoint (format_version "
-                              f"{FORMAT_VERSION} expected); pass a file written by "
-                              "`turingct train`")
+        raise CheckpointError(
+            f"{file}: is not a turingct checkpoint (format_version "
+            f"{FORMAT_VERSION} expected); pass a file written by "
+            "`turingct train`"
+        )
     if payload.get("method") != method:
-        raise CheckpointError(f"{file}: was written by `turingct train {payload.get('method')}`"
-                              f", but a `turingct train {method}` checkpoint is needed; "
-                              "pass the right file")
+        raise CheckpointError(
+            f"{file}: was written by `turingct train {payload.get('method')}`"
+            f", but a `turingct train {method}` checkpoint is needed; "
+            "pass the right file"
+        )
     payload["path"] = str(file)
     return payload
 

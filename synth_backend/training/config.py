@@ -29,8 +29,9 @@ def load_preset(method: str, preset: str = "tiny") -> dict[str, Any]:
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     if preset not in PRESETS:
-        raise ConfigError(f"preset must be one of {PRESETS}, got {preset!r}; "
-                          "use --preset tiny, small or full")
+        raise ConfigError(
+            f"preset must be one of {PRESETS}, got {preset!r}; use --preset tiny, small or full"
+        )
     text = resources.files("synth_backend.configs").joinpath(f"{method}.yaml").read_text()
     return copy.deepcopy(yaml.safe_load(text)[preset])
 
@@ -66,8 +67,12 @@ def parse_override(text: str) -> dict[str, Any]:
     return root
 
 
-def build_config(method: str, preset: str = "tiny", config_file: str | Path | None = None,
-                 overrides: list[str] | None = None) -> dict[str, Any]:
+def build_config(
+    method: str,
+    preset: str = "tiny",
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
     """Resolve the full configuration of one training run (see the module docstring)."""
     cfg = load_preset(method, preset)
     if config_file is not None:
@@ -79,8 +84,10 @@ def build_config(method: str, preset: str = "tiny", config_file: str | Path | No
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: is not valid YAML ({exc}); fix the syntax") from exc
         if not isinstance(user, dict):
-            raise ConfigError(f"{path}: must hold a mapping of config keys; see "
-                              f"synth_backend/configs/{method}.yaml for the layout")
+            raise ConfigError(
+                f"{path}: must hold a mapping of config keys; see "
+                f"synth_backend/configs/{method}.yaml for the layout"
+            )
         cfg = merge(cfg, user, where=str(path))
     for text in overrides or []:
         cfg = merge(cfg, parse_override(text), where=f"--set {text}")

@@ -34,7 +34,7 @@ from synth_backend.io import check_same_grid, load_volume, sha256_file
 from synth_backend.training.pseudo_tumors import paste_pseudo_tumor
 
 AIR_HU = -1024.0
-CACHE_DIR = "patch_cache"   # under a training run's output folder
+CACHE_DIR = "patch_cache"  # under a training run's output folder
 CACHE_VERSION = 1
 
 
@@ -72,8 +72,10 @@ def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
     """Cases of the atlas / phantom layout under ``data_dir`` that have a mask for ``organ``."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"{root}: data directory does not exist; pass a folder holding "
-                        "<case>/ct.nii.gz and <case>/segmentations/<organ>.nii.gz")
+        raise DataError(
+            f"{root}: data directory does not exist; pass a folder holding "
+            "<case>/ct.nii.gz and <case>/segmentations/<organ>.nii.gz"
+        )
     cases = []
     for ct in sorted(root.glob("*/ct.nii*")):
         seg = ct.parent / "segmentations"
@@ -81,11 +83,14 @@ def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
         if organ_file is None:
             continue
         tumor_file = next(iter(sorted(seg.glob(f"{organ}_tumor.nii*"))), None)
-        cases.append(Case(ct.parent.name, ct, (organ_file,),
-                          (tumor_file,) if tumor_file is not None else ()))
+        cases.append(
+            Case(ct.parent.name, ct, (organ_file,), (tumor_file,) if tumor_file is not None else ())
+        )
     if not cases:
-        raise DataError(f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
-                        "check the layout or pass a manifest file with ct,organ[,tumor] lines")
+        raise DataError(
+            f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
+            "check the layout or pass a manifest file with ct,organ[,tumor] lines"
+        )
     return cases
 
 
@@ -103,12 +108,17 @@ def read_manifest(path: str | os.PathLike) -> list[Case]:
             if not row or row[0].startswith("#") or row[0] == "ct":
                 continue
             if len(row) not in (2, 3):
-                raise DataError(f"{path}: line {i + 1} must be ct,organ_mask[,tumor_mask], "
-                                f"got {len(row)} fields; fix the manifest")
-            files = [tuple((path.parent / p.strip()).resolve() for p in field.split(";"))
-                     for field in row]
-            cases.append(Case(f"case{i:04d}", files[0][0], files[1],
-                              files[2] if len(files) == 3 else ()))
+                raise DataError(
+                    f"{path}: line {i + 1} must be ct,organ_mask[,tumor_mask], "
+                    f"got {len(row)} fields; fix the manifest"
+                )
+            files = [
+                tuple((path.parent / p.strip()).resolve() for p in field.split(";"))
+                for field in row
+            ]
+            cases.append(
+                Case(f"case{i:04d}", files[0][0], files[1], files[2] if len(files) == 3 else ())
+            )
     if not cases:
         raise DataError(f"{path}: manifest lists no case; add ct,organ_mask[,tumor_mask] lines")
     return cases
@@ -161,16 +171,28 @@ def crop_to_organ(loaded: LoadedCase, margin: int) -> LoadedCase:
     tumor = None if loaded.tumor is None else loaded.tumor[box]
     if tumor is not None and not tumor.any():
         tumor = None
-    return LoadedCase(np.ascontiguousarray(loaded.ct[box]), np.ascontiguousarray(loaded.organ[box]),
-                      None if tumor is None else np.ascontiguousarray(tumor))
+    return LoadedCase(
+        np.ascontiguousarray(loaded.ct[box]),
+        np.ascontiguousarray(loaded.organ[box]),
+        None if tumor is None else np.ascontiguousarray(tumor),
+    )
 
 
 def _cache_key(case: Case, margin: int) -> str:
     """Identifies a case's crop by its files (path, size, mtime), labels and margin."""
-    files = [[str(Path(p).resolve()), os.stat(p).st_size, os.stat(p).st_mtime_ns]
-             for p in case.files()]
-    text = json.dumps([CACHE_VERSION, files, case.organ_labels, case.tumor_labels,
-                       [len(case.organ), len(case.tumor)], margin])
+    files = [
+        [str(Path(p).resolve()), os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in case.files()
+    ]
+    text = json.dumps(
+        [
+            CACHE_VERSION,
+            files,
+            case.organ_labels,
+            case.tumor_labels,
+            [len(case.organ), len(case.tumor)],
+            margin,
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -192,9 +214,11 @@ def cached_case(case: Case, margin: int, cache_dir: str | os.PathLike | None) ->
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
     tumor = folder / "tumor.npy"
-    return LoadedCase(np.load(folder / "ct.npy", mmap_mode="r"),
-                      np.load(folder / "organ.npy", mmap_mode="r"),
-                      np.load(tumor, mmap_mode="r") if tumor.is_file() else None)
+    return LoadedCase(
+        np.load(folder / "ct.npy", mmap_mode="r"),
+        np.load(folder / "organ.npy", mmap_mode="r"),
+        np.load(tumor, mmap_mode="r") if tumor.is_file() else None,
+    )
 
 
 def crop_patch(array: np.ndarray, center: np.ndarray, size: int, fill: float) -> np.ndarray:
@@ -223,10 +247,19 @@ class PatchSampler:
     the organ's box plus one patch of margin (the cached crop, see :func:`cached_case`).
     """
 
-    def __init__(self, cases: list[Case], patch_size: int, *, mode: str = "any",
-                 organ_fraction: float = 0.8, tumor_source: str = "auto",
-                 stage: str | None = None, sizes: tuple[str, ...] | None = None,
-                 max_cached_cases: int = 8, cache_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        cases: list[Case],
+        patch_size: int,
+        *,
+        mode: str = "any",
+        organ_fraction: float = 0.8,
+        tumor_source: str = "auto",
+        stage: str | None = None,
+        sizes: tuple[str, ...] | None = None,
+        max_cached_cases: int = 8,
+        cache_dir: str | os.PathLike | None = None,
+    ):
         if not cases:
             raise DataError("no training case given; pass --data DIR or a manifest")
         if mode not in ("any", "tumor"):
@@ -253,8 +286,10 @@ class PatchSampler:
             return self._cache[index]
         loaded = cached_case(self.cases[index], self.patch_size, self.cache_dir)
         if self.mode == "tumor" and self.tumor_source == "real" and loaded.tumor is None:
-            raise DataError(f"{self.cases[index].ct}: case has no tumor mask but tumor_source "
-                            "is 'real'; add <organ>_tumor.nii.gz or use tumor_source=auto")
+            raise DataError(
+                f"{self.cases[index].ct}: case has no tumor mask but tumor_source "
+                "is 'real'; add <organ>_tumor.nii.gz or use tumor_source=auto"
+            )
         self._cache[index] = loaded
         while len(self._cache) > self.max_cached:
             evicted, _ = self._cache.popitem(last=False)
@@ -276,7 +311,9 @@ class PatchSampler:
         index = int(rng.integers(len(self.cases)))
         case = self.case(index)
         p = self.patch_size
-        use_real = self.mode == "tumor" and case.tumor is not None and self.tumor_source != "ellipsoid"
+        use_real = (
+            self.mode == "tumor" and case.tumor is not None and self.tumor_source != "ellipsoid"
+        )
         if use_real:
             # random shift up to p/4 keeps the tumor inside the patch but off-centre
             center = self._voxel(index, "tumor", rng) + rng.integers(-p // 4, p // 4 + 1, size=3)
@@ -290,13 +327,16 @@ class PatchSampler:
             assert case.tumor is not None  # use_real requires it
             tumor = crop_patch(case.tumor, center, p, False)
         elif self.mode == "tumor":
-            ct, tumor = paste_pseudo_tumor(ct, organ, rng, stage=self.stage or "early",
-                                           sizes=self.sizes)
+            ct, tumor = paste_pseudo_tumor(
+                ct, organ, rng, stage=self.stage or "early", sizes=self.sizes
+            )
         else:
             tumor = np.zeros_like(organ)
         return ct, organ, tumor
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
         items = [self._one(rng) for _ in range(batch_size)]
-        return {key: np.stack([it[i] for it in items])[:, None].astype(np.float32)
-                for i, key in enumerate(("ct", "organ", "tumor"))}
+        return {
+            key: np.stack([it[i] for it in items])[:, None].astype(np.float32)
+            for i, key in enumerate(("ct", "organ", "tumor"))
+        }

@@ -45,10 +45,16 @@ class LoadedModel:
         net = build_net(payload)
         net.load_state_dict(payload["state_dict"])
         net.eval().requires_grad_(False).to(device)
-        return cls(autoencoder_from_payload(payload["autoencoder"], device), net,
-                   payload["config"], payload["autoencoder"]["config"],
-                   float(payload["scale_factor"]), payload["path"], int(payload["step"]),
-                   _range(payload.get("latent_range")))
+        return cls(
+            autoencoder_from_payload(payload["autoencoder"], device),
+            net,
+            payload["config"],
+            payload["autoencoder"]["config"],
+            float(payload["scale_factor"]),
+            payload["path"],
+            int(payload["step"]),
+            _range(payload.get("latent_range")),
+        )
 
     @property
     def patch_size(self) -> int:
@@ -73,8 +79,11 @@ class SeveralLesions:
     lesions: tuple[Any, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": int(self.seed), "n_tumors": len(self.lesions),
-                "lesions": [lesion.to_dict() for lesion in self.lesions]}
+        return {
+            "seed": int(self.seed),
+            "n_tumors": len(self.lesions),
+            "lesions": [lesion.to_dict() for lesion in self.lesions],
+        }
 
 
 # (lesion index, CT so far, organ voxels still free) -> that lesion's parameters
@@ -110,10 +119,12 @@ class CheckpointSynthesizer(Synthesizer):
         """The shipped weights know one organ; other organs need their own checkpoint."""
         if self.default_organ is not None and organ != self.default_organ:
             raise SynthesisInputError(
-                None, f"the shipped {self.name} weights were trained on the {self.default_organ} "
+                None,
+                f"the shipped {self.name} weights were trained on the {self.default_organ} "
                 f"only, not the {organ}",
                 f"train them (`turingct train {self.name} --organ {organ} ...`, see "
-                "docs/synthesis-generative.md) and pass --checkpoint")
+                "docs/synthesis-generative.md) and pass --checkpoint",
+            )
 
     def checkpoint_hash(self) -> str:
         if self._hash is None:
@@ -140,80 +151,161 @@ class CheckpointSynthesizer(Synthesizer):
                 self._configs[key] = (payload["config"], payload["autoencoder"]["config"])
         return self._configs[key]
 
-    def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                   spacing: tuple[float, float, float], seed: int, device: str = "auto",
-                   **options: Any) -> SynthesisResult:
+    def synthesize(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        device: str = "auto",
+        **options: Any,
+    ) -> SynthesisResult:
         """One lesion (``sample_params`` then ``apply``), or ``n_tumors`` of them in turn."""
         n_tumors = options.get("n_tumors")
         if n_tumors is not None and int(n_tumors) != 1:
             del options["n_tumors"]
-            return self.synthesize_several(ct, organ_mask, n_tumors=int(n_tumors), organ=organ,
-                                           spacing=spacing, seed=seed, device=device, **options)
-        return super().synthesize(ct, organ_mask, organ=organ, spacing=spacing, seed=seed,
-                                  device=device, **options)
+            return self.synthesize_several(
+                ct,
+                organ_mask,
+                n_tumors=int(n_tumors),
+                organ=organ,
+                spacing=spacing,
+                seed=seed,
+                device=device,
+                **options,
+            )
+        return super().synthesize(
+            ct, organ_mask, organ=organ, spacing=spacing, seed=seed, device=device, **options
+        )
 
-    def sample_params(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                      spacing: tuple[float, float, float], seed: int,
-                      **options: Any) -> SynthesisParams:
+    def sample_params(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        **options: Any,
+    ) -> SynthesisParams:
         """One lesion's parameters. ``n_tumors`` > 1 cannot be drawn ahead: each lesion is
         placed outside the earlier ones, which only exist once applied (use ``synthesize``)."""
         n_tumors = options.pop("n_tumors", None)
         if n_tumors is not None and int(n_tumors) != 1:
             raise SynthesisInputError(
-                None, f"n_tumors={n_tumors} lesions are drawn one by one on the previous "
-                "lesion's output", "call synthesize (or synthesize_several) for several lesions")
-        return self.sample_lesion(ct, organ_mask, organ=organ, spacing=spacing, seed=seed,
-                                  single=n_tumors is not None, **options)
+                None,
+                f"n_tumors={n_tumors} lesions are drawn one by one on the previous lesion's output",
+                "call synthesize (or synthesize_several) for several lesions",
+            )
+        return self.sample_lesion(
+            ct,
+            organ_mask,
+            organ=organ,
+            spacing=spacing,
+            seed=seed,
+            single=n_tumors is not None,
+            **options,
+        )
 
     @abstractmethod
-    def sample_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                      spacing: tuple[float, float, float], seed: int, single: bool,
-                      **options: Any) -> SynthesisParams:
+    def sample_lesion(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        single: bool,
+        **options: Any,
+    ) -> SynthesisParams:
         """Draw one call's parameters (``single``: exactly one lesion was asked for)."""
 
     @abstractmethod
-    def apply_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-                     spacing: tuple[float, float, float], params: Any,
-                     device: str) -> SynthesisResult:
+    def apply_lesion(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: Any,
+        device: str,
+    ) -> SynthesisResult:
         """Generate and paste what ``params`` (one ``params_class``) describes."""
 
     def params_from_dict(self, data: dict[str, Any]) -> SynthesisParams:
         if "lesions" in data:
-            return SeveralLesions(int(data["seed"]), tuple(
-                self.params_class.from_dict(lesion) for lesion in data["lesions"]))
+            return SeveralLesions(
+                int(data["seed"]),
+                tuple(self.params_class.from_dict(lesion) for lesion in data["lesions"]),
+            )
         return self.params_class.from_dict(data)
 
-    def apply(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-              spacing: tuple[float, float, float], params: Any,
-              device: str = "auto") -> SynthesisResult:
+    def apply(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: Any,
+        device: str = "auto",
+    ) -> SynthesisResult:
         if isinstance(params, SeveralLesions):
             lesions = params.lesions
-            return self._lesion_by_lesion(ct, organ_mask, spacing, device, params.seed,
-                                          len(lesions), lambda i, _ct, _free: lesions[i])
+            return self._lesion_by_lesion(
+                ct,
+                organ_mask,
+                spacing,
+                device,
+                params.seed,
+                len(lesions),
+                lambda i, _ct, _free: lesions[i],
+            )
         return self.apply_lesion(ct, organ_mask, spacing=spacing, params=params, device=device)
 
-    def synthesize_several(self, ct: np.ndarray, organ_mask: np.ndarray, *, n_tumors: int,
-                           organ: str, spacing: tuple[float, float, float], seed: int,
-                           device: str = "auto", **options: Any) -> SynthesisResult:
+    def synthesize_several(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        n_tumors: int,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        device: str = "auto",
+        **options: Any,
+    ) -> SynthesisResult:
         """``n_tumors`` lesions = that many one-lesion calls (``n_tumors=1``), each with its own
         patch, centre and seed (``SeedSequence([seed, i])``), each on the CT the previous call
         returned; a later lesion is centred and masked outside the earlier ones. ``params``
         lists every lesion's own parameters (:class:`SeveralLesions`)."""
         if int(n_tumors) < 1:
-            raise SynthesisInputError(None, f"n_tumors must be >= 1, got {n_tumors}",
-                                      "pass a positive --n-tumors")
+            raise SynthesisInputError(
+                None, f"n_tumors must be >= 1, got {n_tumors}", "pass a positive --n-tumors"
+            )
 
         def draw(i: int, current: np.ndarray, free: np.ndarray) -> SynthesisParams:
             lesion_seed = int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0])
-            return self.sample_params(current, free, organ=organ, spacing=spacing,
-                                      seed=lesion_seed, n_tumors=1, **options)
+            return self.sample_params(
+                current, free, organ=organ, spacing=spacing, seed=lesion_seed, n_tumors=1, **options
+            )
 
-        return self._lesion_by_lesion(ct, organ_mask, spacing, device, int(seed), int(n_tumors),
-                                      draw)
+        return self._lesion_by_lesion(
+            ct, organ_mask, spacing, device, int(seed), int(n_tumors), draw
+        )
 
-    def _lesion_by_lesion(self, ct: np.ndarray, organ_mask: np.ndarray,
-                          spacing: tuple[float, float, float], device: str, seed: int,
-                          n_tumors: int, lesion: LesionSource) -> SynthesisResult:
+    def _lesion_by_lesion(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        spacing: tuple[float, float, float],
+        device: str,
+        seed: int,
+        n_tumors: int,
+        lesion: LesionSource,
+    ) -> SynthesisResult:
         """Apply ``lesion(i, ct so far, free organ)`` for i < ``n_tumors`` in turn: drawing
         (``synthesize_several``) and replaying (stored lesions) share this one loop."""
         start = time.perf_counter()
@@ -229,6 +321,10 @@ class CheckpointSynthesizer(Synthesizer):
             out, tumor = res.ct, tumor | res.tumor_mask
             lesions.append(params)
             infos.append(res.info)
-        info = {"device": infos[0].get("device"), "sampling_steps": infos[0].get(
-            "sampling_steps"), "seconds": time.perf_counter() - start, "lesions": infos}
+        info = {
+            "device": infos[0].get("device"),
+            "sampling_steps": infos[0].get("sampling_steps"),
+            "seconds": time.perf_counter() - start,
+            "lesions": infos,
+        }
         return SynthesisResult(out, tumor, SeveralLesions(seed, tuple(lesions)).to_dict(), info)

@@ -40,8 +40,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, step: int, path: Path):
         self.step, self.path = step, path
-        super().__init__(f"interrupted at step {step}; saved {path}; "
-                         "re-run the same command to resume")
+        super().__init__(
+            f"interrupted at step {step}; saved {path}; re-run the same command to resume"
+        )
 
 
 class _DeferredStop:
@@ -59,8 +60,11 @@ class _DeferredStop:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        log.warning("signal %d: stopping after this step and saving last.pt "
-                    "(send it again to stop at once)", signum)
+        log.warning(
+            "signal %d: stopping after this step and saving last.pt "
+            "(send it again to stop at once)",
+            signum,
+        )
 
     def __enter__(self) -> _DeferredStop:
         if threading.current_thread() is threading.main_thread():
@@ -77,8 +81,9 @@ class _DeferredStop:
 StepFn = Callable[[np.random.Generator, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
 
 
-def step_generators(seed: int, step: int, device: str) -> tuple[np.random.Generator,
-                                                                 torch.Generator]:
+def step_generators(
+    seed: int, step: int, device: str
+) -> tuple[np.random.Generator, torch.Generator]:
     """Independent numpy and torch generators for one (seed, step)."""
     rng = np.random.default_rng([int(seed), int(step)])
     gen = torch.Generator(device=device)
@@ -113,8 +118,14 @@ class Trainer:
     log_every; ``cfg["seed"]`` the seed.
     """
 
-    def __init__(self, model: nn.Module, cfg: dict[str, Any], out_dir: str | Path,
-                 device: str, metadata: dict[str, Any]):
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: dict[str, Any],
+        out_dir: str | Path,
+        device: str,
+        metadata: dict[str, Any],
+    ):
         self.model = model.to(device)
         self.cfg = cfg
         self.train_cfg = cfg["train"]
@@ -122,10 +133,12 @@ class Trainer:
         self.device = device
         self.metadata = metadata
         self.optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=float(self.train_cfg["lr"]))
+            [p for p in model.parameters() if p.requires_grad], lr=float(self.train_cfg["lr"])
+        )
         decay = float(self.train_cfg.get("ema_decay", 0.0))
-        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
-                    if decay > 0 else None)
+        self.ema = (
+            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay)) if decay > 0 else None
+        )
         self.step = 0
         self.seconds = 0.0  # training wall time, summed over resumed runs
         self.history: list[dict[str, float]] = []
@@ -133,9 +146,15 @@ class Trainer:
     # -- checkpoint io -------------------------------------------------------------------------
     def _payload(self, final: bool) -> dict[str, Any]:
         weights = (self.ema.module if self.ema is not None else self.model).state_dict()
-        payload = {**self.metadata, "method": self.cfg["method"], "config": self.cfg,
-                   "step": self.step, "train_seconds": round(self.seconds, 3),
-                   "code_version": code_version(), "state_dict": weights}
+        payload = {
+            **self.metadata,
+            "method": self.cfg["method"],
+            "config": self.cfg,
+            "step": self.step,
+            "train_seconds": round(self.seconds, 3),
+            "code_version": code_version(),
+            "state_dict": weights,
+        }
         if not final:
             payload["train_state"] = {
                 "model": self.model.state_dict(),
@@ -150,10 +169,13 @@ class Trainer:
         if not path.is_file():
             return False
         payload = torch.load(path, map_location=self.device, weights_only=False)
-        if payload.get("method") != self.cfg["method"] or \
-                payload["config"].get("model") != self.cfg.get("model"):
-            raise CheckpointError(f"{path}: was written by a different method or model config; "
-                                  "use a new --out directory or the same config to resume")
+        if payload.get("method") != self.cfg["method"] or payload["config"].get(
+            "model"
+        ) != self.cfg.get("model"):
+            raise CheckpointError(
+                f"{path}: was written by a different method or model config; "
+                "use a new --out directory or the same config to resume"
+            )
         state = payload["train_state"]
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -171,8 +193,10 @@ class Trainer:
             return []
         with open(path, newline="") as handle:
             # a column added by a newer version is empty in rows written by an older one
-            return [{k: float(v) for k, v in row.items() if v not in (None, "")}
-                    for row in csv.DictReader(handle)]
+            return [
+                {k: float(v) for k, v in row.items() if v not in (None, "")}
+                for row in csv.DictReader(handle)
+            ]
 
     def _write_history(self) -> None:
         if not self.history:
@@ -202,8 +226,9 @@ class Trainer:
             with autocast_context(self.device, amp):
                 loss, terms = step_fn(rng, gen)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; "
-                                         "lower train.lr or disable amp")
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at step {self.step}; lower train.lr or disable amp"
+                )
             (loss / accum).backward()
             for k, v in {"loss": float(loss.detach()), **terms}.items():
                 terms_sum[k] = terms_sum.get(k, 0.0) + v / accum
@@ -223,16 +248,22 @@ class Trainer:
         log_every = max(1, int(self.train_cfg.get("log_every", 10)))
         seed = int(self.cfg["seed"])
         self.model.train()
-        bar = tqdm(total=steps, initial=self.step, disable=not progress,
-                   desc=f"train {self.cfg['method']}", dynamic_ncols=True)
+        bar = tqdm(
+            total=steps,
+            initial=self.step,
+            disable=not progress,
+            desc=f"train {self.cfg['method']}",
+            dynamic_ncols=True,
+        )
         with _DeferredStop() as stop:
             while self.step < steps:
                 t0 = time.perf_counter()
                 terms_sum = self._one_step(step_fn, seed, accum, amp)
                 self.seconds += time.perf_counter() - t0
                 if self.step % log_every == 0 or self.step == steps or self.step == 1:
-                    self.history.append({"step": float(self.step), **terms_sum,
-                                         "seconds": round(self.seconds, 3)})
+                    self.history.append(
+                        {"step": float(self.step), **terms_sum, "seconds": round(self.seconds, 3)}
+                    )
                 bar.update(1)
                 bar.set_postfix(loss=f"{terms_sum['loss']:.4g}")
                 if stop.requested and self.step < steps:

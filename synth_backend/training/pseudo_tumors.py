@@ -26,9 +26,14 @@ def hand_crafted_texture(shape: tuple[int, ...], rng: np.random.Generator) -> np
     return ((noise - lo) / max(hi - lo, 1e-6)).astype(np.float32)
 
 
-def paste_pseudo_tumor(ct: np.ndarray, organ: np.ndarray, rng: np.random.Generator, *,
-                       stage: str = "early", sizes: Sequence[str] | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def paste_pseudo_tumor(
+    ct: np.ndarray,
+    organ: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    stage: str = "early",
+    sizes: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Insert an ellipsoid pseudo tumor into a 1 mm (x, y, z) patch.
 
     ``ct`` is HU, ``organ`` a boolean mask of the same shape. The tumor centre is drawn from
@@ -43,8 +48,9 @@ def paste_pseudo_tumor(ct: np.ndarray, organ: np.ndarray, rng: np.random.Generat
     candidates = organ & central
     if not candidates.any():
         candidates = organ.copy() if organ.any() else central
-    specs = sample_tumor_specs(rng, candidates, stage=stage, sizes=sizes,
-                               max_radius_mm=float(size.min()) / 2 - 2)
+    specs = sample_tumor_specs(
+        rng, candidates, stage=stage, sizes=sizes, max_radius_mm=float(size.min()) / 2 - 2
+    )
     tumor = draw_tumor_mask(ct.shape, specs, organ if organ.any() else None)
     if not tumor.any():
         return ct.copy(), tumor

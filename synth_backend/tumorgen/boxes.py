@@ -23,8 +23,11 @@ def tight_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return idx.min(0), idx.max(0)
 
 
-def box_tensor(lo: Sequence[int] | np.ndarray, hi: Sequence[int] | np.ndarray,
-               shape: Sequence[int] | np.ndarray) -> np.ndarray:
+def box_tensor(
+    lo: Sequence[int] | np.ndarray,
+    hi: Sequence[int] | np.ndarray,
+    shape: Sequence[int] | np.ndarray,
+) -> np.ndarray:
     """0/1 float32 array of ``shape`` with ones on the inclusive box [lo, hi] (clipped)."""
     out = np.zeros(tuple(shape), dtype=np.float32)
     lo = np.clip(np.asarray(lo, dtype=int), 0, np.asarray(shape) - 1)

@@ -19,8 +19,9 @@ from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
 from torch import nn
 
 
-def decode_with_features(ae: AutoencoderKL, z: torch.Tensor
-                         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def decode_with_features(
+    ae: AutoencoderKL, z: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Decode latents and collect three decoder feature maps, coarse to fine.
 
     The features are the activations entering each upsampling block (resolutions l and 2l)
@@ -32,8 +33,9 @@ def decode_with_features(ae: AutoencoderKL, z: torch.Tensor
     assert isinstance(ae.decoder.blocks, nn.ModuleList)  # MONAI Decoder keeps them so
     blocks = list(ae.decoder.blocks)
     for i, block in enumerate(blocks):
-        if isinstance(block, Upsample) or (isinstance(block, nn.GroupNorm)
-                                           and i == len(blocks) - 2):
+        if isinstance(block, Upsample) or (
+            isinstance(block, nn.GroupNorm) and i == len(blocks) - 2
+        ):
             feats.append(h)
         h = block(h)
     return h, feats
@@ -48,8 +50,13 @@ class _Stage(nn.Module):
     def __init__(self, c_in: int, c_out: int, groups: int):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv3d(c_in, c_out, 3, padding=1), nn.GroupNorm(groups, c_out), nn.SiLU(),
-            nn.Conv3d(c_out, c_out, 3, padding=1), nn.GroupNorm(groups, c_out), nn.SiLU())
+            nn.Conv3d(c_in, c_out, 3, padding=1),
+            nn.GroupNorm(groups, c_out),
+            nn.SiLU(),
+            nn.Conv3d(c_out, c_out, 3, padding=1),
+            nn.GroupNorm(groups, c_out),
+            nn.SiLU(),
+        )
 
     def forward(self, x):
         return self.conv(x)
@@ -66,10 +73,12 @@ class MaskRefiner(nn.Module):
         self.inp = nn.Conv3d(1, coarse_to_fine[0], 3, padding=1)
         # stage i adds proj_i(f_i) to its input q (c_in channels), then maps c_in -> c_i
         c_ins = [coarse_to_fine[0], *coarse_to_fine[:-1]]
-        self.proj = nn.ModuleList(nn.Conv3d(f, c, 1)
-                                  for f, c in zip(feature_channels, c_ins, strict=True))
-        self.stages = nn.ModuleList(_Stage(c_in, c, groups=min(8, c))
-                                    for c_in, c in zip(c_ins, coarse_to_fine, strict=True))
+        self.proj = nn.ModuleList(
+            nn.Conv3d(f, c, 1) for f, c in zip(feature_channels, c_ins, strict=True)
+        )
+        self.stages = nn.ModuleList(
+            _Stage(c_in, c, groups=min(8, c)) for c_in, c in zip(c_ins, coarse_to_fine, strict=True)
+        )
         c_prev = coarse_to_fine[-1]
         self.head = nn.Conv3d(c_prev, 1, 1)
 
@@ -77,8 +86,9 @@ class MaskRefiner(nn.Module):
         q = self.inp(coarse_mask)
         for i, (stage, proj, f) in enumerate(zip(self.stages, self.proj, feats, strict=True)):
             if i > 0:
-                q = nn.functional.interpolate(q, size=f.shape[2:], mode="trilinear",
-                                              align_corners=False)
+                q = nn.functional.interpolate(
+                    q, size=f.shape[2:], mode="trilinear", align_corners=False
+                )
             q = stage(q + proj(f.to(q.dtype)))
         return self.head(q)
 
@@ -93,14 +103,21 @@ class TumorGenNet(nn.Module):
         attention = bool(model_cfg.get("attention", False))
         self.latent_channels = c
         self.vfe = DiffusionModelUNet(
-            spatial_dims=3, in_channels=2 * c + 2, out_channels=c + 1, channels=channels,
+            spatial_dims=3,
+            in_channels=2 * c + 2,
+            out_channels=c + 1,
+            channels=channels,
             num_res_blocks=int(model_cfg["num_res_blocks"]),
             attention_levels=(False,) * (len(channels) - 1) + (attention,),
             norm_num_groups=int(model_cfg["norm_num_groups"]),
-            num_head_channels=int(model_cfg.get("num_head_channels", 8)))
-        self.refiner = MaskRefiner(decoder_feature_channels(ae_model_cfg),
-                                   [int(ch) for ch in model_cfg["refiner_channels"]])
+            num_head_channels=int(model_cfg.get("num_head_channels", 8)),
+        )
+        self.refiner = MaskRefiner(
+            decoder_feature_channels(ae_model_cfg),
+            [int(ch) for ch in model_cfg["refiner_channels"]],
+        )
 
-    def velocity(self, x_t: torch.Tensor, z_masked: torch.Tensor, box: torch.Tensor,
-                 timesteps: torch.Tensor) -> torch.Tensor:
+    def velocity(
+        self, x_t: torch.Tensor, z_masked: torch.Tensor, box: torch.Tensor, timesteps: torch.Tensor
+    ) -> torch.Tensor:
         return self.vfe(torch.cat([x_t, z_masked, box], dim=1), timesteps=timesteps)

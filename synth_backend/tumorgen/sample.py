@@ -23,14 +23,22 @@ class TumorGenModel(LoadedModel):
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> TumorGenModel:
-        return cls.from_checkpoint(path, "tumorgen", device, lambda p: TumorGenNet(
-            p["config"]["model"], p["autoencoder"]["config"]["model"]))
+        return cls.from_checkpoint(
+            path,
+            "tumorgen",
+            device,
+            lambda p: TumorGenNet(p["config"]["model"], p["autoencoder"]["config"]["model"]),
+        )
 
 
 @torch.no_grad()
-def sample_patch(model: TumorGenModel, x: torch.Tensor, box: torch.Tensor,
-                 generator: torch.Generator, steps: int | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sample_patch(
+    model: TumorGenModel,
+    x: torch.Tensor,
+    box: torch.Tensor,
+    generator: torch.Generator,
+    steps: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Generate tumor image and mask inside ``box``.
 
     ``x``: healthy patch (B, 1, P, P, P) in [-1, 1]; ``box``: latent-grid box (B, 1, l, l, l).

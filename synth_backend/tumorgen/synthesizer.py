@@ -59,31 +59,49 @@ class TumorGenParams:
     latent_box: tuple[tuple[int, int, int], tuple[int, int, int]]
     patch_size: int
     torch_seed: int
-    box: list[list[Any]] | None   # the caller's box, as given
+    box: list[list[Any]] | None  # the caller's box, as given
     steps: int
     organ: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": int(self.seed), "size": self.size, "diameter_mm": self.diameter_mm,
-                "center_voxel": [float(c) for c in self.center_voxel],
-                "box_half_mm": [float(h) for h in self.box_half_mm],
-                "latent_box": [[int(v) for v in row] for row in self.latent_box],
-                "patch_size": int(self.patch_size), "torch_seed": int(self.torch_seed),
-                "box": self.box, "steps": int(self.steps), "organ": self.organ}
+        return {
+            "seed": int(self.seed),
+            "size": self.size,
+            "diameter_mm": self.diameter_mm,
+            "center_voxel": [float(c) for c in self.center_voxel],
+            "box_half_mm": [float(h) for h in self.box_half_mm],
+            "latent_box": [[int(v) for v in row] for row in self.latent_box],
+            "patch_size": int(self.patch_size),
+            "torch_seed": int(self.torch_seed),
+            "box": self.box,
+            "steps": int(self.steps),
+            "organ": self.organ,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TumorGenParams:
         missing = {"steps", "organ"} - set(data)
         if missing:
-            raise SynthesisInputError(None, f"TumorGen params without {sorted(missing)} cannot "
-                                      "be replayed (recorded before they were stored)",
-                                      "add the provenance's organ and sampling_steps to them")
+            raise SynthesisInputError(
+                None,
+                f"TumorGen params without {sorted(missing)} cannot "
+                "be replayed (recorded before they were stored)",
+                "add the provenance's organ and sampling_steps to them",
+            )
         lo, hi = data["latent_box"]
-        return cls(seed=int(data["seed"]), size=data["size"], diameter_mm=data["diameter_mm"],
-                   center_voxel=float3(data["center_voxel"]),
-                   box_half_mm=float3(data["box_half_mm"]), latent_box=(int3(lo), int3(hi)),
-                   patch_size=int(data["patch_size"]), torch_seed=int(data["torch_seed"]),
-                   box=data["box"], steps=int(data["steps"]), organ=str(data["organ"]))
+        return cls(
+            seed=int(data["seed"]),
+            size=data["size"],
+            diameter_mm=data["diameter_mm"],
+            center_voxel=float3(data["center_voxel"]),
+            box_half_mm=float3(data["box_half_mm"]),
+            latent_box=(int3(lo), int3(hi)),
+            patch_size=int(data["patch_size"]),
+            torch_seed=int(data["torch_seed"]),
+            box=data["box"],
+            steps=int(data["steps"]),
+            organ=str(data["organ"]),
+        )
 
 
 class TumorGenSynthesizer(CheckpointSynthesizer):
@@ -102,19 +120,39 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
     model_class = TumorGenModel
     params_class = TumorGenParams
 
-    def synthesize(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                   spacing: tuple[float, float, float], seed: int, device: str = "auto",
-                   **options: Any) -> SynthesisResult:
+    def synthesize(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        device: str = "auto",
+        **options: Any,
+    ) -> SynthesisResult:
         n_tumors = options.get("n_tumors")
         if n_tumors is not None and int(n_tumors) != 1 and options.get("box") is not None:
-            raise SynthesisInputError(None, "box places one tumor; it cannot be combined with "
-                                      f"n_tumors={n_tumors}", "drop --n-tumors or the box")
-        return super().synthesize(ct, organ_mask, organ=organ, spacing=spacing, seed=seed,
-                                  device=device, **options)
+            raise SynthesisInputError(
+                None,
+                f"box places one tumor; it cannot be combined with n_tumors={n_tumors}",
+                "drop --n-tumors or the box",
+            )
+        return super().synthesize(
+            ct, organ_mask, organ=organ, spacing=spacing, seed=seed, device=device, **options
+        )
 
-    def sample_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *, organ: str,
-                      spacing: tuple[float, float, float], seed: int, single: bool,
-                      **options: Any) -> TumorGenParams:
+    def sample_lesion(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        organ: str,
+        spacing: tuple[float, float, float],
+        seed: int,
+        single: bool,
+        **options: Any,
+    ) -> TumorGenParams:
         """Every draw of one call: size class, patch centre, box size, torch seed."""
         organ_bool = check_inputs(ct, organ_mask, organ, spacing)
         self.check_organ(organ)
@@ -123,24 +161,33 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         diameter = options.pop("diameter_mm", None)
         size = options.pop("size", None)
         if size is not None and size not in SIZES:
-            raise SynthesisInputError(None, f"size must be one of {list(SIZES)}, got {size!r}",
-                                      "pass --size tiny|small|medium|large")
+            raise SynthesisInputError(
+                None,
+                f"size must be one of {list(SIZES)}, got {size!r}",
+                "pass --size tiny|small|medium|large",
+            )
         if diameter is not None and not diameter > 0:
-            raise SynthesisInputError(None, f"diameter_mm must be > 0, got {diameter}",
-                                      "pass a positive --diameter-mm")
+            raise SynthesisInputError(
+                None, f"diameter_mm must be > 0, got {diameter}", "pass a positive --diameter-mm"
+            )
         trained = trained_sizes(cfg)
         if size is not None and size not in trained:
             raise SynthesisInputError(
-                None, f"{self.checkpoint} was trained on {list(trained)} tumors only, not "
-                f"{size!r}", f"pass --size {'|'.join(trained)}, or train TumorGen with "
-                f"`--set sizes=[{', '.join(SIZES)}]` (see docs/synthesis-generative.md)")
+                None,
+                f"{self.checkpoint} was trained on {list(trained)} tumors only, not {size!r}",
+                f"pass --size {'|'.join(trained)}, or train TumorGen with "
+                f"`--set sizes=[{', '.join(SIZES)}]` (see docs/synthesis-generative.md)",
+            )
         if size is None and diameter is None:
             size = trained[int(rng.integers(len(trained)))]
         steps = int(options.pop("steps", None) or cfg["sample_steps"])
         user_box = options.pop("box", None)
         if options:
-            raise SynthesisInputError(None, f"unknown tumorgen options {sorted(options)}",
-                                      "valid: size, diameter_mm, steps, box, n_tumors")
+            raise SynthesisInputError(
+                None,
+                f"unknown tumorgen options {sorted(options)}",
+                "valid: size, diameter_mm, steps, box, n_tumors",
+            )
         p = int(ae_cfg["patch_size"])
         sp = np.asarray(spacing, dtype=float)
         if user_box is not None:
@@ -157,16 +204,28 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         lat = latent_box(np.full(3, (p - 1) / 2.0), half_mm, p)
         torch_seed = int(rng.integers(2**62))
         return TumorGenParams(
-            seed=int(seed), size=size, diameter_mm=diameter,
-            center_voxel=float3(center), box_half_mm=float3(half_mm),
+            seed=int(seed),
+            size=size,
+            diameter_mm=diameter,
+            center_voxel=float3(center),
+            box_half_mm=float3(half_mm),
             latent_box=(int3(lat[0]), int3(lat[1])),
-            patch_size=p, torch_seed=torch_seed,
-            box=None if user_box is None else np.asarray(user_box).tolist(), steps=steps,
-            organ=organ)
+            patch_size=p,
+            torch_seed=torch_seed,
+            box=None if user_box is None else np.asarray(user_box).tolist(),
+            steps=steps,
+            organ=organ,
+        )
 
-    def apply_lesion(self, ct: np.ndarray, organ_mask: np.ndarray, *,
-                     spacing: tuple[float, float, float], params: TumorGenParams,
-                     device: str) -> SynthesisResult:
+    def apply_lesion(
+        self,
+        ct: np.ndarray,
+        organ_mask: np.ndarray,
+        *,
+        spacing: tuple[float, float, float],
+        params: TumorGenParams,
+        device: str,
+    ) -> SynthesisResult:
         """Integrate the flow in ``params``' box and paste; the starting noise comes only from
         ``params.torch_seed``, so the same params give the same volume on one device."""
         t0 = time.perf_counter()
@@ -195,7 +254,13 @@ class TumorGenSynthesizer(CheckpointSynthesizer):
         alpha = ndimage.gaussian_filter(rim.astype(np.float32), 1.0) * rim
         new_ct = paste_difference(ct, grid, alpha * (gen_hu - ct_p))
         tumor = patch_mask_to_input(ct.shape, grid, tumor_p) & organ_bool
-        info = {"device": device, "sampling_steps": params.steps, "sampler": "RFM-Euler",
-                "checkpoint_step": model.step, "model_seconds": t_model,
-                "seconds": time.perf_counter() - t0, "tumor_voxels": int(tumor.sum())}
+        info = {
+            "device": device,
+            "sampling_steps": params.steps,
+            "sampler": "RFM-Euler",
+            "checkpoint_step": model.step,
+            "model_seconds": t_model,
+            "seconds": time.perf_counter() - t0,
+            "tumor_voxels": int(tumor.sum()),
+        }
         return SynthesisResult(new_ct, tumor.astype(np.uint8), params.to_dict(), info)

@@ -41,20 +41,33 @@ def trained_sizes(cfg: dict[str, Any]) -> tuple[str, ...]:
     sizes = tuple(cfg.get("sizes") or ("tiny", "small"))
     unknown = [s for s in sizes if s not in SIZE_RADIUS_MM]
     if unknown or not sizes:
-        raise ConfigError(f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, got "
-                          f"{list(sizes)}; fix --set sizes=[...]")
+        raise ConfigError(
+            f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, got "
+            f"{list(sizes)}; fix --set sizes=[...]"
+        )
     return sizes
 
 
 def make_rflow(cfg: dict[str, Any]) -> RFlowScheduler:
-    return RFlowScheduler(num_train_timesteps=int(cfg["num_train_timesteps"]),
-                          use_discrete_timesteps=False, sample_method="uniform")
+    return RFlowScheduler(
+        num_train_timesteps=int(cfg["num_train_timesteps"]),
+        use_discrete_timesteps=False,
+        sample_method="uniform",
+    )
 
 
-def tumorgen_losses(net: TumorGenNet, ae, scheduler: RFlowScheduler, ssim: SSIMLoss,
-                    x: torch.Tensor, mask: torch.Tensor, box: torch.Tensor, scale: float,
-                    weights: dict[str, float], gen: torch.Generator
-                    ) -> tuple[torch.Tensor, dict[str, float]]:
+def tumorgen_losses(
+    net: TumorGenNet,
+    ae,
+    scheduler: RFlowScheduler,
+    ssim: SSIMLoss,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    box: torch.Tensor,
+    scale: float,
+    weights: dict[str, float],
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """All four loss terms for one batch.
 
     ``x`` (B, 1, P, P, P) in [-1, 1], ``mask`` the full-resolution tumor mask, ``box`` the BA-PMG
@@ -79,10 +92,13 @@ def tumorgen_losses(net: TumorGenNet, ae, scheduler: RFlowScheduler, ssim: SSIML
         _, feats = decode_with_features(ae, z_hat.detach() / scale)
     refined = torch.sigmoid(net.refiner(m_hat.detach(), feats).float())
     l_rec = torch.nn.functional.mse_loss(refined, mask)
-    total = (l_rfm + weights["coarse"] * l_coarse + weights["fine"] * l_fine
-             + weights["rec"] * l_rec)
-    return total, {"rfm": float(l_rfm.detach()), "coarse": float(l_coarse.detach()),
-                   "fine": float(l_fine.detach()), "rec": float(l_rec.detach())}
+    total = l_rfm + weights["coarse"] * l_coarse + weights["fine"] * l_fine + weights["rec"] * l_rec
+    return total, {
+        "rfm": float(l_rfm.detach()),
+        "coarse": float(l_coarse.detach()),
+        "fine": float(l_fine.detach()),
+        "rec": float(l_rec.detach()),
+    }
 
 
 def make_ssim(cfg: dict[str, Any], latent_size: int) -> SSIMLoss:
@@ -93,20 +109,32 @@ def make_ssim(cfg: dict[str, Any], latent_size: int) -> SSIMLoss:
     return SSIMLoss(spatial_dims=3, data_range=8.0, win_size=win)
 
 
-def train_tumorgen(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Path,
-                   out_dir: str | Path, *, device: str = "cpu", progress: bool = True) -> Path:
+def train_tumorgen(
+    cases: list[Case],
+    cfg: dict[str, Any],
+    autoencoder: str | Path,
+    out_dir: str | Path,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
     """Train (or resume) TumorGen for one organ; returns ``out_dir/final.pt``."""
     ae, ae_payload = load_autoencoder(autoencoder, device)
     ae_payload["sha256"] = sha256_file(ae_payload["path"])
     window = ae_payload["config"]["hu_window"]
     patch = int(ae_payload["config"]["patch_size"])
     sizes = trained_sizes(cfg)
-    sampler = PatchSampler(cases, patch, mode="tumor", tumor_source=cfg["tumor_source"],
-                           sizes=sizes, max_cached_cases=int(cfg["data"]["max_cached_cases"]),
-                           cache_dir=Path(out_dir) / CACHE_DIR)
+    sampler = PatchSampler(
+        cases,
+        patch,
+        mode="tumor",
+        tumor_source=cfg["tumor_source"],
+        sizes=sizes,
+        max_cached_cases=int(cfg["data"]["max_cached_cases"]),
+        cache_dir=Path(out_dir) / CACHE_DIR,
+    )
     scale, latent_range = latent_stats(ae, sampler, window, device, int(cfg["seed"]))
-    net = seeded_init(lambda: TumorGenNet(cfg["model"], ae_payload["config"]["model"]),
-                     cfg["seed"])
+    net = seeded_init(lambda: TumorGenNet(cfg["model"], ae_payload["config"]["model"]), cfg["seed"])
     assert isinstance(net, TumorGenNet)
     scheduler = make_rflow(cfg)
     ssim = make_ssim(cfg, patch // 4)
@@ -120,9 +148,14 @@ def train_tumorgen(cases: list[Case], cfg: dict[str, Any], autoencoder: str | Pa
         box = torch.from_numpy(box_np).to(device)
         return tumorgen_losses(net, ae, scheduler, ssim, x, mask, box, scale, weights, gen)
 
-    meta = {"data_hashes": data_hashes(cases), "cases": [c.name for c in cases],
-            "scale_factor": scale, "latent_range": list(latent_range), "sizes": list(sizes),
-            "autoencoder": embedded_autoencoder(ae_payload)}
+    meta = {
+        "data_hashes": data_hashes(cases),
+        "cases": [c.name for c in cases],
+        "scale_factor": scale,
+        "latent_range": list(latent_range),
+        "sizes": list(sizes),
+        "autoencoder": embedded_autoencoder(ae_payload),
+    }
     trainer = Trainer(net, cfg, out_dir, device, meta)
     trainer.resume()
     return trainer.run(step_fn, progress=progress)

@@ -7,12 +7,16 @@ from importlib import resources
 from pathlib import Path
 
 # method -> (file, organ it was trained on)
-DEFAULT_WEIGHTS = {"difftumor": ("difftumor_liver_early_small.pt", "liver"),
-                   "tumorgen": ("tumorgen_liver_small.pt", "liver")}
+DEFAULT_WEIGHTS = {
+    "difftumor": ("difftumor_liver_early_small.pt", "liver"),
+    "tumorgen": ("tumorgen_liver_small.pt", "liver"),
+}
 AUTOENCODER = "autoencoder_small.pt"
 # one checkpoint per DiffTumor stage (the default above is the early one)
-STAGE_WEIGHTS = {("difftumor", "early"): "difftumor_liver_early_small.pt",
-                 ("difftumor", "late"): "difftumor_liver_late_small.pt"}
+STAGE_WEIGHTS = {
+    ("difftumor", "early"): "difftumor_liver_early_small.pt",
+    ("difftumor", "late"): "difftumor_liver_late_small.pt",
+}
 
 
 def _packaged(name: str) -> Path | None:

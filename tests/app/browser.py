@@ -15,9 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 CHROMIUM = os.environ.get("TURINGCT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TURINGCT = [sys.executable, "-c", "import sys; from turingct.cli import main; sys.exit(main())"]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -30,8 +36,10 @@ def browser_missing() -> str | None:
     except ImportError:
         return "playwright is not installed (`pip install playwright`)"
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        return (f"Chromium not found at {CHROMIUM} (`apt-get install -y chromium`, or set "
-                "TURINGCT_CHROMIUM)")
+        return (
+            f"Chromium not found at {CHROMIUM} (`apt-get install -y chromium`, or set "
+            "TURINGCT_CHROMIUM)"
+        )
     return None
 
 
@@ -45,8 +53,7 @@ def free_port() -> int:
 def serve(db_url: str, log_path: Path, timeout_s: float = 60.0) -> Iterator[str]:
     """Run `turingct serve` on a free port; yields the base URL; stops the server after."""
     port = free_port()
-    argv = [*TURINGCT, "serve", "--port", str(port), "--address",
-            "127.0.0.1", "--db", db_url]
+    argv = [*TURINGCT, "serve", "--port", str(port), "--address", "127.0.0.1", "--db", db_url]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -55,10 +62,13 @@ def serve(db_url: str, log_path: Path, timeout_s: float = 60.0) -> Iterator[str]
             deadline = time.monotonic() + timeout_s
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"`turingct serve` exited with {proc.returncode}; see "
-                                       f"{log_path}")
-                with contextlib.suppress(OSError), \
-                        urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    raise RuntimeError(
+                        f"`turingct serve` exited with {proc.returncode}; see {log_path}"
+                    )
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r,
+                ):
                     if r.status == 200:
                         break
                 if time.monotonic() > deadline:

@@ -36,8 +36,7 @@ def app_db(engine, db_url, tmp_path, monkeypatch) -> AppDB:
 def reader_db(engine, db_url, tmp_path, monkeypatch) -> AppDB:
     """As :func:`app_db` with the spec's default reading settings (1 s on screen before an
     answer), for tests where a browser answers like a reader."""
-    return _app_db(engine, db_url, tmp_path, monkeypatch,
-                   spec_dict(confidence=True, reading={}))
+    return _app_db(engine, db_url, tmp_path, monkeypatch, spec_dict(confidence=True, reading={}))
 
 
 def _app_db(engine, db_url, tmp_path, monkeypatch, spec) -> AppDB:
@@ -47,11 +46,11 @@ def _app_db(engine, db_url, tmp_path, monkeypatch, spec) -> AppDB:
 
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "cat")
-        users = {name: create_user(s, name, PASSWORD, role=role)
-                 for name, role in (("ann", "reader"), ("bob", "reader"),
-                                    ("rita", "researcher"))}
-        study = create_study(s, spec, actor=OPERATOR,
-                             export_root=tmp_path / "exp", progress=False)
+        users = {
+            name: create_user(s, name, PASSWORD, role=role)
+            for name, role in (("ann", "reader"), ("bob", "reader"), ("rita", "researcher"))
+        }
+        study = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "exp", progress=False)
         ids = {name: u.id for name, u in users.items()}
         study_id = study.id
     monkeypatch.setenv("TURINGCT_DATABASE_URL", db_url)
@@ -67,8 +66,9 @@ def new_app(db: AppDB, user: str | None = None, role: str = "reader"):
 
     at = AppTest.from_file(str(MAIN), default_timeout=60)
     if user is not None:
-        at.session_state[LOGIN_KEY] = Login(db.users[user], user, role, now(),
-                                            login_token(db, user))
+        at.session_state[LOGIN_KEY] = Login(
+            db.users[user], user, role, now(), login_token(db, user)
+        )
     return at
 
 
@@ -91,8 +91,18 @@ def shown(markdown: str) -> str:
 def texts(at) -> str:
     """Everything the page shows as text (markdown, titles, alerts, captions), one string."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning",
-                 "info", "success", "text"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "error",
+        "warning",
+        "info",
+        "success",
+        "text",
+    ):
         parts += [shown(getattr(e, "value", "")) for e in getattr(at, kind)]
     return "\n".join(parts)
 

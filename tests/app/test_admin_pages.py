@@ -13,8 +13,14 @@ import yaml
 from tests.app.conftest import button, delivered, download, new_app, shown, texts  # noqa: F401
 from tests.studies._catalog import spec_dict
 
-PAGES = {"studies": "Studies", "readers": "Readers and invites", "progress": "Reader progress",
-         "datasets": "Datasets", "synthesis": "Synthesis batches", "dashboard": "Dashboard"}
+PAGES = {
+    "studies": "Studies",
+    "readers": "Readers and invites",
+    "progress": "Reader progress",
+    "datasets": "Datasets",
+    "synthesis": "Synthesis batches",
+    "dashboard": "Dashboard",
+}
 
 
 def _page(db, name, user="rita", role="researcher"):
@@ -83,8 +89,10 @@ def test_readers_page_lists_accounts_and_invites_and_assigns(app_db):
     token = link.split("invite=", 1)[1]
     with session_scope(app_db.engine) as s:
         assert redeem_invite(s, token, "dave's passphrase").username == "dave"
-        assert authenticate(s, "dave", "dave's passphrase").id == s.query(User).filter_by(
-            username="dave").one().id
+        assert (
+            authenticate(s, "dave", "dave's passphrase").id
+            == s.query(User).filter_by(username="dave").one().id
+        )
     assert _users_table(_page(app_db, "readers")).loc["dave", "has_password"]
 
 
@@ -136,10 +144,18 @@ def _add_job(db, **fields):
     from db.models import JobStatus, SynthesisJob
     from db.session import session_scope
 
-    values = {"method": "handcrafted", "organ": "liver", "seed": 5, "out_dir": "/data/out",
-              "n_total": 10, "n_done": 3, "n_failed": 1, "status": JobStatus.RUNNING,
-              "config": {"device": "cpu"},
-              "errors": [{"item": 4, "case": "case_004", "error": "organ mask is empty"}]}
+    values = {
+        "method": "handcrafted",
+        "organ": "liver",
+        "seed": 5,
+        "out_dir": "/data/out",
+        "n_total": 10,
+        "n_done": 3,
+        "n_failed": 1,
+        "status": JobStatus.RUNNING,
+        "config": {"device": "cpu"},
+        "errors": [{"item": 4, "case": "case_004", "error": "organ mask is empty"}],
+    }
     values.update(fields)
     with session_scope(db.engine) as s:
         s.add(SynthesisJob(**values))
@@ -159,7 +175,8 @@ def test_synthesis_page_shows_a_running_jobs_progress_and_errors(app_db):
     assert jobs.loc[1, "status"] == "done" and jobs.loc[1, "progress"] == 1.0
     (failures,) = [d.value for d in at.dataframe if "error" in d.value.columns]
     assert failures.to_dict("records") == [
-        {"item": 4, "case": "case_004", "error": "organ mask is empty"}]
+        {"item": 4, "case": "case_004", "error": "organ mask is empty"}
+    ]
 
 
 def test_job_rows_and_datasets_come_from_the_service(app_db):
@@ -177,24 +194,56 @@ def test_batch_command_matches_the_cli(tmp_path):
     from app import jobs
     from turingct.cli import build_parser
 
-    argv = jobs.batch_command(method="handcrafted", organ="kidney", dataset="phantoms", count=3,
-                              size="small", device="cpu", seed=9, out_dir=tmp_path / "o",
-                              database_url="sqlite:///x.db")
+    argv = jobs.batch_command(
+        method="handcrafted",
+        organ="kidney",
+        dataset="phantoms",
+        count=3,
+        size="small",
+        device="cpu",
+        seed=9,
+        out_dir=tmp_path / "o",
+        database_url="sqlite:///x.db",
+    )
     args = build_parser().parse_args(argv[3:])  # after `python -c "...main()"`
     assert (args.method, args.organ, args.dataset, args.n, args.seed, args.size) == (
-        "handcrafted", "kidney", "phantoms", 3, 9, "small")
+        "handcrafted",
+        "kidney",
+        "phantoms",
+        3,
+        9,
+        "small",
+    )
     assert args.from_catalog and args.device == "cpu" and args.out == str(tmp_path / "o")
     with pytest.raises(jobs.LaunchError, match="tumor size must be one of"):
-        jobs.batch_command(method="handcrafted", organ="liver", dataset="d", count=1,
-                           size="huge", device="cpu", seed=0, out_dir=tmp_path,
-                           database_url="sqlite://")
+        jobs.batch_command(
+            method="handcrafted",
+            organ="liver",
+            dataset="d",
+            count=1,
+            size="huge",
+            device="cpu",
+            seed=0,
+            out_dir=tmp_path,
+            database_url="sqlite://",
+        )
     with pytest.raises(jobs.LaunchError, match="method must be one of"):
-        jobs.batch_command(method="nope", organ="liver", dataset="d", count=1, size="small",
-                           device="cpu", seed=0, out_dir=tmp_path, database_url="sqlite://")
+        jobs.batch_command(
+            method="nope",
+            organ="liver",
+            dataset="d",
+            count=1,
+            size="small",
+            device="cpu",
+            seed=0,
+            out_dir=tmp_path,
+            database_url="sqlite://",
+        )
 
 
-def test_studies_page_warns_when_the_blinding_audit_is_not_near_chance(engine, db_url, tmp_path,
-                                                                        monkeypatch):
+def test_studies_page_warns_when_the_blinding_audit_is_not_near_chance(
+    engine, db_url, tmp_path, monkeypatch
+):
     """Synthetic arm from a quieter 'scanner' (noise 5 vs 20 HU): the audit separates the
     arms without looking at the tumor and the researcher sees a warning, not a success."""
     from db.session import session_scope
@@ -203,8 +252,7 @@ def test_studies_page_warns_when_the_blinding_audit_is_not_near_chance(engine, d
     from tests.studies._catalog import build_catalog
 
     with session_scope(engine) as s:
-        build_catalog(s, tmp_path / "cat", n_real=8, n_synthetic=8,
-                      synthetic_opts={"noise": 5.0})
+        build_catalog(s, tmp_path / "cat", n_real=8, n_synthetic=8, synthetic_opts={"noise": 5.0})
         rita = create_user(s, "rita", "correct horse battery", role="researcher").id
     monkeypatch.setenv("TURINGCT_DATABASE_URL", db_url)
     monkeypatch.setenv("TURINGCT_DATA_DIR", str(tmp_path / "data"))
@@ -242,10 +290,9 @@ def test_synthesis_form_launches_the_batch_command(app_db, monkeypatch):
     button(at, "Launch").click()
     at.run()
     assert not at.error, [e.value for e in at.error]
-    (argv, kwargs), = started
+    ((argv, kwargs),) = started
     args = build_parser().parse_args(argv[3:])
-    assert (args.organ, args.n, args.dataset, args.from_catalog) == ("kidney", 3, "phantoms",
-                                                                       True)
+    assert (args.organ, args.n, args.dataset, args.from_catalog) == ("kidney", 3, "phantoms", True)
     assert kwargs["start_new_session"]  # outlives the Streamlit session
     assert args.db == app_db.url
     assert "Batch started (process 4242)" in texts(at)

@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 _missing = browser.browser_missing()
 if _missing:
-    pytestmark.append(pytest.mark.skip(reason=f"browser test needs Chromium and Playwright: "
-                                              f"{_missing}"))
+    pytestmark.append(
+        pytest.mark.skip(reason=f"browser test needs Chromium and Playwright: {_missing}")
+    )
 
 
 # Per plane: slice label and the pixel variance of its canvas (0 for a blank canvas).
@@ -47,8 +48,13 @@ def careful_db(engine, db_url, tmp_path, monkeypatch):
     from tests.app.conftest import _app_db
     from tests.studies._catalog import spec_dict
 
-    return _app_db(engine, db_url, tmp_path, monkeypatch,
-                   spec_dict(confidence=True, reading={"min_seconds_on_case": 3}))
+    return _app_db(
+        engine,
+        db_url,
+        tmp_path,
+        monkeypatch,
+        spec_dict(confidence=True, reading={"min_seconds_on_case": 3}),
+    )
 
 
 def _case_heading(page, k: int, n: int = 6):
@@ -59,8 +65,11 @@ def _viewer(page):
     """The page once the viewer has drawn a volume newer than the one :func:`_mark_shown` saw
     (the components-v2 element stays for every case; ``tctViewer.loads`` counts the volumes
     decoded and drawn)."""
-    page.wait_for_function("""() => window.tctViewer && tctViewer.loads > 0 &&
-                                     tctViewer.loads !== window.__shown""", timeout=30_000)
+    page.wait_for_function(
+        """() => window.tctViewer && tctViewer.loads > 0 &&
+                                     tctViewer.loads !== window.__shown""",
+        timeout=30_000,
+    )
     return page
 
 
@@ -76,9 +85,11 @@ def _ready_to_vote(page):
     """Wait until the vote buttons are enabled (the case was on screen for 1 s)."""
     page.wait_for_function(_ARMED, timeout=30_000)
     _vote_button(page, "Real").wait_for(state="visible")
-    page.wait_for_function("() => [...tctViewer.views[0].canvas.getRootNode()"
-                           ".querySelectorAll('button.choice')].every(b => !b.disabled)",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => [...tctViewer.views[0].canvas.getRootNode()"
+        ".querySelectorAll('button.choice')].every(b => !b.disabled)",
+        timeout=10_000,
+    )
 
 
 def _watch_websocket(page) -> list:
@@ -136,15 +147,18 @@ def _answers(db):
     from db.session import session_scope
 
     with session_scope(db.engine) as s:
-        return s.execute(select(Answer.value, Answer.seconds_on_case, Answer.confidence)
-                         .order_by(Answer.id)).all()
+        return s.execute(
+            select(Answer.value, Answer.seconds_on_case, Answer.confidence).order_by(Answer.id)
+        ).all()
 
 
 def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
     art = browser.ARTIFACTS
     art.mkdir(exist_ok=True)
-    with browser.serve(reader_db.url, art / "e2e-server.log") as base, \
-            browser.chromium_page() as page:
+    with (
+        browser.serve(reader_db.url, art / "e2e-server.log") as base,
+        browser.chromium_page() as page,
+    ):
         sent = _watch_websocket(page)
         browser.log_in(page, base, "ann", PASSWORD)
         page.get_by_role("button", name="Start").click()
@@ -191,9 +205,12 @@ def test_reader_answers_three_cases_reloads_and_resumes(reader_db, tmp_path):
     assert values == ["real", "synthetic", "unsure"]
     assert _answers(reader_db)[0].confidence == 4
     out = tmp_path / "answers.csv"
-    done = subprocess.run([*browser.TURINGCT, "study", "results", "t1",
-                           "--out", str(out), "--db", reader_db.url],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*browser.TURINGCT, "study", "results", "t1", "--out", str(out), "--db", reader_db.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(out.open()))
     assert [r["reader"] for r in rows] == ["ann"] * 3
@@ -213,8 +230,10 @@ def test_double_click_and_double_key_record_one_answer_each(careful_db):
 
     art = browser.ARTIFACTS
     art.mkdir(exist_ok=True)
-    with browser.serve(careful_db.url, art / "e2e-double-server.log") as base, \
-            browser.chromium_page() as page:
+    with (
+        browser.serve(careful_db.url, art / "e2e-double-server.log") as base,
+        browser.chromium_page() as page,
+    ):
         browser.log_in(page, base, "ann", PASSWORD)
         page.get_by_role("button", name="Start").click()
         _case_heading(page, 1)
@@ -225,7 +244,7 @@ def test_double_click_and_double_key_record_one_answer_each(careful_db):
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.click(x, y)
         page.wait_for_timeout(200)
-        page.mouse.click(x, y)             # the second click of a double click
+        page.mouse.click(x, y)  # the second click of a double click
         _case_heading(page, 2)
         _viewer(page)
         page.wait_for_timeout(1500)
@@ -274,8 +293,10 @@ def test_time_logged_out_does_not_count(reader_db):
 
     art = browser.ARTIFACTS
     art.mkdir(exist_ok=True)
-    with browser.serve(reader_db.url, art / "e2e-logout-server.log") as base, \
-            browser.chromium_page() as page:
+    with (
+        browser.serve(reader_db.url, art / "e2e-logout-server.log") as base,
+        browser.chromium_page() as page,
+    ):
         browser.log_in(page, base, "ann", PASSWORD)
         t0 = time.monotonic()
         page.get_by_role("button", name="Start").click()
@@ -284,9 +305,9 @@ def test_time_logged_out_does_not_count(reader_db):
         _ready_to_vote(page)
         page.get_by_role("button", name="Log out").click()
         page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
-        page.wait_for_timeout(6000)                       # logged out: must not count
+        page.wait_for_timeout(6000)  # logged out: must not count
         browser.log_in(page, base, "ann", PASSWORD)
-        page.get_by_role("button", name="Start").click()   # nothing answered yet
+        page.get_by_role("button", name="Start").click()  # nothing answered yet
         _case_heading(page, 1)
         _viewer(page)
         _ready_to_vote(page)

@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 _missing = browser.browser_missing()
 if _missing:
-    pytestmark.append(pytest.mark.skip(reason=f"browser test needs Chromium and Playwright: "
-                                              f"{_missing}"))
+    pytestmark.append(
+        pytest.mark.skip(reason=f"browser test needs Chromium and Playwright: {_missing}")
+    )
 
 ADMIN_PASSWORD = "admin password 1"
 
@@ -77,8 +78,12 @@ def _untimed(message: str) -> str:
 
 
 def _invite(db_url: str, username: str) -> str:
-    done = subprocess.run([*browser.TURINGCT, "reader", "invite", "--username", username,
-                           "--db", db_url], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*browser.TURINGCT, "reader", "invite", "--username", username, "--db", db_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return re.search(r"\?invite=(\S+)", done.stdout).group(1)
 
@@ -101,12 +106,18 @@ def test_attacker_paths_are_closed(app_db, tmp_path, monkeypatch):
     art = browser.ARTIFACTS
     art.mkdir(exist_ok=True)
     requests: list[str] = []
-    with browser.serve(app_db.url, art / "security-server.log") as base, \
-            browser.chromium_page() as page:
+    with (
+        browser.serve(app_db.url, art / "security-server.log") as base,
+        browser.chromium_page() as page,
+    ):
         _record_requests(page, requests)
         frames: list[bytes] = []
-        page.on("websocket", lambda ws: ws.on(
-            "framereceived", lambda f: frames.append(f if isinstance(f, bytes) else f.encode())))
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived", lambda f: frames.append(f if isinstance(f, bytes) else f.encode())
+            ),
+        )
         port = base.rsplit(":", 1)[1]
 
         # 7. the metrics endpoint (no Streamlit setting turns it off) is not served
@@ -177,8 +188,10 @@ def test_attacker_paths_are_closed(app_db, tmp_path, monkeypatch):
         attacker = browser_.new_context(extra_http_headers={"X-Real-IP": "203.0.113.7"})
         apage = attacker.new_page()
         _record_requests(apage, requests)
-        answers = {name: [_untimed(_login_answer(apage, base, name, "wrong guess"))
-                          for _ in range(6)] for name in ("ann", "nobody")}
+        answers = {
+            name: [_untimed(_login_answer(apage, base, name, "wrong guess")) for _ in range(6)]
+            for name in ("ann", "nobody")
+        }
         assert answers["ann"] == answers["nobody"], answers
         assert answers["ann"][:5] == ["Wrong username or password."] * 5
         assert answers["ann"][5].startswith("Too many failed logins; try again in 5 minutes")
@@ -214,6 +227,13 @@ def test_attacker_paths_are_closed(app_db, tmp_path, monkeypatch):
     with session_scope(app_db.engine) as s:
         assert s.scalar(select(func.count()).select_from(Answer)) == 0
     # 7. nothing left the machine (page icon and fonts are local)
-    outside = [u for u in requests if not re.match(r"^(http://127\.0\.0\.1|ws://127\.0\.0\.1|"
-                                                   r"blob:|data:|about:)", u)]
+    outside = [
+        u
+        for u in requests
+        if not re.match(
+            r"^(http://127\.0\.0\.1|ws://127\.0\.0\.1|"
+            r"blob:|data:|about:)",
+            u,
+        )
+    ]
     assert outside == []

@@ -51,32 +51,75 @@ def _store_results(db) -> dict[str, pd.DataFrame]:
     from evaluation.radiomics import summarize_svm
     from evaluation.store import store_result
 
-    fid = {m: pd.DataFrame({"plane": ["axial", "coronal", "sagittal", "average"],
-                            "fid": [v, v + 1.0, v + 2.0, v + 1.0],
-                            "extractor": "random-conv-v1"})
-           for m, v in (("handcrafted", 3.0), ("pixel2cancer", 7.5))}
-    seg = pd.DataFrame({"case": ["a", "b", "c"], "dsc": [0.8, 0.6, 0.9],
-                        "nsd": [0.85, 0.7, 0.95]})
-    frd = pd.DataFrame({"organ": ["all"], "frd": [2.3], "d2": [9.97], "n_features": [40],
-                        "n_real": [3], "n_synthetic": [3]})
-    splits = pd.DataFrame({"split": [0, 1, 2], "train_precision": [0.9, 0.8, 1.0],
-                           "train_recall": [0.9, 0.7, 1.0], "test_precision": [0.5, 0.6, 0.4],
-                           "test_recall": [0.4, 0.6, 0.5]})
-    tsne = pd.DataFrame({"organ": ["liver", "liver", "kidney", "kidney"],
-                         "arm": ["real", "synthetic", "real", "synthetic"],
-                         "tsne_1": [0.0, 1.0, 5.0, 6.0], "tsne_2": [0.0, 1.0, 5.0, 6.5]})
+    fid = {
+        m: pd.DataFrame(
+            {
+                "plane": ["axial", "coronal", "sagittal", "average"],
+                "fid": [v, v + 1.0, v + 2.0, v + 1.0],
+                "extractor": "random-conv-v1",
+            }
+        )
+        for m, v in (("handcrafted", 3.0), ("pixel2cancer", 7.5))
+    }
+    seg = pd.DataFrame({"case": ["a", "b", "c"], "dsc": [0.8, 0.6, 0.9], "nsd": [0.85, 0.7, 0.95]})
+    frd = pd.DataFrame(
+        {
+            "organ": ["all"],
+            "frd": [2.3],
+            "d2": [9.97],
+            "n_features": [40],
+            "n_real": [3],
+            "n_synthetic": [3],
+        }
+    )
+    splits = pd.DataFrame(
+        {
+            "split": [0, 1, 2],
+            "train_precision": [0.9, 0.8, 1.0],
+            "train_recall": [0.9, 0.7, 1.0],
+            "test_precision": [0.5, 0.6, 0.4],
+            "test_recall": [0.4, 0.6, 0.5],
+        }
+    )
+    tsne = pd.DataFrame(
+        {
+            "organ": ["liver", "liver", "kidney", "kidney"],
+            "arm": ["real", "synthetic", "real", "synthetic"],
+            "tsne_1": [0.0, 1.0, 5.0, 6.0],
+            "tsne_2": [0.0, 1.0, 5.0, 6.5],
+        }
+    )
     with session_scope(db.engine) as s:
         for method, table in fid.items():
-            store_result(s, "fid", f"FID random-conv-v1 {method}", tables={"fid": table},
-                         params={"extractor": "random-conv-v1", "method": method}, study="t1")
-        store_result(s, "seg", "DSC/NSD handcrafted", tables={"seg": seg},
-                     params={"tolerance_mm": 2.0}, study="t1")
+            store_result(
+                s,
+                "fid",
+                f"FID random-conv-v1 {method}",
+                tables={"fid": table},
+                params={"extractor": "random-conv-v1", "method": method},
+                study="t1",
+            )
+        store_result(
+            s,
+            "seg",
+            "DSC/NSD handcrafted",
+            tables={"seg": seg},
+            params={"tolerance_mm": 2.0},
+            study="t1",
+        )
         store_result(s, "frd", "FRD", tables={"frd": frd}, study="t1")
-        store_result(s, "radiomics", "radiomics organ origin", params={"seed": 4},
-                     tables={"svm_summary": summarize_svm(splits), "tsne": tsne}, study="t1")
+        store_result(
+            s,
+            "radiomics",
+            "radiomics organ origin",
+            params={"seed": 4},
+            tables={"svm_summary": summarize_svm(splits), "tsne": tsne},
+            study="t1",
+        )
         # a result of another study (none attached to a study here) must not show up
-        store_result(s, "seg", "unrelated", tables={"seg": seg.assign(dsc=0.1)},
-                     params={"tolerance_mm": 5.0})
+        store_result(
+            s, "seg", "unrelated", tables={"seg": seg.assign(dsc=0.1)}, params={"tolerance_mm": 5.0}
+        )
     return {"fid_handcrafted": fid["handcrafted"], "fid_pixel2cancer": fid["pixel2cancer"]}
 
 
@@ -89,19 +132,22 @@ def test_dashboard_draws_reader_metrics_and_says_how_to_get_model_metrics(answer
     table = _figures(at)[0]["data"][0]["cells"]["values"]
     assert {"ann", "bob"} <= set(table[0])
     shown = texts(at)
-    for command in ("turingct evaluate fid --real REAL_DIR --synthetic SYNTHETIC_DIR --store "
-                    "--for-study t1",
-                    "turingct evaluate frd --cases cases.csv --store --for-study t1",
-                    "turingct evaluate seg --pred PRED_DIR --truth TRUTH_DIR --tolerance-mm 2 "
-                    "--store --for-study t1",
-                    "turingct evaluate radiomics --study t1 --out-dir radiomics --store",
-                    "turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD "
-                    "... --organ ORGAN --store --for-study t1"):
+    for command in (
+        "turingct evaluate fid --real REAL_DIR --synthetic SYNTHETIC_DIR --store --for-study t1",
+        "turingct evaluate frd --cases cases.csv --store --for-study t1",
+        "turingct evaluate seg --pred PRED_DIR --truth TRUTH_DIR --tolerance-mm 2 "
+        "--store --for-study t1",
+        "turingct evaluate radiomics --study t1 --out-dir radiomics --store",
+        "turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD "
+        "... --organ ORGAN --store --for-study t1",
+    ):
         assert command in shown
     # both answered the same 4 cases, only one synthetic: not an MRMC design yet, and the page
     # says why
-    assert "MRMC analysis not available: modality 'handcrafted' has 3 positive and 1 negative " \
-           "cases" in [i.value for i in at.info]
+    assert (
+        "MRMC analysis not available: modality 'handcrafted' has 3 positive and 1 negative "
+        "cases" in [i.value for i in at.info]
+    )
     assert len(at.info) == 6  # + the machine Turing test hint (none stored)
 
 
@@ -121,15 +167,17 @@ def test_dashboard_shows_stored_fid_seg_frd_and_radiomics(answered):
     at = _dashboard(answered)
     # every stored kind is drawn; only MRMC (not a crossed design here) and the machine
     # Turing test (none stored here) have a hint
-    missing = [i.value for i in at.info if not i.value.startswith("MRMC analysis")
-               and "evaluate realism" not in i.value]
+    missing = [
+        i.value
+        for i in at.info
+        if not i.value.startswith("MRMC analysis") and "evaluate realism" not in i.value
+    ]
     assert not missing, missing
     figs = {_title(f).split(",")[0].split(" (")[0].split(" of ")[0]: f for f in _figures(at)}
     fid = figs["FID per plane"]
     assert "random-conv-v1" in _title(fid)
     bars = {t["name"]: _values(t["y"]) for t in fid["data"]}
-    assert bars == {m: stored[f"fid_{m}"]["fid"].tolist()
-                    for m in ("handcrafted", "pixel2cancer")}
+    assert bars == {m: stored[f"fid_{m}"]["fid"].tolist() for m in ("handcrafted", "pixel2cancer")}
     seg = figs["Segmentation DSC / NSD"]
     assert "NSD tolerance 2 mm" in _title(seg)
     boxes = {t["name"]: _values(t["y"]) for t in seg["data"]}
@@ -138,10 +186,16 @@ def test_dashboard_shows_stored_fid_seg_frd_and_radiomics(answered):
     assert boxes["NSD"] == pytest.approx([85.0, 70.0, 95.0])
     tsne = figs["t-SNE"]
     assert sorted(t["name"] for t in tsne["data"]) == [
-        "kidney (real)", "kidney (synthetic)", "liver (real)", "liver (synthetic)"]
+        "kidney (real)",
+        "kidney (synthetic)",
+        "liver (real)",
+        "liver (synthetic)",
+    ]
     svm = figs["Organ origin: SVM on radiomics vs readers"]
     precision = next(t for t in svm["data"] if t["name"] == "precision")
-    assert _values(precision["y"]) == pytest.approx([90.0, 50.0])  # mean train / test over the splits
+    assert _values(precision["y"]) == pytest.approx(
+        [90.0, 50.0]
+    )  # mean train / test over the splits
     (frd,) = [d.value for d in at.dataframe if "frd" in d.value.columns]
     assert frd["frd"].tolist() == [2.3]
 
@@ -157,12 +211,17 @@ def test_dashboard_report_download_is_the_study_report(answered, delivered):  # 
     assert file_name == "t1-report.html"
     html = content.decode()  # what the browser receives on click
     assert html.startswith("<!DOCTYPE html>") and "Study report: t1" in html
-    for part in ("reader_table", "unblinding_key", "fid_FID_random-conv-v1_handcrafted_fid",
-                 "radiomics_radiomics_organ_origin_svm_summary"):
+    for part in (
+        "reader_table",
+        "unblinding_key",
+        "fid_FID_random-conv-v1_handcrafted_fid",
+        "radiomics_radiomics_organ_origin_svm_summary",
+    ):
         assert f"<h3>{part}</h3>" in html
     with pytest.raises(AccessDenied):  # the deferred build re-checks the role by user id
-        admin_ui.staff_call_by_id(answered.users["ann"], dashboard_ui.report_html,
-                                  answered.study_id)
+        admin_ui.staff_call_by_id(
+            answered.users["ann"], dashboard_ui.report_html, answered.study_id
+        )
 
 
 def test_dashboard_of_a_study_without_answers_says_why(app_db):

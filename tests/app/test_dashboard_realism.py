@@ -16,19 +16,40 @@ from tests.app.test_dashboard import _dashboard, _figures, _title
 
 
 def _table(method: str, auc: float, organ: str = "liver") -> pd.DataFrame:
-    return pd.DataFrame({"method": [method] * 2, "organ": organ,
-                         "discriminator": ["radiomics-logreg", "cnn"], "auc": [auc, auc - 0.1],
-                         "auc_ci_low": [auc - 0.2, auc - 0.3], "auc_ci_high": [auc + 0.1, auc],
-                         "p_value": [0.01, float("nan")], "n_real": 9, "n_synthetic": 9,
-                         "n_volumes": 3, "n_folds": 3, "frd": 4.2, "frd_n_features": 180})
+    return pd.DataFrame(
+        {
+            "method": [method] * 2,
+            "organ": organ,
+            "discriminator": ["radiomics-logreg", "cnn"],
+            "auc": [auc, auc - 0.1],
+            "auc_ci_low": [auc - 0.2, auc - 0.3],
+            "auc_ci_high": [auc + 0.1, auc],
+            "p_value": [0.01, float("nan")],
+            "n_real": 9,
+            "n_synthetic": 9,
+            "n_volumes": 3,
+            "n_folds": 3,
+            "frd": 4.2,
+            "frd_n_features": 180,
+        }
+    )
 
 
 def _features(method: str) -> pd.DataFrame:
-    return pd.DataFrame({"method": method, "organ": "liver", "rank": [1, 2],
-                         "feature": ["original_firstorder_Mean", "original_glcm_Idm"],
-                         "region": ["tumor", "rim"], "auc": [0.95, 0.1],
-                         "higher_in": ["real", "synthetic"], "median_real": [80.0, 0.3],
-                         "median_synthetic": [40.0, 0.6], "p_mannwhitney": [0.001, 0.004]})
+    return pd.DataFrame(
+        {
+            "method": method,
+            "organ": "liver",
+            "rank": [1, 2],
+            "feature": ["original_firstorder_Mean", "original_glcm_Idm"],
+            "region": ["tumor", "rim"],
+            "auc": [0.95, 0.1],
+            "higher_in": ["real", "synthetic"],
+            "median_real": [80.0, 0.3],
+            "median_synthetic": [40.0, 0.6],
+            "p_mannwhitney": [0.001, 0.004],
+        }
+    )
 
 
 def _store(db) -> None:
@@ -37,19 +58,30 @@ def _store(db) -> None:
 
     with session_scope(db.engine) as s:
         for name, method, organ, study in (
-                ("machine Turing test liver: pixel2cancer", "pixel2cancer", "liver", "t1"),
-                ("machine Turing test liver: handcrafted", "handcrafted", "liver", None),
-                ("machine Turing test kidney: handcrafted", "handcrafted", "kidney", None)):
-            store_result(s, "realism", name, study=study, params={"organ": organ},
-                         tables={"realism": _table(method, 0.8, organ),
-                                 "realism_features": _features(method)},
-                         conventions={"chance": "AUC 0.5; lower is more realistic"})
+            ("machine Turing test liver: pixel2cancer", "pixel2cancer", "liver", "t1"),
+            ("machine Turing test liver: handcrafted", "handcrafted", "liver", None),
+            ("machine Turing test kidney: handcrafted", "handcrafted", "kidney", None),
+        ):
+            store_result(
+                s,
+                "realism",
+                name,
+                study=study,
+                params={"organ": organ},
+                tables={
+                    "realism": _table(method, 0.8, organ),
+                    "realism_features": _features(method),
+                },
+                conventions={"chance": "AUC 0.5; lower is more realistic"},
+            )
 
 
 def test_dashboard_without_realism_says_how_to_run_it(app_db):
     at = _dashboard(app_db)
-    assert ("turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD ... "
-            "--organ ORGAN --store --for-study t1") in texts(at)
+    assert (
+        "turingct evaluate realism --real DATASET_OR_DIR --synthetic DIR_OR_METHOD ... "
+        "--organ ORGAN --store --for-study t1"
+    ) in texts(at)
 
 
 def test_dashboard_shows_the_study_and_organ_realism_results(app_db):

@@ -30,8 +30,16 @@ def _answers(db, username="ann"):
     from db.session import session_scope
 
     with session_scope(db.engine) as s:
-        return s.execute(select(Answer).join(User, Answer.reader_id == User.id)
-                         .where(User.username == username).order_by(Answer.id)).scalars().all()
+        return (
+            s.execute(
+                select(Answer)
+                .join(User, Answer.reader_id == User.id)
+                .where(User.username == username)
+                .order_by(Answer.id)
+            )
+            .scalars()
+            .all()
+        )
 
 
 def _answer(db, username, n, value="unsure"):
@@ -73,12 +81,16 @@ def test_reading_page_asks_the_question_and_shows_the_case(app_db):
     from db.session import session_scope
 
     with session_scope(app_db.engine) as s:
-        assert s.scalar(select(func.count(AnswerEvent.id))
-                        .where(AnswerEvent.event == "displayed")) == 1
+        assert (
+            s.scalar(select(func.count(AnswerEvent.id)).where(AnswerEvent.event == "displayed"))
+            == 1
+        )
     at.run()  # a rerun (any widget) is not a new display
     with session_scope(app_db.engine) as s:
-        assert s.scalar(select(func.count(AnswerEvent.id))
-                        .where(AnswerEvent.event == "displayed")) == 1
+        assert (
+            s.scalar(select(func.count(AnswerEvent.id)).where(AnswerEvent.event == "displayed"))
+            == 1
+        )
 
 
 def test_organ_origin_question_names_the_organs():
@@ -86,9 +98,10 @@ def test_organ_origin_question_names_the_organs():
 
     from app.reading_ui import question_text
 
-    view = SimpleNamespace(design="organ_origin", choices=(("Liver", "liver"),
-                                                           ("Kidney", "kidney"),
-                                                           ("Unsure", "unsure")))
+    view = SimpleNamespace(
+        design="organ_origin",
+        choices=(("Liver", "liver"), ("Kidney", "kidney"), ("Unsure", "unsure")),
+    )
     assert question_text(view) == "Which organ does this tumor come from: liver, kidney?"
 
 
@@ -141,13 +154,15 @@ def test_closed_study_says_so_once_and_my_studies_marks_it(app_db):
     assert [t.value for t in at.title] == ["Study closed"]
     assert [w.value for w in at.warning] == [
         "This study is closed; your answer was not recorded. Your 2 earlier answers of 6 "
-        "cases are saved."]
+        "cases are saved."
+    ]
     assert not at.success and not at.error and not at.get("bidi_component")
     assert "Thank you" not in texts(at)
     again = _reading(app_db)  # opened later: closed, nothing was refused
     assert [w.value for w in again.warning] == [
         "This study is closed; answers can no longer be recorded. Your 2 earlier answers of 6 "
-        "cases are saved."]
+        "cases are saved."
+    ]
     home = new_app(app_db, "ann").run()
     assert "t1 (closed)" in [shown(h.value) for h in home.subheader]
     assert any("Closed by the study organiser" in i.value for i in home.info)
@@ -155,8 +170,14 @@ def test_closed_study_says_so_once_and_my_studies_marks_it(app_db):
     assert not home.success  # not "Finished"
 
 
-RESEARCH_PAGES = ["pages_/studies.py", "pages_/readers.py", "pages_/progress.py",
-                  "pages_/datasets.py", "pages_/synthesis.py", "pages_/dashboard.py"]
+RESEARCH_PAGES = [
+    "pages_/studies.py",
+    "pages_/readers.py",
+    "pages_/progress.py",
+    "pages_/datasets.py",
+    "pages_/synthesis.py",
+    "pages_/dashboard.py",
+]
 
 
 @pytest.mark.parametrize("page", RESEARCH_PAGES)
@@ -168,8 +189,11 @@ def test_reader_cannot_switch_to_researcher_pages(app_db, page):
 
 def test_reader_navigation_lists_only_reader_pages(app_db):
     at = new_app(app_db, "ann").run()
-    scripts = {str(info["script_path"]).rsplit("/", 1)[-1]
-               for info in at._registered_pages.values() if info.get("script_path")}
+    scripts = {
+        str(info["script_path"]).rsplit("/", 1)[-1]
+        for info in at._registered_pages.values()
+        if info.get("script_path")
+    }
     assert scripts == {"my_studies.py", "reading.py"}
 
 
@@ -181,11 +205,13 @@ def test_researcher_page_refuses_a_reader_even_when_run_directly(app_db, page):
     from tests.app.conftest import MAIN, login_token
 
     at = AppTest.from_file(str(MAIN.parent / page), default_timeout=60)
-    at.session_state[LOGIN_KEY] = Login(app_db.users["ann"], "ann", "reader", now(),
-                                        login_token(app_db, "ann"))
+    at.session_state[LOGIN_KEY] = Login(
+        app_db.users["ann"], "ann", "reader", now(), login_token(app_db, "ann")
+    )
     at.run()
     assert [e.value for e in at.error] == [
-        "Access denied: this page is only for researcher / admin accounts."]
+        "Access denied: this page is only for researcher / admin accounts."
+    ]
     assert not at.dataframe and not at.button
 
 
@@ -217,16 +243,56 @@ def _vote_script():
     assert slice_viewer.COMPONENT_KEY
 
 
-@pytest.mark.parametrize(("vote", "logged_in", "recorded", "message"), [
-    ({"value": "synthetic", "confidence": 5, "width": 380, "level": 45, "visible_s": 6.5,
-      "ballot": 1}, True, True, "Answer recorded."),
-    ({"value": "synthetic", "confidence": None, "width": 380, "level": 45, "visible_s": 6.5,
-      "ballot": 0}, True, False, "no longer on screen"),          # an earlier ballot
-    ({"value": "maybe", "width": 380, "level": 45, "visible_s": 6.5, "ballot": 1}, True, False,
-     "answer must be one of"),
-    ({"value": "real", "confidence": None, "width": 380, "level": 45, "visible_s": 6.5,
-      "ballot": 1}, False, False, "no longer logged in"),         # logged out in between
-])
+@pytest.mark.parametrize(
+    ("vote", "logged_in", "recorded", "message"),
+    [
+        (
+            {
+                "value": "synthetic",
+                "confidence": 5,
+                "width": 380,
+                "level": 45,
+                "visible_s": 6.5,
+                "ballot": 1,
+            },
+            True,
+            True,
+            "Answer recorded.",
+        ),
+        (
+            {
+                "value": "synthetic",
+                "confidence": None,
+                "width": 380,
+                "level": 45,
+                "visible_s": 6.5,
+                "ballot": 0,
+            },
+            True,
+            False,
+            "no longer on screen",
+        ),  # an earlier ballot
+        (
+            {"value": "maybe", "width": 380, "level": 45, "visible_s": 6.5, "ballot": 1},
+            True,
+            False,
+            "answer must be one of",
+        ),
+        (
+            {
+                "value": "real",
+                "confidence": None,
+                "width": 380,
+                "level": 45,
+                "visible_s": 6.5,
+                "ballot": 1,
+            },
+            False,
+            False,
+            "no longer logged in",
+        ),  # logged out in between
+    ],
+)
 def test_vote_callback(app_db, vote, logged_in, recorded, message):
     from streamlit.testing.v1 import AppTest
 
@@ -248,8 +314,12 @@ def test_vote_callback(app_db, vote, logged_in, recorded, message):
     assert len(answers) == int(recorded)
     if recorded:
         (a,) = answers
-        assert (a.value, a.confidence, a.window_width, a.window_level) == \
-            ("synthetic", 5, 380.0, 45.0)
+        assert (a.value, a.confidence, a.window_width, a.window_level) == (
+            "synthetic",
+            5,
+            380.0,
+            45.0,
+        )
         assert 0 <= a.seconds_on_case <= 6.5  # the browser's report, capped by the server
 
 
@@ -263,14 +333,21 @@ def test_vote_from_a_tab_whose_session_was_ended_elsewhere_is_refused(app_db):
     from studies import sessions
 
     at = AppTest.from_function(_vote_script, default_timeout=60)
-    at.session_state[LOGIN_KEY] = Login(app_db.users["ann"], "ann", "reader", now(),
-                                        login_token(app_db, "ann"))
+    at.session_state[LOGIN_KEY] = Login(
+        app_db.users["ann"], "ann", "reader", now(), login_token(app_db, "ann")
+    )
     at.session_state["study_id"] = app_db.study_id
     at.run()
     with session_scope(app_db.engine) as s:  # "Log out" in another tab
         sessions.end_all(s, app_db.users["ann"])
-    at.session_state["fake_vote"] = {"value": "real", "confidence": None, "width": 380,
-                                     "level": 45, "visible_s": 6.5, "ballot": 1}
+    at.session_state["fake_vote"] = {
+        "value": "real",
+        "confidence": None,
+        "width": 380,
+        "level": 45,
+        "visible_s": 6.5,
+        "ballot": 1,
+    }
     at.run()
     assert not at.exception, at.exception
     assert "no longer logged in" in texts(at)

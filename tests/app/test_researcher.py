@@ -21,15 +21,22 @@ def _answer(db, username, values):
         user = s.get(User, db.users[username])
         for value in values:
             view = current_case(s, user, db.study_id)
-            submit_answer(s, user, view.code, value=value,
-                          idempotency_key=view.idempotency_key)
+            submit_answer(s, user, view.code, value=value, idempotency_key=view.idempotency_key)
 
 
 def test_researcher_navigation_has_reader_and_research_pages(app_db):
     at = new_app(app_db, "rita", "researcher").run()
     scripts = {str(i.get("script_path")).rsplit("/", 1)[-1] for i in at._registered_pages.values()}
-    assert {"studies.py", "readers.py", "progress.py", "datasets.py", "synthesis.py",
-            "dashboard.py", "my_studies.py", "reading.py"} == scripts
+    assert {
+        "studies.py",
+        "readers.py",
+        "progress.py",
+        "datasets.py",
+        "synthesis.py",
+        "dashboard.py",
+        "my_studies.py",
+        "reading.py",
+    } == scripts
 
 
 def test_researcher_sees_progress_per_reader(app_db):

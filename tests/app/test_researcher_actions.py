@@ -42,8 +42,7 @@ def test_datasets_page_imports_a_dataset(app_db, tmp_path):
     manifest = write_manifest(tmp_path / "incoming", n=2)
     at = _page(app_db, "datasets")
     [s for s in at.selectbox if s.label == "Format"][0].set_value("manifest")
-    [t for t in at.text_input if t.label.startswith("Path on the server")][0].input(
-        str(manifest))
+    [t for t in at.text_input if t.label.startswith("Path on the server")][0].input(str(manifest))
     [t for t in at.text_input if t.label.startswith("Dataset name")][0].input("incoming")
     button(at, "Import dataset").click()
     at.run()
@@ -51,12 +50,15 @@ def test_datasets_page_imports_a_dataset(app_db, tmp_path):
     assert "Dataset 'incoming': 2 case(s) added, 0 already registered." in texts(at)
     assert "incoming" in set(at.dataframe[-1].value["dataset"])
     with session_scope(app_db.engine) as s:
-        assert s.scalar(select(func.count(Volume.id)).where(Volume.case_id.in_(
-            ["case0", "case1"]))) == 2
+        assert (
+            s.scalar(select(func.count(Volume.id)).where(Volume.case_id.in_(["case0", "case1"])))
+            == 2
+        )
 
     # a wrong path is one line, and nothing is registered
     [t for t in at.text_input if t.label.startswith("Path on the server")][0].input(
-        str(tmp_path / "nope"))
+        str(tmp_path / "nope")
+    )
     button(at, "Import dataset").click()
     at.run()
     (error,) = [e.value for e in at.error]
@@ -94,8 +96,12 @@ def test_studies_page_removes_a_reader(app_db):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "ann removed from t1: 6 cases withdrawn, 1 answers kept." in texts(at)
     with session_scope(app_db.engine) as s:
-        assert s.scalar(select(func.count(Assignment.id)).where(
-            Assignment.reader_id == app_db.users["ann"])) == 0
+        assert (
+            s.scalar(
+                select(func.count(Assignment.id)).where(Assignment.reader_id == app_db.users["ann"])
+            )
+            == 0
+        )
     progress = [d.value for d in at.dataframe if "username" in d.value.columns]
     assert list(progress[0]["username"]) == ["bob"]
 
@@ -105,7 +111,8 @@ def test_studies_page_shows_cases_per_arm_and_the_size_match(app_db, frames):
     (cases,) = [d.value for d in at.dataframe if "cases" in d.value.columns]
     assert cases.to_dict("records") == [
         {"arm": "real", "organ": "liver", "method": "", "cases": 3},
-        {"arm": "synthetic", "organ": "liver", "method": "handcrafted", "cases": 3}]
+        {"arm": "synthetic", "organ": "liver", "method": "handcrafted", "cases": 3},
+    ]
     assert "lesion size (selection.match: size)" in " ".join(t.value for t in at.text)
     (pairs,) = [d.value for d in at.dataframe if "real mm" in d.value.columns]
     assert len(pairs) == 3 and "real" not in pairs.columns  # diameters only, no codes
@@ -121,13 +128,20 @@ def test_dashboard_tables_show_every_row(app_db, frames):
     _answer(app_db, "ann", ["real", "synthetic"])
     _answer(app_db, "bob", ["real"])
     at = _page(app_db, "dashboard")
-    (table,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
-                if json.loads(c.proto.spec)["data"][0]["type"] == "table"]
+    (table,) = [
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if json.loads(c.proto.spec)["data"][0]["type"] == "table"
+    ]
     trace, layout = table["data"][0], table["layout"]
     n_rows = len(trace["cells"]["values"][0])
     assert n_rows >= 2
-    assert layout["height"] >= (layout["margin"]["t"] + layout["margin"]["b"]
-                                + trace["header"]["height"] + n_rows * trace["cells"]["height"])
+    assert layout["height"] >= (
+        layout["margin"]["t"]
+        + layout["margin"]["b"]
+        + trace["header"]["height"]
+        + n_rows * trace["cells"]["height"]
+    )
     assert all(height == "content" for _, height in frames), frames
 
 
@@ -175,11 +189,19 @@ def test_synthesis_form_passes_a_checkpoint_to_learned_methods(app_db, monkeypat
 
 
 def test_a_failed_batch_shows_failed_with_its_reason(app_db):
-    reason = ("CheckpointError: /w/liver.pt: checkpoint is a pixel2cancer model, not difftumor; "
-              "pass a difftumor checkpoint")
-    _add_job(app_db, method="difftumor", status=JobStatus.FAILED, n_total=3, n_done=0,
-             n_failed=3, errors=[{"item": i, "case": f"c{i}", "error": reason}
-                                 for i in range(3)])
+    reason = (
+        "CheckpointError: /w/liver.pt: checkpoint is a pixel2cancer model, not difftumor; "
+        "pass a difftumor checkpoint"
+    )
+    _add_job(
+        app_db,
+        method="difftumor",
+        status=JobStatus.FAILED,
+        n_total=3,
+        n_done=0,
+        n_failed=3,
+        errors=[{"item": i, "case": f"c{i}", "error": reason} for i in range(3)],
+    )
     at = _page(app_db, "synthesis")
     assert not at.get("progress")  # no running bar for a finished job
     errors = [shown(e.value) for e in at.error]
@@ -205,8 +227,9 @@ def test_synthesis_form_passes_the_handcrafted_profile(app_db, monkeypatch):
     at = _page(app_db, "synthesis")
     _launch(at, **{"Method": "pixel2cancer", "Hand-crafted profile": "vtt"})
     (error,) = [e.value for e in at.error]  # as the CLI: --profile is for handcrafted only
-    assert error.startswith("profile is a hand-crafted option, not for pixel2cancer") \
-        and not started
+    assert (
+        error.startswith("profile is a hand-crafted option, not for pixel2cancer") and not started
+    )
 
     _launch(at, **{"Method": "handcrafted", "Hand-crafted profile": "vtt"})
     assert not at.error, [e.value for e in at.error]
@@ -216,8 +239,7 @@ def test_synthesis_form_passes_the_handcrafted_profile(app_db, monkeypatch):
     assert Path(args.out).name == "handcrafted-liver-seed0-vtt"  # never resumes train outputs
 
 
-def test_synthesis_form_passes_the_number_of_tumors_for_every_method(app_db, monkeypatch,
-                                                                     tmp_path):
+def test_synthesis_form_passes_the_number_of_tumors_for_every_method(app_db, monkeypatch, tmp_path):
     from synth_backend.registry import LEARNING_BASED, available_methods
     from turingct.cli import build_parser
 

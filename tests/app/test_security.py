@@ -13,11 +13,29 @@ from tests.app.conftest import PASSWORD, button, new_app, shown, texts
 
 EVIL_IMAGE = "![x](http://127.0.0.1:9/evil.png)"
 EVIL_LINK = "[link](javascript:alert(1))"
-HOSTILE = [EVIL_IMAGE, EVIL_LINK, "<img src=x onerror=alert(1)>", "short", "", " " * 3,
-           "x" * 5000, "1. ## :red[big]"]
+HOSTILE = [
+    EVIL_IMAGE,
+    EVIL_LINK,
+    "<img src=x onerror=alert(1)>",
+    "short",
+    "",
+    " " * 3,
+    "x" * 5000,
+    "1. ## :red[big]",
+]
 _MD = markdown_it.MarkdownIt("commonmark", {"html": True})
-_MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "error", "warning",
-                   "info", "success", "toast")
+_MARKDOWN_KINDS = (
+    "title",
+    "header",
+    "subheader",
+    "markdown",
+    "caption",
+    "error",
+    "warning",
+    "info",
+    "success",
+    "toast",
+)
 
 
 def assert_plain(at) -> None:
@@ -55,9 +73,17 @@ def _fill(at, value: str) -> None:
         t.input(value)
 
 
-PAGES = {"reader": ["pages_/my_studies.py", "pages_/reading.py"],
-         "researcher": ["pages_/studies.py", "pages_/readers.py", "pages_/progress.py",
-                        "pages_/datasets.py", "pages_/synthesis.py", "pages_/dashboard.py"]}
+PAGES = {
+    "reader": ["pages_/my_studies.py", "pages_/reading.py"],
+    "researcher": [
+        "pages_/studies.py",
+        "pages_/readers.py",
+        "pages_/progress.py",
+        "pages_/datasets.py",
+        "pages_/synthesis.py",
+        "pages_/dashboard.py",
+    ],
+}
 _SKIP = {"Log out", "Launch"}  # Launch starts a real batch process (tested with a fake one)
 
 
@@ -111,7 +137,8 @@ def test_short_invite_password_gets_the_rule_and_one_line(app_db):
     at.run()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "The password is too short: it needs at least 8 characters."]
+        "The password is too short: it needs at least 8 characters."
+    ]
 
 
 def test_researcher_cannot_invite_an_admin_from_the_readers_page(app_db):
@@ -130,8 +157,8 @@ def test_researcher_cannot_invite_an_admin_from_the_readers_page(app_db):
         at.run()
         assert not at.code, action  # no invite link shown
         assert [shown(e.value) for e in at.error] == [
-            "Access denied: researcher accounts may not manage admin accounts; ask an admin"], \
-            action
+            "Access denied: researcher accounts may not manage admin accounts; ask an admin"
+        ], action
     with session_scope(app_db.engine) as s:
         assert authenticate(s, "labadmin", "admin password").username == "labadmin"
 
@@ -227,19 +254,35 @@ def test_serve_turns_off_what_streamlit_lets_us():
     from app.server import streamlit_command
 
     argv, _ = streamlit_command(8765, "127.0.0.1", "sqlite:////tmp/x.db", base_env={})
-    opts = dict(zip(argv[argv.index("run") + 2::2], argv[argv.index("run") + 3::2],
-                    strict=True))
-    assert {k: opts[k] for k in ("--client.showErrorDetails", "--client.showErrorLinks",
-                                 "--client.toolbarMode", "--server.enableAgentApi",
-                                 "--server.enableStaticServing",
-                                 "--server.enableXsrfProtection", "--server.enableCORS",
-                                 "--browser.gatherUsageStats", "--global.developmentMode",
-                                 "--server.maxUploadSize")} == {
-        "--client.showErrorDetails": "none", "--client.showErrorLinks": "false",
-        "--client.toolbarMode": "minimal", "--server.enableAgentApi": "false",
-        "--server.enableStaticServing": "false", "--server.enableXsrfProtection": "true",
-        "--server.enableCORS": "true", "--browser.gatherUsageStats": "false",
-        "--global.developmentMode": "false", "--server.maxUploadSize": "10"}
+    opts = dict(
+        zip(argv[argv.index("run") + 2 :: 2], argv[argv.index("run") + 3 :: 2], strict=True)
+    )
+    assert {
+        k: opts[k]
+        for k in (
+            "--client.showErrorDetails",
+            "--client.showErrorLinks",
+            "--client.toolbarMode",
+            "--server.enableAgentApi",
+            "--server.enableStaticServing",
+            "--server.enableXsrfProtection",
+            "--server.enableCORS",
+            "--browser.gatherUsageStats",
+            "--global.developmentMode",
+            "--server.maxUploadSize",
+        )
+    } == {
+        "--client.showErrorDetails": "none",
+        "--client.showErrorLinks": "false",
+        "--client.toolbarMode": "minimal",
+        "--server.enableAgentApi": "false",
+        "--server.enableStaticServing": "false",
+        "--server.enableXsrfProtection": "true",
+        "--server.enableCORS": "true",
+        "--browser.gatherUsageStats": "false",
+        "--global.developmentMode": "false",
+        "--server.maxUploadSize": "10",
+    }
 
 
 def test_page_icon_is_a_local_file():
@@ -247,7 +290,7 @@ def test_page_icon_is_a_local_file():
     from tests.app.conftest import MAIN
 
     source = MAIN.read_text(encoding="utf-8")
-    assert ":material/radiology:" not in source and 'page_icon=str(ICON)' in source
+    assert ":material/radiology:" not in source and "page_icon=str(ICON)" in source
     assert (MAIN.parent / "static" / "icon.png").stat().st_size < 4096
 
 

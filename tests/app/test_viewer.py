@@ -37,8 +37,15 @@ from app.viewer import (
 )
 
 
-def _nifti_gz(data, *, affine=None, cal=(-160.0, 240.0), name="liver_syn_003.nii",
-              mtime=1_700_000_000, cls=nib.Nifti1Image):
+def _nifti_gz(
+    data,
+    *,
+    affine=None,
+    cal=(-160.0, 240.0),
+    name="liver_syn_003.nii",
+    mtime=1_700_000_000,
+    cls=nib.Nifti1Image,
+):
     affine = np.diag([1.0, 1.0, 2.0, 1.0]) if affine is None else affine
     img = cls(np.asarray(data, dtype=np.int16), affine)
     img.header["cal_min"], img.header["cal_max"] = cal
@@ -55,6 +62,7 @@ def _volume(payload: bytes) -> bytes:
 
 
 # -- window -----------------------------------------------------------------------------------
+
 
 def test_window_display_range_is_level_plus_minus_half_width():
     assert Window(400, 40).display_range == (-160.0, 240.0)
@@ -75,6 +83,7 @@ def test_unknown_preset_is_refused():
 
 
 # -- bytes sent to the browser ----------------------------------------------------------------
+
 
 def test_gzip_file_is_sent_as_is_but_scrubbed():
     rng = np.random.default_rng(0)
@@ -111,16 +120,19 @@ def test_not_nifti1_is_refused():
 
 # -- the viewer payload and component ---------------------------------------------------------
 
-CONTROLS = VoteControls(choices=(("Real", "real"), ("Synthetic", "synthetic"),
-                                 ("Unsure", "unsure")),
-                        presets=(("Liver (W150 / L90)", 150.0, 90.0),
-                                 ("Abdomen (W400 / L40)", 400.0, 40.0)),
-                        confidence=True, min_seconds=1.0, idle_seconds=60.0, ballot=3)
+CONTROLS = VoteControls(
+    choices=(("Real", "real"), ("Synthetic", "synthetic"), ("Unsure", "unsure")),
+    presets=(("Liver (W150 / L90)", 150.0, 90.0), ("Abdomen (W400 / L40)", 400.0, 40.0)),
+    confidence=True,
+    min_seconds=1.0,
+    idle_seconds=60.0,
+    ballot=3,
+)
 
 
 def _settings_block(payload: bytes) -> bytes:
     (n,) = struct.unpack_from("<I", payload, 4)
-    return payload[:HEADER_BYTES + n]
+    return payload[: HEADER_BYTES + n]
 
 
 def test_payload_carries_exactly_the_scrubbed_volume_and_the_settings():
@@ -129,18 +141,24 @@ def test_payload_carries_exactly_the_scrubbed_volume_and_the_settings():
     # 4-byte magic + uint32 length + JSON settings, then the scrubbed gzip file as is
     assert payload[:4] == b"TCT2"
     head = _settings_block(payload)
-    assert payload[len(head):] == prepare_volume(gz)
+    assert payload[len(head) :] == prepare_volume(gz)
     assert gzip.decompress(_volume(payload)) == raw
     window, height, _, settings = unpack_payload(payload)
     assert (window, height) == (Window(150.0, 90.0), 640)
-    assert settings == {"window": [150.0, 90.0], "height": 640, "focus": [3, 2, 1],
-                        "choices": [["Real", "real"], ["Synthetic", "synthetic"],
-                                    ["Unsure", "unsure"]],
-                        "presets": [["Liver (W150 / L90)", 150.0, 90.0],
-                                    ["Abdomen (W400 / L40)", 400.0, 40.0]],
-                        "confidence": True, "min_s": 1.0, "idle_s": 60.0, "ballot": 3}
-    assert payload == viewer_payload(gz, Window(150, 90), 640, controls=CONTROLS,
-                                     focus=(3, 2, 1))  # deterministic
+    assert settings == {
+        "window": [150.0, 90.0],
+        "height": 640,
+        "focus": [3, 2, 1],
+        "choices": [["Real", "real"], ["Synthetic", "synthetic"], ["Unsure", "unsure"]],
+        "presets": [["Liver (W150 / L90)", 150.0, 90.0], ["Abdomen (W400 / L40)", 400.0, 40.0]],
+        "confidence": True,
+        "min_s": 1.0,
+        "idle_s": 60.0,
+        "ballot": 3,
+    }
+    assert payload == viewer_payload(
+        gz, Window(150, 90), 640, controls=CONTROLS, focus=(3, 2, 1)
+    )  # deterministic
     with pytest.raises(ViewerError, match="TCT2"):
         unpack_payload(b"XXXX" + payload[4:])
 
@@ -151,13 +169,12 @@ def test_payload_reveals_no_name_time_or_arm():
     the lesion is) differ. The choice labels are the same for every case."""
     rng = np.random.default_rng(1)
     a, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="real_001.nii", mtime=1)
-    b, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="synthetic_7.nii",
-                     mtime=999_999)
+    b, _ = _nifti_gz(rng.integers(-100, 200, (16, 16, 8)), name="synthetic_7.nii", mtime=999_999)
     for window in (Window(400, 40), Window(150, 90)):
         pa = viewer_payload(a, window, 640, controls=CONTROLS, focus=(8, 8, 4))
         pb = viewer_payload(b, window, 640, controls=CONTROLS, focus=(8, 8, 4))
         n = len(_settings_block(pa))
-        assert pa[:n + 10] == pb[:n + 10]  # settings + gzip header
+        assert pa[: n + 10] == pb[: n + 10]  # settings + gzip header
         assert gzip.decompress(_volume(pa))[:352] == gzip.decompress(_volume(pb))[:352]
         for word in (b"real_001", b"synthetic_7", b"liver_syn", b".nii"):
             assert word not in pa.lower() and word not in pb.lower()
@@ -165,16 +182,28 @@ def test_payload_reveals_no_name_time_or_arm():
         assert not re.search(r"\b(real|synthetic|arm|code)\b", text.lower())
 
 
-@pytest.mark.parametrize(("raw", "match"), [
-    (None, "readable form"), ({"value": "maybe"}, "answer must be one of"),
-    ({"value": "real", "confidence": 9}, "confidence must be 1-5"),
-    ({"value": "real", "confidence": True}, "confidence must be 1-5"),
-    ({"value": "real", "width": 0, "level": 40, "visible_s": 2, "ballot": 1}, "valid window"),
-    ({"value": "real", "width": 400, "level": 40, "visible_s": -1, "ballot": 1}, "valid window"),
-    ({"value": "real", "width": 400, "level": "40", "visible_s": 1, "ballot": 1}, "valid window"),
-    ({"value": "real", "width": 400, "level": 40, "visible_s": float("inf"), "ballot": 1},
-     "valid window"),
-])
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (None, "readable form"),
+        ({"value": "maybe"}, "answer must be one of"),
+        ({"value": "real", "confidence": 9}, "confidence must be 1-5"),
+        ({"value": "real", "confidence": True}, "confidence must be 1-5"),
+        ({"value": "real", "width": 0, "level": 40, "visible_s": 2, "ballot": 1}, "valid window"),
+        (
+            {"value": "real", "width": 400, "level": 40, "visible_s": -1, "ballot": 1},
+            "valid window",
+        ),
+        (
+            {"value": "real", "width": 400, "level": "40", "visible_s": 1, "ballot": 1},
+            "valid window",
+        ),
+        (
+            {"value": "real", "width": 400, "level": 40, "visible_s": float("inf"), "ballot": 1},
+            "valid window",
+        ),
+    ],
+)
 def test_a_malformed_vote_is_refused_in_one_line(raw, match):
     with pytest.raises(ViewerError, match=match) as err:
         parse_vote(raw, CONTROLS.choices)
@@ -182,10 +211,24 @@ def test_a_malformed_vote_is_refused_in_one_line(raw, match):
 
 
 def test_a_vote_is_parsed():
-    vote = parse_vote({"value": "synthetic", "confidence": 4, "width": 420, "level": 35,
-                       "visible_s": 7.5, "ballot": 2}, CONTROLS.choices)
-    assert (vote.value, vote.confidence, vote.window, vote.visible_seconds, vote.ballot) == \
-        ("synthetic", 4, Window(420.0, 35.0), 7.5, 2)
+    vote = parse_vote(
+        {
+            "value": "synthetic",
+            "confidence": 4,
+            "width": 420,
+            "level": 35,
+            "visible_s": 7.5,
+            "ballot": 2,
+        },
+        CONTROLS.choices,
+    )
+    assert (vote.value, vote.confidence, vote.window, vote.visible_seconds, vote.ballot) == (
+        "synthetic",
+        4,
+        Window(420.0, 35.0),
+        7.5,
+        2,
+    )
 
 
 def test_component_is_small_and_self_contained():
@@ -193,8 +236,9 @@ def test_component_is_small_and_self_contained():
     assert len(src["js"].encode()) < 24_000
     assert "export default function" in src["js"]  # the components-v2 module entry point
     for text in src.values():
-        assert not re.search(r"\b(src|href)=|\bimport\s|fetch\(|XMLHttpRequest|WebSocket|eval\(",
-                             text)
+        assert not re.search(
+            r"\b(src|href)=|\bimport\s|fetch\(|XMLHttpRequest|WebSocket|eval\(", text
+        )
 
 
 @pytest.mark.parametrize("height", [0, 100, 5000, 640.0, True])
@@ -211,6 +255,7 @@ def test_non_finite_window_is_refused():
 
 
 # -- the reading page -------------------------------------------------------------------------
+
 
 def _viewer_element(at):
     """The components-v2 element's proto (bytes payload, name, id, code)."""
@@ -233,14 +278,16 @@ def test_reading_page_sends_the_blinded_case_and_the_settings(app_db):
     first = _viewer_element(at)
     assert first.WhichOneof("data") == "bytes"  # binary on the websocket, no base64, no iframe
     with session_scope(app_db.engine) as s:
-        cases = s.execute(select(StudyCase.code, StudyCase.blinded_path)
-                          .where(StudyCase.study_id == app_db.study_id)).all()
+        cases = s.execute(
+            select(StudyCase.code, StudyCase.blinded_path).where(
+                StudyCase.study_id == app_db.study_id
+            )
+        ).all()
     shown = gzip.decompress(_volume(first.bytes))
-    matches = [code for code, path in cases
-               if gzip.decompress(Path(path).read_bytes()) == shown]
+    matches = [code for code, path in cases if gzip.decompress(Path(path).read_bytes()) == shown]
     assert len(matches) == 1  # exactly one case's file, byte-identical after decompression
     for code, path in cases:
-        assert code.encode() not in first.bytes[:HEADER_BYTES + 10]
+        assert code.encode() not in first.bytes[: HEADER_BYTES + 10]
         for field in (first.id, first.html_content, first.js_content, first.css_content):
             assert code not in field and path.rsplit("/", 1)[-1] not in field
     window, _, _, settings = unpack_payload(first.bytes)
@@ -356,23 +403,35 @@ def test_module_draws_radiological_planes_in_chromium(axcodes, shadow):
         frame = _open_in_chromium(page, payload, shadow)
         start = frame.evaluate(_PROBE_JS)
         # opens at the volume centre (crosshair slice indices are 1-based)
-        assert [start[n]["label"] for n in ("Axial", "Coronal", "Sagittal")] == \
-            ["Axial 17/32", "Coronal 25/48", "Sagittal 33/64"]
+        assert [start[n]["label"] for n in ("Axial", "Coronal", "Sagittal")] == [
+            "Axial 17/32",
+            "Coronal 25/48",
+            "Sagittal 33/64",
+        ]
         # click the block's centre in the axial view: coronal and sagittal jump to it
         frame.evaluate("tctViewer.pos[2] = 24; tctViewer.changed(0, 1, 2)")
-        box = frame.evaluate("(() => { const w = tctViewer.views[2], b = w.box, r = w.canvas"
-                             ".getBoundingClientRect(); return [r.left, r.top, b.x, b.y, b.kx,"
-                             " b.ky]; })()")
+        box = frame.evaluate(
+            "(() => { const w = tctViewer.views[2], b = w.box, r = w.canvas"
+            ".getBoundingClientRect(); return [r.left, r.top, b.x, b.y, b.kx,"
+            " b.ky]; })()"
+        )
         left, top, bx, by, kx, ky = box
         # block centre x = 48 (RAS) shows in screen column 63 - 48 = 15; y = 36 in row 11
         page.mouse.click(left + bx + 15.5 * kx, top + by + 11.5 * ky)
         # rendering is on requestAnimationFrame: poll (a loaded CI machine can be slow)
-        frame.wait_for_function("s => tctViewer.views[1].lbl.textContent !== s",
-                                arg=start["Coronal"]["label"], timeout=10_000)
+        frame.wait_for_function(
+            "s => tctViewer.views[1].lbl.textContent !== s",
+            arg=start["Coronal"]["label"],
+            timeout=10_000,
+        )
         got = frame.evaluate(_PROBE_JS)
         # keys act on the last clicked view; ctrl + wheel and "+" zoom, "r" resets
-        for key, label, zoom in (("ArrowUp", "Axial 26/32", 1), ("PageDown", "Axial 16/32", 1),
-                                 ("+", "Axial 16/32", 1.25), ("r", "Axial 17/32", 1)):
+        for key, label, zoom in (
+            ("ArrowUp", "Axial 26/32", 1),
+            ("PageDown", "Axial 16/32", 1),
+            ("+", "Axial 16/32", 1.25),
+            ("r", "Axial 17/32", 1),
+        ):
             page.keyboard.press(key)
             _until(frame, _AXIAL_ZOOM, [label, zoom])
         # a rerun with the same volume is not decoded again; the preset list changes the window
@@ -389,13 +448,12 @@ def test_module_draws_radiological_planes_in_chromium(axcodes, shadow):
         page.keyboard.up("Control")
         _until(frame, _AXIAL_ZOOM, ["Axial 17/32", 1.25])
     # the same anatomy is voxel x = 48 in the RAS file and x = 63 - 48 = 15 in the LAS one
-    assert got["Sagittal"]["label"] == ("Sagittal 49/64" if axcodes == "RAS" else
-                                        "Sagittal 16/64")
+    assert got["Sagittal"]["label"] == ("Sagittal 49/64" if axcodes == "RAS" else "Sagittal 16/64")
     assert got["Coronal"]["label"] == "Coronal 37/48"
     ax, co, sa = got["Axial"], got["Coronal"], got["Sagittal"]
-    assert ax["fx"] < 0.4 and ax["fy"] < 0.4      # patient right on screen left, anterior up
-    assert co["fx"] < 0.4 and co["fy"] < 0.4      # patient right on screen left, superior up
-    assert sa["fx"] < 0.4 and sa["fy"] < 0.4      # anterior on screen left, superior up
+    assert ax["fx"] < 0.4 and ax["fy"] < 0.4  # patient right on screen left, anterior up
+    assert co["fx"] < 0.4 and co["fy"] < 0.4  # patient right on screen left, superior up
+    assert sa["fx"] < 0.4 and sa["fy"] < 0.4  # anterior on screen left, superior up
     assert ax["aspect"] == pytest.approx(48 / 64, rel=0.02)
     assert co["aspect"] == pytest.approx(32 * 2.5 / 64, rel=0.02)
     assert sa["aspect"] == pytest.approx(32 * 2.5 / 48, rel=0.02)
@@ -408,14 +466,17 @@ def test_module_draws_radiological_planes_in_chromium(axcodes, shadow):
 def _yellow_near(frame, plane: int, fx: float, fy: float) -> int:
     """Yellow overlay pixels (letters, scale bar) in a 40 px square of a view around (fx, fy),
     fractions of the canvas."""
-    return frame.evaluate("""([p, fx, fy]) => {
+    return frame.evaluate(
+        """([p, fx, fy]) => {
       const c = tctViewer.views[p].canvas, x0 = Math.max(0, Math.round(c.width * fx) - 20);
       const y0 = Math.max(0, Math.round(c.height * fy) - 20);
       const d = tctViewer.views[p].ctx.getImageData(x0, y0, 40, 40).data;
       let n = 0;
       for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 200 && d[i + 2] < 80) n++;
       return n;
-    }""", [plane, fx, fy])
+    }""",
+        [plane, fx, fy],
+    )
 
 
 @pytest.mark.browser
@@ -432,25 +493,34 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         pytest.skip(f"needs Chromium and Playwright: {missing}")
     vol = np.full((64, 48, 32), 40, np.int16)
     gz, _ = _nifti_gz(vol, affine=np.diag([1.0, 1.0, 2.0, 1.0]))
-    controls = VoteControls(choices=CONTROLS.choices, presets=CONTROLS.presets,
-                            confidence=True, min_seconds=30.0, idle_seconds=30.0, ballot=1)
+    controls = VoteControls(
+        choices=CONTROLS.choices,
+        presets=CONTROLS.presets,
+        confidence=True,
+        min_seconds=30.0,
+        idle_seconds=30.0,
+        ballot=1,
+    )
     payload = viewer_payload(gz, Window(400, 40), 640, controls=controls, focus=(10, 20, 5))
     with browser.chromium_page(viewport=(1000, 640)) as page:
         frame = _open_in_chromium(page, payload, shadow=True)
-        assert frame.evaluate("tctViewer.pos") == [10, 20, 5]   # the lesion, not the centre
+        assert frame.evaluate("tctViewer.pos") == [10, 20, 5]  # the lesion, not the centre
         # the buttons wait for min_s (30 s here) on screen; a key press before does nothing
-        assert frame.evaluate("[tctViewer.seen < 30000, [...document.getElementById('host')"
-                              ".shadowRoot.querySelectorAll('button.choice')]"
-                              ".every(b => b.disabled)]") == [True, True]
+        assert frame.evaluate(
+            "[tctViewer.seen < 30000, [...document.getElementById('host')"
+            ".shadowRoot.querySelectorAll('button.choice')]"
+            ".every(b => b.disabled)]"
+        ) == [True, True]
         page.mouse.move(500, 300)
         page.keyboard.press("1")
         page.wait_for_timeout(100)
         assert frame.evaluate("__votes.length") == 0
         # the same case with a 1 s minimum (a rerun, same ballot): enabled after 1 s on screen
         controls = VoteControls(**{**controls.__dict__, "min_seconds": 1.0})
-        page.evaluate("b => __show(b)", _b64(viewer_payload(gz, Window(400, 40), 640,
-                                                            controls=controls,
-                                                            focus=(10, 20, 5))))
+        page.evaluate(
+            "b => __show(b)",
+            _b64(viewer_payload(gz, Window(400, 40), 640, controls=controls, focus=(10, 20, 5))),
+        )
         for plane in range(3):  # letters at the left / right / top / bottom edge midpoints
             for fx, fy in ((0.01, 0.5), (0.99, 0.5), (0.5, 0.02), (0.5, 0.98)):
                 assert _yellow_near(frame, plane, fx, fy) > 5, (plane, fx, fy)
@@ -468,8 +538,10 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         assert all(mm in (5, 10, 20) for mm in scales), scales
         _until(frame, "tctViewer.here >= 1000 && tctViewer.armed", True)
         # right-drag: window / level in the browser
-        box = frame.evaluate("(() => { const r = tctViewer.views[2].canvas"
-                             ".getBoundingClientRect(); return [r.left, r.top, r.width]; })()")
+        box = frame.evaluate(
+            "(() => { const r = tctViewer.views[2].canvas"
+            ".getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
+        )
         x, y = box[0] + box[2] / 2, box[1] + 100
         page.mouse.move(x, y)
         page.mouse.down(button="right")
@@ -477,7 +549,7 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         page.mouse.up(button="right")
         win = frame.evaluate("tctViewer.win")
         assert win["width"] > 400 and win["level"] > 40
-        assert frame.evaluate("tctViewer.pos") == [10, 20, 5]   # the drag did not move it
+        assert frame.evaluate("tctViewer.pos") == [10, 20, 5]  # the drag did not move it
         # a double key press (60 ms apart) votes once, with the window on screen
         page.keyboard.press("2")
         page.wait_for_timeout(60)
@@ -491,12 +563,16 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         assert 1.0 <= vote["visible_s"] < 30
         assert frame.evaluate("tctViewer.armed") is False
         # the server answers with a new ballot (e.g. after a refused vote): armed again
-        again = viewer_payload(gz, Window(400, 40), 640, focus=(10, 20, 5),
-                               controls=VoteControls(**{**controls.__dict__, "ballot": 2,
-                                                        "idle_seconds": 1.5}))
+        again = viewer_payload(
+            gz,
+            Window(400, 40),
+            640,
+            focus=(10, 20, 5),
+            controls=VoteControls(**{**controls.__dict__, "ballot": 2, "idle_seconds": 1.5}),
+        )
         page.evaluate("b => __show(b)", _b64(again))
         _until(frame, "tctViewer.armed", True)
-        assert frame.evaluate("tctViewer.loads") == 1            # not decoded again
+        assert frame.evaluate("tctViewer.loads") == 1  # not decoded again
         # time on screen stops while the tab is hidden, and when the reader is idle
         page.mouse.move(510, 310)
         frame.evaluate("""() => { Object.defineProperty(document, 'visibilityState',
@@ -507,12 +583,12 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
         assert frame.evaluate("tctViewer.seen") - hidden_from < 250
         frame.evaluate("() => { delete document.visibilityState; }")
         page.mouse.move(520, 320)
-        page.wait_for_timeout(2500)      # idle_s = 1.5 s: counting stops after it
+        page.wait_for_timeout(2500)  # idle_s = 1.5 s: counting stops after it
         idle_from = frame.evaluate("tctViewer.seen")
         page.wait_for_timeout(800)
         assert frame.evaluate("tctViewer.seen") == idle_from
         assert "paused" in frame.evaluate("tctViewer.msg.textContent")
-        page.mouse.move(530, 330)        # the reader is back
+        page.mouse.move(530, 330)  # the reader is back
         page.wait_for_timeout(500)
         assert frame.evaluate("tctViewer.seen") > idle_from
         assert frame.evaluate("tctViewer.msg.textContent") == ""
@@ -532,13 +608,15 @@ def test_viewer_reads_like_a_pacs_and_guards_the_vote_in_chromium():
 
 # -- the serve command ------------------------------------------------------------------------
 
+
 def test_serve_command_is_headless_without_usage_stats_and_passes_the_db_by_env():
     from app.server import SERVED_SCRIPT, streamlit_command
 
     argv, env = streamlit_command(8765, "127.0.0.1", "sqlite:////tmp/x.db", base_env={})
     assert argv[argv.index("run") + 1] == str(SERVED_SCRIPT)  # main.py behind app/asgi.py
-    opts = dict(zip(argv[argv.index("run") + 2::2], argv[argv.index("run") + 3::2],
-                    strict=True))
+    opts = dict(
+        zip(argv[argv.index("run") + 2 :: 2], argv[argv.index("run") + 3 :: 2], strict=True)
+    )
     assert opts["--server.port"] == "8765" and opts["--server.headless"] == "true"
     assert opts["--browser.gatherUsageStats"] == "false"
     assert opts["--client.showErrorDetails"] == "none"

@@ -39,7 +39,11 @@ def test_cohen_kappa_by_hand():
     pairs = pairwise_cohen_kappa(votes)
     row = pairs.iloc[0].to_dict()
     assert {k: row[k] for k in ("reader_a", "reader_b", "n_cases", "kappa")} == {
-        "reader_a": "A", "reader_b": "B", "n_cases": 10, "kappa": pytest.approx(0.6)}
+        "reader_a": "A",
+        "reader_b": "B",
+        "n_cases": 10,
+        "kappa": pytest.approx(0.6),
+    }
     assert row["kappa_low"] < 0.6 < row["kappa_high"] <= 1.0
     mat = kappa_matrix(pairs)
     assert mat.loc["B", "A"] == pytest.approx(0.6) and mat.loc["A", "A"] == 1.0
@@ -47,8 +51,13 @@ def test_cohen_kappa_by_hand():
 
 def test_cohen_kappa_excluding_unsure_drops_pairs():
     truth = ["real", "real", "synthetic", "synthetic"]
-    votes = _wide_votes({"A": ["real", "unsure", "synthetic", "real"],
-                         "B": ["real", "real", "synthetic", "synthetic"]}, truth)
+    votes = _wide_votes(
+        {
+            "A": ["real", "unsure", "synthetic", "real"],
+            "B": ["real", "real", "synthetic", "synthetic"],
+        },
+        truth,
+    )
     pairs = pairwise_cohen_kappa(votes, unsure="exclude")
     # remaining 3 cases: A = r,s,r ; B = r,s,s -> p_o = 2/3, p_e = 2/3*1/3 + 1/3*2/3 = 4/9
     assert pairs.n_cases[0] == 3
@@ -59,9 +68,14 @@ def test_fleiss_kappa_by_hand():
     # counts per case (real, synthetic) = (3,0), (0,3), (2,1), (1,2):
     # P_i = 1, 1, 1/3, 1/3 -> P_bar = 2/3; p_real = p_syn = 0.5 -> P_e = 0.5; kappa = 1/3
     truth = ["real", "synthetic", "real", "synthetic"]
-    votes = _wide_votes({"A": ["real", "synthetic", "real", "real"],
-                         "B": ["real", "synthetic", "real", "synthetic"],
-                         "C": ["real", "synthetic", "synthetic", "synthetic"]}, truth)
+    votes = _wide_votes(
+        {
+            "A": ["real", "synthetic", "real", "real"],
+            "B": ["real", "synthetic", "real", "synthetic"],
+            "C": ["real", "synthetic", "synthetic", "synthetic"],
+        },
+        truth,
+    )
     kappa, n = fleiss_kappa(votes)
     assert n == 4 and kappa == pytest.approx(1 / 3)
 
@@ -72,8 +86,9 @@ def test_auc_from_confidence_by_hand():
     answers = ["real", "real", "synthetic", "synthetic", "real", "unsure"]
     conf = {"A": [5, 3, 1, 4, 2, None]}
     votes = _wide_votes({"A": answers}, truth, conf)
-    np.testing.assert_array_equal(realness_score(votes.answer, votes.confidence),
-                                  [5, 3, -1, -4, 2, 0])
+    np.testing.assert_array_equal(
+        realness_score(votes.answer, votes.confidence), [5, 3, -1, -4, 2, 0]
+    )
     auc = reader_auc(votes).set_index("organ")
     assert auc.loc["all", "auc"] == pytest.approx(7 / 9)
     assert bool(auc.loc["all", "uses_confidence"])

@@ -16,8 +16,16 @@ def _write_votes(path):
         for i in range(6):
             truth = "real" if i < 3 else "synthetic"
             answer = truth if (i + (reader == "R2")) % 3 else "unsure"
-            rows.append({"reader": reader, "case": f"c{i}", "organ": "kidney", "truth": truth,
-                         "answer": answer, "confidence": 1 + i % 5})
+            rows.append(
+                {
+                    "reader": reader,
+                    "case": f"c{i}",
+                    "organ": "kidney",
+                    "truth": truth,
+                    "answer": answer,
+                    "confidence": 1 + i % 5,
+                }
+            )
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
@@ -25,16 +33,31 @@ def test_evaluate_readers_and_agreement(tmp_path, capsys):
     votes = tmp_path / "votes.csv"
     _write_votes(votes)
     out = tmp_path / "table.csv"
-    assert main(["evaluate", "readers", "--votes", str(votes), "--out", str(out),
-                 "--unsure", "wrong"]) == 0
+    assert (
+        main(["evaluate", "readers", "--votes", str(votes), "--out", str(out), "--unsure", "wrong"])
+        == 0
+    )
     table = pd.read_csv(out)
     assert set(table.organ) == {"kidney", "all"} and len(table) == 4
     # R1: unsure on c0 (real) and c3 (synthetic) -> counted wrong: tp 2, fn 1, tn 2, fp 1
     r1 = table[(table.reader == "R1") & (table.organ == "all")].iloc[0]
     assert (r1.tp, r1.fn, r1.tn, r1.fp) == (2, 1, 2, 1)
     assert "unsure: wrong" in (tmp_path / "table.conventions.txt").read_text()
-    assert main(["evaluate", "agreement", "--votes", str(votes), "--out-dir",
-                 str(tmp_path / "agr"), "--n-boot", "50"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "agreement",
+                "--votes",
+                str(votes),
+                "--out-dir",
+                str(tmp_path / "agr"),
+                "--n-boot",
+                "50",
+            ]
+        )
+        == 0
+    )
     pooled = pd.read_csv(tmp_path / "agr" / "pooled.csv")
     assert pooled.statistic.tolist() == ["accuracy", "sensitivity", "specificity"] * 2
     assert pooled.organ.tolist() == ["kidney"] * 3 + ["all"] * 3
@@ -44,17 +67,21 @@ def test_evaluate_readers_and_agreement(tmp_path, capsys):
 def test_bad_votes_file_is_one_line_exit_2(tmp_path, capsys):
     bad = tmp_path / "votes.csv"
     bad.write_text("reader,case,organ,answer\nR1,c1,liver,real\n")
-    assert main(["evaluate", "readers", "--votes", str(bad), "--out",
-                 str(tmp_path / "t.csv")]) == 2
+    assert main(["evaluate", "readers", "--votes", str(bad), "--out", str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{bad}: missing column(s) truth" in err
 
 
 def test_evaluate_origin(tmp_path):
     votes = tmp_path / "origin.csv"
-    pd.DataFrame({"reader": ["R 1"] * 3, "case": ["a", "b", "c"],
-                  "organ": ["liver", "pancreas", "kidney"],
-                  "answer": ["liver", "kidney", "kidney"]}).to_csv(votes, index=False)
+    pd.DataFrame(
+        {
+            "reader": ["R 1"] * 3,
+            "case": ["a", "b", "c"],
+            "organ": ["liver", "pancreas", "kidney"],
+            "answer": ["liver", "kidney", "kidney"],
+        }
+    ).to_csv(votes, index=False)
     out = tmp_path / "origin_table.csv"
     assert main(["evaluate", "origin", "--votes", str(votes), "--out", str(out)]) == 0
     table = pd.read_csv(out).set_index("organ")
@@ -73,8 +100,23 @@ def test_evaluate_seg(tmp_path, capsys):
     _save(a, tmp_path / "truth" / "x.nii.gz")
     _save(np.roll(a, 1, axis=0), tmp_path / "pred" / "x.nii.gz")
     out = tmp_path / "m.csv"
-    assert main(["evaluate", "seg", "--pred", str(tmp_path / "pred"), "--truth",
-                 str(tmp_path / "truth"), "--tolerance-mm", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "seg",
+                "--pred",
+                str(tmp_path / "pred"),
+                "--truth",
+                str(tmp_path / "truth"),
+                "--tolerance-mm",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     row = pd.read_csv(out).iloc[0]
     assert row.dsc == pytest.approx(0.75) and row.nsd == pytest.approx(1.0)
     assert "1 mm" in (tmp_path / "m.conventions.txt").read_text()
@@ -88,9 +130,25 @@ def test_evaluate_fid_default_extractor(tmp_path, capsys):
             ct[4:20, 4:20, 1:11] = 40 + shift + rng.normal(0, 20, (16, 16, 10))
             _save(ct, tmp_path / arm / f"case{i}" / "ct.nii.gz", dtype=np.int16)
     out = tmp_path / "fid.csv"
-    assert main(["evaluate", "fid", "--real", str(tmp_path / "real"), "--synthetic",
-                 str(tmp_path / "syn"), "--max-slices", "4", "--device", "cpu",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "fid",
+                "--real",
+                str(tmp_path / "real"),
+                "--synthetic",
+                str(tmp_path / "syn"),
+                "--max-slices",
+                "4",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
     assert table.plane.tolist() == ["axial", "coronal", "sagittal", "average"]
     assert (table.fid > 0).all() and set(table.extractor) == {"random-conv-v1"}
@@ -105,13 +163,23 @@ def test_evaluate_radiomics_and_frd(tmp_path, capsys):
     rows = []
     for i, organ in enumerate(["liver", "pancreas", "kidney"] * 3):
         ct, mask = _tumor_case(tmp_path, f"t{i}", seed=i, radius=(3.0 + i % 3, 3.0, 2.5))
-        rows.append({"ct": ct.name, "mask": mask.name, "organ": organ,
-                     "arm": "real" if i < 5 else "synthetic"})
+        rows.append(
+            {
+                "ct": ct.name,
+                "mask": mask.name,
+                "organ": organ,
+                "arm": "real" if i < 5 else "synthetic",
+            }
+        )
     cases = tmp_path / "cases.csv"
     pd.DataFrame(rows).to_csv(cases, index=False)
     out = tmp_path / "rad"
-    assert main(["evaluate", "radiomics", "--cases", str(cases), "--out-dir", str(out),
-                 "--splits", "3"]) == 0
+    assert (
+        main(
+            ["evaluate", "radiomics", "--cases", str(cases), "--out-dir", str(out), "--splits", "3"]
+        )
+        == 0
+    )
     assert len(pd.read_csv(out / "features.csv")) == 9
     assert len(pd.read_csv(out / "svm_splits.csv")) == 3
     assert pd.read_csv(out / "tsne.csv")[["tsne_1", "tsne_2"]].notna().all().all()

@@ -24,8 +24,16 @@ def _study_votes(seed=0, n_readers=4, n_real=12, n_syn=12, fool=(0.2, 0.6)):
         for case, truth, method, p in cases:
             logit = np.log(p / (1 - p)) + bias[j] + ease[case]
             real = rng.random() < 1 / (1 + np.exp(-logit))
-            rows.append({"reader": f"R{j}", "case": case, "organ": "liver", "truth": truth,
-                         "answer": "real" if real else "synthetic", "method": method})
+            rows.append(
+                {
+                    "reader": f"R{j}",
+                    "case": case,
+                    "organ": "liver",
+                    "truth": truth,
+                    "answer": "real" if real else "synthetic",
+                    "method": method,
+                }
+            )
     return readers.validate_votes(pd.DataFrame(rows))
 
 
@@ -52,8 +60,12 @@ def test_method_odds_ratios_are_the_arm_odds_and_cluster_two_ways():
 def test_two_way_clustering_holds_the_level_under_the_null():
     """Equal fooling rates, reader bias and case difficulty: the two-way clustered test rejects
     at about its nominal 5% (an unclustered GLM would not account for the case effects)."""
-    p = [comparisons.method_comparison(_study_votes(seed=100 + s, n_readers=6, fool=(0.4, 0.4))
-                                       ).iloc[2].p_value for s in range(100)]
+    p = [
+        comparisons.method_comparison(_study_votes(seed=100 + s, n_readers=6, fool=(0.4, 0.4)))
+        .iloc[2]
+        .p_value
+        for s in range(100)
+    ]
     assert np.mean(np.asarray(p) < 0.05) <= 0.09
 
 
@@ -68,13 +80,14 @@ def test_sandwich_ingredients_match_statsmodels_gee():
     x = sm.add_constant(pd.get_dummies(votes.method, drop_first=True).astype(float).to_numpy())
     groups = pd.factorize(votes.reader)[0]
     glm = sm.GLM(y, x, family=sm.families.Binomial()).fit()
-    gee = sm.GEE(y, x, groups=groups, family=sm.families.Binomial(),
-                 cov_struct=sm.cov_struct.Independence()).fit()
+    gee = sm.GEE(
+        y, x, groups=groups, family=sm.families.Binomial(), cov_struct=sm.cov_struct.Independence()
+    ).fit()
     assert np.allclose(glm.params, gee.params, atol=1e-6)
-    assert np.allclose(cov_cluster(glm, groups, use_correction=False), gee.cov_robust,
-                       rtol=1e-5)
-    both, by_reader, by_case = comparisons.two_way_cluster_cov(glm, groups,
-                                                               pd.factorize(votes.case)[0])
+    assert np.allclose(cov_cluster(glm, groups, use_correction=False), gee.cov_robust, rtol=1e-5)
+    both, by_reader, by_case = comparisons.two_way_cluster_cov(
+        glm, groups, pd.factorize(votes.case)[0]
+    )
     assert np.allclose(by_reader, cov_cluster(glm, groups), rtol=1e-10)
     assert not np.allclose(both, by_reader)
 
@@ -101,10 +114,20 @@ def test_methods_cli(tmp_path, capsys):
 def test_fisher_beside_the_binomial_test_when_arms_are_unequal():
     """A reader who calls everything real, with unsure answers leaving 20 real and 5 synthetic
     answered: 80% accuracy "beats chance" (binomial) though the answer ignores the truth."""
-    rows = [{"reader": "R", "case": f"r{k}", "organ": "liver", "truth": "real", "answer": "real"}
-            for k in range(20)]
-    rows += [{"reader": "R", "case": f"s{k}", "organ": "liver", "truth": "synthetic",
-              "answer": "real" if k < 5 else "unsure"} for k in range(20)]
+    rows = [
+        {"reader": "R", "case": f"r{k}", "organ": "liver", "truth": "real", "answer": "real"}
+        for k in range(20)
+    ]
+    rows += [
+        {
+            "reader": "R",
+            "case": f"s{k}",
+            "organ": "liver",
+            "truth": "synthetic",
+            "answer": "real" if k < 5 else "unsure",
+        }
+        for k in range(20)
+    ]
     table = readers.reader_table(readers.validate_votes(pd.DataFrame(rows)))
     row = table[table.organ == "all"].iloc[0]
     assert row.accuracy == pytest.approx(0.8) and row.p_vs_chance < 0.01
@@ -112,7 +135,8 @@ def test_fisher_beside_the_binomial_test_when_arms_are_unequal():
     from scipy.stats import fisher_exact
 
     assert readers.fisher_p({"tp": 9, "fn": 1, "fp": 2, "tn": 8}) == pytest.approx(
-        fisher_exact([[9, 1], [2, 8]]).pvalue)
+        fisher_exact([[9, 1], [2, 8]]).pvalue
+    )
 
 
 def test_kappa_intervals():
@@ -137,10 +161,13 @@ def test_auc_interval_is_delong(shared_data):
     cov = mrmc.auc_covariance(data, "delong")
     auc, se, low, high = mrmc.auc_ci_delong(data.ratings[1, 2], data.truth)
     assert auc == pytest.approx(0.92173913, abs=5e-9)
-    assert se ** 2 == pytest.approx(cov[7, 7], rel=1e-12)
+    assert se**2 == pytest.approx(cov[7, 7], rel=1e-12)
     assert low == pytest.approx(auc - 1.959963985 * se) and high == pytest.approx(
-        auc + 1.959963985 * se)
+        auc + 1.959963985 * se
+    )
     assert mrmc.auc_ci_delong([1, 2, 3, 4], [0, 0, 1, 1])[1:] == (0.0, 1.0, 1.0)
     votes = _study_votes(seed=4).assign(confidence=3)
     auc_table = agreement.reader_auc(readers.validate_votes(votes))
-    assert (auc_table.auc_low <= auc_table.auc).all() and (auc_table.auc <= auc_table.auc_high).all()
+    assert (auc_table.auc_low <= auc_table.auc).all() and (
+        auc_table.auc <= auc_table.auc_high
+    ).all()

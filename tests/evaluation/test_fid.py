@@ -33,8 +33,12 @@ def test_frechet_distance_matches_eigenvalue_reference_and_monai():
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     # S1 S2 is similar to S1^(1/2) S2 S1^(1/2) (SPD), so Tr sqrtm = sum of sqrt eigenvalues
-    ref = (np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2)
-           - 2 * np.sum(np.sqrt(np.linalg.eigvals(s1 @ s2).real)))
+    ref = (
+        np.sum((mu1 - mu2) ** 2)
+        + np.trace(s1)
+        + np.trace(s2)
+        - 2 * np.sum(np.sqrt(np.linalg.eigvals(s1 @ s2).real))
+    )
     ours = fid_from_features(a, b)
     assert ours == pytest.approx(ref, rel=1e-9)
     assert ours == pytest.approx(fid_from_features(b, a), rel=1e-9)
@@ -77,8 +81,9 @@ def test_conventions_name_input_size_and_normalization():
 
 
 def test_window_and_slice_selection():
-    np.testing.assert_allclose(window(np.array([-1000.0, -175.0, 37.5, 250.0, 900.0])),
-                               [0, 0, 0.5, 1, 1])
+    np.testing.assert_allclose(
+        window(np.array([-1000.0, -175.0, 37.5, 250.0, 900.0])), [0, 0, 0.5, 1, 1]
+    )
     ct = np.full((10, 12, 14), -1000.0, dtype=np.float32)
     ct[2:8, 3:9, 4:10] = 40.0  # body occupies z 4..9, y 3..8, x 2..7
     assert plane_slices(ct, "axial").shape == (6, 10, 12)

@@ -17,13 +17,15 @@ from evaluation.tables import conventions_path, write_table
 def votes():
     truth = ["real"] * 4 + ["synthetic"] * 4
     rows = []
-    answers = {"R1": ["real", "real", "real", "unsure", "real", "real", "synthetic", "synthetic"],
-               "R2": ["real", "synthetic", "real", "real", "synthetic", "synthetic", "synthetic",
-                      "real"]}
+    answers = {
+        "R1": ["real", "real", "real", "unsure", "real", "real", "synthetic", "synthetic"],
+        "R2": ["real", "synthetic", "real", "real", "synthetic", "synthetic", "synthetic", "real"],
+    }
     for reader, ans in answers.items():
         for i, (t, a) in enumerate(zip(truth, ans, strict=True)):
-            rows.append({"reader": reader, "case": f"c{i}", "organ": "liver", "truth": t,
-                         "answer": a})
+            rows.append(
+                {"reader": reader, "case": f"c{i}", "organ": "liver", "truth": t, "answer": a}
+            )
     return validate_votes(pd.DataFrame(rows))
 
 
@@ -47,12 +49,23 @@ def test_forest_plot_shows_specificity_percent_with_chance_line(votes):
 def test_report_is_self_contained_with_tables_figures_conventions(votes, tmp_path):
     table = reader_table(votes)
     kappa = kappa_matrix(pairwise_cohen_kappa(votes))
-    figs = [figures.reader_table_figure(table), figures.specificity_forest(table),
-            figures.agreement_heatmap(kappa),
-            figures.fid_bars(pd.DataFrame({"plane": ["axial", "average"], "fid": [3.0, 3.0]}),
-                             "random-conv-v1", "untrained")]
-    out = build_report({"readers": table}, figs, {"study": "demo <b>", "seed": 0},
-                       tmp_path / "r.html", conventions={"readers": conventions("exclude")})
+    figs = [
+        figures.reader_table_figure(table),
+        figures.specificity_forest(table),
+        figures.agreement_heatmap(kappa),
+        figures.fid_bars(
+            pd.DataFrame({"plane": ["axial", "average"], "fid": [3.0, 3.0]}),
+            "random-conv-v1",
+            "untrained",
+        ),
+    ]
+    out = build_report(
+        {"readers": table},
+        figs,
+        {"study": "demo <b>", "seed": 0},
+        tmp_path / "r.html",
+        conventions={"readers": conventions("exclude")},
+    )
     text = out.read_text()
     assert text.count("* plotly.js v") == 1  # the plotly.js bundle is embedded once
     assert "<script src=" not in text  # nothing fetched from the network
@@ -62,9 +75,12 @@ def test_report_is_self_contained_with_tables_figures_conventions(votes, tmp_pat
 
 
 def test_table_figure_is_sized_to_its_rows():
-    rows = [{"reader": f"R{r}", "case": f"c{i}", "organ": organ, "truth": t, "answer": t}
-            for r in range(6) for organ in ("liver", "pancreas", "kidney")
-            for i, t in enumerate(["real", "synthetic"] * 2)]
+    rows = [
+        {"reader": f"R{r}", "case": f"c{i}", "organ": organ, "truth": t, "answer": t}
+        for r in range(6)
+        for organ in ("liver", "pancreas", "kidney")
+        for i, t in enumerate(["real", "synthetic"] * 2)
+    ]
     votes = validate_votes(pd.DataFrame(rows).assign(case=lambda d: d.organ + d.case))
     table = reader_table(votes)
     assert len(table) == 24
@@ -94,8 +110,15 @@ def test_reader_table_figure_is_tall_enough_for_every_row():
     for r in range(8):
         for organ in ("liver", "kidney"):
             for i, t in enumerate(["real"] * 3 + ["synthetic"] * 3):
-                rows.append({"reader": f"R{r}", "case": f"{organ}{i}", "organ": organ,
-                             "truth": t, "answer": "real"})
+                rows.append(
+                    {
+                        "reader": f"R{r}",
+                        "case": f"{organ}{i}",
+                        "organ": organ,
+                        "truth": t,
+                        "answer": "real",
+                    }
+                )
     table = reader_table(validate_votes(pd.DataFrame(rows)))
     assert len(table) == 24
     fig = figures.reader_table_figure(table)
@@ -107,8 +130,12 @@ def test_reader_table_figure_is_tall_enough_for_every_row():
 
 def test_report_prints_a_spec_as_yaml(tmp_path):
     spec_yaml = "name: s\ndesign: turing\npresentation:\n  spacing_mm: 1.0\n"
-    out = build_report({}, [], {"spec (YAML)": spec_yaml, "spec dict": {"a": {"b": 1}},
-                                "plain": "<b>x</b>"}, tmp_path / "r.html")
+    out = build_report(
+        {},
+        [],
+        {"spec (YAML)": spec_yaml, "spec dict": {"a": {"b": 1}}, "plain": "<b>x</b>"},
+        tmp_path / "r.html",
+    )
     html = out.read_text()
     assert "<pre>name: s\ndesign: turing\npresentation:\n  spacing_mm: 1.0</pre>" in html
     assert "<pre>a:\n  b: 1</pre>" in html and "&lt;b&gt;x&lt;/b&gt;" in html

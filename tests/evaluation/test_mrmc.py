@@ -32,7 +32,7 @@ def close(got: float, printed: str) -> None:
     single-modality df, printed to 1e-4)."""
     dec = Decimal(printed)
     exponent = dec.as_tuple().exponent
-    tol = 0.5 * 10.0 ** exponent
+    tol = 0.5 * 10.0**exponent
     assert abs(got - float(dec)) <= tol * (1 + 1e-9), (got, printed)
 
 
@@ -40,15 +40,19 @@ def test_vandyke_aucs_and_covariances(vandyke):
     data, jk, dl = vandyke
     assert data.ratings.shape == (2, 5, 114) and data.truth.sum() == 45
     assert jk["modalities"] == ["0", "1"] and jk["readers"] == ["0", "1", "2", "3", "4"]
-    published = {"0": "0.91964573 0.85877617 0.90386473 0.97310789 0.82979066",
-                 "1": "0.94782609 0.90531401 0.92173913 0.99935588 0.92995169"}
+    published = {
+        "0": "0.91964573 0.85877617 0.90386473 0.97310789 0.82979066",
+        "1": "0.94782609 0.90531401 0.92173913 0.99935588 0.92995169",
+    }
     for m, values in published.items():
         for r, v in zip(jk["readers"], values.split(), strict=True):
             close(jk["auc"][m][r], v)
     close(jk["mean_auc"]["0"], "0.89703704")
     close(jk["mean_auc"]["1"], "0.94083736")
-    for result, values in ((jk, "8.0228827e-4 3.4661371e-4 3.4407483e-4 2.3902837e-4"),
-                           (dl, "7.9213245e-4 3.4200896e-4 3.3952653e-4 2.3584965e-4")):
+    for result, values in (
+        (jk, "8.0228827e-4 3.4661371e-4 3.4407483e-4 2.3902837e-4"),
+        (dl, "7.9213245e-4 3.4200896e-4 3.3952653e-4 2.3584965e-4"),
+    ):
         for key, v in zip(("var", "cov1", "cov2", "cov3"), values.split(), strict=True):
             close(result["covariance"][key], v)
     assert jk["covariance"]["method"] == "jackknife" and dl["covariance"]["method"] == "delong"
@@ -70,8 +74,10 @@ def test_vandyke_rrrc_frrc_rrfc(vandyke):
     close(diff["estimate"], "-0.04380032")
     close(diff["ci95"][0], "-0.0879595")
     close(diff["ci95"][1], "0.0003589")
-    for m, lo, hi, df in (("0", "0.8252236", "0.9688505", "12.7446"),
-                          ("1", "0.8941378", "0.9875369", "12.7102")):
+    for m, lo, hi, df in (
+        ("0", "0.8252236", "0.9688505", "12.7446"),
+        ("1", "0.8941378", "0.9875369", "12.7102"),
+    ):
         single = rrrc["single"][m]
         close(single["ci95"][0], lo)
         close(single["ci95"][1], hi)
@@ -100,9 +106,13 @@ def _random_data(rng, n_mod=2, n_rdr=3, n_pos=7, n_neg=9, levels=4) -> mrmc.Rati
     """Integer ratings with many ties; positives shifted up."""
     truth = np.r_[np.ones(n_pos, bool), np.zeros(n_neg, bool)]
     ratings = rng.integers(0, levels, (n_mod, n_rdr, truth.size)) + truth
-    return mrmc.RatingsData(ratings.astype(float), truth, tuple(f"m{i}" for i in range(n_mod)),
-                            tuple(f"r{j}" for j in range(n_rdr)),
-                            tuple(f"c{k}" for k in range(truth.size)))
+    return mrmc.RatingsData(
+        ratings.astype(float),
+        truth,
+        tuple(f"m{i}" for i in range(n_mod)),
+        tuple(f"r{j}" for j in range(n_rdr)),
+        tuple(f"c{k}" for k in range(truth.size)),
+    )
 
 
 def test_auc_and_jackknife_match_sklearn_refits():
@@ -116,7 +126,8 @@ def test_auc_and_jackknife_match_sklearn_refits():
             for k in range(r.size):
                 keep = np.arange(r.size) != k
                 assert jk[i, j, k] == pytest.approx(
-                    roc_auc_score(data.truth[keep], r[keep]), abs=1e-12)
+                    roc_auc_score(data.truth[keep], r[keep]), abs=1e-12
+                )
 
 
 def test_delong_matches_the_textbook_formula():
@@ -136,8 +147,9 @@ def test_disjoint_negatives_are_uncorrelated_across_modalities():
     ratings = (rng.integers(0, 5, (2, 2, 16)) + truth).astype(float)
     ratings[0, :, 11:] = np.nan  # modality 0: negatives 6-10
     ratings[1, :, 6:11] = np.nan  # modality 1: negatives 11-15
-    data = mrmc.RatingsData(ratings, truth, ("a", "b"), ("r1", "r2"),
-                            tuple(str(k) for k in range(16)))
+    data = mrmc.RatingsData(
+        ratings, truth, ("a", "b"), ("r1", "r2"), tuple(str(k) for k in range(16))
+    )
     cov = mrmc.auc_covariance(data, "delong").reshape(2, 2, 2, 2)
     # across modalities only the shared positives contribute: S10_ab / m
     for j in range(2):
@@ -163,8 +175,9 @@ def test_cov2_below_cov3_uses_ms_tr_alone():
     truth = np.r_[np.ones(30, bool), np.zeros(30, bool)]
     s = [rng.normal(size=60) + 1.2 * truth for _ in range(4)]
     ratings = np.array([[s[0], s[1], s[2]], [s[1], s[0], s[3]]])
-    data = mrmc.RatingsData(ratings, truth, ("a", "b"), ("r1", "r2", "r3"),
-                            tuple(map(str, range(60))))
+    data = mrmc.RatingsData(
+        ratings, truth, ("a", "b"), ("r1", "r2", "r3"), tuple(map(str, range(60)))
+    )
     res = mrmc.or_analysis(data)
     cov = res["covariance"]
     assert cov["cov2"] < cov["cov3"]
@@ -246,33 +259,54 @@ def test_one_modality_and_one_reader():
 
 
 def _ratings_csv(path, rows=None):
-    rows = rows if rows is not None else [
-        {"reader": r, "modality": m, "case": c, "truth": int(c < 3), "rating": (c + j) % 4}
-        for j, r in enumerate(("A", "B")) for m in ("x", "y") for c in range(6)]
+    rows = (
+        rows
+        if rows is not None
+        else [
+            {"reader": r, "modality": m, "case": c, "truth": int(c < 3), "rating": (c + j) % 4}
+            for j, r in enumerate(("A", "B"))
+            for m in ("x", "y")
+            for c in range(6)
+        ]
+    )
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda df: df.drop(index=7), "reader 'A' has no rating of case '1' under modality 'y'"),
-    (lambda df: df.assign(truth=df.truth.where(df.index != 20, 1)),
-     "case '2' has truth 1 on line 22 but 0"),
-    (lambda df: df.assign(truth=0), "modality 'x' has 0 positive and 6 negative cases"),
-    (lambda df: df.assign(rating=df.rating.astype(str).where(df.index != 4, "high")),
-     "rating must be a finite number, got 'high' on line 6"),
-    (lambda df: df.assign(truth=df.truth.astype(str).where(df.index != 2, "yes")),
-     "truth must be 0 or 1, got 'yes' on line 4"),
-    (lambda df: pd.concat([df, df.iloc[[3]]]), "rated case '3' under modality 'x' twice"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda df: df.drop(index=7), "reader 'A' has no rating of case '1' under modality 'y'"),
+        (
+            lambda df: df.assign(truth=df.truth.where(df.index != 20, 1)),
+            "case '2' has truth 1 on line 22 but 0",
+        ),
+        (lambda df: df.assign(truth=0), "modality 'x' has 0 positive and 6 negative cases"),
+        (
+            lambda df: df.assign(rating=df.rating.astype(str).where(df.index != 4, "high")),
+            "rating must be a finite number, got 'high' on line 6",
+        ),
+        (
+            lambda df: df.assign(truth=df.truth.astype(str).where(df.index != 2, "yes")),
+            "truth must be 0 or 1, got 'yes' on line 4",
+        ),
+        (lambda df: pd.concat([df, df.iloc[[3]]]), "rated case '3' under modality 'x' twice"),
+    ],
+)
 def test_bad_ratings_are_one_line_naming_the_row(tmp_path, capsys, edit, message):
-    rows = [{"reader": r, "modality": m, "case": c, "truth": int(c % 2), "rating": c}
-            for r in ("A", "B") for m in ("x", "y") for c in range(6)]
+    rows = [
+        {"reader": r, "modality": m, "case": c, "truth": int(c % 2), "rating": c}
+        for r in ("A", "B")
+        for m in ("x", "y")
+        for c in range(6)
+    ]
     path = tmp_path / "bad.csv"
     edit(pd.DataFrame(rows)).to_csv(path, index=False)
     with pytest.raises(EvaluationInputError, match=message.replace("(", r"\(")):
         mrmc.ratings_data(mrmc.read_ratings(path), path)
-    assert main(["evaluate", "mrmc", "--ratings", str(path), "--out",
-                 str(tmp_path / "m.json")]) == 2
+    assert (
+        main(["evaluate", "mrmc", "--ratings", str(path), "--out", str(tmp_path / "m.json")]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(path) in err and message in err
     assert not (tmp_path / "m.json").exists()
@@ -282,8 +316,16 @@ def test_cli_writes_the_json_interface(vandyke_csv, tmp_path, capsys):
     out = tmp_path / "o" / "mrmc.json"
     assert main(["evaluate", "mrmc", "--ratings", str(vandyke_csv), "--out", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert {"modalities", "readers", "auc", "mean_auc", "covariance", "rrrc", "frrc",
-            "rrfc"} <= set(res)
+    assert {
+        "modalities",
+        "readers",
+        "auc",
+        "mean_auc",
+        "covariance",
+        "rrrc",
+        "frrc",
+        "rrfc",
+    } <= set(res)
     assert set(res["covariance"]) >= {"method", "var", "cov1", "cov2", "cov3"}
     assert set(res["rrrc"]) >= {"f", "ddf", "p", "differences", "single"}
     assert set(res["frrc"]) >= {"chisq", "p", "differences"}
@@ -297,17 +339,35 @@ def test_cli_writes_the_json_interface(vandyke_csv, tmp_path, capsys):
     assert "Hillis" in out.with_suffix(".html").read_text()
     assert "Hillis" in (out.parent / "mrmc.conventions.txt").read_text()
     assert "RRRC: F = 4.4563" in capsys.readouterr().out
-    assert main(["evaluate", "mrmc", "--ratings", str(vandyke_csv), "--out", str(out),
-                 "--covariance", "delong"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "mrmc",
+                "--ratings",
+                str(vandyke_csv),
+                "--out",
+                str(out),
+                "--covariance",
+                "delong",
+            ]
+        )
+        == 0
+    )
     close(json.loads(out.read_text())["covariance"]["var"], "7.9213245e-4")
 
 
 def test_ratings_from_votes_scale_and_shared_real_arm():
-    votes = pd.DataFrame({
-        "reader": ["a"] * 4, "case": ["r1", "r2", "s1", "s2"],
-        "truth": ["real", "real", "synthetic", "synthetic"],
-        "answer": ["real", "unsure", "real", "synthetic"], "method": ["", "", "p2c", "diff"],
-        "confidence": pd.array([5, pd.NA, 2, 4], dtype="Int64")})
+    votes = pd.DataFrame(
+        {
+            "reader": ["a"] * 4,
+            "case": ["r1", "r2", "s1", "s2"],
+            "truth": ["real", "real", "synthetic", "synthetic"],
+            "answer": ["real", "unsure", "real", "synthetic"],
+            "method": ["", "", "p2c", "diff"],
+            "confidence": pd.array([5, pd.NA, 2, 4], dtype="Int64"),
+        }
+    )
     ratings = mrmc.ratings_from_votes(votes)
     assert list(ratings.columns) == list(mrmc.COLUMNS)
     by = ratings.set_index(["modality", "case"])

@@ -26,11 +26,14 @@ def _tumor_case(tmp_path, name: str, seed: int, radius=(5.0, 4.0, 3.0)):
     """A 40x36x16 CT (LPS on disk, 0.8 x 0.8 x 2 mm) with a textured ellipsoidal tumor."""
     rng = np.random.default_rng(seed)
     shape, spacing = (40, 36, 16), (0.8, 0.8, 2.0)
-    grid = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)],
-                       indexing="ij")
+    grid = np.meshgrid(
+        *[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij"
+    )
     center = [n * s / 2 for n, s in zip(shape, spacing, strict=True)]
-    r2 = sum(((g - c) / (r * s_)) ** 2 for g, c, r, s_ in
-             zip(grid, center, radius, (2.0, 2.0, 2.0), strict=True))
+    r2 = sum(
+        ((g - c) / (r * s_)) ** 2
+        for g, c, r, s_ in zip(grid, center, radius, (2.0, 2.0, 2.0), strict=True)
+    )
     tumor = r2 <= 1.0
     ct = 60.0 + rng.normal(0, 15, shape)
     ct[tumor] = 20.0 + rng.normal(0, 25, int(tumor.sum()))
@@ -46,7 +49,8 @@ def test_features_equal_direct_pyradiomics_call(tmp_path):
     ct_path, mask_path = _tumor_case(tmp_path, "t1", seed=0)
     cases = tmp_path / "cases.csv"
     pd.DataFrame({"ct": [ct_path.name], "mask": [mask_path.name], "organ": ["Liver"]}).to_csv(
-        cases, index=False)
+        cases, index=False
+    )
     ours = extract_cases(read_cases(cases))
     assert ours.organ[0] == "liver"
     spec = extractor_settings()
@@ -100,11 +104,17 @@ def test_real_liver_tumor_features_equal_direct_call(shared_data, tmp_path):
     """IRCAD patient 17, tumor 2 (manual mask, 0/255 labels, LPS file): ~78.6 mL."""
     d = shared_data / "ircadb01_patient17"
     cases = tmp_path / "cases.csv"
-    pd.DataFrame({"ct": [str(d / "ct.nii.gz")], "mask": [str(d / "mask_livertumor2.nii.gz")],
-                  "organ": ["liver"]}).to_csv(cases, index=False)
+    pd.DataFrame(
+        {
+            "ct": [str(d / "ct.nii.gz")],
+            "mask": [str(d / "mask_livertumor2.nii.gz")],
+            "organ": ["liver"],
+        }
+    ).to_csv(cases, index=False)
     ours = feature_matrix(extract_cases(read_cases(cases))).iloc[0]
     direct = make_extractor(extractor_settings()).execute(
-        str(d / "ct.nii.gz"), str(d / "mask_livertumor2.nii.gz"), label=255)
+        str(d / "ct.nii.gz"), str(d / "mask_livertumor2.nii.gz"), label=255
+    )
     direct = {k: float(v) for k, v in direct.items() if not k.startswith("diagnostics_")}
     assert set(ours.index) == set(direct)
     for key, value in direct.items():

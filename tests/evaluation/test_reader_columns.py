@@ -13,10 +13,26 @@ from turingct.cli import build_parser
 
 
 def test_extra_columns_experience_answered_fooling_balanced_youden():
-    rows = [{"reader": "R1", "case": f"c{i}", "organ": "liver",
-             "truth": "real" if i < 4 else "synthetic",
-             "answer": ["real", "real", "real", "unsure", "real", "synthetic", "synthetic",
-                        "unsure"][i], "years_experience": 7} for i in range(8)]
+    rows = [
+        {
+            "reader": "R1",
+            "case": f"c{i}",
+            "organ": "liver",
+            "truth": "real" if i < 4 else "synthetic",
+            "answer": [
+                "real",
+                "real",
+                "real",
+                "unsure",
+                "real",
+                "synthetic",
+                "synthetic",
+                "unsure",
+            ][i],
+            "years_experience": 7,
+        }
+        for i in range(8)
+    ]
     table = readers.reader_table(readers.validate_votes(pd.DataFrame(rows)))
     row = table[table.organ == "all"].iloc[0]
     assert list(table.columns[:2]) == ["reader", "years_experience"] and row.years_experience == 7
@@ -32,13 +48,17 @@ def test_one_macro_precision_rule_for_readers_and_the_svm():
     is what the SVM's precision_score(average='macro', zero_division=0) gives."""
     truth = ["liver", "pancreas", "kidney"] * 4
     answer = ["liver", "liver", "kidney", "kidney", "liver", "kidney"] * 2
-    votes = readers.validate_votes(pd.DataFrame({
-        "reader": "R", "case": [f"c{i}" for i in range(12)], "organ": truth, "answer": answer}),
-        task="origin")
+    votes = readers.validate_votes(
+        pd.DataFrame(
+            {"reader": "R", "case": [f"c{i}" for i in range(12)], "organ": truth, "answer": answer}
+        ),
+        task="origin",
+    )
     table = readers.organ_origin_table(votes).set_index("organ")
     assert table.loc["pancreas", "precision"] == 0.0
     assert table.loc["macro", "precision"] == pytest.approx(
-        precision_score(truth, answer, average="macro", zero_division=0))
+        precision_score(truth, answer, average="macro", zero_division=0)
+    )
     assert "same rule" in readers.ORIGIN_CONVENTIONS["precision_no_predictions"]
 
 
@@ -55,8 +75,9 @@ def _subcommand_help(*names) -> str:
     action = next(a for a in parser._actions if a.dest == "command")
     sub = action.choices[names[0]]
     for name in names[1:]:
-        sub = next(a for a in sub._actions if getattr(a, "choices", None) and name in a.choices
-                   ).choices[name]
+        sub = next(
+            a for a in sub._actions if getattr(a, "choices", None) and name in a.choices
+        ).choices[name]
     return sub.format_help()
 
 
@@ -75,15 +96,29 @@ def test_pooled_results_per_organ_and_method_do_not_mix_them():
     for reader in ("A", "B"):
         for organ in ("liver", "kidney"):
             for k in range(4):
-                rows.append({"reader": reader, "case": f"{organ}-r{k}", "organ": organ,
-                             "truth": "real", "answer": "real", "method": ""})
+                rows.append(
+                    {
+                        "reader": reader,
+                        "case": f"{organ}-r{k}",
+                        "organ": organ,
+                        "truth": "real",
+                        "answer": "real",
+                        "method": "",
+                    }
+                )
                 for method, answer in (("p2c", "real"), ("diff", "synthetic")):
-                    rows.append({"reader": reader, "case": f"{organ}-{method}{k}",
-                                 "organ": organ, "truth": "synthetic", "answer": answer,
-                                 "method": method})
+                    rows.append(
+                        {
+                            "reader": reader,
+                            "case": f"{organ}-{method}{k}",
+                            "organ": organ,
+                            "truth": "synthetic",
+                            "answer": answer,
+                            "method": method,
+                        }
+                    )
     votes = readers.validate_votes(pd.DataFrame(rows))
-    pooled = pooled_by_group(votes, n_boot=50, seed=1).set_index(["organ", "method",
-                                                                   "statistic"])
+    pooled = pooled_by_group(votes, n_boot=50, seed=1).set_index(["organ", "method", "statistic"])
     assert pooled.loc[("liver", "p2c", "specificity"), "estimate"] == 0.0  # always fooled
     assert pooled.loc[("liver", "diff", "specificity"), "estimate"] == 1.0
     assert pooled.loc[("all", "all", "specificity"), "estimate"] == 0.5
@@ -94,13 +129,22 @@ def test_pooled_results_per_organ_and_method_do_not_mix_them():
 
 
 def test_results_export_of_an_origin_study_reads_its_origin_answers():
-    export = pd.DataFrame({
-        "reader": ["ann"] * 4, "years_experience": [9] * 4, "code": ["k1", "k2", "k1", "k2"],
-        "arm": ["real"] * 4, "organ": ["liver", "kidney"] * 2,
-        "question": ["origin", "origin", "truth", "truth"],
-        "answer": ["liver", "pancreas", "real", "real"], "seconds_on_case": [1.0] * 4})
+    export = pd.DataFrame(
+        {
+            "reader": ["ann"] * 4,
+            "years_experience": [9] * 4,
+            "code": ["k1", "k2", "k1", "k2"],
+            "arm": ["real"] * 4,
+            "organ": ["liver", "kidney"] * 2,
+            "question": ["origin", "origin", "truth", "truth"],
+            "answer": ["liver", "pancreas", "real", "real"],
+            "seconds_on_case": [1.0] * 4,
+        }
+    )
     votes = readers.validate_votes(export, task="origin")
     assert votes["case"].tolist() == ["k1", "k2"] and votes["answer"].tolist() == [
-        "liver", "pancreas"]
+        "liver",
+        "pancreas",
+    ]
     with pytest.raises(readers.EvaluationInputError, match="no answers to the 'truth'"):
         readers.validate_votes(export[export.question == "origin"], task="turing")

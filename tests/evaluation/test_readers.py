@@ -24,8 +24,13 @@ def _votes(reader, organ, counts, method=None, start=0):
     rows, i = [], start
     for (truth, answer), n in counts.items():
         for _ in range(n):
-            row = {"reader": reader, "case": f"{organ}-{truth}-{i}", "organ": organ,
-                   "truth": truth, "answer": answer}
+            row = {
+                "reader": reader,
+                "case": f"{organ}-{truth}-{i}",
+                "organ": organ,
+                "truth": truth,
+                "answer": answer,
+            }
             if method is not None:
                 row["method"] = method if truth == "synthetic" else ""
             rows.append(row)
@@ -36,9 +41,13 @@ def _votes(reader, organ, counts, method=None, start=0):
 # Seed document, Pixel2Cancer R1 liver: sens 100, spec 27.3, acc 60.9 (%), 25 real + 25 synthetic.
 # Unsure excluded: tp=19, fn=0, tn=6, fp=16 -> sens 19/19, spec 6/22 = 0.2727, acc 25/41 = 0.6098,
 # leaving 6 real and 3 synthetic cases answered unsure.
-R1_LIVER = {("real", "real"): 19, ("real", "unsure"): 6,
-            ("synthetic", "synthetic"): 6, ("synthetic", "real"): 16,
-            ("synthetic", "unsure"): 3}
+R1_LIVER = {
+    ("real", "real"): 19,
+    ("real", "unsure"): 6,
+    ("synthetic", "synthetic"): 6,
+    ("synthetic", "real"): 16,
+    ("synthetic", "unsure"): 3,
+}
 
 
 def test_wilson_and_binomial_check_values():
@@ -53,7 +62,12 @@ def test_reproduces_seed_r1_liver_row_with_unsure_excluded():
     table = reader_table(votes)
     assert list(table.columns) == TABLE_COLUMNS
     row = table[(table.reader == "R1") & (table.organ == "liver")].iloc[0]
-    assert (row.n_real, row.n_synthetic, row.n_unsure_real, row.n_unsure_synthetic) == (25, 25, 6, 3)
+    assert (row.n_real, row.n_synthetic, row.n_unsure_real, row.n_unsure_synthetic) == (
+        25,
+        25,
+        6,
+        3,
+    )
     assert (row.tp, row.fn, row.tn, row.fp) == (19, 0, 6, 16)
     assert round(100 * row.sensitivity, 1) == 100.0
     assert round(100 * row.specificity, 1) == 27.3
@@ -79,12 +93,27 @@ def test_unsure_counted_as_wrong():
 
 def test_all_organ_rows_pool_counts_and_methods_share_real_controls():
     rows = _votes("R1", "liver", R1_LIVER, method="p2c")
-    rows += _votes("R1", "liver", {("synthetic", "real"): 4, ("synthetic", "synthetic"): 1},
-                   method="difftumor", start=100)
-    rows += _votes("R1", "kidney", {("real", "real"): 3, ("real", "synthetic"): 1,
-                                    ("synthetic", "synthetic"): 2}, method="p2c", start=200)
-    rows += _votes("R2", "kidney", {("real", "synthetic"): 2, ("synthetic", "real"): 2},
-                   method="p2c", start=300)
+    rows += _votes(
+        "R1",
+        "liver",
+        {("synthetic", "real"): 4, ("synthetic", "synthetic"): 1},
+        method="difftumor",
+        start=100,
+    )
+    rows += _votes(
+        "R1",
+        "kidney",
+        {("real", "real"): 3, ("real", "synthetic"): 1, ("synthetic", "synthetic"): 2},
+        method="p2c",
+        start=200,
+    )
+    rows += _votes(
+        "R2",
+        "kidney",
+        {("real", "synthetic"): 2, ("synthetic", "real"): 2},
+        method="p2c",
+        start=300,
+    )
     table = reader_table(validate_votes(pd.DataFrame(rows)))
     assert "method" in table.columns and table.columns[1] == "method"
     by = table.set_index(["reader", "method", "organ"])
@@ -100,14 +129,17 @@ def test_all_organ_rows_pool_counts_and_methods_share_real_controls():
     assert np.isnan(by.loc[("R1", "difftumor", "kidney")].specificity)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d.drop(columns="truth"), "missing column(s) truth"),
-    (lambda d: d.assign(answer=["maybe"] + list(d.answer[1:])), "got 'maybe' on line 2"),
-    (lambda d: d.assign(truth=list(d.truth[:-1]) + ["fake"]), "column truth must be one of"),
-    (lambda d: d.assign(confidence=[7] + [3] * (len(d) - 1)), "column confidence"),
-    (lambda d: pd.concat([d, d.iloc[:1]]), "answered case"),
-    (lambda d: d.assign(reader=[""] + list(d.reader[1:])), "column reader is empty on line 2"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.drop(columns="truth"), "missing column(s) truth"),
+        (lambda d: d.assign(answer=["maybe"] + list(d.answer[1:])), "got 'maybe' on line 2"),
+        (lambda d: d.assign(truth=list(d.truth[:-1]) + ["fake"]), "column truth must be one of"),
+        (lambda d: d.assign(confidence=[7] + [3] * (len(d) - 1)), "column confidence"),
+        (lambda d: pd.concat([d, d.iloc[:1]]), "answered case"),
+        (lambda d: d.assign(reader=[""] + list(d.reader[1:])), "column reader is empty on line 2"),
+    ],
+)
 def test_validation_messages_name_file_column_line(tmp_path, change, message):
     bad = change(pd.DataFrame(_votes("R1", "liver", R1_LIVER)))
     path = tmp_path / "votes.csv"
@@ -120,8 +152,9 @@ def test_validation_messages_name_file_column_line(tmp_path, change, message):
 
 
 def test_truth_must_be_consistent_per_case():
-    rows = _votes("R1", "liver", {("real", "real"): 1}) + _votes("R2", "liver",
-                                                                  {("real", "real"): 1})
+    rows = _votes("R1", "liver", {("real", "real"): 1}) + _votes(
+        "R2", "liver", {("real", "real"): 1}
+    )
     rows[1]["truth"] = "synthetic"
     with pytest.raises(EvaluationInputError, match="different truth"):
         validate_votes(pd.DataFrame(rows))
@@ -129,10 +162,14 @@ def test_truth_must_be_consistent_per_case():
 
 def test_organ_origin_precision_recall_by_hand():
     truth = ["liver"] * 4 + ["pancreas"] * 4 + ["kidney"] * 4
-    answer = (["liver", "liver", "pancreas", "unsure"] + ["pancreas", "liver", "kidney", "kidney"]
-              + ["kidney", "kidney", "kidney", "liver"])
-    df = pd.DataFrame({"reader": "R1", "case": [f"c{i}" for i in range(12)], "organ": truth,
-                       "answer": answer})
+    answer = (
+        ["liver", "liver", "pancreas", "unsure"]
+        + ["pancreas", "liver", "kidney", "kidney"]
+        + ["kidney", "kidney", "kidney", "liver"]
+    )
+    df = pd.DataFrame(
+        {"reader": "R1", "case": [f"c{i}" for i in range(12)], "organ": truth, "answer": answer}
+    )
     votes = validate_votes(df, task="origin")
     cm = organ_origin_confusion(votes, "R1")
     assert cm.loc["liver"].tolist() == [2, 1, 0, 1]

@@ -38,14 +38,13 @@ presentation:
 
 def _save(array, path, dtype):
     path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(np.asarray(array).astype(dtype), np.diag([*SPACING, 1.0])),
-             str(path))
+    nib.save(nib.Nifti1Image(np.asarray(array).astype(dtype), np.diag([*SPACING, 1.0])), str(path))
 
 
 def _grid():
-    return np.meshgrid(*[(np.arange(n) - n / 2) * s for n, s in zip(SHAPE, SPACING,
-                                                                      strict=True)],
-                       indexing="ij")
+    return np.meshgrid(
+        *[(np.arange(n) - n / 2) * s for n, s in zip(SHAPE, SPACING, strict=True)], indexing="ij"
+    )
 
 
 def _liver(rng):
@@ -91,9 +90,17 @@ def _cohort(tmp_path, n_patients=5):
             out = tmp_path / "syn" / method / f"p{i}"
             _save(syn, out / "ct.nii.gz", np.int16)
             _save(mask, out / "tumor_mask.nii.gz", np.uint8)
-            (out / "provenance.json").write_text(json.dumps(
-                {"method": method, "organ": "liver", "seed": i, "options": {},
-                 "inputs": {"ct": {"sha256": source}}}))
+            (out / "provenance.json").write_text(
+                json.dumps(
+                    {
+                        "method": method,
+                        "organ": "liver",
+                        "seed": i,
+                        "options": {},
+                        "inputs": {"ct": {"sha256": source}},
+                    }
+                )
+            )
     return tmp_path
 
 
@@ -138,8 +145,7 @@ def test_grouped_folds_keep_volumes_apart():
     with pytest.raises(EvaluationInputError, match="one source volume"):
         realism.grouped_folds(y, ["a"] * 8, seed=0)
     with pytest.raises(EvaluationInputError, match="no real tumor"):
-        realism.grouped_folds(np.array([1, 1, 0, 0, 0, 0]), ["a", "a", "b", "b", "c", "c"],
-                              seed=0)
+        realism.grouped_folds(np.array([1, 1, 0, 0, 0, 0]), ["a", "a", "b", "b", "c", "c"], seed=0)
 
 
 def test_within_fold_auc_ignores_offsets_between_fold_models():
@@ -164,9 +170,15 @@ def test_auc_and_bootstrap_match_sklearn():
 
 def test_machine_sees_the_flat_method_and_not_the_twin(measured):
     cases, feats = measured
-    result = realism.run_realism(cases, feats, organ="liver", spacing=PRESENTATION.spacing_mm,
-                                 discriminators=realism.RADIOMICS_MODELS, n_boot=300,
-                                 n_perm=20)
+    result = realism.run_realism(
+        cases,
+        feats,
+        organ="liver",
+        spacing=PRESENTATION.spacing_mm,
+        discriminators=realism.RADIOMICS_MODELS,
+        n_boot=300,
+        n_perm=20,
+    )
     t = result.table.set_index(["method", "discriminator"])
     assert list(result.table.columns) == list(realism.TABLE_COLUMNS)
     for d in realism.RADIOMICS_MODELS:
@@ -221,11 +233,33 @@ def test_cli_writes_tables_and_stores(cohort, tmp_path, db_url, capsys):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC_YAML)
     out = tmp_path / "out" / "realism.csv"
-    argv = ["evaluate", "realism", "--real", str(cohort / "real"), "--synthetic",
-            f"flat-A={cohort / 'syn' / 'flat'}", str(cohort / "syn" / "twin"), "--organ",
-            "liver", "--out", str(out), "--spec", str(spec), "--discriminators",
-            "radiomics-logreg", "cnn", "--cnn-epochs", "2", "--n-boot", "200",
-            "--n-permutations", "10", "--store", "--db", db_url]
+    argv = [
+        "evaluate",
+        "realism",
+        "--real",
+        str(cohort / "real"),
+        "--synthetic",
+        f"flat-A={cohort / 'syn' / 'flat'}",
+        str(cohort / "syn" / "twin"),
+        "--organ",
+        "liver",
+        "--out",
+        str(out),
+        "--spec",
+        str(spec),
+        "--discriminators",
+        "radiomics-logreg",
+        "cnn",
+        "--cnn-epochs",
+        "2",
+        "--n-boot",
+        "200",
+        "--n-permutations",
+        "10",
+        "--store",
+        "--db",
+        db_url,
+    ]
     assert main(argv) == 0
     table = pd.read_csv(out)
     assert set(table.method) == {"flat-A", "twin"}
@@ -257,8 +291,19 @@ def test_cli_bad_input_is_one_line_and_stores_nothing(cohort, tmp_path, db_url, 
         dst.mkdir(parents=True)
         for f in src.iterdir():
             (dst / f.name).write_bytes(f.read_bytes())
-    base = ["evaluate", "realism", "--real", str(cohort / "real"), "--organ", "liver",
-            "--out", str(tmp_path / "r.csv"), "--store", "--db", db_url]
+    base = [
+        "evaluate",
+        "realism",
+        "--real",
+        str(cohort / "real"),
+        "--organ",
+        "liver",
+        "--out",
+        str(tmp_path / "r.csv"),
+        "--store",
+        "--db",
+        db_url,
+    ]
     assert main([*base, "--synthetic", str(few)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "only 3 synthetic liver tumor(s) of flat" in err
@@ -286,7 +331,11 @@ def test_cli_defaults_match_the_module():
 
     assert cli.DISCRIMINATORS == realism.DISCRIMINATORS
     assert (cli.EPOCHS, cli.N_BOOTSTRAP, cli.N_PERMUTATIONS, cli.MIN_LESION_ML) == (
-        realism_cnn.EPOCHS, realism.N_BOOTSTRAP, realism.N_PERMUTATIONS, realism.MIN_LESION_ML)
+        realism_cnn.EPOCHS,
+        realism.N_BOOTSTRAP,
+        realism.N_PERMUTATIONS,
+        realism.MIN_LESION_ML,
+    )
 
 
 def test_cli_from_the_catalog(engine, db_url, tmp_path, capsys):
@@ -298,15 +347,44 @@ def test_cli_from_the_catalog(engine, db_url, tmp_path, capsys):
     from tests.studies._catalog import build_catalog, spec_dict
 
     with session_scope(engine) as s:
-        build_catalog(s, tmp_path / "cat", n_real=4, n_synthetic=4, seed=2,
-                      synthetic_opts={"tumor_hu": -10.0, "noise": 5.0})
-        create_study(s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp",
-                     progress=False)
+        build_catalog(
+            s,
+            tmp_path / "cat",
+            n_real=4,
+            n_synthetic=4,
+            seed=2,
+            synthetic_opts={"tumor_hu": -10.0, "noise": 5.0},
+        )
+        create_study(s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp", progress=False)
     out = tmp_path / "cat.csv"
-    assert main(["evaluate", "realism", "--real", "phantoms", "--synthetic", "handcrafted",
-                 "--organ", "liver", "--out", str(out), "--for-study", "t1", "--store",
-                 "--discriminators", "radiomics-logreg", "--n-boot", "100",
-                 "--n-permutations", "0", "--db", db_url]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "realism",
+                "--real",
+                "phantoms",
+                "--synthetic",
+                "handcrafted",
+                "--organ",
+                "liver",
+                "--out",
+                str(out),
+                "--for-study",
+                "t1",
+                "--store",
+                "--discriminators",
+                "radiomics-logreg",
+                "--n-boot",
+                "100",
+                "--n-permutations",
+                "0",
+                "--db",
+                db_url,
+            ]
+        )
+        == 0
+    )
     row = pd.read_csv(out).iloc[0]
     assert (row.method, row.n_real, row.n_synthetic, row.n_volumes) == ("handcrafted", 4, 4, 8)
     conv = (tmp_path / "cat.conventions.txt").read_text()
@@ -318,6 +396,23 @@ def test_cli_from_the_catalog(engine, db_url, tmp_path, capsys):
     with session_scope(engine) as s:
         (stored,) = latest_results(s, kind="realism", study="t1")
         assert stored.params["spacing_mm"] == [1.5, 1.5, 1.5]
-    assert main(["evaluate", "realism", "--real", "no-such-dataset", "--synthetic",
-                 "handcrafted", "--organ", "liver", "--out", str(out), "--db", db_url]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "realism",
+                "--real",
+                "no-such-dataset",
+                "--synthetic",
+                "handcrafted",
+                "--organ",
+                "liver",
+                "--out",
+                str(out),
+                "--db",
+                db_url,
+            ]
+        )
+        == 2
+    )
     assert "'no-such-dataset' is not a file, folder or catalog dataset" in capsys.readouterr().err

@@ -17,8 +17,10 @@ from evaluation.realism_sources import synthetic_sources
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
-REAL = {"ircadb01_patient17": ["mask_livertumor1", "mask_livertumor2"],
-        "ircadb01_patient01": [f"mask_livertumor0{i}" for i in range(1, 8)]}
+REAL = {
+    "ircadb01_patient17": ["mask_livertumor1", "mask_livertumor2"],
+    "ircadb01_patient01": [f"mask_livertumor0{i}" for i in range(1, 8)],
+}
 
 
 def _real_sources(data):
@@ -28,8 +30,12 @@ def _real_sources(data):
     for patient, masks in REAL.items():
         ct = data / patient / "ct.nii.gz"
         sha = sha256_file(ct)
-        out += [realism.TumorSource(ct, (data / patient / f"{m}.nii.gz",), "real", "", "liver",
-                                    sha, f"{patient}/{m}") for m in masks]
+        out += [
+            realism.TumorSource(
+                ct, (data / patient / f"{m}.nii.gz",), "real", "", "liver", sha, f"{patient}/{m}"
+            )
+            for m in masks
+        ]
     return out
 
 
@@ -55,9 +61,16 @@ def test_machine_turing_test_on_ircad_liver(shared_data, tmp_path):
 
     out = tmp_path / "handcrafted"
     for k, patient in enumerate(["ircadb01_patient07", "ircadb01_patient01"] * 2):
-        synthesize_file("handcrafted", shared_data / patient / "ct.nii.gz",
-                        _tumor_free_liver(shared_data, patient, tmp_path), organ="liver",
-                        out_dir=out / f"{k}", seed=k, device="cpu", diameter_mm=20.0 + 5 * k)
+        synthesize_file(
+            "handcrafted",
+            shared_data / patient / "ct.nii.gz",
+            _tumor_free_liver(shared_data, patient, tmp_path),
+            organ="liver",
+            out_dir=out / f"{k}",
+            seed=k,
+            device="cpu",
+            diameter_mm=20.0 + 5 * k,
+        )
     sources = _real_sources(shared_data) + synthetic_sources(str(out), "liver")[0]
     cases = realism.make_cases(sources)  # a study's default presentation: 1 mm, 96x96x64 mm
     real = [c for c in cases if c.arm == "real"]
@@ -66,16 +79,25 @@ def test_machine_turing_test_on_ircad_liver(shared_data, tmp_path):
     # the crop keeps the tumors' HU (README: patient 17 tumor 1 about 88 HU, patient 1
     # tumor 01 about 76 HU) and volume (85.6 mL, 84.4 mL)
     by_name = {c.case: c for c in real}
-    for name, hu, ml in (("ircadb01_patient17/mask_livertumor1", 88, 85.6),
-                         ("ircadb01_patient01/mask_livertumor01", 76, 84.4)):
+    for name, hu, ml in (
+        ("ircadb01_patient17/mask_livertumor1", 88, 85.6),
+        ("ircadb01_patient01/mask_livertumor01", 76, 84.4),
+    ):
         c = by_name[name]
         assert c.ct[c.tumor > 0].mean() == pytest.approx(hu, abs=8)
         assert c.volume_ml == pytest.approx(ml, rel=0.02)
     # one group per patient scan: real and synthetic tumors of patient 1 share theirs
     assert len({c.volume for c in cases}) == 3
     feats = realism.case_features(cases, (1.0, 1.0, 1.0))
-    result = realism.run_realism(cases, feats, organ="liver", spacing=(1.0, 1.0, 1.0),
-                                 discriminators=("radiomics-logreg",), n_boot=200, n_perm=0)
+    result = realism.run_realism(
+        cases,
+        feats,
+        organ="liver",
+        spacing=(1.0, 1.0, 1.0),
+        discriminators=("radiomics-logreg",),
+        n_boot=200,
+        n_perm=0,
+    )
     row = result.table.iloc[0]
     assert row.n_real == 9 and row.n_volumes == 3 and 0.0 <= row.auc <= 1.0
     assert row.auc_ci_low <= row.auc <= row.auc_ci_high and np.isfinite(row.frd)

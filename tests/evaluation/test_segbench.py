@@ -18,14 +18,21 @@ from synth_backend.phantom import PhantomConfig, generate_cohort
 from synth_backend.registry import get_synthesizer
 
 # a shrunken tiny preset: 3 mm grid and 32^3 patches keep the CPU cost of a run to seconds
-CONFIG = preset("tiny", iterations=16, spacing_mm=3.0, patch=(32, 32, 32), checkpoint_every=8,
-                n_boot=200)
+CONFIG = preset(
+    "tiny", iterations=16, spacing_mm=3.0, patch=(32, 32, 32), checkpoint_every=8, n_boot=200
+)
 
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory):
-    root = generate_cohort(tmp_path_factory.mktemp("cohort"), n=7, seed=0,
-                           config=PhantomConfig.small(), lesion_fraction=1.0, progress=False)
+    root = generate_cohort(
+        tmp_path_factory.mktemp("cohort"),
+        n=7,
+        seed=0,
+        config=PhantomConfig.small(),
+        lesion_fraction=1.0,
+        progress=False,
+    )
     return folder_cases(root, "liver", CONFIG)
 
 
@@ -56,8 +63,9 @@ def test_sampling_is_reproducible_by_seed(cases):
     synth = get_synthesizer("handcrafted")
 
     def sampler(seed):
-        return PatchSampler(split, "handcrafted", "liver", CONFIG, np.random.default_rng(seed),
-                            synth)
+        return PatchSampler(
+            split, "handcrafted", "liver", CONFIG, np.random.default_rng(seed), synth
+        )
 
     a, b, c = sampler(5), sampler(5), sampler(6)
     specs_a = [a.next_spec() for _ in range(12)]
@@ -91,8 +99,16 @@ def test_tiny_benchmark_handcrafted_and_real(cases, tmp_path, engine):
     results = {}
     for train_on in ("handcrafted", "real"):
         out = tmp_path / train_on
-        res = run_benchmark(cases, train_on=train_on, organ="liver", config=CONFIG, seed=0,
-                            out_dir=out, device="cpu", progress=False)
+        res = run_benchmark(
+            cases,
+            train_on=train_on,
+            organ="liver",
+            config=CONFIG,
+            seed=0,
+            out_dir=out,
+            device="cpu",
+            progress=False,
+        )
         results[train_on] = res
         _check_row(res.row)
         assert len(res.losses) == CONFIG.iterations
@@ -103,24 +119,42 @@ def test_tiny_benchmark_handcrafted_and_real(cases, tmp_path, engine):
         assert (out / "checkpoint.pt").is_file() and (out / "model.pt").is_file()
     assert results["real"].row["n_train"] == 2 and results["handcrafted"].row["n_train"] == 3
     # both arms are tested on the same held-out volumes
-    assert (results["real"].per_case.case.tolist()
-            == results["handcrafted"].per_case.case.tolist())
+    assert results["real"].per_case.case.tolist() == results["handcrafted"].per_case.case.tolist()
 
     # resume: the finished checkpoint is reused, no step is re-run, the numbers are identical
-    again = run_benchmark(cases, train_on="real", organ="liver", config=CONFIG, seed=0,
-                          out_dir=tmp_path / "real", device="cpu", progress=False)
+    again = run_benchmark(
+        cases,
+        train_on="real",
+        organ="liver",
+        config=CONFIG,
+        seed=0,
+        out_dir=tmp_path / "real",
+        device="cpu",
+        progress=False,
+    )
     assert again.losses == results["real"].losses
     assert again.row["dsc_mean"] == pytest.approx(results["real"].row["dsc_mean"])
     with pytest.raises(BenchmarkStateError, match="another benchmark run"):
-        run_benchmark(cases, train_on="real", organ="liver", config=CONFIG, seed=1,
-                      out_dir=tmp_path / "real", device="cpu", progress=False)
+        run_benchmark(
+            cases,
+            train_on="real",
+            organ="liver",
+            config=CONFIG,
+            seed=1,
+            out_dir=tmp_path / "real",
+            device="cpu",
+            progress=False,
+        )
 
     with session_scope(engine) as s:
         for res in results.values():
             store_benchmark(s, res)
     with session_scope(engine) as s:
         stored = latest_results(s, kind="segbench")
-        assert [r.name for r in stored] == ["segbench handcrafted liver tiny",
-                                            "segbench real liver tiny"]
+        assert [r.name for r in stored] == [
+            "segbench handcrafted liver tiny",
+            "segbench real liver tiny",
+        ]
         assert stored[1].result["summary"]["dsc_mean"] == pytest.approx(
-            results["real"].row["dsc_mean"])
+            results["real"].row["dsc_mean"]
+        )

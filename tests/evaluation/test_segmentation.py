@@ -14,7 +14,7 @@ from evaluation.tables import EvaluationInputError
 
 def _cube(shape, start, n):
     m = np.zeros(shape, dtype=np.uint8)
-    m[start[0]:start[0] + n, start[1]:start[1] + n, start[2]:start[2] + n] = 1
+    m[start[0] : start[0] + n, start[1] : start[1] + n, start[2] : start[2] + n] = 1
     return m
 
 
@@ -28,8 +28,11 @@ def _cube_shift_nsd(n: int, s: tuple[float, float, float]) -> float:
     surface has the same covered area (by symmetry), so NSD = covered / total.
     """
     sx, sy, sz = s
-    ex, ey, ez = (sx * math.hypot(sy, sz) / 2, sy * math.hypot(sx, sz) / 2,
-                  sz * math.hypot(sx, sy) / 2)
+    ex, ey, ez = (
+        sx * math.hypot(sy, sz) / 2,
+        sy * math.hypot(sx, sz) / 2,
+        sz * math.hypot(sx, sy) / 2,
+    )
     corner = math.sqrt((sy * sz) ** 2 + (sx * sz) ** 2 + (sx * sy) ** 2) / 8
     m = n - 1
     total = 2 * m * m * (sy * sz + sx * sz + sx * sy) + 4 * m * (ex + ey + ez) + 8 * corner
@@ -63,8 +66,9 @@ def test_cube_identity_and_empty_conventions():
 
 
 def _sphere(shape, center_mm, radius_mm, spacing):
-    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)],
-                        indexing="ij")
+    grids = np.meshgrid(
+        *[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij"
+    )
     dist2 = sum((g - c) ** 2 for g, c in zip(grids, center_mm, strict=True))
     return (dist2 <= radius_mm**2).astype(np.uint8)
 

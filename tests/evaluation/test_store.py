@@ -20,8 +20,14 @@ from evaluation.tables import EvaluationInputError
 
 
 def test_records_round_trip_keeps_nan_and_order():
-    df = pd.DataFrame({"reader": ["a", "b"], "sensitivity": [0.5, np.nan],
-                       "n": np.array([3, 4], dtype=np.int64), "ok": [True, False]})
+    df = pd.DataFrame(
+        {
+            "reader": ["a", "b"],
+            "sensitivity": [0.5, np.nan],
+            "n": np.array([3, 4], dtype=np.int64),
+            "ok": [True, False],
+        }
+    )
     payload = table_records(df)
     assert payload["records"][1]["sensitivity"] is None  # JSON has no NaN
     back = records_table(payload)
@@ -43,12 +49,20 @@ def test_store_and_latest(engine):
     table = pd.DataFrame({"plane": ["axial", "average"], "fid": [12.5, float("nan")]})
     with session_scope(engine) as s:
         sid = _study(s)
-        first = store_result(s, "fid", "fid random-conv-v1", tables={"fid": table},
-                             conventions={"extractor": "random-conv-v1"}, params={"seed": 0},
-                             summary={"average": np.float32(12.5)}, study="s1")
+        first = store_result(
+            s,
+            "fid",
+            "fid random-conv-v1",
+            tables={"fid": table},
+            conventions={"extractor": "random-conv-v1"},
+            params={"seed": 0},
+            summary={"average": np.float32(12.5)},
+            study="s1",
+        )
         assert first.study_id == sid and first.code_version
-        second = store_result(s, "fid", "fid random-conv-v1", tables={"fid": table.iloc[:1]},
-                              study=sid)
+        second = store_result(
+            s, "fid", "fid random-conv-v1", tables={"fid": table.iloc[:1]}, study=sid
+        )
         store_result(s, "seg", "seg", tables={"seg": pd.DataFrame({"dsc": [0.7]})})
         first_id, second_id = first.id, second.id
     with session_scope(engine) as s:
@@ -72,8 +86,7 @@ def _three_organ_catalog(engine, root):
 
     with session_scope(engine) as s:
         for organ in ("liver", "pancreas", "kidney"):
-            build_catalog(s, root, organ=organ, n_real=4, n_synthetic=2,
-                          seed=len(organ))
+            build_catalog(s, root, organ=organ, n_real=4, n_synthetic=2, seed=len(organ))
 
 
 def test_radiomics_from_catalog_stored(engine, db_url, tmp_path):
@@ -81,11 +94,29 @@ def test_radiomics_from_catalog_stored(engine, db_url, tmp_path):
 
     _three_organ_catalog(engine, tmp_path / "cat")
     out = tmp_path / "rad"
-    assert main(["evaluate", "radiomics", "--from-catalog", "--out-dir", str(out),
-                 "--splits", "3", "--store", "--db", db_url]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "radiomics",
+                "--from-catalog",
+                "--out-dir",
+                str(out),
+                "--splits",
+                "3",
+                "--store",
+                "--db",
+                db_url,
+            ]
+        )
+        == 0
+    )
     feats = pd.read_csv(out / "features.csv")
     assert len(feats) == 18 and feats.organ.value_counts().to_dict() == {
-        "kidney": 6, "liver": 6, "pancreas": 6}
+        "kidney": 6,
+        "liver": 6,
+        "pancreas": 6,
+    }
     assert set(feats.arm) == {"real", "synthetic"}
     assert set(feats.tumor_kind) == {"phantom_lesion", "synthetic"}
     assert set(feats.method.dropna()) == {"handcrafted"}
@@ -97,9 +128,28 @@ def test_radiomics_from_catalog_stored(engine, db_url, tmp_path):
         assert row.study_id is None
         assert result_tables(row)["svm_summary"].n_splits.iloc[0] == 3
     # a dataset filter and an organ filter narrow the tumors
-    assert main(["evaluate", "radiomics", "--from-catalog", "--dataset", "phantoms",
-                 "--organ", "liver", "--organ", "kidney", "--out-dir", str(tmp_path / "r2"),
-                 "--splits", "2", "--db", db_url]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "radiomics",
+                "--from-catalog",
+                "--dataset",
+                "phantoms",
+                "--organ",
+                "liver",
+                "--organ",
+                "kidney",
+                "--out-dir",
+                str(tmp_path / "r2"),
+                "--splits",
+                "2",
+                "--db",
+                db_url,
+            ]
+        )
+        == 0
+    )
     narrowed = pd.read_csv(tmp_path / "r2" / "features.csv")
     assert len(narrowed) == 8 and set(narrowed.arm) == {"real"}
 
@@ -116,21 +166,49 @@ def test_radiomics_for_organ_origin_study_has_readers(engine, db_url, tmp_path):
     from turingct.cli import main
 
     _three_organ_catalog(engine, tmp_path / "cat")
-    spec = spec_dict(name="orig", design="organ_origin",
-                     organs=["liver", "pancreas", "kidney"], readers=["ann"],
-                     cases_per_organ={"real": 2, "synthetic": 2})
+    spec = spec_dict(
+        name="orig",
+        design="organ_origin",
+        organs=["liver", "pancreas", "kidney"],
+        readers=["ann"],
+        cases_per_organ={"real": 2, "synthetic": 2},
+    )
     with session_scope(engine) as s:
-        st = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "exp",
-                          progress=False)
+        st = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "exp", progress=False)
         ann = s.scalar(select(User).where(User.username == "ann"))
         for case in s.scalars(select(StudyCase).where(StudyCase.study_id == st.id)):
             # ann always answers liver: recall 1 for liver, 0 for the others
-            s.add(Answer(study_id=st.id, case_id=case.id, reader_id=ann.id, question="origin",
-                         value="liver", seconds_on_case=3.0, displayed_at=datetime.now(UTC),
-                         idempotency_key=f"ann-{case.code}"))
+            s.add(
+                Answer(
+                    study_id=st.id,
+                    case_id=case.id,
+                    reader_id=ann.id,
+                    question="origin",
+                    value="liver",
+                    seconds_on_case=3.0,
+                    displayed_at=datetime.now(UTC),
+                    idempotency_key=f"ann-{case.code}",
+                )
+            )
     out = tmp_path / "rad"
-    assert main(["evaluate", "radiomics", "--study", "orig", "--out-dir", str(out),
-                 "--splits", "3", "--store", "--db", db_url]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "radiomics",
+                "--study",
+                "orig",
+                "--out-dir",
+                str(out),
+                "--splits",
+                "3",
+                "--store",
+                "--db",
+                db_url,
+            ]
+        )
+        == 0
+    )
     feats = pd.read_csv(out / "features.csv")
     assert len(feats) == 12 and feats.case.str.len().gt(0).all()
     comparison = pd.read_csv(out / "origin_comparison.csv").set_index("who")
@@ -151,12 +229,30 @@ def test_seg_results_of_two_methods_are_stored_apart(engine, db_url, tmp_path):
     truth = np.zeros((10, 10, 10), np.uint8)
     truth[3:7, 3:7, 3:7] = 1
     for folder, shift in (("truth", 0), ("pred", 1)):
-        save_volume(np.roll(truth, shift, axis=0), np.eye(4), tmp_path / folder / "c1.nii.gz",
-                    "mask")
+        save_volume(
+            np.roll(truth, shift, axis=0), np.eye(4), tmp_path / folder / "c1.nii.gz", "mask"
+        )
     for method in ("handcrafted", "pixel2cancer"):
-        assert main(["evaluate", "seg", "--pred", str(tmp_path / "pred"), "--truth",
-                     str(tmp_path / "truth"), "--out", str(tmp_path / f"{method}.csv"),
-                     "--store", "--method", method, "--db", db_url]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "seg",
+                    "--pred",
+                    str(tmp_path / "pred"),
+                    "--truth",
+                    str(tmp_path / "truth"),
+                    "--out",
+                    str(tmp_path / f"{method}.csv"),
+                    "--store",
+                    "--method",
+                    method,
+                    "--db",
+                    db_url,
+                ]
+            )
+            == 0
+        )
     with session_scope(engine) as s:
         rows = [r for r in latest_results(s) if r.kind == "seg"]
     assert sorted(r.params["method"] for r in rows) == ["handcrafted", "pixel2cancer"]

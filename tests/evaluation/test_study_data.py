@@ -39,28 +39,58 @@ def _study(session):
     )
 
     ds = Dataset(name="d", format=DatasetFormat.PHANTOM, root_path="/x")
-    vol = Volume(dataset=ds, case_id="v", origin=Origin.REAL, ct_path="/x/ct.nii.gz",
-                 ct_sha256="0" * 64, shape=[1, 1, 1], spacing=[1, 1, 1], affine=[], axcodes="RAS")
+    vol = Volume(
+        dataset=ds,
+        case_id="v",
+        origin=Origin.REAL,
+        ct_path="/x/ct.nii.gz",
+        ct_sha256="0" * 64,
+        shape=[1, 1, 1],
+        spacing=[1, 1, 1],
+        affine=[],
+        axcodes="RAS",
+    )
     study = Study(name="demo", design=StudyDesign.TURING, spec={}, seed=1, export_dir="/x")
     readers = [User(username="alice"), User(username="bob")]
     session.add_all([ds, vol, study, *readers])
     session.flush()
     cases = []
-    for i, (arm, method) in enumerate([(Arm.REAL, None), (Arm.REAL, None),
-                                       (Arm.SYNTHETIC, "p2c"), (Arm.SYNTHETIC, "p2c")]):
-        cases.append(StudyCase(study=study, code=f"K{i}", volume_id=vol.id, arm=arm,
-                               organ="liver", method=method, blinded_path="/b",
-                               blinded_sha256="0" * 64))
+    for i, (arm, method) in enumerate(
+        [(Arm.REAL, None), (Arm.REAL, None), (Arm.SYNTHETIC, "p2c"), (Arm.SYNTHETIC, "p2c")]
+    ):
+        cases.append(
+            StudyCase(
+                study=study,
+                code=f"K{i}",
+                volume_id=vol.id,
+                arm=arm,
+                organ="liver",
+                method=method,
+                blinded_path="/b",
+                blinded_sha256="0" * 64,
+            )
+        )
     session.add_all(cases)
     session.flush()
-    answers = {"alice": ["real", "unsure", "real", "synthetic"],
-               "bob": ["real", "synthetic", "synthetic", "synthetic"]}
+    answers = {
+        "alice": ["real", "unsure", "real", "synthetic"],
+        "bob": ["real", "synthetic", "synthetic", "synthetic"],
+    }
     for user in readers:
         for case, value in zip(cases, answers[user.username], strict=True):
-            session.add(Answer(study_id=study.id, case_id=case.id, reader_id=user.id,
-                               question="truth", value=value, confidence=3, seconds_on_case=5.0,
-                               displayed_at=datetime.now(UTC),
-                               idempotency_key=f"{user.username}{case.code}"))
+            session.add(
+                Answer(
+                    study_id=study.id,
+                    case_id=case.id,
+                    reader_id=user.id,
+                    question="truth",
+                    value=value,
+                    confidence=3,
+                    seconds_on_case=5.0,
+                    displayed_at=datetime.now(UTC),
+                    idempotency_key=f"{user.username}{case.code}",
+                )
+            )
     session.flush()
 
 

@@ -12,8 +12,10 @@ from tests.studies._catalog import build_catalog, spec_dict
 from turingct.cli import main
 
 # ann calls everything real; bob is right except one unsure on a real case
-ANSWERS = {"ann": {"real": ["real"] * 3, "synthetic": ["real"] * 3},
-           "bob": {"real": ["real", "real", "unsure"], "synthetic": ["synthetic"] * 3}}
+ANSWERS = {
+    "ann": {"real": ["real"] * 3, "synthetic": ["real"] * 3},
+    "bob": {"real": ["real", "real", "unsure"], "synthetic": ["synthetic"] * 3},
+}
 
 
 @pytest.fixture
@@ -27,10 +29,12 @@ def study(engine, tmp_path):
 
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "cat")
-        st = create_study(s, spec_dict(name="rep"), actor=OPERATOR,
-                          export_root=tmp_path / "exp", progress=False)
-        cases = s.scalars(select(StudyCase).where(StudyCase.study_id == st.id)
-                          .order_by(StudyCase.code)).all()
+        st = create_study(
+            s, spec_dict(name="rep"), actor=OPERATOR, export_root=tmp_path / "exp", progress=False
+        )
+        cases = s.scalars(
+            select(StudyCase).where(StudyCase.study_id == st.id).order_by(StudyCase.code)
+        ).all()
         for name, by_arm in ANSWERS.items():
             user = s.scalar(select(User).where(User.username == name))
             seen = {"real": 0, "synthetic": 0}
@@ -38,14 +42,29 @@ def study(engine, tmp_path):
                 arm = case.arm.value
                 value = by_arm[arm][seen[arm]]
                 seen[arm] += 1
-                s.add(Answer(study_id=st.id, case_id=case.id, reader_id=user.id,
-                             question="truth", value=value, seconds_on_case=4.0 + seen[arm],
-                             displayed_at=datetime.now(UTC),
-                             idempotency_key=f"{name}-{case.code}"))
-        store_result(s, "seg", "alignment handcrafted",
-                     tables={"seg": pd.DataFrame({"case": ["a", "b"], "dsc": [0.8, 0.6],
-                                                  "nsd": [0.9, 0.7]})},
-                     conventions={"nsd": "2 mm"}, params={"tolerance_mm": 2.0}, study=st.id)
+                s.add(
+                    Answer(
+                        study_id=st.id,
+                        case_id=case.id,
+                        reader_id=user.id,
+                        question="truth",
+                        value=value,
+                        seconds_on_case=4.0 + seen[arm],
+                        displayed_at=datetime.now(UTC),
+                        idempotency_key=f"{name}-{case.code}",
+                    )
+                )
+        store_result(
+            s,
+            "seg",
+            "alignment handcrafted",
+            tables={
+                "seg": pd.DataFrame({"case": ["a", "b"], "dsc": [0.8, 0.6], "nsd": [0.9, 0.7]})
+            },
+            conventions={"nsd": "2 mm"},
+            params={"tolerance_mm": 2.0},
+            study=st.id,
+        )
         return st.name, [c.code for c in cases]
 
 
@@ -89,21 +108,27 @@ def test_report_cli(study, db_url, tmp_path):
     # both unsure conventions; bob's unsure real case counted wrong in the second
     wrong = pd.read_csv(tables / "reader_table_unsure_wrong.csv").set_index(["reader", "organ"])
     assert (wrong.loc[("bob", "liver"), "fn"], wrong.loc[("bob", "liver"), "accuracy"]) == (
-        1, pytest.approx(5 / 6))
-    assert "sensitivity analysis" in (tables / "reader_table_unsure_wrong.conventions.txt"
-                                      ).read_text()
+        1,
+        pytest.approx(5 / 6),
+    )
+    assert (
+        "sensitivity analysis" in (tables / "reader_table_unsure_wrong.conventions.txt").read_text()
+    )
     # Table-3 layout: metric rows x organ columns per reader, CSV and HTML (percent)
     t3 = pd.read_csv(tables / "table3.csv")
     assert list(t3.columns) == ["reader", "method", "metric", "liver", "all"]
-    assert t3[t3.reader == "ann"].metric.tolist()[:3] == ["sensitivity", "specificity",
-                                                           "accuracy"]
+    assert t3[t3.reader == "ann"].metric.tolist()[:3] == ["sensitivity", "specificity", "accuracy"]
     assert t3.set_index(["reader", "metric"]).loc[("bob", "n_unsure_real"), "liver"] == 1
-    t3_html = html[html.index("<h3>table3</h3>"):html.index("<h3>table3_unsure_wrong</h3>")]
+    t3_html = html[html.index("<h3>table3</h3>") : html.index("<h3>table3_unsure_wrong</h3>")]
     assert "<td>50.0%</td>" in t3_html  # ann's accuracy, shown in percent
     # pooled per organ x method, not mixed
     pooled = pd.read_csv(tables / "pooled_bootstrap.csv")
     assert set(zip(pooled.organ, pooled.method, strict=True)) == {
-        ("liver", "handcrafted"), ("liver", "all"), ("all", "handcrafted"), ("all", "all")}
+        ("liver", "handcrafted"),
+        ("liver", "all"),
+        ("all", "handcrafted"),
+        ("all", "all"),
+    }
     mcn = pd.read_csv(tables / "mcnemar_readers.csv")
     assert mcn[["reader_a", "reader_b"]].values.tolist() == [["ann", "bob"]]
     assert mcn.a_wrong_b_right[0] == 3  # ann wrong on the 3 synthetic cases bob got right
@@ -120,8 +145,10 @@ def test_evaluate_mrmc_from_a_study(study, db_url, tmp_path, capsys):
 
     name, _ = study
     out = tmp_path / "mrmc.json"
-    assert main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out),
-                 "--store"]) == 0
+    assert (
+        main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out), "--store"])
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["modalities"] == ["handcrafted"] and sorted(res["readers"]) == ["ann", "bob"]
     assert res["auc"]["handcrafted"] == {"ann": 0.5, "bob": 1.0}
@@ -129,16 +156,32 @@ def test_evaluate_mrmc_from_a_study(study, db_url, tmp_path, capsys):
     assert single["auc"] == pytest.approx(0.75) and single["ci95"][0] < 0.75 < single["ci95"][1]
     assert res["rrrc"]["f"] is None and res["rrrc"]["differences"] == []  # one modality
     assert "stored as evaluation result" in capsys.readouterr().out
-    assert main(["evaluate", "mrmc", "--study", name, "--db", db_url, "--out", str(out),
-                 "--organ", "kidney"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "mrmc",
+                "--study",
+                name,
+                "--db",
+                db_url,
+                "--out",
+                str(out),
+                "--organ",
+                "kidney",
+            ]
+        )
+        == 2
+    )
     assert "has no answers on kidney cases" in capsys.readouterr().err
 
 
 def test_report_without_key_and_unknown_study(study, db_url, tmp_path, capsys):
     name, codes = study
     out = tmp_path / "nokey" / "report.html"
-    assert main(["report", name, "--out", str(out), "--db", db_url, "--no-key",
-                 "--n-boot", "50"]) == 0
+    assert (
+        main(["report", name, "--out", str(out), "--db", db_url, "--no-key", "--n-boot", "50"]) == 0
+    )
     assert not (out.parent / "report_tables" / "unblinding_key.csv").exists()
     assert not any(code in out.read_text() for code in codes)
     assert main(["report", "nope", "--out", str(out), "--db", db_url]) == 2
@@ -153,8 +196,9 @@ def test_study_results_export_reads_back_as_the_same_reader_table(study, db_url,
     assert main(["study", "results", name, "--out", str(export), "--db", db_url]) == 0
     from_csv, from_db = tmp_path / "csv.csv", tmp_path / "db.csv"
     assert main(["evaluate", "readers", "--votes", str(export), "--out", str(from_csv)]) == 0
-    assert main(["evaluate", "readers", "--study", name, "--db", db_url, "--out",
-                 str(from_db)]) == 0
+    assert (
+        main(["evaluate", "readers", "--study", name, "--db", db_url, "--out", str(from_db)]) == 0
+    )
     a, b = pd.read_csv(from_csv), pd.read_csv(from_db)
     assert len(a) == 4
     pd.testing.assert_frame_equal(a, b)

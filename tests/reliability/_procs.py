@@ -19,8 +19,9 @@ class LineProcess:
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None):
         env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -40,8 +41,9 @@ class LineProcess:
             except queue.Empty:
                 line = ""
             if line is None or time.monotonic() > deadline:
-                raise AssertionError("process ended or timed out; output:\n"
-                                     + "\n".join(self.seen[-30:]))
+                raise AssertionError(
+                    "process ended or timed out; output:\n" + "\n".join(self.seen[-30:])
+                )
             if line:
                 self.seen.append(line)
                 if predicate(line):

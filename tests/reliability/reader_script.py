@@ -40,8 +40,9 @@ def main(argv: list[str]) -> int:
         time.sleep(rng.uniform(0.0, 0.03))
         value = rng.choice([v for _, v in view.choices])
         with session_scope(engine) as s:
-            res = submit_answer(s, s.get(User, uid), view.code, value=value,
-                                idempotency_key=view.idempotency_key)
+            res = submit_answer(
+                s, s.get(User, uid), view.code, value=value, idempotency_key=view.idempotency_key
+            )
         print(f"ACK {view.position} {view.code} {value} {res.status}", flush=True)
 
 

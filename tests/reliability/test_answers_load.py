@@ -15,13 +15,26 @@ from db.session import session_scope
 
 
 def test_eight_readers_lose_and_duplicate_nothing(db_url, tmp_path):
-    config = LoadConfig(db_url=db_url, readers=8, duration_s=4.0, mode="threads", cases=60,
-                        think_s=(0.01, 0.15), p_double=0.3, p_retry=0.3, p_other_tab=0.2,
-                        seed=1)
+    config = LoadConfig(
+        db_url=db_url,
+        readers=8,
+        duration_s=4.0,
+        mode="threads",
+        cases=60,
+        think_s=(0.01, 0.15),
+        p_double=0.3,
+        p_retry=0.3,
+        p_other_tab=0.2,
+        seed=1,
+    )
     report = run_load(config, work_dir=tmp_path)
     assert report.anomalies == []
     assert (report.lost, report.duplicated, report.unacknowledged, report.wrong_value) == (
-        0, 0, 0, 0)
+        0,
+        0,
+        0,
+        0,
+    )
     assert (report.bad_events, report.bad_progress, report.bad_resume) == (0, 0, 0)
     assert report.ok
     # every reader answered, and the double clicks / retries / second tabs really happened
@@ -42,19 +55,33 @@ def test_verifier_detects_lost_unacknowledged_and_changed_answers(engine, db_url
             with session_scope(engine) as s:
                 user = s.scalar(select(User).where(User.username == log.username))
                 view = current_case(s, user, study_id)
-                submit_answer(s, user, view.code, value="real",
-                              idempotency_key=view.idempotency_key)
+                submit_answer(
+                    s, user, view.code, value="real", idempotency_key=view.idempotency_key
+                )
                 log.acked[view.code] = "real"
     assert verify(engine, study_id, logs) == dict.fromkeys(
-        ("lost", "unacknowledged", "duplicated", "wrong_value", "bad_events", "bad_progress",
-         "bad_resume"), 0)
+        (
+            "lost",
+            "unacknowledged",
+            "duplicated",
+            "wrong_value",
+            "bad_events",
+            "bad_progress",
+            "bad_resume",
+        ),
+        0,
+    )
     first = next(iter(logs[0].acked))
-    logs[0].acked[first] = "synthetic"                     # db holds another value
-    logs[1].acked.pop(next(iter(logs[1].acked)))           # a row nobody was told about
-    logs[1].acked["no-such-case"] = "real"                 # acknowledged, never stored
-    with session_scope(engine) as s:                       # an answer whose event vanished
+    logs[0].acked[first] = "synthetic"  # db holds another value
+    logs[1].acked.pop(next(iter(logs[1].acked)))  # a row nobody was told about
+    logs[1].acked["no-such-case"] = "real"  # acknowledged, never stored
+    with session_scope(engine) as s:  # an answer whose event vanished
         case_id = s.scalar(select(StudyCase.id).where(StudyCase.code == first))
         s.execute(delete(AnswerEvent).where(AnswerEvent.case_id == case_id))
     got = verify(engine, study_id, logs)
     assert (got["wrong_value"], got["unacknowledged"], got["lost"], got["bad_events"]) == (
-        1, 1, 1, 1)
+        1,
+        1,
+        1,
+        1,
+    )

@@ -29,16 +29,20 @@ def answered_study(engine, db_url, tmp_path):
 
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "cat")
-        study_id = create_study(s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp",
-                                progress=False).id
-    for name, answers in (("ann", ["real", "synthetic", "real", "unsure", "synthetic",
-                                   "real"]), ("bob", ["synthetic"] * 3 + ["real"] * 3)):
+        study_id = create_study(
+            s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp", progress=False
+        ).id
+    for name, answers in (
+        ("ann", ["real", "synthetic", "real", "unsure", "synthetic", "real"]),
+        ("bob", ["synthetic"] * 3 + ["real"] * 3),
+    ):
         for value in answers:
             with session_scope(engine) as s:
                 user = s.scalar(select(User).where(User.username == name))
                 view = reading.current_case(s, user, study_id)
-                reading.submit_answer(s, user, view.code, value=value,
-                                      idempotency_key=view.idempotency_key)
+                reading.submit_answer(
+                    s, user, view.code, value=value, idempotency_key=view.idempotency_key
+                )
     return db_url
 
 
@@ -54,8 +58,11 @@ def test_backup_and_csv_rebuild_the_reader_table(answered_study, engine, tmp_pat
     table = _table(live)
     assert {r["reader"] for r in table} >= {"ann", "bob"}
 
-    backup = tmp_path / "backup.db" if make_url(url).get_backend_name() == "sqlite" \
+    backup = (
+        tmp_path / "backup.db"
+        if make_url(url).get_backend_name() == "sqlite"
         else tmp_path / "backup.dump"
+    )
     if backup.suffix == ".dump" and not shutil.which("pg_dump"):
         pytest.skip("pg_dump not on PATH (PostgreSQL client); the SQLite pass covers backup")
     with session_scope(engine) as s:  # a reader session is open while the backup runs
@@ -64,8 +71,21 @@ def test_backup_and_csv_rebuild_the_reader_table(answered_study, engine, tmp_pat
     assert backup.is_file() and not backup.with_suffix(backup.suffix + ".part").exists()
     if backup.suffix == ".db":
         from_backup = tmp_path / "from-backup.csv"
-        assert main(["evaluate", "readers", "--study", "t1", "--db", str(backup),
-                     "--out", str(from_backup)]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "readers",
+                    "--study",
+                    "t1",
+                    "--db",
+                    str(backup),
+                    "--out",
+                    str(from_backup),
+                ]
+            )
+            == 0
+        )
         assert _table(from_backup) == table
 
     answers = tmp_path / "answers.csv"
@@ -77,8 +97,16 @@ def test_backup_and_csv_rebuild_the_reader_table(answered_study, engine, tmp_pat
         writer = csv.DictWriter(fh, ["reader", "case", "organ", "truth", "answer", "method"])
         writer.writeheader()
         for r in rows:
-            writer.writerow({"reader": r["reader"], "case": r["code"], "organ": r["organ"],
-                             "truth": r["arm"], "answer": r["answer"], "method": r["method"]})
+            writer.writerow(
+                {
+                    "reader": r["reader"],
+                    "case": r["code"],
+                    "organ": r["organ"],
+                    "truth": r["arm"],
+                    "answer": r["answer"],
+                    "method": r["method"],
+                }
+            )
     from_csv = tmp_path / "from-csv.csv"
     assert main(["evaluate", "readers", "--votes", str(votes), "--out", str(from_csv)]) == 0
     assert _table(from_csv) == table

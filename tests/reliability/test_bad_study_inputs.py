@@ -37,8 +37,7 @@ def _nested(path: str, value) -> str:
 # (case id, file content (str or bytes), words the error must contain besides the file name)
 BAD_SPECS = [
     ("unknown-top-key", _yaml(readerz=["ann"]), ["unknown key", "readerz", "allowed keys"]),
-    ("unknown-nested-key", _nested("presentation.windw", "liver"),
-     ["unknown key", "windw"]),
+    ("unknown-nested-key", _nested("presentation.windw", "liver"), ["unknown key", "windw"]),
     ("count-is-text", _nested("cases_per_organ.real", "three"), ["cases_per_organ.real"]),
     ("organs-not-list", _yaml(organs=3), ["organs"]),
     ("seed-is-float", _yaml(seed=1.5), ["seed"]),
@@ -48,8 +47,7 @@ BAD_SPECS = [
     ("window-not-a-preset", _nested("presentation.window", "brain"), ["window"]),
     ("negative-spacing", _nested("presentation.spacing_mm", -1.5), ["spacing_mm"]),
     ("too-many-real", _yaml(cases_per_organ={"real": 10, "synthetic": 3}), ["real"]),
-    ("too-many-synthetic", _yaml(cases_per_organ={"real": 3, "synthetic": 40}),
-     ["synthetic"]),
+    ("too-many-synthetic", _yaml(cases_per_organ={"real": 3, "synthetic": 40}), ["synthetic"]),
     ("bad-yaml", "name: t1\ndesign: [turing\n", ["YAML"]),
     ("list-not-mapping", "- name: t1\n- design: turing\n", ["mapping"]),
     ("empty-file", "", []),
@@ -60,10 +58,10 @@ BAD_SPECS = [
 def _state(engine, roots: list[Path]) -> tuple:
     """Everything a failed command must leave untouched: row counts and folder listings."""
     with session_scope(engine) as s:
-        counts = tuple(s.scalar(select(func.count(m.id)))
-                       for m in (Study, StudyCase, Assignment, Answer, User))
-    files = tuple(sorted(str(p.relative_to(r)) for r in roots if r.exists()
-                         for p in r.rglob("*")))
+        counts = tuple(
+            s.scalar(select(func.count(m.id))) for m in (Study, StudyCase, Assignment, Answer, User)
+        )
+    files = tuple(sorted(str(p.relative_to(r)) for r in roots if r.exists() for p in r.rglob("*")))
     return counts, files
 
 
@@ -87,10 +85,10 @@ def catalog_db(engine, db_url, tmp_path):
     return engine, db_url
 
 
-@pytest.mark.parametrize(("name", "content", "words"), BAD_SPECS,
-                         ids=[c[0] for c in BAD_SPECS])
-def test_bad_spec_is_refused_in_one_line_and_changes_nothing(catalog_db, tmp_path, capsys,
-                                                              name, content, words):
+@pytest.mark.parametrize(("name", "content", "words"), BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+def test_bad_spec_is_refused_in_one_line_and_changes_nothing(
+    catalog_db, tmp_path, capsys, name, content, words
+):
     engine, url = catalog_db
     spec = tmp_path / f"{name}.yaml"
     if isinstance(content, bytes):
@@ -110,8 +108,20 @@ def test_missing_spec_file(catalog_db, tmp_path, capsys):
     engine, url = catalog_db
     before = _state(engine, [tmp_path / "exports"])
     missing = tmp_path / "no-such-spec.yaml"
-    assert main(["study", "create", str(missing), "--db", url,
-                 "--export-root", str(tmp_path / "exports")]) == 2
+    assert (
+        main(
+            [
+                "study",
+                "create",
+                str(missing),
+                "--db",
+                url,
+                "--export-root",
+                str(tmp_path / "exports"),
+            ]
+        )
+        == 2
+    )
     _one_line_error(capsys, missing.name)
     assert _state(engine, [tmp_path / "exports"]) == before
 
@@ -131,9 +141,11 @@ def test_valid_spec_after_failures_still_builds(catalog_db, tmp_path, capsys):
     assert [p.name for p in export.iterdir()] == ["study-00001"]
 
 
-GOOD_VOTES = ("reader,case,organ,truth,answer\n"
-              "ann,c1,liver,real,real\nann,c2,liver,synthetic,real\n"
-              "bob,c1,liver,real,synthetic\nbob,c2,liver,synthetic,synthetic\n")
+GOOD_VOTES = (
+    "reader,case,organ,truth,answer\n"
+    "ann,c1,liver,real,real\nann,c2,liver,synthetic,real\n"
+    "bob,c1,liver,real,synthetic\nbob,c2,liver,synthetic,synthetic\n"
+)
 
 BAD_VOTES = [
     ("missing-truth", "reader,case,organ,answer\nann,c1,liver,real\n", ["truth"]),
@@ -141,17 +153,22 @@ BAD_VOTES = [
     ("missing-reader", "case,organ,truth,answer\nc1,liver,real,real\n", ["reader"]),
     ("empty", "", []),
     ("header-only", "reader,case,organ,truth,answer\n", []),
-    ("answer-outside-set", GOOD_VOTES.replace("ann,c1,liver,real,real",
-                                              "ann,c1,liver,real,maybe"), ["maybe"]),
-    ("truth-outside-set", GOOD_VOTES.replace("ann,c1,liver,real,real",
-                                             "ann,c1,liver,fake,real"), ["fake"]),
+    (
+        "answer-outside-set",
+        GOOD_VOTES.replace("ann,c1,liver,real,real", "ann,c1,liver,real,maybe"),
+        ["maybe"],
+    ),
+    (
+        "truth-outside-set",
+        GOOD_VOTES.replace("ann,c1,liver,real,real", "ann,c1,liver,fake,real"),
+        ["fake"],
+    ),
     ("not-utf8", b"reader,case,organ,truth,answer\n\xff\xfeann,c1,liver,real,real\n", []),
     ("ragged-row", "reader,case,organ,truth,answer\nann,c1,liver,real,real,extra,more\n", []),
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "words"), BAD_VOTES,
-                         ids=[c[0] for c in BAD_VOTES])
+@pytest.mark.parametrize(("name", "content", "words"), BAD_VOTES, ids=[c[0] for c in BAD_VOTES])
 def test_bad_votes_csv_is_refused_and_writes_nothing(tmp_path, capsys, name, content, words):
     votes = tmp_path / f"{name}.csv"
     if isinstance(content, bytes):

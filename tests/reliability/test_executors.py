@@ -22,20 +22,35 @@ def items(tmp_path):
     for i, mask in enumerate([organ, np.zeros_like(organ)]):
         (root / f"case{i}" / "segmentations").mkdir(parents=True)
         save_volume(ct, AFFINE, root / f"case{i}" / "ct.nii.gz", "ct")
-        save_volume(mask.astype(np.uint8), AFFINE,
-                    root / f"case{i}" / "segmentations" / "liver.nii.gz", "mask")
+        save_volume(
+            mask.astype(np.uint8),
+            AFFINE,
+            root / f"case{i}" / "segmentations" / "liver.nii.gz",
+            "mask",
+        )
     return items_from_dir(root, "liver")
 
 
 def _config(out, **kw):
-    return BatchConfig(method="handcrafted", organ="liver", out_dir=out, seed=9,
-                       options={"diameter_mm": 10.0}, **kw)
+    return BatchConfig(
+        method="handcrafted",
+        organ="liver",
+        out_dir=out,
+        seed=9,
+        options={"diameter_mm": 10.0},
+        **kw,
+    )
 
 
 def test_plan_names_and_seeds_cycle_like_run_batch(items, tmp_path):
     tasks = plan_tasks(items, _config(tmp_path, n=5))
-    assert [t.target.name for t in tasks] == ["case0_000", "case1_000", "case0_001",
-                                              "case1_001", "case0_002"]
+    assert [t.target.name for t in tasks] == [
+        "case0_000",
+        "case1_000",
+        "case0_001",
+        "case1_001",
+        "case0_002",
+    ]
     assert [t.seed for t in tasks] == [derive_seed(9, i) for i in range(5)]
     assert [t.target.name for t in plan_tasks(items, _config(tmp_path))] == ["case0", "case1"]
 
@@ -47,8 +62,9 @@ def test_local_executor_reproduces_run_batch(items, tmp_path):
     a = load_volume(tmp_path / "ref" / "case0" / "ct.nii.gz", "ct").array
     b = load_volume(tmp_path / "new" / "case0" / "ct.nii.gz", "ct").array
     assert np.array_equal(a, b)
-    (fail,) = [json.loads(x) for x in (tmp_path / "new" / "failures.jsonl").read_text()
-               .splitlines()]
+    (fail,) = [
+        json.loads(x) for x in (tmp_path / "new" / "failures.jsonl").read_text().splitlines()
+    ]
     assert fail["case"] == "case1" and fail["host"]
     # outputs of either runner count as done for the other: nothing is recomputed
     again = run_batch_on(LocalExecutor(), items, _config(tmp_path / "ref"), progress=False)
@@ -62,8 +78,9 @@ def test_driver_only_counts_what_workers_report(items, tmp_path):
         seen.append(task.index)
         return TaskResult(task.index, None if task.index % 2 == 0 else "RuntimeError: boom")
 
-    summary = run_batch_on(LocalExecutor(), items, _config(tmp_path / "o", n=4), task_fn=fake,
-                           progress=False)
+    summary = run_batch_on(
+        LocalExecutor(), items, _config(tmp_path / "o", n=4), task_fn=fake, progress=False
+    )
     assert seen == [0, 1, 2, 3]
     assert (summary.done, summary.failed) == (2, 2)
     lines = (tmp_path / "o" / "failures.jsonl").read_text().splitlines()
@@ -78,6 +95,11 @@ def test_missing_ray_gives_the_install_command(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ImportError, match=r"pip install 'turingct\[ray\]'") as info:
-        list(RayExecutor().run([], BatchConfig(method="handcrafted", organ="liver",
-                                               out_dir="unused"), lambda t, c: None))
+        list(
+            RayExecutor().run(
+                [],
+                BatchConfig(method="handcrafted", organ="liver", out_dir="unused"),
+                lambda t, c: None,
+            )
+        )
     assert isinstance(info.value, RayMissingError)

@@ -37,14 +37,21 @@ def _acks(lines: list[str]) -> list[tuple[int, str, str, str]]:
 
 def _answers(engine, study_id: int) -> dict[str, str]:
     with session_scope(engine) as s:
-        return dict(s.execute(select(StudyCase.code, Answer.value)
-                              .join(StudyCase, Answer.case_id == StudyCase.id)
-                              .where(Answer.study_id == study_id)).all())
+        return dict(
+            s.execute(
+                select(StudyCase.code, Answer.value)
+                .join(StudyCase, Answer.case_id == StudyCase.id)
+                .where(Answer.study_id == study_id)
+            ).all()
+        )
 
 
 def _reader(db_url: str, study_id: int, name: str, seed: int) -> LineProcess:
-    return LineProcess(python_module("tests.reliability.reader_script", db_url, str(study_id),
-                                     name, PASSWORD, str(seed)))
+    return LineProcess(
+        python_module(
+            "tests.reliability.reader_script", db_url, str(study_id), name, PASSWORD, str(seed)
+        )
+    )
 
 
 def test_reader_process_killed_mid_study_loses_nothing(engine, db_url, tmp_path):
@@ -65,8 +72,7 @@ def test_reader_process_killed_mid_study_loses_nothing(engine, db_url, tmp_path)
         assert {code: v for _, code, v, _ in acked}.items() <= stored.items()
         assert len(stored) - len(acked) in (0, 1)
         with session_scope(engine) as s:
-            view = current_case(s, s.scalar(select(User).where(User.username == name)),
-                                study_id)
+            view = current_case(s, s.scalar(select(User).where(User.username == name)), study_id)
         assert view.position == len(stored) + 1  # resumes at the first unanswered case
     proc = _reader(db_url, study_id, name, seed=99)
     proc.wait_for(lambda ln: ln == "DONE", timeout=90)
@@ -77,8 +83,11 @@ def test_reader_process_killed_mid_study_loses_nothing(engine, db_url, tmp_path)
     positions = [p for p, *_ in acked]
     assert positions == sorted(set(positions))  # never shown an answered case again
     with session_scope(engine) as s:
-        answered = s.scalar(select(func.count(Assignment.id)).where(
-            Assignment.study_id == study_id, Assignment.answered_at.is_not(None)))
+        answered = s.scalar(
+            select(func.count(Assignment.id)).where(
+                Assignment.study_id == study_id, Assignment.answered_at.is_not(None)
+            )
+        )
         assert answered == CASES
         assert s.scalar(select(func.count(Answer.id))) == CASES  # no duplicates
 
@@ -87,8 +96,9 @@ def _health(port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                        timeout=2) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/_stcore/health", timeout=2
+            ) as resp:
                 if resp.status == 200 and resp.read().strip() == b"ok":
                     return True
         except OSError:
@@ -101,13 +111,23 @@ def test_server_killed_and_restarted_keeps_answers(engine, db_url, tmp_path):
     pytest.importorskip("streamlit")
     study_id, (name,) = setup_study(db_url, tmp_path, readers=1, cases=CASES, seed=3)
     port = free_port()
-    serve = ["-c", "from turingct.cli import main; raise SystemExit(main())", "serve",
-             "--port", str(port), "--address", "127.0.0.1", "--db", db_url]
+    serve = [
+        "-c",
+        "from turingct.cli import main; raise SystemExit(main())",
+        "serve",
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        "--db",
+        db_url,
+    ]
     server = LineProcess([sys.executable, *serve])
     if not _health(port, timeout=40):
         server.kill()
-        pytest.skip("turingct serve did not become healthy within 40 s: "
-                    + " | ".join(server.seen[-5:]))
+        pytest.skip(
+            "turingct serve did not become healthy within 40 s: " + " | ".join(server.seen[-5:])
+        )
     # a reader answers while the server runs against the same database; both get killed
     reader = _reader(db_url, study_id, name, seed=5)
     reader.wait_for(lambda ln: ln == "READY", timeout=60)
@@ -122,8 +142,7 @@ def test_server_killed_and_restarted_keeps_answers(engine, db_url, tmp_path):
         assert _health(port, timeout=40), restarted.seen[-5:]
         assert _answers(engine, study_id) == before
         with session_scope(engine) as s:
-            view = current_case(s, s.scalar(select(User).where(User.username == name)),
-                                study_id)
+            view = current_case(s, s.scalar(select(User).where(User.username == name)), study_id)
         assert view.position == len(before) + 1
     finally:
         restarted.kill()

@@ -30,8 +30,12 @@ AFFINE = np.diag([1.5, 1.5, 2.0, 1.0])
 @pytest.fixture(scope="module")
 def local_ray():
     """A 2-CPU local Ray; workers import this repository (tests included) via PYTHONPATH."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
     yield
     ray.shutdown()
 
@@ -44,14 +48,24 @@ def cohort(tmp_path):
     for i, mask in enumerate([organ, organ, np.zeros_like(organ)]):
         (root / f"case{i}" / "segmentations").mkdir(parents=True)
         save_volume(ct, AFFINE, root / f"case{i}" / "ct.nii.gz", "ct")
-        save_volume(mask.astype(np.uint8), AFFINE,
-                    root / f"case{i}" / "segmentations" / "liver.nii.gz", "mask")
+        save_volume(
+            mask.astype(np.uint8),
+            AFFINE,
+            root / f"case{i}" / "segmentations" / "liver.nii.gz",
+            "mask",
+        )
     return items_from_dir(root, "liver")
 
 
 def _config(out: Path, **kw) -> BatchConfig:
-    return BatchConfig(method="handcrafted", organ="liver", out_dir=out, seed=4,
-                       options={"diameter_mm": 10.0}, **kw)
+    return BatchConfig(
+        method="handcrafted",
+        organ="liver",
+        out_dir=out,
+        seed=4,
+        options={"diameter_mm": 10.0},
+        **kw,
+    )
 
 
 def crash_once(task, config) -> TaskResult:
@@ -75,9 +89,12 @@ def test_ray_matches_local_and_records_one_job(local_ray, cohort, tmp_path, db_u
     from db.session import session_scope
 
     local = run_batch_on(LocalExecutor(), cohort, _config(tmp_path / "local"), progress=False)
-    remote = run_batch_on(RayExecutor(), cohort,
-                          _config(tmp_path / "ray", register=True, db_url=db_url),
-                          progress=False)
+    remote = run_batch_on(
+        RayExecutor(),
+        cohort,
+        _config(tmp_path / "ray", register=True, db_url=db_url),
+        progress=False,
+    )
     assert (remote.done, remote.failed, remote.skipped) == (local.done, local.failed, 0)
     assert (remote.done, remote.failed) == (2, 1)
     for case in ("case0", "case1"):  # same per-item seeds: voxel-identical results
@@ -96,16 +113,22 @@ def test_ray_matches_local_and_records_one_job(local_ray, cohort, tmp_path, db_u
 
 def test_crashed_worker_is_retried(local_ray, cohort, tmp_path):
     out = tmp_path / "crash"
-    summary = run_batch_on(RayExecutor(max_retries=2), cohort[:2], _config(out),
-                           task_fn=crash_once, progress=False)
+    summary = run_batch_on(
+        RayExecutor(max_retries=2), cohort[:2], _config(out), task_fn=crash_once, progress=False
+    )
     assert (summary.done, summary.failed) == (2, 0)
     assert sorted(p.name for p in out.glob(".attempted-*")) == [".attempted-0", ".attempted-1"]
     assert all((out / c / "provenance.json").is_file() for c in ("case0", "case1"))
 
 
 def test_worker_crash_beyond_retries_is_a_recorded_failure(local_ray, cohort, tmp_path):
-    summary = run_batch_on(RayExecutor(max_retries=0), cohort[:1], _config(tmp_path / "x"),
-                           task_fn=always_crash, progress=False)
+    summary = run_batch_on(
+        RayExecutor(max_retries=0),
+        cohort[:1],
+        _config(tmp_path / "x"),
+        task_fn=always_crash,
+        progress=False,
+    )
     assert (summary.done, summary.failed) == (0, 1)
     line = (tmp_path / "x" / "failures.jsonl").read_text()
     assert "after 0 retries" in line and "case0" in line
@@ -121,16 +144,48 @@ def test_cli_synth_batch_on_ray(local_ray, cohort, tmp_path, capsys):
     from turingct.cli import build_parser, main
 
     try:
-        build_parser().parse_args(["synth", "batch", "--method", "handcrafted", "--organ",
-                                   "liver", "--from-dir", "x", "--out", "y",
-                                   "--executor", "ray", "--gpus-per-task", "0"])
+        build_parser().parse_args(
+            [
+                "synth",
+                "batch",
+                "--method",
+                "handcrafted",
+                "--organ",
+                "liver",
+                "--from-dir",
+                "x",
+                "--out",
+                "y",
+                "--executor",
+                "ray",
+                "--gpus-per-task",
+                "0",
+            ]
+        )
     except SystemExit:
-        pytest.skip("`synth batch --executor ray --gpus-per-task` is not wired in "
-                    "turingct/cli/synth_cmd.py yet")
+        pytest.skip(
+            "`synth batch --executor ray --gpus-per-task` is not wired in "
+            "turingct/cli/synth_cmd.py yet"
+        )
     root = cohort[0].ct_path.parents[1]
-    argv = ["synth", "batch", "--method", "handcrafted", "--organ", "liver", "--from-dir",
-            str(root), "--out", str(tmp_path / "cli"), "--diameter-mm", "10",
-            "--executor", "ray", "--gpus-per-task", "0"]
+    argv = [
+        "synth",
+        "batch",
+        "--method",
+        "handcrafted",
+        "--organ",
+        "liver",
+        "--from-dir",
+        str(root),
+        "--out",
+        str(tmp_path / "cli"),
+        "--diameter-mm",
+        "10",
+        "--executor",
+        "ray",
+        "--gpus-per-task",
+        "0",
+    ]
     assert main(argv) == 0
     assert "2 done" in capsys.readouterr().out
     assert all((tmp_path / "cli" / c / "provenance.json").is_file() for c in ("case0", "case1"))

@@ -23,7 +23,8 @@ def study(catalog, tmp_path):
     from studies.admin import create_study
 
     with session_scope(catalog) as s:
-        st = create_study(s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp",
-                          progress=False)
+        st = create_study(
+            s, spec_dict(), actor=OPERATOR, export_root=tmp_path / "exp", progress=False
+        )
         study_id = st.id
     return catalog, study_id

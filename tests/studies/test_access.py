@@ -42,24 +42,28 @@ def test_reader_gets_only_assigned_volumes(with_outsider):
         with pytest.raises(AccessDenied):
             reading.current_case(s, _user(s, "eve"), sid)
         with pytest.raises(AccessDenied):
-            reading.submit_answer(s, _user(s, "eve"), view.code, value="real",
-                                  idempotency_key="k" * 16)
+            reading.submit_answer(
+                s, _user(s, "eve"), view.code, value="real", idempotency_key="k" * 16
+            )
         assert reading.reader_studies(s, _user(s, "eve")) == []
 
 
-@pytest.mark.parametrize("call", [
-    lambda s, u, sid: admin.key_rows(s, u, sid),
-    lambda s, u, sid: admin.results_rows(s, u, sid),
-    lambda s, u, sid: admin.progress(s, u, sid),
-    lambda s, u, sid: admin.list_studies(s, u),
-    lambda s, u, sid: admin.show_study(s, u, sid),
-    lambda s, u, sid: admin.close_study(s, u, sid),
-    lambda s, u, sid: admin.assign_reader(s, u, sid, u),
-    lambda s, u, sid: admin.create_study(s, spec_dict(name="x"), actor=u),
-    lambda s, u, sid: admin.reopen_study(s, u, sid),
-    lambda s, u, sid: admin.remove_reader(s, u, sid, "bob"),
-    lambda s, u, sid: admin.import_dataset(s, u, "atlas", "/nonexistent"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, u, sid: admin.key_rows(s, u, sid),
+        lambda s, u, sid: admin.results_rows(s, u, sid),
+        lambda s, u, sid: admin.progress(s, u, sid),
+        lambda s, u, sid: admin.list_studies(s, u),
+        lambda s, u, sid: admin.show_study(s, u, sid),
+        lambda s, u, sid: admin.close_study(s, u, sid),
+        lambda s, u, sid: admin.assign_reader(s, u, sid, u),
+        lambda s, u, sid: admin.create_study(s, spec_dict(name="x"), actor=u),
+        lambda s, u, sid: admin.reopen_study(s, u, sid),
+        lambda s, u, sid: admin.remove_reader(s, u, sid, "bob"),
+        lambda s, u, sid: admin.import_dataset(s, u, "atlas", "/nonexistent"),
+    ],
+)
 def test_reader_cannot_call_researcher_functions(with_outsider, call):
     engine, sid = with_outsider
     with session_scope(engine) as s, pytest.raises(AccessDenied, match="needs role"):
@@ -70,8 +74,9 @@ def test_reader_never_sees_other_readers_or_truth(with_outsider):
     engine, sid = with_outsider
     with session_scope(engine) as s:
         view = reading.current_case(s, _user(s, "bob"), sid)
-        reading.submit_answer(s, _user(s, "bob"), view.code, value="synthetic",
-                              idempotency_key=view.idempotency_key)
+        reading.submit_answer(
+            s, _user(s, "bob"), view.code, value="synthetic", idempotency_key=view.idempotency_key
+        )
     with session_scope(engine) as s:
         ann = reading.reader_studies(s, _user(s, "ann"))[0]
         assert ann.answered == 0  # bob's answer does not show up for ann
@@ -79,7 +84,8 @@ def test_reader_never_sees_other_readers_or_truth(with_outsider):
         shown = repr(view).lower()
         for leak in ("real'", "synthetic'", "phantom", "arm", "source", "volume"):
             assert leak not in shown.replace("'real', 'real'", "").replace(
-                "'synthetic', 'synthetic'", "")
+                "'synthetic', 'synthetic'", ""
+            )
         with pytest.raises(AccessDenied, match="does not show the correct answers"):
             reading.reader_feedback(s, _user(s, "ann"), sid)
 

@@ -70,7 +70,7 @@ def test_lockout_answer_is_the_same_for_unknown_usernames(engine):
             seen.append(re.sub(r" \(after \d\d:\d\d UTC\)", "", str(err.value)))
         answers[name] = seen  # (the clock time in the lock message is left out)
     assert answers["ann"] == answers["nobody"]
-    assert answers["ann"][:accounts.MAX_FAILURES] == [accounts.WRONG_CREDENTIALS] * 5
+    assert answers["ann"][: accounts.MAX_FAILURES] == [accounts.WRONG_CREDENTIALS] * 5
     assert "Too many failed logins" in answers["ann"][-1]
 
 
@@ -90,7 +90,8 @@ def test_lockout_backs_off(engine, monkeypatch):
     with session_scope(engine) as s:
         accounts.create_user(s, "ann", "correct horse")
     assert [login_throttle.lockout_duration(k) for k in (1, 2, 3, 4, 5, 9)] == [
-        timedelta(minutes=m) for m in (5, 10, 20, 40, 60, 60)]
+        timedelta(minutes=m) for m in (5, 10, 20, 40, 60, 60)
+    ]
     _fail_logins(engine, "ann", "x")
     _shift_clock(monkeypatch, timedelta(minutes=5, seconds=1))  # first lock over
     _fail_logins(engine, "ann", "x")
@@ -112,11 +113,17 @@ def test_unlock_by_a_researcher(engine):
 
 
 # (actor role, target role) -> may the actor invite / reset / unlock / deactivate the target
-MANAGE = {("reader", "reader"): False, ("reader", "researcher"): False,
-          ("reader", "admin"): False,
-          ("researcher", "reader"): True, ("researcher", "researcher"): False,
-          ("researcher", "admin"): False,
-          ("admin", "reader"): True, ("admin", "researcher"): True, ("admin", "admin"): True}
+MANAGE = {
+    ("reader", "reader"): False,
+    ("reader", "researcher"): False,
+    ("reader", "admin"): False,
+    ("researcher", "reader"): True,
+    ("researcher", "researcher"): False,
+    ("researcher", "admin"): False,
+    ("admin", "reader"): True,
+    ("admin", "researcher"): True,
+    ("admin", "admin"): True,
+}
 
 
 @pytest.mark.parametrize("actor_role, target_role", sorted(MANAGE))
@@ -127,11 +134,13 @@ def test_invite_and_reset_only_by_a_role_above_the_target(engine, actor_role, ta
         target = accounts.create_user(s, "target", "target password", role=target_role)
         allowed = MANAGE[actor_role, target_role]
         assert accounts.can_manage(actor, target.role) is allowed
-        actions = [lambda: accounts.create_invite(s, target, actor=actor),
-                   lambda: accounts.set_password(s, target, "new password 9", actor=actor),
-                   lambda: accounts.revoke_invites(s, target, actor=actor),
-                   lambda: accounts.unlock(s, target, actor=actor),
-                   lambda: accounts.set_active(s, target, False, actor=actor)]
+        actions = [
+            lambda: accounts.create_invite(s, target, actor=actor),
+            lambda: accounts.set_password(s, target, "new password 9", actor=actor),
+            lambda: accounts.revoke_invites(s, target, actor=actor),
+            lambda: accounts.unlock(s, target, actor=actor),
+            lambda: accounts.set_active(s, target, False, actor=actor),
+        ]
         for action in actions:
             if allowed:
                 action()
@@ -255,12 +264,15 @@ def test_invite_single_use_and_only_hash_stored(engine, tmp_path):
         accounts.redeem_invite(s, token, "other password")
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"username": "a b"}, "username must be"),
-    ({"username": "ann", "password": "short"}, "at least 8 characters"),
-    ({"username": "ann2", "role": "boss"}, "role must be one of"),
-    ({"username": "ann3", "years_experience": -1}, "years of experience"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"username": "a b"}, "username must be"),
+        ({"username": "ann", "password": "short"}, "at least 8 characters"),
+        ({"username": "ann2", "role": "boss"}, "role must be one of"),
+        ({"username": "ann3", "years_experience": -1}, "years of experience"),
+    ],
+)
 def test_create_user_validation(engine, kwargs, fragment):
     with session_scope(engine) as s, pytest.raises(StudyError, match=fragment):
         accounts.create_user(s, **kwargs)
@@ -296,5 +308,7 @@ def test_list_users_is_for_staff_only_and_hides_hashes(engine):
             accounts.list_users(s, reader)
         rows = accounts.list_users(s, accounts.OPERATOR)
     assert [(r.username, r.role, r.has_password) for r in rows] == [
-        ("ann", "reader", True), ("bob", "researcher", False)]
+        ("ann", "reader", True),
+        ("bob", "researcher", False),
+    ]
     assert not any("argon2" in str(r) for r in rows)

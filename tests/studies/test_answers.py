@@ -25,8 +25,14 @@ def _show(engine, name, study_id):
 
 def _submit(engine, name, view, value="real", key=None, **kw):
     with session_scope(engine) as s:
-        return reading.submit_answer(s, _user(s, name), view.code, value=value,
-                                     idempotency_key=key or view.idempotency_key, **kw)
+        return reading.submit_answer(
+            s,
+            _user(s, name),
+            view.code,
+            value=value,
+            idempotency_key=key or view.idempotency_key,
+            **kw,
+        )
 
 
 def _count(engine, model, **where):
@@ -50,8 +56,14 @@ def test_case_view_and_seconds_from_server_display(study, monkeypatch):
     assert _show(engine, "ann", sid).displayed_at == t0  # first display is kept
     monkeypatch.setattr(clock, "now", lambda: t0 + timedelta(seconds=12.5))
     # a client-side displayed_at cannot shorten or stretch the measured time
-    res = _submit(engine, "ann", view, window_width=150, window_level=90,
-                  displayed_at=t0 + timedelta(seconds=10))
+    res = _submit(
+        engine,
+        "ann",
+        view,
+        window_width=150,
+        window_level=90,
+        displayed_at=t0 + timedelta(seconds=10),
+    )
     assert res.status == "created" and res.accepted
     with session_scope(engine) as s:
         ans = s.scalar(select(Answer))
@@ -160,8 +172,10 @@ def test_concurrent_submits_one_answer(study, same_key):
     assert _count(engine, Answer) == 1
     assert _count(engine, AnswerEvent) == n
     with session_scope(engine) as s:
-        assert s.scalar(select(func.count(Assignment.id)).where(
-            Assignment.answered_at.is_not(None))) == 1
+        assert (
+            s.scalar(select(func.count(Assignment.id)).where(Assignment.answered_at.is_not(None)))
+            == 1
+        )
 
 
 def test_organ_origin_study_and_educational_feedback(engine, tmp_path):
@@ -172,10 +186,19 @@ def test_organ_origin_study_and_educational_feedback(engine, tmp_path):
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "c", organ="liver", n_real=2, n_synthetic=1)
         build_catalog(s, tmp_path / "c", organ="kidney", n_real=2, n_synthetic=1, seed=1)
-        st = create_study(s, spec_dict(design="organ_origin", organs=["liver", "kidney"],
-                                       cases_per_organ={"real": 2, "synthetic": 0},
-                                       educational=True, readers=["ann"]),
-                          actor=OPERATOR, export_root=tmp_path / "e", progress=False)
+        st = create_study(
+            s,
+            spec_dict(
+                design="organ_origin",
+                organs=["liver", "kidney"],
+                cases_per_organ={"real": 2, "synthetic": 0},
+                educational=True,
+                readers=["ann"],
+            ),
+            actor=OPERATOR,
+            export_root=tmp_path / "e",
+            progress=False,
+        )
         sid = st.id
     view = _show(engine, "ann", sid)
     assert view.choices == (("Liver", "liver"), ("Kidney", "kidney"), ("Unsure", "unsure"))
@@ -201,8 +224,13 @@ def timed_study(catalog, tmp_path):
     from tests.studies._catalog import spec_dict
 
     with session_scope(catalog) as s:
-        st = create_study(s, spec_dict(name="timed", reading={}), actor=OPERATOR,
-                          export_root=tmp_path / "exp-timed", progress=False)
+        st = create_study(
+            s,
+            spec_dict(name="timed", reading={}),
+            actor=OPERATOR,
+            export_root=tmp_path / "exp-timed",
+            progress=False,
+        )
         assert st.spec["reading"] == {"min_seconds_on_case": 1.0, "idle_seconds": 60.0}
         return catalog, st.id
 
@@ -227,10 +255,10 @@ def test_double_click_cannot_answer_the_next_case(timed_study, monkeypatch):
     _display(engine, "ann", first)
     _at(monkeypatch, t0, 4.0)
     assert _submit(engine, "ann", first, "real").status == "created"
-    _at(monkeypatch, t0, 4.05)             # the next case is drawn
+    _at(monkeypatch, t0, 4.05)  # the next case is drawn
     second = _show(engine, "ann", sid)
     _display(engine, "ann", second)
-    for late in (0.06, 0.3):               # double key press, double click
+    for late in (0.06, 0.3):  # double key press, double click
         _at(monkeypatch, t0, 4.05 + late)
         res = _submit(engine, "ann", second, "real", key=f"second-click-{late}")
         assert res.status == "rejected" and not res.accepted
@@ -259,7 +287,7 @@ def test_minimum_counts_from_the_latest_display(timed_study, monkeypatch):
     view = _show(engine, "ann", sid)
     _display(engine, "ann", view)
     _at(monkeypatch, t0, 300)
-    _display(engine, "ann", view)           # shown again after a logout and login
+    _display(engine, "ann", view)  # shown again after a logout and login
     _at(monkeypatch, t0, 300.2)
     assert _submit(engine, "ann", view).status == "rejected"
     _at(monkeypatch, t0, 301.5)
@@ -273,7 +301,7 @@ def test_time_on_case_counts_only_time_on_screen(timed_study, monkeypatch):
     _at(monkeypatch, t0, 0)
     view = _show(engine, "ann", sid)
     _display(engine, "ann", view)
-    _at(monkeypatch, t0, 625)               # logged out at ~5 s, back at 625 s
+    _at(monkeypatch, t0, 625)  # logged out at ~5 s, back at 625 s
     _display(engine, "ann", view)
     _at(monkeypatch, t0, 630)
     # without a report from the browser: since the latest display
@@ -317,15 +345,15 @@ def test_lesion_voxel_is_the_tumor_centre_of_the_blinded_file(timed_study):
     with session_scope(engine) as s:
         view = reading.current_case(s, _user(s, "ann"), sid)
         assert view.lesion_voxel is not None
-        cases = s.scalars(select(reading.StudyCase).where(reading.StudyCase.study_id == sid)
-                          ).all()
+        cases = s.scalars(select(reading.StudyCase).where(reading.StudyCase.study_id == sid)).all()
         assert {c.arm.value for c in cases} == {"real", "synthetic"}
         for case in cases:
             voxel = reading.lesion_voxel(case)
             mask = np.asarray(nib.load(case.meta["mask_path"]).dataobj) > 0
             assert mask[voxel]
-            assert all(abs(v - (n - 1) / 2) <= 1.5
-                       for v, n in zip(voxel, mask.shape, strict=True)), (case.arm, voxel)
+            assert all(
+                abs(v - (n - 1) / 2) <= 1.5 for v, n in zip(voxel, mask.shape, strict=True)
+            ), (case.arm, voxel)
 
 
 def test_lesion_voxel_of_a_multifocal_mask_is_the_largest_lesion(tmp_path):
@@ -337,13 +365,15 @@ def test_lesion_voxel_of_a_multifocal_mask_is_the_largest_lesion(tmp_path):
     from db.models import StudyCase
 
     mask = np.zeros((20, 20, 10), np.uint8)
-    mask[2:4, 2:4, 2:4] = 1            # small lesion
-    mask[10:17, 5:12, 3:8] = 1         # the largest: centre (13, 8, 5)
-    mask[18, 18, 9] = 1                # a single voxel
+    mask[2:4, 2:4, 2:4] = 1  # small lesion
+    mask[10:17, 5:12, 3:8] = 1  # the largest: centre (13, 8, 5)
+    mask[18, 18, 9] = 1  # a single voxel
     path = tmp_path / "m.nii.gz"
     nib.save(nib.Nifti1Image(mask, np.eye(4)), path)
     assert reading.lesion_voxel(StudyCase(meta={"mask_path": str(path)})) == (13, 8, 5)
-    assert reading.lesion_voxel(StudyCase(meta={"mask_path": str(path),
-                                                "lesion_voxel": [1, 2, 3]})) == (1, 2, 3)
-    assert reading.lesion_voxel(StudyCase(meta={"mask_path": str(tmp_path / "none.nii.gz")})) \
-        is None
+    assert reading.lesion_voxel(
+        StudyCase(meta={"mask_path": str(path), "lesion_voxel": [1, 2, 3]})
+    ) == (1, 2, 3)
+    assert (
+        reading.lesion_voxel(StudyCase(meta={"mask_path": str(tmp_path / "none.nii.gz")})) is None
+    )

@@ -22,8 +22,11 @@ def test_assignments_stable_and_different(study):
     with session_scope(engine) as s:
         orders = {}
         for user in s.scalars(select(User).order_by(User.username)):
-            rows = s.scalars(select(Assignment).where(Assignment.reader_id == user.id)
-                             .order_by(Assignment.position)).all()
+            rows = s.scalars(
+                select(Assignment)
+                .where(Assignment.reader_id == user.id)
+                .order_by(Assignment.position)
+            ).all()
             assert [r.position for r in rows] == list(range(6))
             orders[user.username] = [r.case_id for r in rows]
         assert sorted(orders["ann"]) == sorted(orders["bob"])

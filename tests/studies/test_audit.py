@@ -35,7 +35,7 @@ def test_context_excludes_the_tumor():
     ct[tumor] = 5000.0  # only the tumor differs: the context must not see it
     f = context_features(ct, tumor, (1.0, 1.0, 1.0))
     assert f["ctx_mean"] == 40.0 and f["ctx_p99"] == 40.0 and f["ctx_std"] == 0.0
-    assert f["ctx_fraction"] == pytest.approx(1 - 14 ** 3 / 20 ** 3)  # dilated by 5 voxels
+    assert f["ctx_fraction"] == pytest.approx(1 - 14**3 / 20**3)  # dilated by 5 voxels
 
 
 def test_loo_ridge_matches_sklearn_leave_one_out():
@@ -62,8 +62,9 @@ def test_false_alarm_rate_holds_under_the_null():
 
 
 def _features(rng, n, shift):
-    return [{"a": float(rng.normal(shift)), "b": float(rng.normal()), "const": 1.0}
-            for _ in range(n)]
+    return [
+        {"a": float(rng.normal(shift)), "b": float(rng.normal()), "const": 1.0} for _ in range(n)
+    ]
 
 
 def test_run_audit_chance_vs_leak():
@@ -75,17 +76,21 @@ def test_run_audit_chance_vs_leak():
     assert "most separating: a (AUC" in leak.warning
     assert leak.top_features[0][0] == "a"
     assert "WARNING" in leak.summary()
-    assert run_audit(_features(rng, 1, 0) + _features(rng, 5, 0), [0] + [1] * 5,
-                     seed=0).auc is None
+    assert run_audit(_features(rng, 1, 0) + _features(rng, 5, 0), [0] + [1] * 5, seed=0).auc is None
 
 
 def _study_audit(engine, root, **synthetic_opts):
     with session_scope(engine) as s:
-        build_catalog(s, root / "c", n_real=10, n_synthetic=10, seed=0,
-                      synthetic_opts=synthetic_opts)
-        st = create_study(s, spec_dict(readers=[], cases_per_organ={"real": 10,
-                                                                     "synthetic": 10}),
-                          actor=OPERATOR, export_root=root / "e", progress=False)
+        build_catalog(
+            s, root / "c", n_real=10, n_synthetic=10, seed=0, synthetic_opts=synthetic_opts
+        )
+        st = create_study(
+            s,
+            spec_dict(readers=[], cases_per_organ={"real": 10, "synthetic": 10}),
+            actor=OPERATOR,
+            export_root=root / "e",
+            progress=False,
+        )
         return st.audit
 
 

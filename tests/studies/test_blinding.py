@@ -22,8 +22,9 @@ from tests.studies._catalog import build_catalog, spec_dict
 
 def _cases(engine, study_id):
     with session_scope(engine) as s:
-        return s.scalars(select(StudyCase).where(StudyCase.study_id == study_id)).all(), \
-            s.get(Study, study_id).export_dir
+        return s.scalars(select(StudyCase).where(StudyCase.study_id == study_id)).all(), s.get(
+            Study, study_id
+        ).export_dir
 
 
 def test_headers_identical_across_arms(study):
@@ -75,10 +76,12 @@ def test_tumor_centred_and_case_ids_shuffled(study):
 
 def test_different_source_spacing_same_output(engine, tmp_path):
     with session_scope(engine) as s:
-        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3,
-                      synthetic_opts={"spacing": (0.8, 0.8, 1.25)})
-        st = create_study(s, spec_dict(readers=[]), actor=OPERATOR,
-                          export_root=tmp_path / "e", progress=False)
+        build_catalog(
+            s, tmp_path / "c", n_real=3, n_synthetic=3, synthetic_opts={"spacing": (0.8, 0.8, 1.25)}
+        )
+        st = create_study(
+            s, spec_dict(readers=[]), actor=OPERATOR, export_root=tmp_path / "e", progress=False
+        )
         paths = [c.blinded_path for c in st.cases]
     imgs = [nib.load(p) for p in paths]
     assert {i.shape for i in imgs} == {(16, 16, 12)}
@@ -121,12 +124,20 @@ def test_organ_region_crop_shares_one_shape(engine, tmp_path):
 
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "c", n_real=2, n_synthetic=2)
-        spec = spec_dict(readers=[], cases_per_organ={"real": 2, "synthetic": 2},
-                         presentation={"spacing_mm": 2.0, "window": "abdomen",
-                                       "crop": {"around": "organ", "margin_mm": 4}})
+        spec = spec_dict(
+            readers=[],
+            cases_per_organ={"real": 2, "synthetic": 2},
+            presentation={
+                "spacing_mm": 2.0,
+                "window": "abdomen",
+                "crop": {"around": "organ", "margin_mm": 4},
+            },
+        )
         st = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "e", progress=False)
-        extents = [extent_mm(load_case(c.volume, c.volume.organs[0]).organ, (1.0, 1.0, 2.0))
-                   for c in st.cases]
+        extents = [
+            extent_mm(load_case(c.volume, c.volume.organs[0]).organ, (1.0, 1.0, 2.0))
+            for c in st.cases
+        ]
         shapes = {nib.load(c.blinded_path).shape for c in st.cases}
     expected = tuple(int(round(v)) for v in (np.max(extents, axis=0) + 8) / 2.0)
     assert shapes == {expected}
@@ -148,21 +159,34 @@ def test_real_ircad_case_blinds_like_a_phantom(shared_data, tmp_path):
 
     d = shared_data / "ircadb01_patient17"
     vol = SimpleNamespace(ct_path=str(d / "ct.nii.gz"))
-    organ = SimpleNamespace(organ="liver", volume=vol, mask_paths=[str(d / "mask_liver.nii.gz")],
-                            mask_labels=None, tumor_labels=None,
-                            tumor_paths=[str(d / "mask_livertumor1.nii.gz")])
-    pres = parse_spec(spec_dict(presentation={"spacing_mm": 1.0, "crop": {
-        "size": [64, 64, 48]}})).presentation
+    organ = SimpleNamespace(
+        organ="liver",
+        volume=vol,
+        mask_paths=[str(d / "mask_liver.nii.gz")],
+        mask_labels=None,
+        tumor_labels=None,
+        tumor_paths=[str(d / "mask_livertumor1.nii.gz")],
+    )
+    pres = parse_spec(
+        spec_dict(presentation={"spacing_mm": 1.0, "crop": {"size": [64, 64, 48]}})
+    ).presentation
     real = load_case(vol, organ)
     _, ct, tumor, real_bytes = export_case(real, pres, (64, 64, 48), tmp_path / "r", "a" * 16)
     ct_arr, labels = make_case(np.random.default_rng(0))
     p_ct = save_volume(ct_arr, np.diag([1.0, 1.0, 2.0, 1.0]), tmp_path / "p_ct.nii.gz")
     p_lab = save_volume(labels, np.diag([1.0, 1.0, 2.0, 1.0]), tmp_path / "p_lab.nii.gz", "mask")
     pvol = SimpleNamespace(ct_path=str(p_ct))
-    porgan = SimpleNamespace(organ="liver", volume=pvol, mask_paths=[str(p_lab)],
-                             mask_labels=[1, 2], tumor_paths=[str(p_lab)], tumor_labels=[2])
-    _, _, _, phantom_bytes = export_case(load_case(pvol, porgan), pres, (64, 64, 48),
-                                         tmp_path / "p", "b" * 16)
+    porgan = SimpleNamespace(
+        organ="liver",
+        volume=pvol,
+        mask_paths=[str(p_lab)],
+        mask_labels=[1, 2],
+        tumor_paths=[str(p_lab)],
+        tumor_labels=[2],
+    )
+    _, _, _, phantom_bytes = export_case(
+        load_case(pvol, porgan), pres, (64, 64, 48), tmp_path / "p", "b" * 16
+    )
     assert gzip.decompress(real_bytes)[:352] == gzip.decompress(phantom_bytes)[:352]
     # tumor 1 (85.6 mL, ~55 mm) is centred and keeps its enhancement (~88 HU in the README)
     idx = np.argwhere(tumor)
@@ -175,10 +199,18 @@ def test_multifocal_case_is_centred_on_its_largest_lesion(engine, tmp_path):
     # 4 lesions in the organ's corners: the box of all of them is centred where there is none,
     # which made study creation fail with "tumor falls outside the crop"
     with session_scope(engine) as s:
-        build_catalog(s, tmp_path / "c", n_real=3, n_synthetic=3, radii_mm=[3.0] * 6,
-                      real_opts={"multifocal": True}, synthetic_opts={"multifocal": True})
-        spec = spec_dict(readers=[], presentation={"spacing_mm": 1.5, "crop": {
-            "size": [12, 12, 12]}})
+        build_catalog(
+            s,
+            tmp_path / "c",
+            n_real=3,
+            n_synthetic=3,
+            radii_mm=[3.0] * 6,
+            real_opts={"multifocal": True},
+            synthetic_opts={"multifocal": True},
+        )
+        spec = spec_dict(
+            readers=[], presentation={"spacing_mm": 1.5, "crop": {"size": [12, 12, 12]}}
+        )
         st = create_study(s, spec, actor=OPERATOR, export_root=tmp_path / "e", progress=False)
         cases = list(st.cases)
     assert len(cases) == 6
@@ -188,14 +220,17 @@ def test_multifocal_case_is_centred_on_its_largest_lesion(engine, tmp_path):
         assert lesion["diameter_mm"] == pytest.approx(c.meta["tumor_diameter_mm"], abs=0.01)
         mask = np.asarray(nib.load(c.meta["mask_path"]).dataobj)
         idx = np.argwhere(mask)
-        np.testing.assert_allclose((idx.min(0) + idx.max(0)) / 2, (np.array(mask.shape) - 1) / 2,
-                                   atol=1.0)
+        np.testing.assert_allclose(
+            (idx.min(0) + idx.max(0)) / 2, (np.array(mask.shape) - 1) / 2, atol=1.0
+        )
         # the viewer's crosshair: recorded by the export, on the chosen lesion of the crop
         voxel = tuple(c.meta["lesion_voxel"])
         assert mask[voxel] and reading.lesion_voxel(c) == voxel
     # same geometry in both arms -> the same crosshair and the same meta keys: nothing by arm
-    by_arm = {arm: {tuple(c.meta["lesion_voxel"]) for c in cases if c.arm.value == arm}
-              for arm in ("real", "synthetic")}
+    by_arm = {
+        arm: {tuple(c.meta["lesion_voxel"]) for c in cases if c.arm.value == arm}
+        for arm in ("real", "synthetic")
+    }
     assert by_arm["real"] == by_arm["synthetic"] and len(by_arm["real"]) == 1, by_arm
     assert len({(frozenset(c.meta), frozenset(c.meta["lesion"])) for c in cases}) == 1
 
@@ -210,8 +245,13 @@ def test_crosshair_is_on_the_chosen_lesion_not_the_largest_left_in_the_crop(tmp_
     grid = np.stack(np.meshgrid(*[np.arange(40)] * 3, indexing="ij"), axis=-1)
     big = np.linalg.norm(grid - (32, 20, 20), axis=-1) <= 5  # mostly right of the box
     small = np.linalg.norm(grid - (15, 20, 20), axis=-1) <= 3  # wholly inside it
-    case = CaseArrays(np.full((40,) * 3, 40.0, np.float32), np.ones((40,) * 3, bool),
-                      big | small, np.eye(4), (1.0, 1.0, 1.0))
+    case = CaseArrays(
+        np.full((40,) * 3, 40.0, np.float32),
+        np.ones((40,) * 3, bool),
+        big | small,
+        np.eye(4),
+        (1.0, 1.0, 1.0),
+    )
     pres = Presentation(spacing_mm=(1.0, 1.0, 1.0), crop=Crop(around="organ", size=(20, 20, 20)))
     record, _, tumor, _ = export_case(case, pres, (20, 20, 20), tmp_path, "c" * 16)
     assert record.lesion.voxels == int(big.sum()) and record.lesion.n_lesions == 2
@@ -219,8 +259,9 @@ def test_crosshair_is_on_the_chosen_lesion_not_the_largest_left_in_the_crop(tmp_
     assert record.lesion_voxel == (18, 10, 10) and tumor[record.lesion_voxel]
     from_mask = reading.lesion_voxel(StudyCase(meta={"mask_path": str(record.mask_path)}))
     assert from_mask == (5, 10, 10)  # the small lesion: what the fallback alone would show
-    recorded = StudyCase(meta={"mask_path": str(record.mask_path),
-                               "lesion_voxel": list(record.lesion_voxel)})
+    recorded = StudyCase(
+        meta={"mask_path": str(record.mask_path), "lesion_voxel": list(record.lesion_voxel)}
+    )
     assert reading.lesion_voxel(recorded) == (18, 10, 10)
 
 
@@ -240,8 +281,13 @@ def test_failure_late_in_the_export_leaves_nothing(engine, tmp_path, monkeypatch
 
     monkeypatch.setattr(admin, "export_case", fail_on_fifth)
     with pytest.raises(admin.StudyError, match="injected"), session_scope(engine) as s:
-        create_study(s, spec_dict(readers=["newreader"]), actor=OPERATOR,
-                     export_root=tmp_path / "e", progress=False)
+        create_study(
+            s,
+            spec_dict(readers=["newreader"]),
+            actor=OPERATOR,
+            export_root=tmp_path / "e",
+            progress=False,
+        )
     assert len(calls) == 5
     assert list((tmp_path / "e").iterdir()) == []  # neither study-* nor the temporary folder
     with session_scope(engine) as s:
@@ -257,12 +303,18 @@ def test_crop_size_has_an_upper_bound_checked_before_allocation(engine, tmp_path
     from studies.spec import parse_spec
 
     tracemalloc.start()
-    with pytest.raises(SpecError, match=r"crop.size must be at most 512 mm per axis, got "
-                                        r"\[960.0, 96.0, 64.0\] mm"):
+    with pytest.raises(
+        SpecError,
+        match=r"crop.size must be at most 512 mm per axis, got "
+        r"\[960.0, 96.0, 64.0\] mm",
+    ):
         parse_spec(spec_dict(presentation={"crop": {"size": [960, 96, 64]}}))
     with pytest.raises(SpecError, match="at most 512 mm"):  # voxels of a 2 mm grid: 1000 mm
-        parse_spec(spec_dict(presentation={"spacing_mm": 2.0, "crop": {
-            "size": [500, 10, 10], "unit": "voxels"}}))
+        parse_spec(
+            spec_dict(
+                presentation={"spacing_mm": 2.0, "crop": {"size": [500, 10, 10], "unit": "voxels"}}
+            )
+        )
     with pytest.raises(SpecError, match=r"at most 134217728 voxels, got 4800 x 4800 x 3200"):
         parse_spec(spec_dict(presentation={"spacing_mm": 0.02, "crop": {"size": [96, 96, 64]}}))
     _, peak = tracemalloc.get_traced_memory()
@@ -293,21 +345,40 @@ def test_handcrafted_tiny_multifocal_output_enters_a_study(engine, db_url, tmp_p
         case = tmp_path / "cohort" / f"case{i}"
         (case / "segmentations").mkdir(parents=True)
         save_volume(ct, affine, case / "ct.nii.gz", "ct")
-        save_volume(organ.astype(np.uint8), affine, case / "segmentations" / "liver.nii.gz",
-                    "mask")
+        save_volume(organ.astype(np.uint8), affine, case / "segmentations" / "liver.nii.gz", "mask")
     with session_scope(engine) as s:
         build_catalog(s, tmp_path / "c", n_real=2, n_synthetic=0)
-    summary = run_batch(items_from_dir(tmp_path / "cohort", "liver"), BatchConfig(
-        method="handcrafted", organ="liver", out_dir=tmp_path / "out", seed=4,
-        options={"size": "tiny"}, register=True, db_url=db_url), progress=False)
+    summary = run_batch(
+        items_from_dir(tmp_path / "cohort", "liver"),
+        BatchConfig(
+            method="handcrafted",
+            organ="liver",
+            out_dir=tmp_path / "out",
+            seed=4,
+            options={"size": "tiny"},
+            register=True,
+            db_url=db_url,
+        ),
+        progress=False,
+    )
     assert summary.done == 2
     with session_scope(engine) as s:
-        st = create_study(s, spec_dict(readers=[], cases_per_organ={"real": 2, "synthetic": 2},
-                                       presentation={"spacing_mm": 1.5, "crop": {
-                                           "size": [12, 12, 12]}}),
-                          actor=OPERATOR, export_root=tmp_path / "e", progress=False)
-        lesions = [c.meta["lesion"] for c in st.cases
-                   if s.get(Volume, c.volume_id).origin == Origin.SYNTHETIC]
+        st = create_study(
+            s,
+            spec_dict(
+                readers=[],
+                cases_per_organ={"real": 2, "synthetic": 2},
+                presentation={"spacing_mm": 1.5, "crop": {"size": [12, 12, 12]}},
+            ),
+            actor=OPERATOR,
+            export_root=tmp_path / "e",
+            progress=False,
+        )
+        lesions = [
+            c.meta["lesion"]
+            for c in st.cases
+            if s.get(Volume, c.volume_id).origin == Origin.SYNTHETIC
+        ]
     assert len(lesions) == 2 and all(le["n_lesions"] >= 2 for le in lesions), lesions
 
 
@@ -322,9 +393,12 @@ def test_a_missing_file_is_found_before_anything_is_exported(engine, tmp_path, m
         gone_path = gone.ct_path
     calls = []
     monkeypatch.setattr(admin, "export_case", lambda *a, **k: calls.append(1))
-    with pytest.raises(admin.StudyError, match="file of a chosen case is missing") as err, \
-            session_scope(engine) as s:
-        create_study(s, spec_dict(readers=[]), actor=OPERATOR, export_root=tmp_path / "e",
-                     progress=False)
+    with (
+        pytest.raises(admin.StudyError, match="file of a chosen case is missing") as err,
+        session_scope(engine) as s,
+    ):
+        create_study(
+            s, spec_dict(readers=[]), actor=OPERATOR, export_root=tmp_path / "e", progress=False
+        )
     assert str(err.value).startswith(gone_path) and calls == []
     assert not (tmp_path / "e").exists()  # refused before the export folder was made

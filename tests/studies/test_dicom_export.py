@@ -19,8 +19,11 @@ from synth_backend.io import load_volume
 
 
 def _read_cases(out):
-    return {d.name: [pydicom.dcmread(p) for p in sorted(d.glob("*.dcm"))]
-            for d in sorted(out.iterdir()) if d.is_dir()}
+    return {
+        d.name: [pydicom.dcmread(p) for p in sorted(d.glob("*.dcm"))]
+        for d in sorted(out.iterdir())
+        if d.is_dir()
+    }
 
 
 def test_export_is_blinded_and_voxel_exact(study, tmp_path):
@@ -99,19 +102,30 @@ def test_dicom_series_with_seg_enters_a_study_and_exports(engine, db_url, tmp_pa
     from turingct.cli import main
 
     for seed in range(3):
-        fx.write_case(tmp_path / "pacs" / f"p{seed}", seed=seed,
-                      shape=(40, 40, 12), spacing=(1.0, 1.0, 2.0))
+        fx.write_case(
+            tmp_path / "pacs" / f"p{seed}", seed=seed, shape=(40, 40, 12), spacing=(1.0, 1.0, 2.0)
+        )
     with session_scope(engine) as s:
         report = import_dataset(s, "dicom", tmp_path / "pacs", convert_dir=tmp_path / "conv")
         assert len(report.added) == 3
         build_catalog(s, tmp_path / "cat", n_real=0, n_synthetic=3)
     with session_scope(engine) as s:
-        st = create_study(s, spec_dict(name="dicom-study"), actor=OPERATOR,
-                          export_root=tmp_path / "exp", progress=False)
+        st = create_study(
+            s,
+            spec_dict(name="dicom-study"),
+            actor=OPERATOR,
+            export_root=tmp_path / "exp",
+            progress=False,
+        )
         assert sorted(c.arm.value for c in st.cases) == ["real"] * 3 + ["synthetic"] * 3
-        assert {c.volume.dataset.format.value for c in st.cases if c.arm.value == "real"} \
-            == {"dicom"}
-    assert main(["study", "export-dicom", "dicom-study", "--out", str(tmp_path / "out"),
-                 "--db", db_url]) == 0
+        assert {c.volume.dataset.format.value for c in st.cases if c.arm.value == "real"} == {
+            "dicom"
+        }
+    assert (
+        main(
+            ["study", "export-dicom", "dicom-study", "--out", str(tmp_path / "out"), "--db", db_url]
+        )
+        == 0
+    )
     assert "6 cases" in capsys.readouterr().out
     assert len(list((tmp_path / "out").glob("*/*.dcm"))) == 6 * 12

@@ -24,8 +24,10 @@ def test_assign_nearest_is_optimal_against_brute_force():
         pool = rng.uniform(5, 60, 7)
         picked = assign_nearest(targets, pool)
         assert len(set(picked)) == 4
-        best = min(sum(abs(t - pool[j]) for t, j in zip(targets, perm, strict=True))
-                   for perm in itertools.permutations(range(7), 4))
+        best = min(
+            sum(abs(t - pool[j]) for t, j in zip(targets, perm, strict=True))
+            for perm in itertools.permutations(range(7), 4)
+        )
         assert sum(abs(targets - pool[picked])) == pytest.approx(best)
 
 
@@ -60,10 +62,12 @@ def test_default_turing_study_is_size_matched(engine, tmp_path):
     counts = {"real": 6, "synthetic": 6}
     assert parse_spec(spec_dict()).match == "size"  # on by default for turing
     with session_scope(engine) as s:
-        unmatched = size_match_report(select_cases(s, parse_spec(spec_dict(
-            cases_per_organ=counts, selection={"match": "none"}))))
-        matched = size_match_report(select_cases(s, parse_spec(spec_dict(
-            cases_per_organ=counts))))
+        unmatched = size_match_report(
+            select_cases(
+                s, parse_spec(spec_dict(cases_per_organ=counts, selection={"match": "none"}))
+            )
+        )
+        matched = size_match_report(select_cases(s, parse_spec(spec_dict(cases_per_organ=counts))))
     # without matching the arms differ by size; with it they pair up within a millimetre
     assert unmatched["mannwhitney_p"] < 0.05 and unmatched["pairs"] == []
     assert matched["mannwhitney_p"] > 0.5 and matched["ks_p"] > 0.5
@@ -76,17 +80,27 @@ def test_study_reports_match_and_size_audit(engine, tmp_path):
     _sized_catalog(engine, tmp_path / "c")
     counts = {"real": 6, "synthetic": 6}
     with session_scope(engine) as s:
-        st = create_study(s, spec_dict(name="m", readers=[], cases_per_organ=counts),
-                          actor=OPERATOR, export_root=tmp_path / "e", progress=False)
-        off = create_study(s, spec_dict(name="u", readers=[], cases_per_organ=counts,
-                                        selection={"match": "none"}),
-                           actor=OPERATOR, export_root=tmp_path / "e", progress=False)
+        st = create_study(
+            s,
+            spec_dict(name="m", readers=[], cases_per_organ=counts),
+            actor=OPERATOR,
+            export_root=tmp_path / "e",
+            progress=False,
+        )
+        off = create_study(
+            s,
+            spec_dict(name="u", readers=[], cases_per_organ=counts, selection={"match": "none"}),
+            actor=OPERATOR,
+            export_root=tmp_path / "e",
+            progress=False,
+        )
         info, info_off = show_study(s, OPERATOR, st.id), show_study(s, OPERATOR, off.id)
         codes = {c.code for c in st.cases}
     match = info["size_match"]
     assert match["match"] == "size" and len(match["pairs"]) == 6
-    assert {p["real"] for p in match["pairs"]} | {p["synthetic"] for p in match["pairs"]} \
-        <= codes  # pairs are named by blinded codes, not catalog sources
+    assert {p["real"] for p in match["pairs"]} | {
+        p["synthetic"] for p in match["pairs"]
+    } <= codes  # pairs are named by blinded codes, not catalog sources
     assert "median |real - synthetic|" in size_match_line(match)
     # the audit reports size alone as a separating feature, and warns only when unmatched
     assert info["audit"]["size_auc"] < 0.75
@@ -100,7 +114,6 @@ def test_match_spec_key_validated_and_round_trips():
 
     spec = parse_spec(spec_dict(selection={"match": "none"}))
     assert parse_spec(spec.to_dict()).match == "none"
-    assert parse_spec(spec_dict(design="organ_origin", organs=["liver", "kidney"])).match \
-        == "none"
+    assert parse_spec(spec_dict(design="organ_origin", organs=["liver", "kidney"])).match == "none"
     with pytest.raises(SpecError, match="selection.match must be one of size, none"):
         parse_spec(spec_dict(selection={"match": "diameter"}))

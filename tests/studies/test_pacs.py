@@ -21,8 +21,9 @@ from turingct.cli import main
 
 
 @pytest.mark.orthanc
-def test_push_then_pull_gives_back_identical_headers_and_voxels(study, orthanc_url, tmp_path,
-                                                                 monkeypatch, capsys, db_url):
+def test_push_then_pull_gives_back_identical_headers_and_voxels(
+    study, orthanc_url, tmp_path, monkeypatch, capsys, db_url
+):
     engine, study_id = study
     with session_scope(engine) as s:
         export = push_study(s, OPERATOR, study_id, orthanc_url, tmp_path / "sent")
@@ -30,8 +31,23 @@ def test_push_then_pull_gives_back_identical_headers_and_voxels(study, orthanc_u
     sent = {pydicom.dcmread(p).SOPInstanceUID: pydicom.dcmread(p) for p in export.files}
     monkeypatch.setenv("TURINGCT_DATA_DIR", str(tmp_path / "data"))
     for code, study_uid in export.study_uids.items():
-        assert main(["data", "import", "--format", "dicom", "--pacs", orthanc_url,
-                     "--study-uid", study_uid, "--db", db_url]) == 0
+        assert (
+            main(
+                [
+                    "data",
+                    "import",
+                    "--format",
+                    "dicom",
+                    "--pacs",
+                    orthanc_url,
+                    "--study-uid",
+                    study_uid,
+                    "--db",
+                    db_url,
+                ]
+            )
+            == 0
+        )
         assert "1 case(s) added" in capsys.readouterr().out
         pulled = sorted((tmp_path / "data" / "dicom" / "pacs" / study_uid).glob("*/*.dcm"))
         assert len(pulled) == len([p for p in export.files if p.parent.name == code])
@@ -59,8 +75,23 @@ def test_unreachable_pacs_names_the_url(study, tmp_path, capsys, db_url):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/dicom-web"
-    assert main(["data", "import", "--format", "dicom", "--pacs", url, "--study-uid", "1.2.3",
-                 "--db", db_url]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "--format",
+                "dicom",
+                "--pacs",
+                url,
+                "--study-uid",
+                "1.2.3",
+                "--db",
+                db_url,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith(f"error: {url}: cannot reach the PACS") and err.count("\n") == 1
     assert main(["study", "push", "t1", "--pacs", url, "--db", db_url]) == 2
@@ -68,8 +99,10 @@ def test_unreachable_pacs_names_the_url(study, tmp_path, capsys, db_url):
     dimse = url.replace("http://", "dicom://PACS@").removesuffix("/dicom-web")
     assert main(["study", "push", "t1", "--pacs", dimse, "--db", db_url]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {dimse}: association aborted or unreachable") and \
-        err.count("\n") == 1
+    assert (
+        err.startswith(f"error: {dimse}: association aborted or unreachable")
+        and err.count("\n") == 1
+    )
     assert main(["study", "push", "t1", "--pacs", "ftp://x", "--db", db_url]) == 2
     assert "--pacs must be a DICOMweb URL" in capsys.readouterr().err
 
@@ -96,8 +129,9 @@ def test_dimse_c_store_then_c_get_round_trip(study, orthanc, tmp_path, engine):
     with session_scope(engine) as s:
         report = import_dataset(s, "dicom", folder, convert_dir=tmp_path / "conv")
         assert len(report.added) == 1
-        volume = load_volume(s.scalar(select(Dataset).where(Dataset.name == study_uid))
-                             .volumes[0].ct_path)
+        volume = load_volume(
+            s.scalar(select(Dataset).where(Dataset.name == study_uid)).volumes[0].ct_path
+        )
     np.testing.assert_array_equal(volume.array, load_volume(blinded[code]).array)
 
 

@@ -21,15 +21,18 @@ def test_arms_counts_and_determinism(catalog):
     syn = [c for c in first if c.arm.value == "synthetic"]
     assert len(real) == 3 and len(syn) == 3
     assert {c.tumor_kind for c in real} == {"phantom_lesion"}  # demo real arm, marked
-    assert {c.method for c in syn} == {"handcrafted"} and {c.source.split("/")[0]
-                                                          for c in syn} == {"synthetic"}
+    assert {c.method for c in syn} == {"handcrafted"} and {c.source.split("/")[0] for c in syn} == {
+        "synthetic"
+    }
     assert len({c.volume_id for c in first}) == 6
 
 
 def test_other_seed_other_draw(catalog):
     with session_scope(catalog) as s:
-        draws = {tuple(c.volume_id for c in select_cases(s, parse_spec(spec_dict(seed=k))))
-                 for k in range(6)}
+        draws = {
+            tuple(c.volume_id for c in select_cases(s, parse_spec(spec_dict(seed=k))))
+            for k in range(6)
+        }
     assert len(draws) > 1
 
 
@@ -38,16 +41,20 @@ def test_too_many_cases_says_how_many_exist(catalog):
     with session_scope(catalog) as s, pytest.raises(SelectionError) as err:
         select_cases(s, spec)
     msg = str(err.value)
-    assert msg.startswith("s.yaml: cases_per_organ.real (liver) asks for 9 cases but the "
-                          "catalog has 4 matching;")
+    assert msg.startswith(
+        "s.yaml: cases_per_organ.real (liver) asks for 9 cases but the catalog has 4 matching;"
+    )
     assert "lower the count" in msg
 
 
 def test_size_filter_and_missing_organ(catalog):
     with session_scope(catalog) as s:
         spec = parse_spec(spec_dict(selection={"tumor_diameter_mm": [30, 60]}))
-        with pytest.raises(SelectionError, match=r"has 0 matching with tumor diameter in "
-                                                 r"\[30.0, 60.0\] mm"):
+        with pytest.raises(
+            SelectionError,
+            match=r"has 0 matching with tumor diameter in "
+            r"\[30.0, 60.0\] mm",
+        ):
             select_cases(s, spec)
         with pytest.raises(SelectionError, match=r"\(pancreas\) asks for 3 cases .* has 0"):
             select_cases(s, parse_spec(spec_dict(organs=["pancreas"])))
@@ -60,5 +67,6 @@ def test_per_method_counts(engine, tmp_path):
         picked = select_cases(s, spec)
         assert sorted(c.method for c in picked if c.method) == ["a", "a", "b"]
         with pytest.raises(SelectionError, match=r"synthetic.a \(liver\) asks for 3 .* has 2"):
-            select_cases(s, parse_spec(spec_dict(
-                cases_per_organ={"real": 1, "synthetic": {"a": 3}})))
+            select_cases(
+                s, parse_spec(spec_dict(cases_per_organ={"real": 1, "synthetic": {"a": 3}}))
+            )

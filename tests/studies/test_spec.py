@@ -42,26 +42,32 @@ def test_synthetic_per_method():
     assert spec.synthetic == {"a": 1, "b": 2}
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"colour": "red"}, "unknown key colour"),
-    ({"presentation": {"crop": {"size": 20, "shape": 3}}}, "unknown key presentation.crop.shape"),
-    ({"seed": "abc"}, "seed must be an integer >= 0, got 'abc'"),
-    ({"seed": True}, "seed must be an integer"),
-    ({"allow_changes": "yes"}, "allow_changes must be true or false"),
-    ({"organs": ["brain"]}, "organs[0] must be one of liver, pancreas, kidney"),
-    ({"design": "turning"}, "design must be one of turing, organ_origin"),
-    ({"cases_per_organ": {"real": -1, "synthetic": 3}}, "cases_per_organ.real must be an int"),
-    ({"cases_per_organ": {"real": 0, "synthetic": 3}}, "at least 1 real and 1 synthetic"),
-    ({"cases_per_organ": {"real": 2}}, "cases_per_organ.synthetic is missing"),
-    ({"presentation": {"spacing_mm": [1, 1]}}, "presentation.spacing_mm must be a number or"),
-    ({"presentation": {"spacing_mm": [1, 0, 1]}}, "presentation.spacing_mm[1] must be a pos"),
-    ({"presentation": {"window": "brain"}}, "presentation.window must be one of abdomen"),
-    ({"selection": {"tumor_diameter_mm": [30, 10]}}, "min <= max"),
-    ({"readers": "ann"}, "readers must be a list of usernames"),
-    ({"readers": ["ann", "ann"]}, "readers must be a list without repeats"),
-    ({"name": "../etc"}, "name must be 1-200 letters"),
-    ({"design": "organ_origin"}, "at least 2 organs for design organ_origin"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"colour": "red"}, "unknown key colour"),
+        (
+            {"presentation": {"crop": {"size": 20, "shape": 3}}},
+            "unknown key presentation.crop.shape",
+        ),
+        ({"seed": "abc"}, "seed must be an integer >= 0, got 'abc'"),
+        ({"seed": True}, "seed must be an integer"),
+        ({"allow_changes": "yes"}, "allow_changes must be true or false"),
+        ({"organs": ["brain"]}, "organs[0] must be one of liver, pancreas, kidney"),
+        ({"design": "turning"}, "design must be one of turing, organ_origin"),
+        ({"cases_per_organ": {"real": -1, "synthetic": 3}}, "cases_per_organ.real must be an int"),
+        ({"cases_per_organ": {"real": 0, "synthetic": 3}}, "at least 1 real and 1 synthetic"),
+        ({"cases_per_organ": {"real": 2}}, "cases_per_organ.synthetic is missing"),
+        ({"presentation": {"spacing_mm": [1, 1]}}, "presentation.spacing_mm must be a number or"),
+        ({"presentation": {"spacing_mm": [1, 0, 1]}}, "presentation.spacing_mm[1] must be a pos"),
+        ({"presentation": {"window": "brain"}}, "presentation.window must be one of abdomen"),
+        ({"selection": {"tumor_diameter_mm": [30, 10]}}, "min <= max"),
+        ({"readers": "ann"}, "readers must be a list of usernames"),
+        ({"readers": ["ann", "ann"]}, "readers must be a list without repeats"),
+        ({"name": "../etc"}, "name must be 1-200 letters"),
+        ({"design": "organ_origin"}, "at least 2 organs for design organ_origin"),
+    ],
+)
 def test_bad_specs_are_rejected_with_the_key(overrides, fragment):
     with pytest.raises(SpecError) as err:
         parse_spec(spec_dict(**overrides), source="s.yaml")
@@ -89,13 +95,15 @@ def test_reading_settings_default_and_bounds():
     spec = parse_spec({k: v for k, v in spec_dict().items() if k != "reading"})
     assert spec.reading == Reading(min_seconds_on_case=1.0, idle_seconds=60.0)
     assert spec.to_dict()["reading"] == {"min_seconds_on_case": 1.0, "idle_seconds": 60.0}
-    assert parse_spec(spec_dict(reading={"min_seconds_on_case": 0})).reading.min_seconds_on_case \
-        == 0.0
-    for reading, match in (({"min_seconds_on_case": -1}, "reading.min_seconds_on_case must be "
-                                                         "0-60 seconds"),
-                           ({"min_seconds_on_case": 61}, "0-60 seconds"),
-                           ({"min_seconds_on_case": "1"}, "must be a number"),
-                           ({"idle_seconds": 1}, "reading.idle_seconds must be 5-3600"),
-                           ({"idle": 5}, "unknown key reading.idle")):
+    assert (
+        parse_spec(spec_dict(reading={"min_seconds_on_case": 0})).reading.min_seconds_on_case == 0.0
+    )
+    for reading, match in (
+        ({"min_seconds_on_case": -1}, "reading.min_seconds_on_case must be 0-60 seconds"),
+        ({"min_seconds_on_case": 61}, "0-60 seconds"),
+        ({"min_seconds_on_case": "1"}, "must be a number"),
+        ({"idle_seconds": 1}, "reading.idle_seconds must be 5-3600"),
+        ({"idle": 5}, "unknown key reading.idle"),
+    ):
         with pytest.raises(SpecError, match=match):
             parse_spec(spec_dict(reading=reading), source="s.yaml")

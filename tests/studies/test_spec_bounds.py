@@ -25,8 +25,10 @@ def _bomb(levels: int) -> str:
         refs = ",".join([f"*a{i - 1}"] * 10)
         lines.append(f"a{i}: &a{i} [{refs}]")
     body = "\n".join("  " + line for line in lines)
-    return (f"x:\n{body}\nname: *a{levels}\ndesign: turing\norgans: [liver]\n"
-            f"cases_per_organ: {{real: 1, synthetic: 1}}\n")
+    return (
+        f"x:\n{body}\nname: *a{levels}\ndesign: turing\norgans: [liver]\n"
+        f"cases_per_organ: {{real: 1, synthetic: 1}}\n"
+    )
 
 
 @pytest.mark.parametrize("levels", [8, 9])
@@ -66,8 +68,10 @@ def test_deep_nesting_is_refused():
 
 
 def test_a_spec_with_a_few_aliases_still_parses():
-    shared = "name: s1\ndesign: turing\norgans: &o [liver]\ncases_per_organ: {real: 1, " \
-             "synthetic: 1}\npresentation: {planes: &p [axial]}\nreaders: *o\n"
+    shared = (
+        "name: s1\ndesign: turing\norgans: &o [liver]\ncases_per_organ: {real: 1, "
+        "synthetic: 1}\npresentation: {planes: &p [axial]}\nreaders: *o\n"
+    )
     spec = parse_spec_text(shared)
     assert spec.organs == ("liver",) and spec.readers == ("liver",)
 

@@ -26,8 +26,9 @@ def test_close_then_reopen_lets_readers_answer_again(study):
         assert st.status == StudyStatus.OPEN and st.closed_at is None
     with session_scope(engine) as s:
         view = reading.current_case(s, _user(s, "ann"), sid)
-        out = reading.submit_answer(s, _user(s, "ann"), view.code, value="real",
-                                    idempotency_key=view.idempotency_key)
+        out = reading.submit_answer(
+            s, _user(s, "ann"), view.code, value="real", idempotency_key=view.idempotency_key
+        )
         assert out.status == "created"
 
 
@@ -35,8 +36,9 @@ def test_remove_reader_keeps_answers_and_readding_restores(study):
     engine, sid = study
     with session_scope(engine) as s:
         view = reading.current_case(s, _user(s, "ann"), sid)
-        reading.submit_answer(s, _user(s, "ann"), view.code, value="synthetic",
-                              idempotency_key=view.idempotency_key)
+        reading.submit_answer(
+            s, _user(s, "ann"), view.code, value="synthetic", idempotency_key=view.idempotency_key
+        )
         first_code = view.code
     with session_scope(engine) as s:
         done = admin.remove_reader(s, OPERATOR, sid, "ann")
@@ -55,8 +57,9 @@ def test_remove_reader_keeps_answers_and_readding_restores(study):
         ann = _user(s, "ann")
         assert reading.reader_studies(s, ann)[0].answered == 1
         assert reading.current_case(s, ann, sid).code != first_code
-        assert s.scalar(select(Assignment).where(Assignment.reader_id == ann.id,
-                                                 Assignment.position == 0)).answered_at
+        assert s.scalar(
+            select(Assignment).where(Assignment.reader_id == ann.id, Assignment.position == 0)
+        ).answered_at
 
 
 def test_import_dataset_service_registers_like_the_cli(engine, tmp_path):

@@ -26,8 +26,9 @@ def _run(capsys, *argv):
 def test_study_cli_end_to_end(catalog, db_url, tmp_path, capsys, monkeypatch):
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(spec_dict(readers=["ann"], confidence=True)))
-    code, out, err = _run(capsys, "study", "create", spec, "--db", db_url,
-                          "--export-root", tmp_path / "exp")
+    code, out, err = _run(
+        capsys, "study", "create", spec, "--db", db_url, "--export-root", tmp_path / "exp"
+    )
     assert code == 0, err
     assert "study 't1': 6 blinded cases" in out
     assert "blinding audit: AUC" in out and "permutation p =" in out
@@ -37,8 +38,20 @@ def test_study_cli_end_to_end(catalog, db_url, tmp_path, capsys, monkeypatch):
     assert "invite for ann (single use, 72 h): http://localhost:8501/?invite=" in out
 
     monkeypatch.setattr("sys.stdin", io.StringIO("carol password\n"))
-    code, out, err = _run(capsys, "reader", "add", "--study", "t1", "--username", "carol",
-                          "--years", 9, "--password-stdin", "--db", db_url)
+    code, out, err = _run(
+        capsys,
+        "reader",
+        "add",
+        "--study",
+        "t1",
+        "--username",
+        "carol",
+        "--years",
+        9,
+        "--password-stdin",
+        "--db",
+        db_url,
+    )
     assert code == 0, err
     assert "created reader 'carol'; assigned 6 cases" in out and "invite" not in out
     code, out, _ = _run(capsys, "reader", "add", "--username", "dan", "--db", db_url)
@@ -48,19 +61,28 @@ def test_study_cli_end_to_end(catalog, db_url, tmp_path, capsys, monkeypatch):
         carol = authenticate(s, "carol", "carol password")
         for value in ("real", "synthetic", "unsure"):
             view = reading.current_case(s, carol, 1)
-            reading.submit_answer(s, carol, view.code, value=value, confidence=4,
-                                  window_width=400, window_level=40,
-                                  idempotency_key=view.idempotency_key)
+            reading.submit_answer(
+                s,
+                carol,
+                view.code,
+                value=value,
+                confidence=4,
+                window_width=400,
+                window_level=40,
+                idempotency_key=view.idempotency_key,
+            )
 
     code, out, _ = _run(capsys, "study", "progress", "t1", "--db", db_url)
     assert code == 0 and "carol" in out and "ann" in out
-    code, out, _ = _run(capsys, "study", "results", "t1", "--out", tmp_path / "a.csv",
-                        "--db", db_url)
+    code, out, _ = _run(
+        capsys, "study", "results", "t1", "--out", tmp_path / "a.csv", "--db", db_url
+    )
     assert code == 0 and "3 answers written" in out
     rows = list(csv.DictReader((tmp_path / "a.csv").open()))
     assert [r["answer"] for r in rows] == ["real", "synthetic", "unsure"]
-    assert {r["reader"] for r in rows} == {"carol"} and {r["years_experience"]
-                                                         for r in rows} == {"9"}
+    assert {r["reader"] for r in rows} == {"carol"} and {r["years_experience"] for r in rows} == {
+        "9"
+    }
     assert all(float(r["seconds_on_case"]) >= 0 and r["confidence"] == "4" for r in rows)
     assert all(r["arm"] in ("real", "synthetic") and r["displayed_at"] for r in rows)
 

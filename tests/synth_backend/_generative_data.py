@@ -22,8 +22,9 @@ SPACING = (1.5, 1.5, 2.0)
 def make_case(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ct HU float32, liver uint8, tumor uint8, affine) of one synthetic case."""
     rng = np.random.default_rng(seed)
-    mm = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(SHAPE, SPACING, strict=True)],
-                              indexing="ij"))
+    mm = np.stack(
+        np.meshgrid(*[np.arange(n) * s for n, s in zip(SHAPE, SPACING, strict=True)], indexing="ij")
+    )
     centre = np.array([n * s / 2 for n, s in zip(SHAPE, SPACING, strict=True)])[:, None, None, None]
     d = mm - centre
     body = (d[0] / 28) ** 2 + (d[1] / 24) ** 2 <= 1
@@ -80,7 +81,10 @@ def tiny_autoencoder(base: Path) -> tuple[Path, Path]:
         write_cases(data, 2)
     final = base / "ae" / "final.pt"
     if not final.is_file():
-        cfg = build_config("autoencoder", "tiny", overrides=[
-            f"patch_size={TEST_PATCH}", "train.steps=150", "train.lr=0.003"])
+        cfg = build_config(
+            "autoencoder",
+            "tiny",
+            overrides=[f"patch_size={TEST_PATCH}", "train.steps=150", "train.lr=0.003"],
+        )
         train_autoencoder(find_cases(data, "liver"), cfg, base / "ae", progress=False)
     return data, final

@@ -70,8 +70,9 @@ def test_ellipsoid_volume_and_specs_respect_stage_and_organ():
 
 def test_patch_grid_round_trip_on_anisotropic_grid():
     spacing = (0.75, 0.75, 1.6)
-    x, y, z = np.meshgrid(*[np.arange(n) * s for n, s in zip((60, 60, 30), spacing, strict=True)],
-                          indexing="ij")
+    x, y, z = np.meshgrid(
+        *[np.arange(n) * s for n, s in zip((60, 60, 30), spacing, strict=True)], indexing="ij"
+    )
     ramp = (2.0 * x + 3.0 * y - z).astype(np.float32)  # linear in mm: exact under linear interp
     grid = PatchGrid.centred((30, 30, 15), spacing, 16)
     patch = grid.extract(ramp, order=1, fill=0.0)
@@ -163,8 +164,21 @@ def test_cli_trains_and_resumes(data_dir, tmp_path, capsys):
     from turingct.cli import main
 
     out = tmp_path / "cli_ae"
-    args = ["train", "autoencoder", "--data", str(data_dir), "--out", str(out), "--no-progress",
-            "--device", "cpu", "--set", f"patch_size={TEST_PATCH}", "--set", "train.steps=2"]
+    args = [
+        "train",
+        "autoencoder",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--set",
+        f"patch_size={TEST_PATCH}",
+        "--set",
+        "train.steps=2",
+    ]
     assert main(args) == 0 and (out / "final.pt").is_file()
     assert main([*args[:-1], "train.steps=3"]) == 0  # resumes from last.pt at step 2
     assert load_checkpoint(out, method="autoencoder")["step"] == 3

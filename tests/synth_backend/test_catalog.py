@@ -42,7 +42,8 @@ def test_ircad_manifest_matches_nibabel(shared_data, tmp_path, engine):
     manifest.write_text(
         "case,ct,organ,organ_mask,tumor_mask\n"
         f"ircad17,{d / 'ct.nii.gz'},liver,{d / 'mask_liver.nii.gz'},"
-        f"{d / 'mask_livertumor1.nii.gz'};{d / 'mask_livertumor2.nii.gz'}\n")
+        f"{d / 'mask_livertumor1.nii.gz'};{d / 'mask_livertumor2.nii.gz'}\n"
+    )
     with session_scope(engine) as s:
         report = import_dataset(s, "manifest", manifest)
     assert report.added == ["ircad17"]
@@ -84,16 +85,19 @@ def test_totalseg_multilabel_matches_nibabel(shared_data, engine):
 def test_totalseg_slab_without_kidneys_skips_them(shared_data, engine):
     d = shared_data / "totalseg_example"
     with session_scope(engine) as s:
-        report = import_dataset(s, "totalseg", d / "example_seg_dicom.nii.gz",
-                                ct=d / "example_ct_dicom.nii.gz")
+        report = import_dataset(
+            s, "totalseg", d / "example_seg_dicom.nii.gz", ct=d / "example_ct_dicom.nii.gz"
+        )
     assert report.skipped_organs == ["example_ct_dicom:kidney"]
 
 
 def test_nrrd_manifest_with_label_value(shared_data, tmp_path, engine):
     d = shared_data / "dcmqi_ct3slice"
     manifest = tmp_path / "m.csv"
-    manifest.write_text("case,ct,organ,organ_mask,organ_label\n"
-                        f"ct3,{d / 'ct.nrrd'},liver,{d / 'liver_spine_seg.nrrd'},1\n")
+    manifest.write_text(
+        "case,ct,organ,organ_mask,organ_label\n"
+        f"ct3,{d / 'ct.nrrd'},liver,{d / 'liver_spine_seg.nrrd'},1\n"
+    )
     with session_scope(engine) as s:
         import_dataset(s, "manifest", manifest)
         organ = s.scalar(select(VolumeOrgan))
@@ -107,9 +111,16 @@ def test_msd_layout(tmp_path, engine):
     seg[3:5, 3:5, 3:5] = 2
     _write(root / "imagesTr" / "liver_0.nii.gz", _ct())
     _write(root / "labelsTr" / "liver_0.nii.gz", seg)
-    (root / "dataset.json").write_text(json.dumps({
-        "labels": {"0": "background", "1": "liver", "2": "cancer"},
-        "training": [{"image": "./imagesTr/liver_0.nii.gz", "label": "./labelsTr/liver_0.nii.gz"}]}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "training": [
+                    {"image": "./imagesTr/liver_0.nii.gz", "label": "./labelsTr/liver_0.nii.gz"}
+                ],
+            }
+        )
+    )
     with session_scope(engine) as s:
         import_dataset(s, "msd", root)
         organ = s.scalar(select(VolumeOrgan))

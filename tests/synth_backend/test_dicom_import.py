@@ -25,8 +25,9 @@ from tests import dicom_factory as fx
 def _ras(array, affine):
     """An (x, y, z) array with its affine, reoriented to RAS like load_volume does."""
     ornt = nib.orientations.io_orientation(affine)
-    return nib.orientations.apply_orientation(array, ornt), \
-        affine @ nib.orientations.inv_ornt_aff(ornt, array.shape)
+    return nib.orientations.apply_orientation(array, ornt), affine @ nib.orientations.inv_ornt_aff(
+        ornt, array.shape
+    )
 
 
 def _import(engine, path, tmp_path, **kw):
@@ -61,13 +62,13 @@ def test_ct_with_seg_imports_with_exact_voxels_masks_and_provenance(tmp_path, en
     first = prov["files"][0]
     assert first["sha256"] == sha256_file(first["path"])
     assert prov["masks"][0]["kind"] == "SEG"
-    assert {v["target"] for v in prov["masks"][0]["segments"].values()} == {"liver",
-                                                                            "liver:tumor"}
+    assert {v["target"] for v in prov["masks"][0]["segments"].values()} == {"liver", "liver:tumor"}
 
 
 def test_rtstruct_contours_rasterize_to_the_original_masks(tmp_path, engine):
-    ct, liver, tumor, affine, _ = fx.write_case(tmp_path / "in", seg=False, rtstruct=True,
-                                                labels=("LIVER", "GTV liver tumor"))
+    ct, liver, tumor, affine, _ = fx.write_case(
+        tmp_path / "in", seg=False, rtstruct=True, labels=("LIVER", "GTV liver tumor")
+    )
     _import(engine, tmp_path / "in", tmp_path)
     with session_scope(engine) as s:
         organ = s.scalar(select(Volume)).organ("liver")
@@ -96,8 +97,7 @@ def test_several_series_localizer_and_dose_report(tmp_path, engine):
     ct2, _, _, affine = fx.phantom(seed=1)
     second = fx.ct_datasets(ct2, affine, SeriesNumber=3)
     fx.save(second, tmp_path / "in" / "other")
-    scout = fx.ct_datasets(ct2[:, :, :2], affine, ImageType=["ORIGINAL", "PRIMARY",
-                                                            "LOCALIZER"])
+    scout = fx.ct_datasets(ct2[:, :, :2], affine, ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
     fx.save(scout, tmp_path / "in" / "scout")
     sr = pydicom.Dataset()
     sr.file_meta = pydicom.dataset.FileMetaDataset()
@@ -110,9 +110,12 @@ def test_several_series_localizer_and_dose_report(tmp_path, engine):
     sr.save_as(tmp_path / "in" / "dose.dcm", enforce_file_format=True)
     (tmp_path / "in" / "README.txt").write_text("exported from PACS")
     report = _import(engine, tmp_path / "in", tmp_path)
-    assert sorted(report.added) == sorted([second[0].SeriesInstanceUID,
-                                           fx.read(next((tmp_path / "in" / "ct").iterdir()))
-                                           .SeriesInstanceUID])
+    assert sorted(report.added) == sorted(
+        [
+            second[0].SeriesInstanceUID,
+            fx.read(next((tmp_path / "in" / "ct").iterdir())).SeriesInstanceUID,
+        ]
+    )
     notes = " ".join(report.notes)
     assert "localizer" in notes and "dose report" in notes and "non-DICOM" in notes
 
@@ -140,8 +143,9 @@ def test_gantry_tilt_is_corrected_back_onto_the_orthogonal_grid(tmp_path):
         ipp = np.asarray(ds.ImagePositionPatient, float)
         ipp[1] += 0.8 * k
         ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp]
-        ds.PixelData = np.ascontiguousarray(
-            np.roll(ct[:, :, k].T, -k, axis=0)).astype("<i2").tobytes()
+        ds.PixelData = (
+            np.ascontiguousarray(np.roll(ct[:, :, k].T, -k, axis=0)).astype("<i2").tobytes()
+        )
     fx.save(tilted, tmp_path / "in")
     prepared = prepare(tmp_path / "in", tmp_path / "out")
     assert any("gantry tilt 17.7" in n for n in prepared.notes)
@@ -187,8 +191,7 @@ def test_seg_of_an_absent_series_is_refused_naming_its_uid(tmp_path, engine):
 def test_seg_of_another_series_is_refused(tmp_path):
     ct, liver, _, affine = fx.phantom()
     source = fx.ct_datasets(ct, affine)
-    fx.seg_dataset(source, {"Liver": liver}).save_as(tmp_path / "seg.dcm",
-                                                     enforce_file_format=True)
+    fx.seg_dataset(source, {"Liver": liver}).save_as(tmp_path / "seg.dcm", enforce_file_format=True)
     # the same series UID, re-reconstructed: new instances, shifted slices
     other = fx.ct_datasets(ct, affine)
     for ds_new, ds_old in zip(other, source, strict=True):
@@ -201,8 +204,7 @@ def test_seg_of_another_series_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["not_dicom", "truncated_pixels", "truncated_header"])
-def test_bad_files_give_one_line_naming_the_file_and_register_nothing(tmp_path, engine,
-                                                                     damage):
+def test_bad_files_give_one_line_naming_the_file_and_register_nothing(tmp_path, engine, damage):
     fx.write_case(tmp_path / "in")
     victim = tmp_path / "in" / "ct" / "0003"
     data = victim.read_bytes()
@@ -225,8 +227,12 @@ def test_label_map_names_unknown_segments_and_ambiguous_tumors_are_refused(tmp_p
     fx.write_case(tmp_path / "in", labels=("Segment_A", "Segment_B"))
     with pytest.raises(DicomError, match=r"is a tumor of an unknown organ \(no organ segmented\)"):
         _import(engine, tmp_path / "in", tmp_path)  # B's property type is Neoplasm, A unknown
-    report = _import(engine, tmp_path / "in", tmp_path,
-                     label_map=parse_label_map(["Segment_A=liver", "segment b=liver:tumor"]))
+    report = _import(
+        engine,
+        tmp_path / "in",
+        tmp_path,
+        label_map=parse_label_map(["Segment_A=liver", "segment b=liver:tumor"]),
+    )
     assert len(report.added) == 1
     with session_scope(engine) as s:
         assert s.scalar(select(Volume)).organ("liver").tumor_kind == TumorKind.REAL
@@ -256,19 +262,19 @@ def test_cli_import_prints_notes_and_counts(tmp_path, monkeypatch, capsys, db_ur
     fx.write_case(tmp_path / "in")
     (tmp_path / "in" / "notes.txt").write_text("x")
     monkeypatch.setenv("TURINGCT_DATA_DIR", str(tmp_path / "data"))
-    assert main(["data", "import", "--format", "dicom", str(tmp_path / "in"), "--db",
-                 db_url]) == 0
+    assert main(["data", "import", "--format", "dicom", str(tmp_path / "in"), "--db", db_url]) == 0
     out = capsys.readouterr().out
     assert "1 case(s) added" in out and "note: ignored 1 non-DICOM file" in out
     assert list((tmp_path / "data" / "dicom").glob("*/*/ct.nii.gz"))
-    assert main(["data", "import", "--format", "dicom", str(tmp_path / "missing"), "--db",
-                 db_url]) == 2
+    assert (
+        main(["data", "import", "--format", "dicom", str(tmp_path / "missing"), "--db", db_url])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.realdata
-def test_real_ct_round_trips_through_dicom_with_its_liver_as_seg(shared_data, tmp_path,
-                                                                 engine):
+def test_real_ct_round_trips_through_dicom_with_its_liver_as_seg(shared_data, tmp_path, engine):
     d = shared_data / "totalseg_example"
     src = load_volume(d / "example_ct_dicom.nii.gz")
     seg = load_volume(d / "example_seg_dicom.nii.gz", "mask")
@@ -277,8 +283,9 @@ def test_real_ct_round_trips_through_dicom_with_its_liver_as_seg(shared_data, tm
     source = fx.ct_datasets(raw, source_ct.affine)
     fx.save(source, tmp_path / "in" / "ct")
     liver_raw = np.asarray(nib.load(d / "example_seg_dicom.nii.gz").dataobj) == 5
-    fx.seg_dataset(source, {"liver": liver_raw}).save_as(tmp_path / "in" / "seg.dcm",
-                                                         enforce_file_format=True)
+    fx.seg_dataset(source, {"liver": liver_raw}).save_as(
+        tmp_path / "in" / "seg.dcm", enforce_file_format=True
+    )
     _import(engine, tmp_path / "in", tmp_path)
     with session_scope(engine) as s:
         vol = s.scalar(select(Volume))
@@ -301,8 +308,7 @@ def test_tilted_series_seg_and_rtstruct_land_on_the_same_corrected_voxels(tmp_pa
     fx.save(tilted, tmp_path / "rt" / "ct")
     masks = {"Liver": liver | tumor, "Neoplasm": tumor}
     fx.seg_dataset(tilted, masks).save_as(tmp_path / "seg" / "seg.dcm", enforce_file_format=True)
-    fx.rtstruct_dataset(tilted, masks).save_as(tmp_path / "rt" / "rt.dcm",
-                                               enforce_file_format=True)
+    fx.rtstruct_dataset(tilted, masks).save_as(tmp_path / "rt" / "rt.dcm", enforce_file_format=True)
     from_seg = prepare(tmp_path / "seg", tmp_path / "out").records[0]
     from_rt = prepare(tmp_path / "rt", tmp_path / "out").records[0]
     seg_labels = load_volume(from_seg.organs[0].mask_paths[0], "mask").array
@@ -350,7 +356,8 @@ def test_real_liver_tumors_round_trip_through_rtstruct_exactly(shared_data, tmp_
     source = fx.ct_datasets(ct, affine)
     fx.save(source, tmp_path / "in" / "ct")
     fx.rtstruct_dataset(source, {"Liver": liver, "Tumor": tumor}).save_as(
-        tmp_path / "in" / "rtstruct.dcm", enforce_file_format=True)
+        tmp_path / "in" / "rtstruct.dcm", enforce_file_format=True
+    )
     _import(engine, tmp_path / "in", tmp_path)
     with session_scope(engine) as s:
         organ = s.scalar(select(Volume)).organ("liver")
@@ -367,10 +374,12 @@ def test_fractional_seg_is_read_at_one_half(tmp_path):
     source = fx.ct_datasets(ct, affine)
     fx.save(source, tmp_path / "in" / "ct")
     rng = np.random.default_rng(0)
-    soft = np.where(liver | tumor, rng.uniform(0.5, 1.0, ct.shape),
-                    rng.uniform(0.0, 0.49, ct.shape)).astype(np.float32)
+    soft = np.where(
+        liver | tumor, rng.uniform(0.5, 1.0, ct.shape), rng.uniform(0.0, 0.49, ct.shape)
+    ).astype(np.float32)
     fx.seg_dataset(source, {"Liver": soft}, fractional=True).save_as(
-        tmp_path / "in" / "seg.dcm", enforce_file_format=True)
+        tmp_path / "in" / "seg.dcm", enforce_file_format=True
+    )
     record = prepare(tmp_path / "in", tmp_path / "out").records[0]
     labels = load_volume(record.organs[0].mask_paths[0], "mask").array
     # 8-bit fractional storage rounds p to k/255: only values within 1/255 of 0.5 may flip
@@ -381,11 +390,14 @@ def test_fractional_seg_is_read_at_one_half(tmp_path):
 def test_seg_drawn_on_a_localizer_is_refused_saying_so(tmp_path):
     ct, liver, _, affine = fx.phantom()
     fx.write_case(tmp_path / "ct", seg=False)
-    scout = fx.ct_datasets(ct[:, :, :3], affine,
-                           ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    scout = fx.ct_datasets(ct[:, :, :3], affine, ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
     fx.save(scout, tmp_path / "scout")
-    fx.seg_dataset(scout, {"Liver": liver[:, :, :3]}).save_as(tmp_path / "seg.dcm",
-                                                              enforce_file_format=True)
-    with pytest.raises(DicomError, match=rf"references series {scout[0].SeriesInstanceUID}, "
-                                         "which is a localizer"):
+    fx.seg_dataset(scout, {"Liver": liver[:, :, :3]}).save_as(
+        tmp_path / "seg.dcm", enforce_file_format=True
+    )
+    with pytest.raises(
+        DicomError,
+        match=rf"references series {scout[0].SeriesInstanceUID}, "
+        "which is a localizer",
+    ):
         prepare(tmp_path, tmp_path / "out")

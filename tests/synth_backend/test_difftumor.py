@@ -28,8 +28,11 @@ STEPS = 150
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     data, ae = tiny_autoencoder(tmp_path_factory.getbasetemp() / "generative_shared")
-    cfg = build_config("difftumor", "tiny", overrides=[f"train.steps={STEPS}",
-                                                       "train.log_every=5", "train.lr=0.002"])
+    cfg = build_config(
+        "difftumor",
+        "tiny",
+        overrides=[f"train.steps={STEPS}", "train.log_every=5", "train.lr=0.002"],
+    )
     out = tmp_path_factory.mktemp("difftumor")
     final = train_difftumor(find_cases(data, "liver"), cfg, ae, out, progress=False)
     return final, out
@@ -114,11 +117,13 @@ def test_n_tumors_gives_that_many_lesions(trained):
     final, _ = trained
     synth = get_synthesizer("difftumor", checkpoint=final)
     ct, liver, _, _ = make_case(7)
-    one = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=4, device="cpu",
-                           n_tumors=1)
-    assert len(one.params["tumors"]) == 1            # not the early stage's 1-3
-    two = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=4, device="cpu",
-                           size="tiny", n_tumors=2)
+    one = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=4, device="cpu", n_tumors=1
+    )
+    assert len(one.params["tumors"]) == 1  # not the early stage's 1-3
+    two = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=4, device="cpu", size="tiny", n_tumors=2
+    )
     assert two.params["n_tumors"] == 2 and len(two.params["lesions"]) == 2
     assert all(len(les["tumors"]) == 1 for les in two.params["lesions"])
     assert two.tumor_mask.any() and not (two.tumor_mask.astype(bool) & (liver == 0)).any()
@@ -178,13 +183,33 @@ def test_train_late_stage_on_data_without_tumor_masks(tmp_path):
     sampler = PatchSampler(cases, 32, mode="tumor", stage="late")
     batch = sampler.sample(np.random.default_rng(0), 4)
     assert all(batch["tumor"][i].sum() > 0 for i in range(4))
-    ae_cfg = build_config("autoencoder", "tiny", overrides=[f"patch_size={TEST_PATCH}",
-                                                            "train.steps=2"])
+    ae_cfg = build_config(
+        "autoencoder", "tiny", overrides=[f"patch_size={TEST_PATCH}", "train.steps=2"]
+    )
     ae = train_autoencoder(cases, ae_cfg, tmp_path / "ae", progress=False)
-    rc = main(["train", "difftumor", "--organ", "liver", "--data", str(data),
-               "--autoencoder", str(ae), "--out", str(tmp_path / "late"),
-               "--set", "stage=late", "--set", "num_train_timesteps=200",
-               "--set", "train.steps=2", "--device", "cpu", "--no-progress"])
+    rc = main(
+        [
+            "train",
+            "difftumor",
+            "--organ",
+            "liver",
+            "--data",
+            str(data),
+            "--autoencoder",
+            str(ae),
+            "--out",
+            str(tmp_path / "late"),
+            "--set",
+            "stage=late",
+            "--set",
+            "num_train_timesteps=200",
+            "--set",
+            "train.steps=2",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc in (0, None)
     payload = load_checkpoint(tmp_path / "late" / "final.pt", method="difftumor")
     assert payload["config"]["stage"] == "late" and payload["step"] == 2

@@ -27,22 +27,27 @@ from synth_backend.shape_stats import shape_irregularity
 # reference does; 200 seeds (Python/NumPy seeds 1000-1199). Mean (sd) of 1 - Dice vs the
 # same-volume sphere and of the surface-radius spread (std / mean).
 REFERENCE = {
-    "tiny": (0.156, 0.164),    # sd 0.045, 0.033
-    "small": (0.138, 0.125),   # sd 0.055, 0.044
+    "tiny": (0.156, 0.164),  # sd 0.045, 0.033
+    "small": (0.138, 0.125),  # sd 0.055, 0.044
     "medium": (0.192, 0.162),  # sd 0.078, 0.062
-    "large": (0.151, 0.126),   # sd 0.056, 0.045
+    "large": (0.151, 0.126),  # sd 0.056, 0.045
 }
 TOLERANCE = 0.03  # ~3 standard errors of a 50-seed mean (the code before the fix: 0.02-0.04)
 # small grids keep the test fast; large tumors on 2 mm voxels (still 16 voxels of radius)
-GRID_SPACING = {"tiny": (0.8, 0.8, 1.0), "small": (1.0, 1.0, 1.5), "medium": (1.0, 1.0, 1.5),
-                "large": (2.0, 2.0, 2.0)}
+GRID_SPACING = {
+    "tiny": (0.8, 0.8, 1.0),
+    "small": (1.0, 1.0, 1.5),
+    "medium": (1.0, 1.0, 1.5),
+    "large": (2.0, 2.0, 2.0),
+}
 
 
 def _handcrafted_sphere(size: str, seed: int, spacing) -> np.ndarray:
     rng = np.random.default_rng(seed)
     r = SIZE_RADIUS_MM[size]
-    tumor = EllipsoidTumor(size, (0, 0, 0), (r, r, r), sample_sigma(rng, size),
-                           int(rng.integers(2**31 - 1)), 0)
+    tumor = EllipsoidTumor(
+        size, (0, 0, 0), (r, r, r), sample_sigma(rng, size), int(rng.integers(2**31 - 1)), 0
+    )
     grids = tumor.control_displacements()
     reach = shape_reach_mm(tumor.radii_mm, grids)
     center = tuple(int(np.ceil(a / s)) + 1 for a, s in zip(reach, spacing, strict=True))
@@ -55,16 +60,21 @@ def _pseudo_tumor_sphere(size: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     r = SIZE_RADIUS_MM[size]
     n = int(6 * r)
-    spec = TumorSpec((n // 2,) * 3, (r, r, r), sample_sigma(rng, size),
-                     int(rng.integers(2**31 - 1)))
+    spec = TumorSpec(
+        (n // 2,) * 3, (r, r, r), sample_sigma(rng, size), int(rng.integers(2**31 - 1))
+    )
     return draw_tumor_mask((n, n, n), [spec])
 
 
 @pytest.mark.parametrize("size", list(REFERENCE))
 def test_handcrafted_deformation_matches_reference_distribution(size):
     spacing = GRID_SPACING[size]
-    stats = np.array([shape_irregularity(_handcrafted_sphere(size, seed, spacing), spacing)
-                      for seed in range(50)])
+    stats = np.array(
+        [
+            shape_irregularity(_handcrafted_sphere(size, seed, spacing), spacing)
+            for seed in range(50)
+        ]
+    )
     dice_gap, spread = stats.mean(axis=0)
     ref_gap, ref_spread = REFERENCE[size]
     assert abs(dice_gap - ref_gap) <= TOLERANCE, (size, dice_gap, ref_gap)
@@ -73,8 +83,9 @@ def test_handcrafted_deformation_matches_reference_distribution(size):
 
 @pytest.mark.parametrize("size", ["small", "medium"])
 def test_pseudo_tumors_of_learned_methods_match_reference_distribution(size):
-    stats = np.array([shape_irregularity(_pseudo_tumor_sphere(size, seed), (1, 1, 1))
-                      for seed in range(50)])
+    stats = np.array(
+        [shape_irregularity(_pseudo_tumor_sphere(size, seed), (1, 1, 1)) for seed in range(50)]
+    )
     dice_gap, spread = stats.mean(axis=0)
     ref_gap, ref_spread = REFERENCE[size]
     assert abs(dice_gap - ref_gap) <= TOLERANCE, (size, dice_gap, ref_gap)
@@ -115,8 +126,10 @@ def test_each_pass_is_the_cubic_spline_of_its_control_grid(k):
     control grid at control coordinates (points - 1) * i / (n - 1)."""
     grids = random_grids(3, 2.0)
     n, half = (21, 17, 13), (10.0, 8.0, 6.0)
-    offs = [np.arange(m, dtype=np.float32).reshape([-1 if i == a else 1 for i in range(3)])
-            - h for a, (m, h) in enumerate(zip(n, half, strict=True))]
+    offs = [
+        np.arange(m, dtype=np.float32).reshape([-1 if i == a else 1 for i in range(3)]) - h
+        for a, (m, h) in enumerate(zip(n, half, strict=True))
+    ]
     src, _ = warp(offs, half, _pass_only(grids, k))
     a, b = PASS_AXES[k]
     coords = np.indices(n, dtype=np.float64)
@@ -126,8 +139,9 @@ def test_each_pass_is_the_cubic_spline_of_its_control_grid(k):
         got = np.broadcast_to(src[ax] + half[ax], n)
         np.testing.assert_allclose(got, expected, atol=2e-4)
     untouched = ({0, 1, 2} - {a, b}).pop()
-    np.testing.assert_array_equal(np.broadcast_to(src[untouched] + half[untouched], n),
-                                  coords[untouched])
+    np.testing.assert_array_equal(
+        np.broadcast_to(src[untouched] + half[untouched], n), coords[untouched]
+    )
 
 
 @pytest.mark.parametrize("k", range(3))
@@ -137,10 +151,15 @@ def test_each_pass_matches_elasticdeform(k):
     elasticdeform = pytest.importorskip("elasticdeform")
     grids = random_grids(5, 2.0)
     n, half = (21, 17, 13), (10.0, 8.0, 6.0)
-    ramps = [np.broadcast_to(np.arange(m, dtype=np.float64).reshape(
-        [-1 if i == a else 1 for i in range(3)]), n).copy() for a, m in enumerate(n)]
-    ref = elasticdeform.deform_grid(ramps, grids[k], order=1, axis=[PASS_AXES[k]] * 3,
-                                    mode="nearest", prefilter=False)
+    ramps = [
+        np.broadcast_to(
+            np.arange(m, dtype=np.float64).reshape([-1 if i == a else 1 for i in range(3)]), n
+        ).copy()
+        for a, m in enumerate(n)
+    ]
+    ref = elasticdeform.deform_grid(
+        ramps, grids[k], order=1, axis=[PASS_AXES[k]] * 3, mode="nearest", prefilter=False
+    )
     offs = [r - h for r, h in zip(ramps, half, strict=True)]
     src, valid = warp(offs, half, _pass_only(grids, k))
     for ax in range(3):

@@ -26,8 +26,8 @@ from turingct.cli import main
 
 one_thread = pytest.fixture(autouse=True, scope="module")(limit_torch_threads)
 
-STEPS = 8          # optimizer steps of each CLI training run
-STOP_AT = 3        # the step after which SIGINT arrives
+STEPS = 8  # optimizer steps of each CLI training run
+STOP_AT = 3  # the step after which SIGINT arrives
 TG_SAMPLE_STEPS = 5  # a non-default TumorGen step count, to see it travel into provenance
 
 
@@ -53,14 +53,35 @@ def cohort(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def _train_args(method: str, data: Path, ae: Path, out: Path) -> list[str]:
     extra = ["--set", f"sample_steps={TG_SAMPLE_STEPS}"] if method == "tumorgen" else []
-    return ["train", method, "--organ", "liver", "--autoencoder", str(ae), "--data", str(data),
-            "--out", str(out), "--preset", "tiny", "--device", "cpu", "--no-progress",
-            "--set", f"train.steps={STEPS}", "--set", "train.log_every=1",
-            "--set", "train.save_every=100", *extra]
+    return [
+        "train",
+        method,
+        "--organ",
+        "liver",
+        "--autoencoder",
+        str(ae),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        f"train.steps={STEPS}",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "train.save_every=100",
+        *extra,
+    ]
 
 
-def _train_interrupted_then_resumed(method: str, data: Path, ae: Path, out: Path,
-                                    monkeypatch, capsys) -> Path:
+def _train_interrupted_then_resumed(
+    method: str, data: Path, ae: Path, out: Path, monkeypatch, capsys
+) -> Path:
     """Train with a SIGINT after step STOP_AT (exit 130, last.pt at that step), then re-run."""
     original = loop.Trainer._one_step
 
@@ -91,12 +112,29 @@ def _train_interrupted_then_resumed(method: str, data: Path, ae: Path, out: Path
     return final
 
 
-def _synth(method: str, checkpoint: Path, case: Path, out: Path, seed: int,
-           *extra: str) -> int:
-    return main(["synth", "--method", method, "--checkpoint", str(checkpoint), "--organ", "liver",
-                 "--ct", str(case / "ct.nii.gz"),
-                 "--organ-mask", str(case / "segmentations" / "liver.nii.gz"),
-                 "--out", str(out), "--seed", str(seed), "--device", "cpu", *extra])
+def _synth(method: str, checkpoint: Path, case: Path, out: Path, seed: int, *extra: str) -> int:
+    return main(
+        [
+            "synth",
+            "--method",
+            method,
+            "--checkpoint",
+            str(checkpoint),
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "segmentations" / "liver.nii.gz"),
+            "--out",
+            str(out),
+            "--seed",
+            str(seed),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 def _check_output(out: Path, case: Path, method: str, final: Path, steps: int) -> dict:
@@ -135,8 +173,9 @@ def test_a_second_signal_stops_at_once():
 @pytest.mark.slow
 def test_difftumor_train_interrupt_resume_synth(cohort, tmp_path, monkeypatch, capsys):
     data, ae, _ = cohort
-    final = _train_interrupted_then_resumed("difftumor", data, ae, tmp_path / "dt",
-                                            monkeypatch, capsys)
+    final = _train_interrupted_then_resumed(
+        "difftumor", data, ae, tmp_path / "dt", monkeypatch, capsys
+    )
     # the interrupted-and-resumed run equals an uninterrupted one (batches and noise derive
     # from (seed, step); weights, EMA and optimizer state come back from last.pt)
     assert main(_train_args("difftumor", data, ae, tmp_path / "straight")) == 0
@@ -153,7 +192,8 @@ def test_difftumor_train_interrupt_resume_synth(cohort, tmp_path, monkeypatch, c
     assert again["outputs"] == prov["outputs"]  # same seed -> byte-identical files
     assert _synth("difftumor", final, case, tmp_path / "c", 1, "--size", "small") == 0
     assert json.loads((tmp_path / "c" / "provenance.json").read_text())["options"] == {
-        "size": "small"}
+        "size": "small"
+    }
     capsys.readouterr()
     # the early-stage model refuses a late-stage size with one line naming both fixes
     assert _synth("difftumor", final, case, tmp_path / "d", 1, "--size", "large") == 2
@@ -164,11 +204,13 @@ def test_difftumor_train_interrupt_resume_synth(cohort, tmp_path, monkeypatch, c
 
 
 @pytest.mark.slow
-def test_tumorgen_train_interrupt_resume_synth_and_catalog_batch(cohort, tmp_path, db_url,
-                                                                  monkeypatch, capsys):
+def test_tumorgen_train_interrupt_resume_synth_and_catalog_batch(
+    cohort, tmp_path, db_url, monkeypatch, capsys
+):
     data, ae, healthy = cohort
-    final = _train_interrupted_then_resumed("tumorgen", data, ae, tmp_path / "tg",
-                                            monkeypatch, capsys)
+    final = _train_interrupted_then_resumed(
+        "tumorgen", data, ae, tmp_path / "tg", monkeypatch, capsys
+    )
     assert load_checkpoint(final, method="tumorgen")["config"]["sample_steps"] == TG_SAMPLE_STEPS
     case = data / "case01"
     # an 8-step model's mask decoder leaves some seeds without a tumor voxel: the CLI refuses
@@ -189,9 +231,29 @@ def test_tumorgen_train_interrupt_resume_synth_and_catalog_batch(cohort, tmp_pat
     # the same for a batch: an item without a tumor is a recorded failure, not an output
     for seed in range(2, 10):
         batch = tmp_path / f"batch-{seed}"
-        rc = main(["synth", "batch", "--method", "tumorgen", "--checkpoint", str(final),
-                   "--from-catalog", "--db", db_url, "--organ", "liver", "--n", "1",
-                   "--out", str(batch), "--seed", str(seed), "--device", "cpu"])
+        rc = main(
+            [
+                "synth",
+                "batch",
+                "--method",
+                "tumorgen",
+                "--checkpoint",
+                str(final),
+                "--from-catalog",
+                "--db",
+                db_url,
+                "--organ",
+                "liver",
+                "--n",
+                "1",
+                "--out",
+                str(batch),
+                "--seed",
+                str(seed),
+                "--device",
+                "cpu",
+            ]
+        )
         outputs = [p.parent for p in batch.glob("*/provenance.json")]
         if rc == 0:
             break

@@ -45,14 +45,17 @@ def test_ct_is_rounded_to_int16_and_masks_are_uint8(tmp_path):
     assert nib.load(tmp_path / "m.nii.gz").get_data_dtype() == np.uint8
 
 
-@pytest.mark.parametrize("values, kind, message", [
-    (np.full((4, 4, 4), np.nan, np.float32), "ct", "NaN/inf"),
-    (np.linspace(0, 1, 64, dtype=np.float32).reshape(4, 4, 4), "ct", "does not look like CT"),
-    (np.linspace(-5000, 100, 64, dtype=np.float32).reshape(4, 4, 4), "ct", "outside"),
-    (np.full((4, 4, 4), 0.5, np.float32), "mask", "integers"),
-    (np.full((4, 4, 4), -1, np.int16), "mask", "[0, 255]"),
-    (np.full((4, 4, 4), 300, np.int16), "mask", "[0, 255]"),
-])
+@pytest.mark.parametrize(
+    "values, kind, message",
+    [
+        (np.full((4, 4, 4), np.nan, np.float32), "ct", "NaN/inf"),
+        (np.linspace(0, 1, 64, dtype=np.float32).reshape(4, 4, 4), "ct", "does not look like CT"),
+        (np.linspace(-5000, 100, 64, dtype=np.float32).reshape(4, 4, 4), "ct", "outside"),
+        (np.full((4, 4, 4), 0.5, np.float32), "mask", "integers"),
+        (np.full((4, 4, 4), -1, np.int16), "mask", "[0, 255]"),
+        (np.full((4, 4, 4), 300, np.int16), "mask", "[0, 255]"),
+    ],
+)
 def test_invalid_values_name_the_file_and_the_fix(tmp_path, values, kind, message):
     path = tmp_path / "bad.nii.gz"
     nib.save(nib.Nifti1Image(values, np.eye(4)), path)
@@ -65,7 +68,9 @@ def test_invalid_values_name_the_file_and_the_fix(tmp_path, values, kind, messag
 def test_grid_mismatch_is_reported(tmp_path):
     a = tmp_path / "a.nii.gz"
     b = tmp_path / "b.nii.gz"
-    nib.save(nib.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4) * 20 - 1000, np.eye(4)), a)
+    nib.save(
+        nib.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4) * 20 - 1000, np.eye(4)), a
+    )
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.diag([2, 1, 1, 1.0])), b)
     with pytest.raises(VolumeError, match="affine differs"):
         check_same_grid(load_volume(a, "ct"), load_volume(b, "mask"))

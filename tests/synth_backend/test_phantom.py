@@ -47,6 +47,7 @@ def _centroid_mm(case, name):
 
 # --- configuration and plans -------------------------------------------------------------------
 
+
 def test_config_rejects_too_small_field_of_view():
     with pytest.raises(ValueError, match="field of view"):
         PhantomConfig(shape=(64, 64, 32), spacing=(1.0, 1.0, 1.0))
@@ -56,7 +57,13 @@ def test_config_rejects_too_small_field_of_view():
 
 def test_lesion_plan_is_even_round_robin_and_independent_of_n():
     assert [lesion_plan(i, 0.5) for i in range(6)] == [
-        None, "liver", None, "pancreas", None, "kidney"]
+        None,
+        "liver",
+        None,
+        "pancreas",
+        None,
+        "kidney",
+    ]
     assert [lesion_plan(i, 1.0) for i in range(4)] == ["liver", "pancreas", "kidney", "liver"]
     assert all(lesion_plan(i, 0.0) is None for i in range(10))
     # fraction 0.3 of 10 cases gives exactly 3 lesions
@@ -66,6 +73,7 @@ def test_lesion_plan_is_even_round_robin_and_independent_of_n():
 
 
 # --- rendering primitives ----------------------------------------------------------------------
+
 
 def test_coverage_of_a_plane_is_the_exact_voxel_fraction():
     # plane x = 0.3 mm on a 1 mm grid: the voxel centred at 0 spans [-0.5, 0.5], 0.8 of it inside
@@ -101,6 +109,7 @@ def test_ct_noise_has_requested_std_and_a_ct_like_spectrum():
 
 
 # --- one case in memory ------------------------------------------------------------------------
+
 
 def test_case_is_reproducible_and_seeds_differ(case0):
     again = generate_case(11, SMALL)
@@ -143,8 +152,16 @@ def test_anatomy_is_plausible(seed, case0):
 
 def test_hu_matches_table_and_noise_is_realistic(case0):
     hu = measure_hu(case0)["tissues"]
-    for tissue in ("liver", "spleen", "pancreas", "kidney_cortex", "aorta", "muscle",
-                   "subcutaneous_fat", "cancellous_bone"):
+    for tissue in (
+        "liver",
+        "spleen",
+        "pancreas",
+        "kidney_cortex",
+        "aorta",
+        "muscle",
+        "subcutaneous_fat",
+        "cancellous_bone",
+    ):
         assert hu[tissue]["mean"] == pytest.approx(TISSUES[tissue].hu, abs=5.0), tissue
     assert 10.0 <= hu["liver"]["std"] <= 20.0
     assert case0.info["noise_std_hu"] == pytest.approx(hu["air"]["std"], rel=0.1)
@@ -181,6 +198,7 @@ def test_lesion_inside_organ_and_visible(organ, case0):
 
 # --- the cohort on disk ------------------------------------------------------------------------
 
+
 def test_cohort_files_geometry_and_manifest(cohort):
     doc = json.loads((cohort / "cohort.json").read_text())
     assert doc["n"] == 2 and doc["seed"] == 7 and doc["spacing"] == list(SMALL.spacing)
@@ -192,7 +210,9 @@ def test_cohort_files_geometry_and_manifest(cohort):
         assert img.get_data_dtype() == np.int16
         assert nib.aff2axcodes(img.affine) == ("L", "A", "S")
         np.testing.assert_allclose(img.header.get_zooms(), SMALL.spacing)
-        names = sorted(p.name.removesuffix(".nii.gz") for p in (case_dir / "segmentations").iterdir())
+        names = sorted(
+            p.name.removesuffix(".nii.gz") for p in (case_dir / "segmentations").iterdir()
+        )
         assert names == sorted([*STRUCTURES, f"{organ}_tumor"])
         for name in ("liver", f"{organ}_tumor"):
             seg = nib.load(case_dir / "segmentations" / f"{name}.nii.gz")
@@ -231,8 +251,23 @@ def test_cli_writes_cohort_and_says_what_next(tmp_path, capsys):
     from turingct.cli import main
 
     out = tmp_path / "c"
-    assert main(["phantom", "--out", str(out), "--n", "1", "--preset", "small",
-                 "--lesion-fraction", "0", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "phantom",
+                "--out",
+                str(out),
+                "--n",
+                "1",
+                "--preset",
+                "small",
+                "--lesion-fraction",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert str(out) in printed and "turingct data import --format atlas" in printed
     assert (out / "phantom_0000" / "ct.nii.gz").is_file()

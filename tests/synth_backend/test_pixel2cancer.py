@@ -29,8 +29,10 @@ def phantom():
 
 
 def _grid(n=15, value=0):
-    return (torch.full((n, n, n), value, dtype=torch.int32),
-            torch.zeros((n, n, n), dtype=torch.int64))
+    return (
+        torch.full((n, n, n), value, dtype=torch.int32),
+        torch.zeros((n, n, n), dtype=torch.int64),
+    )
 
 
 def test_growth_rule_raises_young_cells_by_one_per_step():
@@ -80,9 +82,9 @@ def test_walls_block_and_vessels_are_pushed_then_invaded():
     for _ in range(40):
         ca.step()
     s = ca.unpadded_state()
-    assert bool((s[0] == WALL).all())                     # outside the organ never changes
+    assert bool((s[0] == WALL).all())  # outside the organ never changes
     assert int(((s >= VESSEL + 1) & (s <= VESSEL + 2)).sum()) + int((s <= TUMOR_MAX).sum()) > 1
-    assert int(((s >= 1) & (s <= TUMOR_MAX)).sum()) > 1   # pushed vessels became tissue, invaded
+    assert int(((s >= 1) & (s <= TUMOR_MAX)).sum()) > 1  # pushed vessels became tissue, invaded
 
 
 def test_necrosis_kills_core_cells():
@@ -100,9 +102,13 @@ def test_necrosis_kills_core_cells():
 def test_density_levels_fixed_and_adaptive():
     liver = density_levels(np.full(100, 105.0), "liver")
     assert liver.source == "fixed" and liver.vessel_hu == 160
-    assert liver.vessel_factor == pytest.approx(0.6875) and liver.level3_factor == pytest.approx(0.875)
+    assert liver.vessel_factor == pytest.approx(0.6875) and liver.level3_factor == pytest.approx(
+        0.875
+    )
     kidney = density_levels(np.full(100, 155.0), "kidney")
-    assert kidney.vessel_factor == pytest.approx(0.75) and kidney.level3_factor == pytest.approx(0.9)
+    assert kidney.vessel_factor == pytest.approx(0.75) and kidney.level3_factor == pytest.approx(
+        0.9
+    )
     plain = density_levels(np.full(100, 45.0), "liver")  # non-contrast liver
     assert plain.source == "organ_median" and plain.lower == pytest.approx(35.0)
 
@@ -118,8 +124,9 @@ def test_calibration_table_is_monotone_and_invertible():
 @pytest.mark.parametrize("device", DEVICES)
 def test_geometry_locality_and_attenuation(phantom, device):
     ct, organ = phantom
-    res = Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
-                                               seed=3, size="small", n_tumors=2, device=device)
+    res = Pixel2CancerSynthesizer().synthesize(
+        ct, organ, organ="liver", spacing=SPACING, seed=3, size="small", n_tumors=2, device=device
+    )
     assert res.ct.shape == ct.shape and res.ct.dtype == np.float32
     mask = res.tumor_mask.astype(bool)
     assert mask.any() and not (mask & ~organ).any()
@@ -138,9 +145,16 @@ def test_size_class_within_calibrated_range(phantom, size):
     ct, organ = phantom
     lo, hi = SIZE_DIAMETER_MM[size]
     for seed in range(2):
-        res = Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
-                                                   seed=seed, size=size, n_tumors=1,
-                                                   necrosis=False)
+        res = Pixel2CancerSynthesizer().synthesize(
+            ct,
+            organ,
+            organ="liver",
+            spacing=SPACING,
+            seed=seed,
+            size=size,
+            n_tumors=1,
+            necrosis=False,
+        )
         d = tumor_statistics(res.ct, res.tumor_mask, organ, SPACING)["component_diameters_mm"][0]
         # calibrated in homogeneous tissue; vessels and voxelization cost up to ~25%
         assert 0.7 * lo <= d <= 1.2 * hi, (size, d)
@@ -163,8 +177,9 @@ def test_determinism_bit_for_bit_and_replay(phantom):
 def test_non_contrast_scan_uses_organ_median_levels(phantom):
     ct, organ = phantom
     plain = np.where(organ, ct - 55.0, ct).astype(np.float32)  # liver at ~45 HU
-    res = Pixel2CancerSynthesizer().synthesize(plain, organ, organ="liver", spacing=SPACING,
-                                               seed=0, size="tiny", n_tumors=1)
+    res = Pixel2CancerSynthesizer().synthesize(
+        plain, organ, organ="liver", spacing=SPACING, seed=0, size="tiny", n_tumors=1
+    )
     assert res.info["density_levels"]["source"] == "organ_median"
     assert res.tumor_mask.any()
 
@@ -172,14 +187,17 @@ def test_non_contrast_scan_uses_organ_median_levels(phantom):
 def test_organ_too_small_and_bad_options(phantom):
     ct, organ = phantom
     with pytest.raises(OrganTooSmallError):
-        Pixel2CancerSynthesizer().synthesize(ct, organ, organ="pancreas", spacing=SPACING,
-                                             seed=0, size="large")
+        Pixel2CancerSynthesizer().synthesize(
+            ct, organ, organ="pancreas", spacing=SPACING, seed=0, size="large"
+        )
     with pytest.raises(ValueError, match="unknown pixel2cancer options"):
-        Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
-                                             seed=0, sise="tiny")
+        Pixel2CancerSynthesizer().synthesize(
+            ct, organ, organ="liver", spacing=SPACING, seed=0, sise="tiny"
+        )
     with pytest.raises(ValueError, match="invasion_probs"):
-        Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=SPACING,
-                                             seed=0, invasion_probs=(1.0, 2.0, 0.1))
+        Pixel2CancerSynthesizer().synthesize(
+            ct, organ, organ="liver", spacing=SPACING, seed=0, invasion_probs=(1.0, 2.0, 0.1)
+        )
 
 
 @pytest.mark.realdata
@@ -193,9 +211,15 @@ def test_real_ircad_liver_crop(shared_data):
     box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(organ[::1, ::1, ::1]))
     ct_b, organ_b = ct.array[box], organ[box]  # in memory only; the file is never modified
     for synth in (Pixel2CancerSynthesizer(), HandcraftedSynthesizer()):
-        res = synth.synthesize(ct_b, organ_b, organ="liver", spacing=ct.spacing, seed=4,
-                               size="small", **({"n_tumors": 1} if synth.name == "pixel2cancer"
-                                                else {}))
+        res = synth.synthesize(
+            ct_b,
+            organ_b,
+            organ="liver",
+            spacing=ct.spacing,
+            seed=4,
+            size="small",
+            **({"n_tumors": 1} if synth.name == "pixel2cancer" else {}),
+        )
         stats = tumor_statistics(res.ct, res.tumor_mask, organ_b, ct.spacing)
         assert stats["count"] >= 1 and -120 < stats["hu_contrast"] < -15, (synth.name, stats)
         if synth.name == "pixel2cancer":
@@ -207,14 +231,16 @@ def test_size_request_grows_exactly_one_lesion_unless_n_tumors(phantom):
     ct, organ = phantom
     synth = Pixel2CancerSynthesizer()
     for seed in range(3):
-        res = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=seed,
-                               diameter_mm=16.0, necrosis=False)
+        res = synth.synthesize(
+            ct, organ, organ="liver", spacing=SPACING, seed=seed, diameter_mm=16.0, necrosis=False
+        )
         assert len(res.params["clusters"]) == 1
         stats = tumor_statistics(res.ct, res.tumor_mask, organ, SPACING)
-        assert stats["count"] == 1, stats["component_diameters_mm"]   # no specks either
+        assert stats["count"] == 1, stats["component_diameters_mm"]  # no specks either
         assert 11.0 <= stats["lesions"][0]["equivalent_diameter_mm"] <= 19.0, stats
-    res = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=0, size="tiny",
-                           n_tumors=3)
+    res = synth.synthesize(
+        ct, organ, organ="liver", spacing=SPACING, seed=0, size="tiny", n_tumors=3
+    )
     assert len(res.params["clusters"]) == 3
     with pytest.raises(ValueError, match="n_tumors"):
         synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=0, n_tumors=0)
@@ -238,15 +264,26 @@ def test_factors_stay_ratios_on_non_contrast_pancreas(shared_data):
     vessel_hu = levels.vessel_hu + 15.0
     box = np.full((5, 5, 3), vessel_hu, dtype=np.float32)
     state = np.full(box.shape, 10.0, dtype=np.float32)
-    out = map_to_ct(box, np.ones(box.shape, bool), state, np.zeros_like(state),
-                    np.zeros_like(state), levels, "liver", spacing=(3.0, 3.0, 3.0),
-                    hu_drop=100.0, necrosis_drop=100.0, fat_factor=1.0)
+    out = map_to_ct(
+        box,
+        np.ones(box.shape, bool),
+        state,
+        np.zeros_like(state),
+        np.zeros_like(state),
+        levels,
+        "liver",
+        spacing=(3.0, 3.0, 3.0),
+        hu_drop=100.0,
+        necrosis_drop=100.0,
+        fat_factor=1.0,
+    )
     expected = levels.offset_hu + (vessel_hu - levels.offset_hu) * levels.vessel_factor
     np.testing.assert_allclose(out[2, 2, 1], expected, atol=1e-3)
     assert levels.lower - 5 < expected < levels.lower + levels.interval + 5
     # and the whole method on that scan keeps the tumor in soft-tissue range
-    res = Pixel2CancerSynthesizer().synthesize(ct, pancreas, organ="pancreas",
-                                               spacing=(3.0, 3.0, 3.0), seed=1, size="small")
+    res = Pixel2CancerSynthesizer().synthesize(
+        ct, pancreas, organ="pancreas", spacing=(3.0, 3.0, 3.0), seed=1, size="small"
+    )
     vals = res.ct[res.tumor_mask > 0]
     assert res.tumor_mask.any() and vals.mean() > -40, vals.mean()
 
@@ -264,13 +301,21 @@ def test_necrosis_stays_in_water_range(phantom):
     ct, organ = phantom
     drops = []
     for seed in range(2):
-        p = sample_params(np.random.default_rng(seed), ct, organ, SPACING, organ="liver",
-                          diameter_mm=30.0, necrosis=True)
+        p = sample_params(
+            np.random.default_rng(seed),
+            ct,
+            organ,
+            SPACING,
+            organ="liver",
+            diameter_mm=30.0,
+            necrosis=True,
+        )
         # the reference's strongest drops: 145 + 110 HU would take 100 HU liver to about -50 HU
         out, mask, _ = apply(ct, organ, SPACING, _forced(p, hu_drop=145.0, necrosis_drop=110.0))
         vals = out[mask > 0]
         local = ndimage.gaussian_filter(np.where(mask > 0, out, 0), 1.0) / np.maximum(
-            ndimage.gaussian_filter((mask > 0).astype(np.float32), 1.0), 1e-6)
+            ndimage.gaussian_filter((mask > 0).astype(np.float32), 1.0), 1e-6
+        )
         core = ndimage.binary_erosion(mask > 0, iterations=2)
         assert (vals < -20).mean() < 0.01, (vals < -20).mean()
         assert local[core].min() > 0.0, local[core].min()
@@ -300,14 +345,17 @@ def test_tiny_tumor_keeps_its_size_on_a_3_mm_scan():
     ct = (110 + rng.normal(0, 5, shape)).astype(np.float32)
     organ = np.ones(shape, dtype=bool)
     for seed in range(3):
-        res = Pixel2CancerSynthesizer().synthesize(ct, organ, organ="liver", spacing=spacing,
-                                                   seed=seed, diameter_mm=9.0, necrosis=False)
+        res = Pixel2CancerSynthesizer().synthesize(
+            ct, organ, organ="liver", spacing=spacing, seed=seed, diameter_mm=9.0, necrosis=False
+        )
         mask = res.tumor_mask > 0
         drop = ct - res.ct
         ring = ndimage.binary_dilation(mask, np.ones((3, 3, 1), bool)) & ~mask
         # darkening belongs to the tumor: its in-plane neighbours stay (almost) unchanged
         assert np.abs(drop[ring]).mean() < 0.1 * drop[mask].mean(), (
-            drop[ring].mean(), drop[mask].mean())
+            drop[ring].mean(),
+            drop[mask].mean(),
+        )
 
 
 def test_overlapping_clusters_combine_not_overwrite(phantom, monkeypatch):
@@ -317,11 +365,20 @@ def test_overlapping_clusters_combine_not_overwrite(phantom, monkeypatch):
     ct, organ = phantom
     flat = np.full(ct.shape, 110.0, dtype=np.float32)  # level 1 everywhere: no vessel rules
     monkeypatch.setattr(p2c, "tumor_texture", lambda shape, *a, **k: np.ones(shape, np.float32))
-    p = sample_params(np.random.default_rng(0), flat, organ, SPACING, organ="liver",
-                      diameter_mm=16.0, necrosis=False)
+    p = sample_params(
+        np.random.default_rng(0),
+        flat,
+        organ,
+        SPACING,
+        organ="liver",
+        diameter_mm=16.0,
+        necrosis=False,
+    )
     c = np.array(p.clusters[0].center)
-    two = (SeedCluster(tuple(int(v) for v in c), (), p.clusters[0].steps),
-           SeedCluster(tuple(int(v) for v in c + [5, 0, 0]), (), p.clusters[0].steps))
+    two = (
+        SeedCluster(tuple(int(v) for v in c), (), p.clusters[0].steps),
+        SeedCluster(tuple(int(v) for v in c + [5, 0, 0]), (), p.clusters[0].steps),
+    )
     out, mask, info = p2c.apply(flat, organ, SPACING, _forced(p, clusters=two, hu_drop=80.0))
     core = ndimage.binary_erosion(mask > 0, iterations=2)
     # texture 1, state 10: every core voxel of either lesion drops by the full 80 HU

@@ -38,8 +38,15 @@ def case(tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["handcrafted", "pixel2cancer"])
 def test_outputs_on_input_grid_with_provenance(case, tmp_path, method):
-    out = synthesize_file(method, case / "ct.nii.gz", case / "organ_0_255.nii.gz",
-                          organ="liver", out_dir=tmp_path / "out", seed=7, size="small")
+    out = synthesize_file(
+        method,
+        case / "ct.nii.gz",
+        case / "organ_0_255.nii.gz",
+        organ="liver",
+        out_dir=tmp_path / "out",
+        seed=7,
+        size="small",
+    )
     src = nib.load(case / "ct.nii.gz")
     for name, dtype in (("ct.nii.gz", np.int16), ("tumor_mask.nii.gz", np.uint8)):
         img = nib.load(out / name)
@@ -57,47 +64,117 @@ def test_outputs_on_input_grid_with_provenance(case, tmp_path, method):
 
 
 def test_same_seed_same_files(case, tmp_path):
-    a = synthesize_file("handcrafted", case / "ct.nii.gz", case / "organ_0_255.nii.gz",
-                        organ="liver", out_dir=tmp_path / "a", seed=1, size="tiny")
-    b = synthesize_file("handcrafted", case / "ct.nii.gz", case / "organ_0_255.nii.gz",
-                        organ="liver", out_dir=tmp_path / "b", seed=1, size="tiny")
+    a = synthesize_file(
+        "handcrafted",
+        case / "ct.nii.gz",
+        case / "organ_0_255.nii.gz",
+        organ="liver",
+        out_dir=tmp_path / "a",
+        seed=1,
+        size="tiny",
+    )
+    b = synthesize_file(
+        "handcrafted",
+        case / "ct.nii.gz",
+        case / "organ_0_255.nii.gz",
+        organ="liver",
+        out_dir=tmp_path / "b",
+        seed=1,
+        size="tiny",
+    )
     for name in ("ct.nii.gz", "tumor_mask.nii.gz"):
-        assert np.array_equal(np.asarray(nib.load(a / name).dataobj),
-                              np.asarray(nib.load(b / name).dataobj))
+        assert np.array_equal(
+            np.asarray(nib.load(a / name).dataobj), np.asarray(nib.load(b / name).dataobj)
+        )
 
 
 def test_label_map_needs_organ_label(case, tmp_path):
     with pytest.raises(SynthesisInputError, match="--organ-label"):
-        synthesize_file("handcrafted", case / "ct.nii.gz", case / "labels.nii.gz",
-                        organ="liver", out_dir=tmp_path / "x", seed=0)
-    out = synthesize_file("handcrafted", case / "ct.nii.gz", case / "labels.nii.gz",
-                          organ="liver", organ_label=1, out_dir=tmp_path / "y", seed=0,
-                          size="tiny")
+        synthesize_file(
+            "handcrafted",
+            case / "ct.nii.gz",
+            case / "labels.nii.gz",
+            organ="liver",
+            out_dir=tmp_path / "x",
+            seed=0,
+        )
+    out = synthesize_file(
+        "handcrafted",
+        case / "ct.nii.gz",
+        case / "labels.nii.gz",
+        organ="liver",
+        organ_label=1,
+        out_dir=tmp_path / "y",
+        seed=0,
+        size="tiny",
+    )
     assert (out / "provenance.json").is_file()
     with pytest.raises(EmptyOrganError, match="label 9 does not occur"):
-        synthesize_file("handcrafted", case / "ct.nii.gz", case / "labels.nii.gz",
-                        organ="liver", organ_label=9, out_dir=tmp_path / "z", seed=0)
+        synthesize_file(
+            "handcrafted",
+            case / "ct.nii.gz",
+            case / "labels.nii.gz",
+            organ="liver",
+            organ_label=9,
+            out_dir=tmp_path / "z",
+            seed=0,
+        )
 
 
 def test_bad_inputs_name_the_file(case, tmp_path):
     with pytest.raises(EmptyOrganError, match="empty.nii.gz: organ mask is empty"):
-        synthesize_file("pixel2cancer", case / "ct.nii.gz", case / "empty.nii.gz",
-                        organ="liver", out_dir=tmp_path / "e", seed=0)
+        synthesize_file(
+            "pixel2cancer",
+            case / "ct.nii.gz",
+            case / "empty.nii.gz",
+            organ="liver",
+            out_dir=tmp_path / "e",
+            seed=0,
+        )
     with pytest.raises(VolumeError, match="other_grid.nii.gz"):
-        synthesize_file("pixel2cancer", case / "ct.nii.gz", case / "other_grid.nii.gz",
-                        organ="liver", out_dir=tmp_path / "g", seed=0)
+        synthesize_file(
+            "pixel2cancer",
+            case / "ct.nii.gz",
+            case / "other_grid.nii.gz",
+            organ="liver",
+            out_dir=tmp_path / "g",
+            seed=0,
+        )
     with pytest.raises(OrganTooSmallError, match=r"ct.nii.gz: .*smaller than the requested"):
-        synthesize_file("pixel2cancer", case / "ct.nii.gz", case / "organ_0_255.nii.gz",
-                        organ="liver", out_dir=tmp_path / "s", seed=0, diameter_mm=150.0)
+        synthesize_file(
+            "pixel2cancer",
+            case / "ct.nii.gz",
+            case / "organ_0_255.nii.gz",
+            organ="liver",
+            out_dir=tmp_path / "s",
+            seed=0,
+            diameter_mm=150.0,
+        )
     assert not (tmp_path / "s" / "provenance.json").exists()
 
 
 def test_cli_synth_and_preview(case, tmp_path, capsys):
     from turingct.cli import main
 
-    rc = main(["synth", "--method", "handcrafted", "--organ", "liver", "--ct",
-               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
-               "--out", str(tmp_path / "o"), "--seed", "3", "--diameter-mm", "15"])
+    rc = main(
+        [
+            "synth",
+            "--method",
+            "handcrafted",
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "organ_0_255.nii.gz"),
+            "--out",
+            str(tmp_path / "o"),
+            "--seed",
+            "3",
+            "--diameter-mm",
+            "15",
+        ]
+    )
     assert rc == 0 and "1 lesion(s): " in capsys.readouterr().out
     rc = main(["synth", "preview", str(tmp_path / "o"), "--out", str(tmp_path / "p.png")])
     from PIL import Image
@@ -105,9 +182,21 @@ def test_cli_synth_and_preview(case, tmp_path, capsys):
     img = np.asarray(Image.open(tmp_path / "p.png"))
     assert rc == 0 and img.ndim == 3
     assert ((img[..., 0] == 255) & (img[..., 1] == 48)).any()  # the contour is drawn
-    rc = main(["synth", "--method", "handcrafted", "--organ", "liver", "--ct",
-               str(case / "ct.nii.gz"), "--organ-mask", str(case / "empty.nii.gz"),
-               "--out", str(tmp_path / "bad")])
+    rc = main(
+        [
+            "synth",
+            "--method",
+            "handcrafted",
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "empty.nii.gz"),
+            "--out",
+            str(tmp_path / "bad"),
+        ]
+    )
     assert rc == 2 and "organ mask is empty" in capsys.readouterr().err
 
 
@@ -119,38 +208,72 @@ def test_statistics_list_every_lesion_never_the_union():
     ct = np.zeros((60, 60, 30), np.float32)
     organ = np.ones(ct.shape, bool)
     tumor = np.zeros(ct.shape, bool)
-    tumor[10:20, 10:20, 5:9] = True        # 400 voxels
-    tumor[40:45, 40:46, 20:22] = True      # 60 voxels
+    tumor[10:20, 10:20, 5:9] = True  # 400 voxels
+    tumor[40:45, 40:46, 20:22] = True  # 60 voxels
     stats = tumor_statistics(ct, tumor, organ, spacing)
     assert stats["count"] == 2 and "equivalent_diameter_mm" not in stats
     big, small = stats["lesions"]
     assert big["voxels"] == 400 and small["voxels"] == 60
-    assert big["equivalent_diameter_mm"] == pytest.approx(equivalent_diameter_mm(400, spacing),
-                                                          abs=0.01)
+    assert big["equivalent_diameter_mm"] == pytest.approx(
+        equivalent_diameter_mm(400, spacing), abs=0.01
+    )
     assert big["centre_voxel"] == [14.5, 14.5, 6.5] and small["centre_voxel"] == [42.0, 42.5, 20.5]
     assert stats["largest_diameter_mm"] == big["equivalent_diameter_mm"]
-    assert stats["component_diameters_mm"] == [big["equivalent_diameter_mm"],
-                                               small["equivalent_diameter_mm"]]
+    assert stats["component_diameters_mm"] == [
+        big["equivalent_diameter_mm"],
+        small["equivalent_diameter_mm"],
+    ]
 
 
 def test_cli_reports_each_lesion_and_takes_n_tumors(case, tmp_path, capsys):
     from turingct.cli import main
 
-    rc = main(["synth", "--method", "pixel2cancer", "--organ", "liver", "--ct",
-               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
-               "--out", str(tmp_path / "o"), "--seed", "2", "--diameter-mm", "14",
-               "--n-tumors", "2"])
+    rc = main(
+        [
+            "synth",
+            "--method",
+            "pixel2cancer",
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "organ_0_255.nii.gz"),
+            "--out",
+            str(tmp_path / "o"),
+            "--seed",
+            "2",
+            "--diameter-mm",
+            "14",
+            "--n-tumors",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     prov = json.loads((tmp_path / "o" / "provenance.json").read_text())
     assert rc == 0 and prov["options"]["n_tumors"] == 2 and len(prov["params"]["clusters"]) == 2
     lesions = prov["tumor"]["lesions"]
     assert f"{prov['tumor']['count']} lesion(s): " in out
-    for les in lesions:   # every lesion is reported with its own size, none with the union's
+    for les in lesions:  # every lesion is reported with its own size, none with the union's
         assert f"{les['equivalent_diameter_mm']:.1f} mm ({les['voxels']} voxels)" in out
         assert 8.0 < les["equivalent_diameter_mm"] < 20.0
-    rc = main(["synth", "--method", "handcrafted", "--organ", "liver", "--ct",
-               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
-               "--out", str(tmp_path / "bad"), "--n-tumors", "0"])
+    rc = main(
+        [
+            "synth",
+            "--method",
+            "handcrafted",
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "organ_0_255.nii.gz"),
+            "--out",
+            str(tmp_path / "bad"),
+            "--n-tumors",
+            "0",
+        ]
+    )
     assert rc == 2 and "--n-tumors must be >= 1" in capsys.readouterr().err
 
 
@@ -161,8 +284,22 @@ def test_n_tumors_option_for_every_method_and_batch(method):
 
     parser = build_parser()
     one = parser.parse_args(["synth", "--method", method, "--organ", "liver", "--n-tumors", "3"])
-    batch = parser.parse_args(["synth", "batch", "--method", method, "--organ", "liver",
-                               "--from-dir", "x", "--out", "y", "--n-tumors", "3"])
+    batch = parser.parse_args(
+        [
+            "synth",
+            "batch",
+            "--method",
+            method,
+            "--organ",
+            "liver",
+            "--from-dir",
+            "x",
+            "--out",
+            "y",
+            "--n-tumors",
+            "3",
+        ]
+    )
     assert _options(one)["n_tumors"] == 3 and _options(batch)["n_tumors"] == 3
 
 
@@ -170,8 +307,12 @@ def test_handcrafted_n_tumors_overrides_the_class_count():
     from synth_backend.handcrafted.params import sample_params
 
     organ = np.ones((80, 80, 60), dtype=bool)
-    for kw, n in (({"size": "tiny", "n_tumors": 2}, 2), ({"diameter_mm": 12.0}, 1),
-                  ({"diameter_mm": 12.0, "n_tumors": 4}, 4), ({"size": "mix", "n_tumors": 5}, 5)):
+    for kw, n in (
+        ({"size": "tiny", "n_tumors": 2}, 2),
+        ({"diameter_mm": 12.0}, 1),
+        ({"diameter_mm": 12.0, "n_tumors": 4}, 4),
+        ({"size": "mix", "n_tumors": 5}, 5),
+    ):
         p = sample_params(np.random.default_rng(0), organ, (1.0, 1.0, 1.0), organ="liver", **kw)
         assert len(p.tumors) == n, kw
 
@@ -196,6 +337,7 @@ def test_learned_methods_make_n_tumors_one_lesion_call_each():
 
     class OneBlob(CheckpointSynthesizer):
         """Stand-in for DiffTumor/TumorGen: one 3x3x3 blob at a seeded organ voxel per call."""
+
         name = "difftumor"
         params_class = Blob
 
@@ -205,15 +347,17 @@ def test_learned_methods_make_n_tumors_one_lesion_call_each():
         def sample_lesion(self, ct, organ_mask, *, organ, spacing, seed, single, **options):
             self.calls.append(seed)
             idx = np.argwhere(organ_mask)
-            return Blob(seed, tuple(int(v) for v in idx[np.random.default_rng(seed).integers(
-                len(idx))]))
+            return Blob(
+                seed, tuple(int(v) for v in idx[np.random.default_rng(seed).integers(len(idx))])
+            )
 
         def apply_lesion(self, ct, organ_mask, *, spacing, params, device):
             mask = np.zeros(ct.shape, np.uint8)
             mask[tuple(slice(max(0, v - 1), v + 2) for v in params.centre)] = 1
             mask &= organ_mask.astype(np.uint8)
-            return SynthesisResult(ct - 50.0 * mask, mask, params.to_dict(),
-                                   {"device": "cpu", "seconds": 0.01})
+            return SynthesisResult(
+                ct - 50.0 * mask, mask, params.to_dict(), {"device": "cpu", "seconds": 0.01}
+            )
 
     ct = np.zeros((40, 40, 40), np.float32)
     organ = np.zeros(ct.shape, bool)
@@ -237,19 +381,63 @@ def test_cli_profile_vtt_single_and_batch(case, tmp_path, capsys):
     from turingct.cli.synth_cmd import _options
 
     save_volume(np.zeros((64, 64, 40), np.uint8), AFFINE, tmp_path / "vessels.nii.gz", "mask")
-    rc = main(["synth", "--method", "handcrafted", "--organ", "liver", "--ct",
-               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
-               "--out", str(tmp_path / "v"), "--size", "medium", "--profile", "vtt",
-               "--vessel-mask", str(tmp_path / "vessels.nii.gz")])
+    rc = main(
+        [
+            "synth",
+            "--method",
+            "handcrafted",
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "organ_0_255.nii.gz"),
+            "--out",
+            str(tmp_path / "v"),
+            "--size",
+            "medium",
+            "--profile",
+            "vtt",
+            "--vessel-mask",
+            str(tmp_path / "vessels.nii.gz"),
+        ]
+    )
     prov = json.loads((tmp_path / "v" / "provenance.json").read_text())
     assert rc == 0 and prov["options"]["profile"] == "vtt" and prov["params"]["profile"] == "vtt"
     assert prov["params"]["vessel_source"] == "mask" and prov["inputs"]["vessel_mask"]["sha256"]
     capsys.readouterr()
-    rc = main(["synth", "--method", "pixel2cancer", "--organ", "liver", "--ct",
-               str(case / "ct.nii.gz"), "--organ-mask", str(case / "organ_0_255.nii.gz"),
-               "--out", str(tmp_path / "p"), "--profile", "vtt"])
+    rc = main(
+        [
+            "synth",
+            "--method",
+            "pixel2cancer",
+            "--organ",
+            "liver",
+            "--ct",
+            str(case / "ct.nii.gz"),
+            "--organ-mask",
+            str(case / "organ_0_255.nii.gz"),
+            "--out",
+            str(tmp_path / "p"),
+            "--profile",
+            "vtt",
+        ]
+    )
     assert rc == 2 and "--profile is a handcrafted option" in capsys.readouterr().err
-    batch = build_parser().parse_args(["synth", "batch", "--method", "handcrafted", "--organ",
-                                       "liver", "--from-dir", "x", "--out", "y",
-                                       "--profile", "vtt"])
+    batch = build_parser().parse_args(
+        [
+            "synth",
+            "batch",
+            "--method",
+            "handcrafted",
+            "--organ",
+            "liver",
+            "--from-dir",
+            "x",
+            "--out",
+            "y",
+            "--profile",
+            "vtt",
+        ]
+    )
     assert _options(batch)["profile"] == "vtt"

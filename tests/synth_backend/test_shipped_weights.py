@@ -45,8 +45,15 @@ def test_shipped_weights_make_a_darker_lesion_inside_the_liver(method, tmp_path)
     ct, liver, _, affine = make_case(7)
     save_volume(np.rint(ct), affine, tmp_path / "ct.nii.gz", "ct")
     save_volume(liver, affine, tmp_path / "liver.nii.gz", "mask")
-    out = synthesize_file(method, tmp_path / "ct.nii.gz", tmp_path / "liver.nii.gz",
-                          organ="liver", out_dir=tmp_path / "out", seed=3, device="cpu")
+    out = synthesize_file(
+        method,
+        tmp_path / "ct.nii.gz",
+        tmp_path / "liver.nii.gz",
+        organ="liver",
+        out_dir=tmp_path / "out",
+        seed=3,
+        device="cpu",
+    )
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["checkpoint_hash"] == sha256_file(default_checkpoint(method))
     assert prov["checkpoint"] == str(default_checkpoint(method).resolve())
@@ -63,8 +70,9 @@ def test_shipped_weights_make_a_darker_lesion_inside_the_liver(method, tmp_path)
 def test_shipped_liver_weights_refuse_other_organs(method):
     ct, liver, _, _ = make_case(7)
     with pytest.raises(TuringCTError, match="trained on the liver only"):
-        get_synthesizer(method).synthesize(ct, liver, organ="pancreas", spacing=SPACING,
-                                           seed=0, device="cpu")
+        get_synthesizer(method).synthesize(
+            ct, liver, organ="pancreas", spacing=SPACING, seed=0, device="cpu"
+        )
 
 
 def test_shipped_difftumor_uses_the_late_model_for_medium_tumors():
@@ -78,11 +86,13 @@ def test_shipped_difftumor_uses_the_late_model_for_medium_tumors():
     synth = get_synthesizer("difftumor")
     early = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu")
     assert early.info["sampler"] == "DDPM" and synth.checkpoint == default_checkpoint("difftumor")
-    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu",
-                           size="medium")
+    res = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu", size="medium"
+    )
     assert res.info["sampler"] == "DDIM" and res.info["num_train_timesteps"] == 200
     assert synth.checkpoint == late and synth.checkpoint_hash() == sha256_file(late)
     assert res.tumor_mask.any() and not (res.tumor_mask.astype(bool) & (liver == 0)).any()
     with pytest.raises(TuringCTError, match="stage must be one of"):
-        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu",
-                         stage="huge")
+        synth.synthesize(
+            ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu", stage="huge"
+        )

@@ -32,10 +32,12 @@ def phantom():
 def test_contract(name, phantom):
     synth = _build(name)  # the learned methods run from the shipped weights
     ct, organ = phantom
-    a = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=3, device="cpu",
-                         size="small")
-    b = synth.synthesize(ct, organ, organ="liver", spacing=SPACING, seed=3, device="cpu",
-                         size="small")
+    a = synth.synthesize(
+        ct, organ, organ="liver", spacing=SPACING, seed=3, device="cpu", size="small"
+    )
+    b = synth.synthesize(
+        ct, organ, organ="liver", spacing=SPACING, seed=3, device="cpu", size="small"
+    )
     assert a.ct.shape == ct.shape and a.tumor_mask.shape == ct.shape
     assert a.ct.dtype == np.float32 and a.tumor_mask.dtype == np.uint8
     assert a.tumor_mask.any() and not (a.tumor_mask.astype(bool) & ~organ).any()
@@ -50,12 +52,12 @@ def test_every_method_replays_from_its_stored_params(name, phantom):
     the learned methods that is the lesion-by-lesion path (one lesion replays through
     ``test_sample_params_is_the_only_random_part``)."""
     ct, organ = phantom
-    a = get_synthesizer(name).synthesize(ct, organ, organ="liver", spacing=SPACING, seed=5,
-                                         device="cpu", size="small", n_tumors=2)
+    a = get_synthesizer(name).synthesize(
+        ct, organ, organ="liver", spacing=SPACING, seed=5, device="cpu", size="small", n_tumors=2
+    )
     stored = json.loads(json.dumps(a.params))
     assert stored == json.loads(json.dumps(stored))
-    again = get_synthesizer(name).replay(ct, organ, spacing=SPACING, params=stored,
-                                         device="cpu")
+    again = get_synthesizer(name).replay(ct, organ, spacing=SPACING, params=stored, device="cpu")
     assert a.tumor_mask.any()
     assert np.array_equal(again.ct, a.ct) and np.array_equal(again.tumor_mask, a.tumor_mask)
     assert json.loads(json.dumps(again.params)) == stored

@@ -41,8 +41,11 @@ def shared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(shared, tmp_path_factory):
     data, ae = shared
-    cfg = build_config("tumorgen", "tiny", overrides=[f"train.steps={STEPS}",
-                                                      "train.log_every=5", "train.lr=0.002"])
+    cfg = build_config(
+        "tumorgen",
+        "tiny",
+        overrides=[f"train.steps={STEPS}", "train.log_every=5", "train.lr=0.002"],
+    )
     out = tmp_path_factory.mktemp("tumorgen")
     return train_tumorgen(find_cases(data, "liver"), cfg, ae, out, progress=False), out
 
@@ -119,8 +122,9 @@ def test_synthesis_contract_and_image_mask_alignment(trained):
     for seed in range(4):
         ct, liver, _, _ = make_case(seed % 2)  # the overfit (training) cases
         ct = np.rint(ct)
-        res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=seed,
-                               device="cpu", size="small")
+        res = synth.synthesize(
+            ct, liver, organ="liver", spacing=SPACING, seed=seed, device="cpu", size="small"
+        )
         assert res.ct.shape == ct.shape and res.info["sampling_steps"] == 10
         assert np.array_equal(res.ct, np.rint(res.ct))
         tumor = res.tumor_mask.astype(bool)
@@ -133,8 +137,9 @@ def test_synthesis_contract_and_image_mask_alignment(trained):
         darker = (ct - res.ct) > 15.0
         dices.append(_dice(darker, tumor))
     assert np.mean(dices) >= ALIGN_DSC_FLOOR, dices
-    again = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=3, device="cpu",
-                             size="small")
+    again = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=3, device="cpu", size="small"
+    )
     np.testing.assert_array_equal(again.ct, res.ct)
     np.testing.assert_array_equal(again.tumor_mask, res.tumor_mask)
 
@@ -145,8 +150,9 @@ def test_user_box_and_step_count(trained):
     synth = get_synthesizer("tumorgen", checkpoint=final)
     ct, liver, _, _ = make_case(0)
     box = [[16, 22], [16, 22], [13, 17]]  # input voxels (1.5 x 1.5 x 2 mm) inside the liver
-    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=0, device="cpu",
-                           box=box, steps=3)
+    res = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=0, device="cpu", box=box, steps=3
+    )
     assert res.info["sampling_steps"] == 3 and res.params["box"] == box
     idx = np.argwhere(res.tumor_mask)
     if len(idx):  # the mask stays within the latent box (4 mm cells) around the given box
@@ -162,13 +168,22 @@ def test_n_tumors_gives_that_many_lesions(trained):
     final, _ = trained
     synth = get_synthesizer("tumorgen", checkpoint=final)
     ct, liver, _, _ = make_case(0)
-    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu",
-                           size="small", n_tumors=2)
+    res = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu", size="small", n_tumors=2
+    )
     assert res.params["n_tumors"] == 2 and len(res.params["lesions"]) == 2
     assert res.tumor_mask.any() and not (res.tumor_mask.astype(bool) & (liver == 0)).any()
     with pytest.raises(TuringCTError, match="box"):
-        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=5, device="cpu",
-                         n_tumors=2, box=[[10, 20], [10, 20], [10, 20]])
+        synth.synthesize(
+            ct,
+            liver,
+            organ="liver",
+            spacing=SPACING,
+            seed=5,
+            device="cpu",
+            n_tumors=2,
+            box=[[10, 20], [10, 20], [10, 20]],
+        )
 
 
 def test_training_tumors_follow_the_size_mix_it_samples_from(shared):
@@ -199,10 +214,15 @@ def test_sampling_only_the_sizes_recorded_in_the_checkpoint(quick):
     synth = get_synthesizer("tumorgen", checkpoint=quick)
     ct, liver, _, _ = make_case(3)
     with pytest.raises(TuringCTError, match="trained on"):
-        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=0, device="cpu",
-                         size="large")
-    drawn = {synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=s,
-                              device="cpu").params["size"] for s in range(6)}
+        synth.synthesize(
+            ct, liver, organ="liver", spacing=SPACING, seed=0, device="cpu", size="large"
+        )
+    drawn = {
+        synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=s, device="cpu").params[
+            "size"
+        ]
+        for s in range(6)
+    }
     assert drawn <= {"tiny", "small"}
 
 
@@ -220,8 +240,9 @@ def test_refined_mask_stays_inside_the_box_and_the_organ(quick):
     synth = get_synthesizer("tumorgen", checkpoint=quick)
     ct, liver, _, _ = make_case(4)
     box_in = [[14, 24], [14, 24], [10, 20]]
-    res = synth.synthesize(ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu",
-                           box=box_in)
+    res = synth.synthesize(
+        ct, liver, organ="liver", spacing=SPACING, seed=1, device="cpu", box=box_in
+    )
     tumor = res.tumor_mask.astype(bool)
     assert not (tumor & (liver == 0)).any()
     idx = np.argwhere(tumor)

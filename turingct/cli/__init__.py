@@ -34,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
@@ -56,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="URL_OR_FILE", default=None,
-                        help="database URL or SQLite file (default: $TURINGCT_DATABASE_URL, "
-                             "else data/turingct.db)")
+    parser.add_argument(
+        "--db",
+        metavar="URL_OR_FILE",
+        default=None,
+        help="database URL or SQLite file (default: $TURINGCT_DATABASE_URL, else data/turingct.db)",
+    )
 
 
 def group(sub, name: str, help_text: str) -> argparse._SubParsersAction:

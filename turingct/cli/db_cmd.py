@@ -12,8 +12,9 @@ def register(sub) -> None:
     up.add_argument("--revision", default="head", help="target Alembic revision (default head)")
     up.set_defaults(func=_upgrade)
 
-    bk = db.add_parser("backup", help="consistent online copy of the database (SQLite backup "
-                                      "API or pg_dump)")
+    bk = db.add_parser(
+        "backup", help="consistent online copy of the database (SQLite backup API or pg_dump)"
+    )
     add_db_option(bk)
     bk.add_argument("--out", help="backup file (default: next to the database / current dir)")
     bk.set_defaults(func=_backup)

@@ -7,10 +7,12 @@ from turingct.cli import add_db_option
 
 def register(sub) -> None:
     demo = sub.add_parser(
-        "demo", help="phantom cohort -> catalog -> synthetic tumors -> blinded demo study",
+        "demo",
+        help="phantom cohort -> catalog -> synthetic tumors -> blinded demo study",
         description="Build a phantom cohort, register it, synthesize tumors with the "
-                    "hand-crafted and Pixel2Cancer methods, and create a blinded demo study "
-                    "with a demo reader. Re-running resumes and skips finished steps.")
+        "hand-crafted and Pixel2Cancer methods, and create a blinded demo study "
+        "with a demo reader. Re-running resumes and skips finished steps.",
+    )
     demo.add_argument("--out", help="data folder (default: $TURINGCT_DATA_DIR or ./data)")
     demo.add_argument("--n", type=int, default=12, help="phantom cases (default 12)")
     demo.add_argument("--seed", type=int, default=0)
@@ -28,8 +30,7 @@ def _demo(args) -> int:
 
     if args.out:
         os.environ["TURINGCT_DATA_DIR"] = str(Path(args.out).resolve())
-    result = run_demo(Path(args.out) if args.out else None, args.db, n_cases=args.n,
-                      seed=args.seed)
+    result = run_demo(Path(args.out) if args.out else None, args.db, n_cases=args.n, seed=args.seed)
     db_flag = f" --db {result.db_url}" if (args.db or args.out) else ""
     print("\n== turingct demo: done ==")
     print(f"database:        {result.db_url}")
@@ -47,8 +48,10 @@ def _demo(args) -> int:
         creds = Path(result.cohort).parent / "demo-credentials.txt"
         print(f"accounts:        demo (reader), researcher: passwords in {creds}")
     print("\nnext:")
-    print(f"  turingct serve{db_flag}        # then open http://localhost:{args.port} and log "
-          "in as demo")
+    print(
+        f"  turingct serve{db_flag}        # then open http://localhost:{args.port} and log "
+        "in as demo"
+    )
     print(f"  turingct study results {result.study}{db_flag} --out answers.csv")
     print(f"  turingct evaluate readers --study {result.study}{db_flag} --out readers.csv")
     if args.serve:

@@ -7,15 +7,21 @@ from pathlib import Path
 
 def register(ev, votes_source) -> None:
     p = ev.add_parser(
-        "methods", help="compare methods' fooling rates (GEE, clustered by reader and case)",
+        "methods",
+        help="compare methods' fooling rates (GEE, clustered by reader and case)",
         description="Logistic GEE of 'answered real' on the arm (real, or synthetic of each "
-                    "method), sandwich covariance clustered by reader and by case: odds ratio "
-                    "and 95% CI of every method vs the shared real arm and of every method "
-                    "pair (synthetic cases of different methods are different cases: unpaired).")
+        "method), sandwich covariance clustered by reader and by case: odds ratio "
+        "and 95% CI of every method vs the shared real arm and of every method "
+        "pair (synthetic cases of different methods are different cases: unpaired).",
+    )
     votes_source(p)
     p.add_argument("--out", required=True, type=Path, help="output table.csv")
-    p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude",
-                   help="unsure answers: dropped (default) or counted wrong")
+    p.add_argument(
+        "--unsure",
+        choices=("exclude", "wrong"),
+        default="exclude",
+        help="unsure answers: dropped (default) or counted wrong",
+    )
     p.set_defaults(func=cmd_methods)
 
 
@@ -26,13 +32,18 @@ def cmd_methods(args) -> int:
 
     votes = _load_votes(args)
     if "method" not in votes.columns:
-        raise EvaluationInputError(args.votes, "has no method column",
-                                   "add method (blank for real cases) to compare methods")
+        raise EvaluationInputError(
+            args.votes,
+            "has no method column",
+            "add method (blank for real cases) to compare methods",
+        )
     table = method_comparison(votes, unsure=args.unsure)
     conv = {"source": _source(args), "unsure": args.unsure, **CONVENTIONS}
     write_table(table, args.out, conv, "method comparison")
     for row in table.itertuples():
-        print(f"{row.method_a} vs {row.method_b}: OR {row.odds_ratio:.3g} "
-              f"[{row.or_low:.3g}, {row.or_high:.3g}], p = {row.p_value:.3g} {row.note}")
+        print(
+            f"{row.method_a} vs {row.method_b}: OR {row.odds_ratio:.3g} "
+            f"[{row.or_low:.3g}, {row.or_high:.3g}], p = {row.p_value:.3g} {row.note}"
+        )
     print(f"wrote {args.out}")
     return 0

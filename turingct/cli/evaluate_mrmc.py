@@ -9,23 +9,36 @@ from turingct.cli import add_db_option
 
 def register(ev) -> None:
     p = ev.add_parser(
-        "mrmc", help="MRMC ROC analysis (Obuchowski-Rockette, Hillis ddf): RRRC, FRRC, RRFC",
+        "mrmc",
+        help="MRMC ROC analysis (Obuchowski-Rockette, Hillis ddf): RRRC, FRRC, RRFC",
         description="Reader-averaged AUCs, their differences and each modality's AUC with CIs "
-                    "and the test of AUC = 0.5, generalizing to new readers and cases. Input: "
-                    "--ratings CSV (reader,modality,case,truth,rating; truth 1 = positive; "
-                    "higher rating = more confident positive; fully crossed) or --study "
-                    "(positive = real tumor; rating = +confidence for 'real', -confidence for "
-                    "'synthetic', 0 for 'unsure'; modality = method, real cases shared).")
+        "and the test of AUC = 0.5, generalizing to new readers and cases. Input: "
+        "--ratings CSV (reader,modality,case,truth,rating; truth 1 = positive; "
+        "higher rating = more confident positive; fully crossed) or --study "
+        "(positive = real tumor; rating = +confidence for 'real', -confidence for "
+        "'synthetic', 0 for 'unsure'; modality = method, real cases shared).",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ratings", type=Path, help="ratings CSV: reader,modality,case,truth,rating")
     src.add_argument("--study", help="study name or id in the database")
     p.add_argument("--organ", default=None, help="with --study: one organ's cases only")
-    p.add_argument("--out", required=True, type=Path,
-                   help="mrmc.json (mrmc.csv and mrmc.html are written next to it)")
-    p.add_argument("--covariance", choices=("jackknife", "delong"), default="jackknife",
-                   help="OR covariance estimate (default jackknife)")
-    p.add_argument("--store", action="store_true",
-                   help="also record the result in the database (dashboards, reports)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="mrmc.json (mrmc.csv and mrmc.html are written next to it)",
+    )
+    p.add_argument(
+        "--covariance",
+        choices=("jackknife", "delong"),
+        default="jackknife",
+        help="OR covariance estimate (default jackknife)",
+    )
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="also record the result in the database (dashboards, reports)",
+    )
     add_db_option(p)
     p.set_defaults(func=cmd_mrmc)
 
@@ -51,10 +64,16 @@ def cmd_mrmc(args) -> int:
 
         name = f"MRMC {args.covariance}" + (f" {args.organ}" if args.organ else "")
         with session_scope(open_engine(args.db)) as session:
-            row = store_result(session, "mrmc", name, tables={"mrmc": mrmc.result_table(result)},
-                               conventions=conv, params={"covariance": args.covariance,
-                                                         "organ": args.organ},
-                               summary={"mrmc": result}, study=args.study)
+            row = store_result(
+                session,
+                "mrmc",
+                name,
+                tables={"mrmc": mrmc.result_table(result)},
+                conventions=conv,
+                params={"covariance": args.covariance, "organ": args.organ},
+                summary={"mrmc": result},
+                study=args.study,
+            )
             print(f"stored as evaluation result {row.id} (mrmc: {name})")
     _print_summary(result)
     print(f"wrote {out}, {csv} and {html}")
@@ -66,8 +85,10 @@ def _print_summary(result: dict) -> None:
         s = result["rrrc"]["single"].get(m)
         line = f"modality {m}: mean AUC {result['mean_auc'][m]:.4f}"
         if s and s["ci95"][0] == s["ci95"][0]:  # not NaN
-            line += (f", RRRC 95% CI [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}] (df {s['df']:.2f}),"
-                     f" p(AUC = 0.5) = {s['p_vs_chance']:.3g}")
+            line += (
+                f", RRRC 95% CI [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}] (df {s['df']:.2f}),"
+                f" p(AUC = 0.5) = {s['p_vs_chance']:.3g}"
+            )
         print(line)
     rrrc = result["rrrc"]
     if len(result["modalities"]) > 1 and rrrc["f"] == rrrc["f"]:

@@ -11,24 +11,32 @@ from turingct.cli import add_db_option, group
 def register(sub) -> None:
     reader = group(sub, "reader", "create reader accounts and invite links")
     add = reader.add_parser(
-        "add", help="create an account (or reuse it) and assign it to a study",
+        "add",
+        help="create an account (or reuse it) and assign it to a study",
         description="Without --password-stdin, prints a single-use invite link where the "
-                    "reader sets a password. Passwords are stored only as argon2 hashes.")
+        "reader sets a password. Passwords are stored only as argon2 hashes.",
+    )
     add.add_argument("--study", help="study name or id to assign the reader to")
     add.add_argument("--username", required=True)
     add.add_argument("--years", type=int, default=None, help="years of reading experience")
     add.add_argument("--role", choices=("reader", "researcher", "admin"), default="reader")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     add.add_argument("--ttl-hours", type=float, default=72.0, help="invite validity (hours)")
-    add.add_argument("--base-url", default="http://localhost:8501",
-                     help="app URL used in the invite link")
+    add.add_argument(
+        "--base-url", default="http://localhost:8501", help="app URL used in the invite link"
+    )
     add_db_option(add)
     add.set_defaults(func=_add)
 
-    inv = reader.add_parser("invite", help="print a fresh invite link for an existing user",
-                            description="The new link revokes the account's earlier unused "
-                                        "ones.")
+    inv = reader.add_parser(
+        "invite",
+        help="print a fresh invite link for an existing user",
+        description="The new link revokes the account's earlier unused ones.",
+    )
     inv.add_argument("--username", required=True)
     inv.add_argument("--ttl-hours", type=float, default=72.0)
     inv.add_argument("--base-url", default="http://localhost:8501")
@@ -63,8 +71,7 @@ def _account_action(args) -> int:
             n = accounts.unlock(session, user, actor=accounts.OPERATOR)
             print(f"{args.username}: login locks lifted ({n} address(es))")
         else:
-            accounts.set_active(session, user, args.action == "reactivate",
-                                actor=accounts.OPERATOR)
+            accounts.set_active(session, user, args.action == "reactivate", actor=accounts.OPERATOR)
             print(f"{args.username}: {args.action}d")
     return 0
 
@@ -84,18 +91,22 @@ def _add(args) -> int:
         user = session.scalar(select(User).where(User.username == args.username))
         created = user is None
         if user is None:
-            user = create_user(session, args.username, password, role=args.role,
-                               years_experience=args.years)
+            user = create_user(
+                session, args.username, password, role=args.role, years_experience=args.years
+            )
         elif password is not None:
             set_password(session, user, password, actor=OPERATOR)
         n_cases = assign_reader(session, OPERATOR, args.study, user) if args.study else 0
         link = None
         if user.password_hash is None:
-            link = invite_link(create_invite(session, user, args.ttl_hours, actor=OPERATOR),
-                               args.base_url)
-    print(f"{'created' if created else 'existing'} {args.role if created else 'user'} "
-          f"{args.username!r}" + (f"; assigned {n_cases} cases of study {args.study!r}"
-                                  if args.study else ""))
+            link = invite_link(
+                create_invite(session, user, args.ttl_hours, actor=OPERATOR), args.base_url
+            )
+    print(
+        f"{'created' if created else 'existing'} {args.role if created else 'user'} "
+        f"{args.username!r}"
+        + (f"; assigned {n_cases} cases of study {args.study!r}" if args.study else "")
+    )
     if link:
         print(f"invite link (single use, {args.ttl_hours:g} h): {link}")
     return 0
@@ -106,7 +117,8 @@ def _invite(args) -> int:
     from studies.accounts import OPERATOR, create_invite, invite_link, require_user
 
     with session_scope(open_engine(args.db)) as session:
-        token = create_invite(session, require_user(session, args.username), args.ttl_hours,
-                              actor=OPERATOR)
+        token = create_invite(
+            session, require_user(session, args.username), args.ttl_hours, actor=OPERATOR
+        )
     print(f"invite link (single use, {args.ttl_hours:g} h): {invite_link(token, args.base_url)}")
     return 0

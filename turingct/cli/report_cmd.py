@@ -9,11 +9,13 @@ from turingct.cli import add_db_option
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "report", help="self-contained HTML report of a study (+ CSV for every table)",
+        "report",
+        help="self-contained HTML report of a study (+ CSV for every table)",
         description="Settings and provenance, blinding audit, reader table, forest plot, "
-                    "agreement, time per case, stored FID/FRD/DSC/NSD/radiomics/benchmark "
-                    "results and the unblinding key (researcher-only) of one study. Tables are "
-                    "also written as report_tables/<name>.csv next to the HTML.")
+        "agreement, time per case, stored FID/FRD/DSC/NSD/radiomics/benchmark "
+        "results and the unblinding key (researcher-only) of one study. Tables are "
+        "also written as report_tables/<name>.csv next to the HTML.",
+    )
     p.add_argument("study", help="study name or id")
     p.add_argument("--out", type=Path, default=Path("report.html"))
     p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude")
@@ -28,7 +30,13 @@ def cmd_report(args) -> int:
     from evaluation.study_report import write_study_report
 
     with session_scope(open_engine(args.db)) as session:
-        html, tables = write_study_report(session, args.study, args.out, unsure=args.unsure,
-                                          include_key=not args.no_key, n_boot=args.n_boot)
+        html, tables = write_study_report(
+            session,
+            args.study,
+            args.out,
+            unsure=args.unsure,
+            include_key=not args.no_key,
+            n_boot=args.n_boot,
+        )
     print(f"wrote {html} and {len(tables)} tables in {tables[0].parent if tables else '-'}")
     return 0

@@ -6,12 +6,18 @@ from turingct.cli import add_db_option
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("serve", help="start the web app (readers and researchers)",
-                            description="Start the Streamlit web app: reader login and case "
-                                        "viewer, researcher pages, dashboards.")
+    parser = sub.add_parser(
+        "serve",
+        help="start the web app (readers and researchers)",
+        description="Start the Streamlit web app: reader login and case "
+        "viewer, researcher pages, dashboards.",
+    )
     parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
-    parser.add_argument("--address", default="localhost",
-                        help="interface to listen on (default localhost; 0.0.0.0 for all)")
+    parser.add_argument(
+        "--address",
+        default="localhost",
+        help="interface to listen on (default localhost; 0.0.0.0 for all)",
+    )
     add_db_option(parser)
     parser.set_defaults(func=_serve)
 

@@ -12,13 +12,19 @@ def register(sub) -> None:
     study = group(sub, "study", "create blinded reader studies, watch progress, export results")
 
     create = study.add_parser(
-        "create", help="select cases, export blinded copies, audit the blinding, assign readers",
-        description="Build a blinded study from a spec YAML (see studies/examples/).")
+        "create",
+        help="select cases, export blinded copies, audit the blinding, assign readers",
+        description="Build a blinded study from a spec YAML (see studies/examples/).",
+    )
     create.add_argument("spec", help="study spec YAML")
-    create.add_argument("--export-root", default=None,
-                        help="folder for blinded exports (default: <data dir>/studies)")
-    create.add_argument("--base-url", default="http://localhost:8501",
-                        help="app URL used in printed invite links")
+    create.add_argument(
+        "--export-root",
+        default=None,
+        help="folder for blinded exports (default: <data dir>/studies)",
+    )
+    create.add_argument(
+        "--base-url", default="http://localhost:8501", help="app URL used in printed invite links"
+    )
     add_db_option(create)
     create.set_defaults(func=_create)
 
@@ -26,10 +32,12 @@ def register(sub) -> None:
     add_db_option(lst)
     lst.set_defaults(func=_list)
 
-    for name, helptext, func in (("show", "details, audit and progress of a study", _show),
-                                 ("close", "close a study (no further answers)", _close),
-                                 ("reopen", "reopen a closed study", _reopen),
-                                 ("progress", "per-reader answered/total and time", _progress)):
+    for name, helptext, func in (
+        ("show", "details, audit and progress of a study", _show),
+        ("close", "close a study (no further answers)", _close),
+        ("reopen", "reopen a closed study", _reopen),
+        ("progress", "per-reader answered/total and time", _progress),
+    ):
         p = study.add_parser(name, help=helptext)
         p.add_argument("study", help="study name or id")
         add_db_option(p)
@@ -41,9 +49,10 @@ def register(sub) -> None:
     add_db_option(rm)
     rm.set_defaults(func=_remove_reader)
 
-    for name, helptext, func in (("key", "write the unblinding key CSV (code, arm, organ, "
-                                  "method, source)", _key),
-                                 ("results", "write one CSV row per answer", _results)):
+    for name, helptext, func in (
+        ("key", "write the unblinding key CSV (code, arm, organ, method, source)", _key),
+        ("results", "write one CSV row per answer", _results),
+    ):
         p = study.add_parser(name, help=helptext)
         p.add_argument("study", help="study name or id")
         p.add_argument("--out", required=True, help="output CSV path")
@@ -51,22 +60,30 @@ def register(sub) -> None:
         p.set_defaults(func=func)
 
     exp = study.add_parser(
-        "export-dicom", help="write every blinded case as a de-identified DICOM CT series",
+        "export-dicom",
+        help="write every blinded case as a de-identified DICOM CT series",
         description="One folder per case code with a CT series whose headers are identical "
-                    "across cases except UIDs and pixels (the study's window as default VOI), "
-                    "plus cases.csv (code -> UIDs). Re-runs the blinding audit on the headers.")
+        "across cases except UIDs and pixels (the study's window as default VOI), "
+        "plus cases.csv (code -> UIDs). Re-runs the blinding audit on the headers.",
+    )
     exp.add_argument("study", help="study name or id")
     exp.add_argument("--out", required=True, help="new (or empty) output folder")
     add_db_option(exp)
     exp.set_defaults(func=_export_dicom)
 
     push = study.add_parser(
-        "push", help="send the study's DICOM export to a PACS (DICOMweb STOW-RS or C-STORE)",
-        description="Export the study as DICOM (see export-dicom) and store it on a PACS.")
+        "push",
+        help="send the study's DICOM export to a PACS (DICOMweb STOW-RS or C-STORE)",
+        description="Export the study as DICOM (see export-dicom) and store it on a PACS.",
+    )
     push.add_argument("study", help="study name or id")
-    push.add_argument("--pacs", required=True, metavar="URL",
-                      help="DICOMweb base URL (http://host:8042/dicom-web, STOW-RS) or DIMSE "
-                           "address (dicom://AET@host:4242, C-STORE)")
+    push.add_argument(
+        "--pacs",
+        required=True,
+        metavar="URL",
+        help="DICOMweb base URL (http://host:8042/dicom-web, STOW-RS) or DIMSE "
+        "address (dicom://AET@host:4242, C-STORE)",
+    )
     push.add_argument("--out", help="also keep the export in this new folder")
     add_db_option(push)
     push.set_defaults(func=_push)
@@ -94,8 +111,12 @@ def _create(args) -> int:
         for username in study.spec["readers"]:
             user = require_user(session, username)
             if user.password_hash is None:
-                links.append((username, invite_link(create_invite(session, user, actor=OPERATOR),
-                                                    args.base_url)))
+                links.append(
+                    (
+                        username,
+                        invite_link(create_invite(session, user, actor=OPERATOR), args.base_url),
+                    )
+                )
         name, export_dir = study.name, study.export_dir
     print(f"study {name!r}: {n_cases} blinded cases in {export_dir}")
     print(audit.summary())
@@ -123,8 +144,16 @@ def _list(args) -> int:
         return 0
     table = Table("id", "name", "design", "status", "cases", "readers", "audit AUC", "created")
     for r in rows:
-        table.add_row(str(r.id), r.name, r.design, r.status, str(r.n_cases), str(r.n_readers),
-                      "-" if r.audit_auc is None else f"{r.audit_auc:.2f}", r.created_at)
+        table.add_row(
+            str(r.id),
+            r.name,
+            r.design,
+            r.status,
+            str(r.n_cases),
+            str(r.n_readers),
+            "-" if r.audit_auc is None else f"{r.audit_auc:.2f}",
+            r.created_at,
+        )
     Console().print(table)
     return 0
 
@@ -169,8 +198,10 @@ def _remove_reader(args) -> int:
 
     with session_scope(_engine(args)) as session:
         done = remove_reader(session, OPERATOR, args.study, args.username)
-    print(f"{done.username} removed from study {done.study!r}: {done.withdrawn} cases "
-          f"withdrawn, {done.answers_kept} answers kept")
+    print(
+        f"{done.username} removed from study {done.study!r}: {done.withdrawn} cases "
+        f"withdrawn, {done.answers_kept} answers kept"
+    )
     return 0
 
 
@@ -186,10 +217,14 @@ def _progress(args) -> int:
         rows = progress(session, OPERATOR, args.study)
     table = Table("reader", "years", "answered", "total", "median s/case", "last answer")
     for r in rows:
-        table.add_row(r.username, "-" if r.years_experience is None else str(r.years_experience),
-                      str(r.answered), str(r.total),
-                      "-" if r.median_seconds is None else f"{r.median_seconds:.1f}",
-                      r.last_answer_at or "-")
+        table.add_row(
+            r.username,
+            "-" if r.years_experience is None else str(r.years_experience),
+            str(r.answered),
+            str(r.total),
+            "-" if r.median_seconds is None else f"{r.median_seconds:.1f}",
+            r.last_answer_at or "-",
+        )
     Console().print(table)
     return 0
 
@@ -225,8 +260,10 @@ def _export_dicom(args) -> int:
 
     with session_scope(_engine(args)) as session:
         export = export_study_dicom(session, OPERATOR, args.study, args.out)
-    print(f"{export.n_cases} cases ({export.n_files} DICOM files) written to {export.out_dir}; "
-          "code -> UIDs in cases.csv")
+    print(
+        f"{export.n_cases} cases ({export.n_files} DICOM files) written to {export.out_dir}; "
+        "code -> UIDs in cases.csv"
+    )
     print(f"DICOM headers: {export.audit.summary()}")
     return 0
 

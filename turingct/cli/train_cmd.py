@@ -22,27 +22,54 @@ from turingct.cli import add_db_option, group
 
 def _common(parser: argparse.ArgumentParser, *, needs_autoencoder: bool) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="DIR_OR_MANIFEST",
-                     help="folder of <case>/ct.nii.gz + <case>/segmentations/<organ>.nii.gz "
-                          "(+ <organ>_tumor.nii.gz), or a manifest file of "
-                          "ct,organ_mask[,tumor_mask] lines")
-    src.add_argument("--from-catalog", action="store_true",
-                     help="train on the non-synthetic volumes of the catalog database")
+    src.add_argument(
+        "--data",
+        metavar="DIR_OR_MANIFEST",
+        help="folder of <case>/ct.nii.gz + <case>/segmentations/<organ>.nii.gz "
+        "(+ <organ>_tumor.nii.gz), or a manifest file of "
+        "ct,organ_mask[,tumor_mask] lines",
+    )
+    src.add_argument(
+        "--from-catalog",
+        action="store_true",
+        help="train on the non-synthetic volumes of the catalog database",
+    )
     add_db_option(parser)
-    parser.add_argument("--organ", default="liver", choices=ORGANS,
-                        help="organ whose masks centre the patches (default: liver)")
+    parser.add_argument(
+        "--organ",
+        default="liver",
+        choices=ORGANS,
+        help="organ whose masks centre the patches (default: liver)",
+    )
     if needs_autoencoder:
-        parser.add_argument("--autoencoder", required=True, metavar="CKPT",
-                            help="autoencoder checkpoint (final.pt or its training folder)")
-    parser.add_argument("--out", required=True, metavar="CKPT_DIR",
-                        help="output folder (last.pt, final.pt, loss.csv); resumes if present")
-    parser.add_argument("--preset", default="tiny", choices=PRESETS,
-                        help="tiny: minutes on a CPU (tests); small: the shipped demo weights "
-                        "(~1 h on 2 CPU cores); full: the reference recipe for a GPU")
+        parser.add_argument(
+            "--autoencoder",
+            required=True,
+            metavar="CKPT",
+            help="autoencoder checkpoint (final.pt or its training folder)",
+        )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="CKPT_DIR",
+        help="output folder (last.pt, final.pt, loss.csv); resumes if present",
+    )
+    parser.add_argument(
+        "--preset",
+        default="tiny",
+        choices=PRESETS,
+        help="tiny: minutes on a CPU (tests); small: the shipped demo weights "
+        "(~1 h on 2 CPU cores); full: the reference recipe for a GPU",
+    )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML overriding the preset")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override one key, e.g. train.steps=500 "
-                                                  "(repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. train.steps=500 (repeatable)",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -72,10 +99,15 @@ def _run(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError) as exc:
         raise TuringCTError(f"--device: {exc}") from exc
     cfg = build_config(args.method, args.preset, args.config, args.overrides)
-    cases = (cases_from_catalog(args.db, args.organ) if args.from_catalog
-             else find_cases(args.data, args.organ))
-    print(f"training {args.method} ({args.preset}) on {len(cases)} case(s), device {device}, "
-          f"{cfg['train']['steps']} steps -> {args.out}")
+    cases = (
+        cases_from_catalog(args.db, args.organ)
+        if args.from_catalog
+        else find_cases(args.data, args.organ)
+    )
+    print(
+        f"training {args.method} ({args.preset}) on {len(cases)} case(s), device {device}, "
+        f"{cfg['train']['steps']} steps -> {args.out}"
+    )
     progress = not args.no_progress
     try:
         final = _train(args, cases, cfg, device, progress)
@@ -94,11 +126,13 @@ def _train(args: argparse.Namespace, cases, cfg, device: str, progress: bool):
     elif args.method == "difftumor":
         from synth_backend.difftumor.train import train_difftumor
 
-        final = train_difftumor(cases, cfg, args.autoencoder, args.out, device=device,
-                                progress=progress)
+        final = train_difftumor(
+            cases, cfg, args.autoencoder, args.out, device=device, progress=progress
+        )
     else:
         from synth_backend.tumorgen.train import train_tumorgen
 
-        final = train_tumorgen(cases, cfg, args.autoencoder, args.out, device=device,
-                               progress=progress)
+        final = train_tumorgen(
+            cases, cfg, args.autoencoder, args.out, device=device, progress=progress
+        )
     return final

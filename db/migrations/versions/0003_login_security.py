@@ -11,6 +11,7 @@ Create Date: 2026-12-01
 - ``login_sessions``: hashed session tokens, so a reload keeps the login and a logout ends
   every tab.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -47,8 +48,12 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_login_sessions_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_login_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_sessions")),
         sa.UniqueConstraint("token_sha256", name=op.f("uq_login_sessions_token_sha256")),
     )

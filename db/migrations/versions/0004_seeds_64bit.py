@@ -9,6 +9,7 @@ value; about half of them are >= 2**31 and overflowed PostgreSQL's 32-bit INTEGE
 registration of those outputs failed). SQLite stores 64-bit integers either way (no change
 there); existing values are kept as they are.
 """
+
 import sqlalchemy as sa
 from alembic import op
 

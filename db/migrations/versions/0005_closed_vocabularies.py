@@ -12,6 +12,7 @@ the migration never rewrites or deletes them; whoever owns the data corrects the
 The values are written out here (not imported) because they are the vocabulary of this
 revision; a later change to the vocabulary is a later migration.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -45,16 +46,24 @@ def _refuse_unknown_values() -> None:
     bind = op.get_bind()
     found = []
     for table, column, values in CHECKS:
-        bad = list(bind.execute(sa.text(f"SELECT DISTINCT {column} FROM {table} "
-                                        f"WHERE NOT ({_in(column, values)}) ORDER BY 1")).scalars())
+        bad = list(
+            bind.execute(
+                sa.text(
+                    f"SELECT DISTINCT {column} FROM {table} "
+                    f"WHERE NOT ({_in(column, values)}) ORDER BY 1"
+                )
+            ).scalars()
+        )
         if bad:
-            found.append(f"{table}.{column} holds {', '.join(map(repr, bad))} "
-                         f"(allowed: {', '.join(values)})")
+            found.append(
+                f"{table}.{column} holds {', '.join(map(repr, bad))} (allowed: {', '.join(values)})"
+            )
     if found:
         raise DatabaseError(
             f"migration 0005 (closed vocabularies): {'; '.join(found)}; nothing was changed: "
             "correct those rows yourself (they may be reader answers, which a migration never "
-            "rewrites), then run `turingct db upgrade` again")
+            "rewrites), then run `turingct db upgrade` again"
+        )
 
 
 def upgrade() -> None:
