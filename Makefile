@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml Makefile
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .  # the tree is kept in ruff's format (`ruff format .` fixes it)
 	$(BIN)/python -m mypy  # packages listed in [tool.mypy] files
 
 # Modules that touch the database (marked `postgres` in tests/conftest.py) run a second time
