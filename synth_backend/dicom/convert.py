@@ -90,8 +90,9 @@ def plan(
             )
     if not plans:
         raise DicomError(
-            f"{root}: no CT image series found ({'; '.join(notes) or 'nothing'}); "
-            "pass a folder with an axial CT series"
+            root,
+            f"no CT image series found ({'; '.join(notes) or 'nothing'})",
+            "pass a folder with an axial CT series",
         )
     sources = [describe_seg(i.path, i.header) for i in found.seg] + [
         describe_rtstruct(i.path, i.header) for i in found.rtstruct
@@ -119,14 +120,14 @@ def _referenced_plan(
         uid = sorted(source.referenced_series)[0]
         if uid in skipped:
             raise DicomError(
-                f"{source.path}: {source.kind} references series {uid}, which is "
-                f"{skipped[uid]}, not a CT volume; import masks drawn on the CT "
-                "series itself"
+                source.path,
+                f"{source.kind} references series {uid}, which is {skipped[uid]}, not a CT volume",
+                "import masks drawn on the CT series itself",
             )
         raise DicomError(
-            f"{source.path}: {source.kind} references CT series {uid}, which is not "
-            "under the imported path; put that series beside it (or pull it from "
-            "the PACS) and import again"
+            source.path,
+            f"{source.kind} references CT series {uid}, which is not under the imported path",
+            "put that series beside it (or pull it from the PACS) and import again",
         )
     same_frame = [
         p
@@ -136,9 +137,10 @@ def _referenced_plan(
     if len(same_frame) == 1:
         return same_frame[0]
     raise DicomError(
-        f"{source.path}: {source.kind} names no referenced series and "
-        f"{len(same_frame)} CT series share its frame of reference; import it "
-        "together with only its own CT series"
+        source.path,
+        f"{source.kind} names no referenced series and {len(same_frame)} CT series share "
+        "its frame of reference",
+        "import it together with only its own CT series",
     )
 
 
@@ -149,10 +151,11 @@ def _check_tumor_organs(p: SeriesPlan) -> None:
             organ = target.split(":")[0]
             if target.endswith(":tumor") and organ not in organs:
                 raise DicomError(
-                    f"{source.path}: segment {source.segments[number][0]!r} is a {organ} tumor "
-                    f"but no {organ} segment exists for {p.series.description}; the catalog "
-                    f"needs the organ mask too: add a {organ} segment or map one with "
-                    "--label-map"
+                    source.path,
+                    f"segment {source.segments[number][0]!r} is a {organ} tumor but no "
+                    f"{organ} segment exists for {p.series.description}",
+                    f"the catalog needs the organ mask too: add a {organ} segment or map one "
+                    "with --label-map",
                 )
 
 
@@ -245,27 +248,32 @@ def hu_pixels(path: Path, shape_rc: tuple[int, int]) -> np.ndarray:
         ds = pydicom.dcmread(path)
     except Exception as exc:
         raise DicomError(
-            f"{path}: unreadable DICOM file ({exc.__class__.__name__}: {exc}); "
-            "copy or export it again"
+            path,
+            f"unreadable DICOM file ({exc.__class__.__name__}: {exc})",
+            "copy or export it again",
         ) from exc
     _check_decodable(ds, path)
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         raise DicomError(
-            f"{path}: has {ds.SamplesPerPixel} samples per pixel (colour); a CT "
-            "slice has one: this is not an original CT image"
+            path,
+            f"has {ds.SamplesPerPixel} samples per pixel (colour); a CT slice has one: "
+            "this is not an original CT image",
+            "import the original CT series from the scanner or PACS",
         )
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # short pixel data, broken compressed stream
         raise DicomError(
-            f"{path}: pixel data is truncated or corrupt ({exc.__class__.__name__}"
-            f": {str(exc).splitlines()[0] if str(exc) else ''}); copy or export "
-            "the file again"
+            path,
+            f"pixel data is truncated or corrupt ({exc.__class__.__name__}"
+            f": {str(exc).splitlines()[0] if str(exc) else ''})",
+            "copy or export the file again",
         ) from exc
     if pixels.shape != shape_rc:
         raise DicomError(
-            f"{path}: pixel data has shape {pixels.shape}, expected {shape_rc}; "
-            "export the file again"
+            path,
+            f"pixel data has shape {pixels.shape}, expected {shape_rc}",
+            "export the file again",
         )
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
@@ -284,10 +292,11 @@ def _check_decodable(ds: pydicom.Dataset, path: Path) -> None:
         available = False
     if not available:
         raise DicomError(
-            f"{path}: pixel data is compressed as {ts.name} ({ts}), which the "
-            "installed pydicom plugins cannot decode; decompress the series first "
-            "(dcmdjpeg, gdcmconv --raw) or install a decoder plugin for it "
-            "(pylibjpeg-openjpeg, pylibjpeg-libjpeg or python-gdcm)"
+            path,
+            f"pixel data is compressed as {ts.name} ({ts}), which the installed pydicom "
+            "plugins cannot decode",
+            "decompress the series first (dcmdjpeg, gdcmconv --raw) or install a decoder "
+            "plugin for it (pylibjpeg-openjpeg, pylibjpeg-libjpeg or python-gdcm)",
         )
 
 
@@ -297,8 +306,9 @@ def _write_conversion(p: SeriesPlan, ordered, files, mask_files, final: Path) ->
     hu = np.rint(hu)
     if hu.min() < INT16.min or hu.max() > INT16.max:
         raise DicomError(
-            f"{ordered[0].path}: HU after rescale span [{hu.min():.0f}, "
-            f"{hu.max():.0f}], outside int16; check RescaleSlope/Intercept"
+            ordered[0].path,
+            f"HU after rescale span [{hu.min():.0f}, {hu.max():.0f}], outside int16",
+            "check RescaleSlope/Intercept",
         )
     affine = grid.affine_ras()
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -47,14 +47,20 @@ def parse_address(url: str) -> Address:
     parsed = urlparse(url)
     if parsed.scheme != "dicom" or not parsed.hostname or not parsed.port:
         raise DicomError(
-            f"{url}: a DIMSE address must look like dicom://AET@host:port "
-            "(e.g. dicom://ORTHANC@pacs.example.org:4242)"
+            url,
+            "a DIMSE address must look like dicom://AET@host:port "
+            "(e.g. dicom://ORTHANC@pacs.example.org:4242)",
+            "correct the --pacs address",
         )
     called = parsed.username or "ANY-SCP"
     calling = parse_qs(parsed.query).get("calling", [CALLING_AET])[0]
     for title in (called, calling):
         if not 0 < len(title) <= 16:
-            raise DicomError(f"{url}: AE title {title!r} must be 1-16 characters")
+            raise DicomError(
+                url,
+                f"AE title {title!r} must be 1-16 characters",
+                "fix the AE title in --pacs (dicom://CALLED@host:port?calling=CALLING)",
+            )
     return Address(parsed.hostname, parsed.port, called, calling)
 
 
@@ -64,14 +70,17 @@ def _associate(ae, address: Address, **kwargs):
         assoc = ae.associate(address.host, address.port, ae_title=address.called, **kwargs)
     except OSError as exc:
         raise DicomError(
-            f"{address}: cannot reach the PACS ({exc}); check the host and port "
-            "and that the DICOM server is running"
+            str(address),
+            f"cannot reach the PACS ({exc})",
+            "check the host and port and that the DICOM server is running",
         ) from exc
     if not assoc.is_established:
         why = "rejected" if assoc.is_rejected else "aborted or unreachable"
         raise DicomError(
-            f"{address}: association {why}; check the host, port and called AE "
-            f"title, and that the PACS accepts calling AE {address.calling!r}"
+            str(address),
+            f"association {why}",
+            "check the host, port and called AE title, and that the PACS accepts calling AE "
+            f"{address.calling!r}",
         )
     return assoc
 
@@ -94,9 +103,9 @@ def push_files(url: str, files: Sequence[Path]) -> int:
             code = getattr(status, "Status", None)
             if code != 0x0000:
                 raise DicomError(
-                    f"{path}: C-STORE to {address} failed (status "
-                    f"{'none' if code is None else hex(code)}); check the PACS "
-                    "logs and that it accepts this SOP class"
+                    path,
+                    f"C-STORE to {address} failed (status {'none' if code is None else hex(code)})",
+                    "check the PACS logs and that it accepts this SOP class",
                 )
     finally:
         assoc.release()
@@ -143,14 +152,15 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
             assoc.release()
         if final_status is None:
             raise DicomError(
-                f"{address}: C-GET of study {study_uid} got no answer; check the "
-                "PACS allows C-GET from AE " + repr(address.calling)
+                str(address),
+                f"C-GET of study {study_uid} got no answer",
+                f"check the PACS allows C-GET from AE {address.calling!r}",
             )
         if final_status not in (0x0000, 0xB000) or not received:
             raise DicomError(
-                f"{address}: C-GET of study {study_uid} returned status "
-                f"{hex(final_status)} with {len(received)} instance(s); check the "
-                "StudyInstanceUID and that the PACS lets "
-                f"{address.calling!r} retrieve"
+                str(address),
+                f"C-GET of study {study_uid} returned status {hex(final_status)} with "
+                f"{len(received)} instance(s)",
+                f"check the StudyInstanceUID and that the PACS lets {address.calling!r} retrieve",
             )
     return final

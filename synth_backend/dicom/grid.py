@@ -151,8 +151,9 @@ def _vec(ds, key: str, n: int, what: str) -> np.ndarray:
     value = ds.get(key)
     if value is None or len(value) != n:
         raise DicomError(
-            f"{what}: {key} is missing or malformed; this is not a CT volume slice "
-            "(re-export the series from the scanner or PACS)"
+            what,
+            f"{key} is missing or malformed",
+            "this is not a CT volume slice (re-export the series from the scanner or PACS)",
         )
     return np.asarray([float(v) for v in value])
 
@@ -169,9 +170,9 @@ def build_grid(
     n_voxels = rows * cols * len(headers)
     if not 0 < n_voxels <= MAX_VOXELS:
         raise DicomError(
-            f"{series}: {len(headers)} images of {rows}x{cols} pixels "
-            f"({n_voxels} voxels); a volume must have 1 to {MAX_VOXELS} voxels: "
-            "split the series or check its headers"
+            series,
+            f"{len(headers)} images of {rows}x{cols} pixels ({n_voxels} voxels)",
+            f"a volume must have 1 to {MAX_VOXELS} voxels: split the series or check its headers",
         )
     ipps = []
     for ds, path in zip(headers, paths, strict=True):
@@ -183,9 +184,10 @@ def build_grid(
             or (int(ds.Rows), int(ds.Columns)) != (rows, cols)
         ):
             raise DicomError(
-                f"{path}: orientation, pixel spacing or image size differs from "
-                f"the rest of {series}; the series mixes images of different "
-                "reconstructions: export each reconstruction as its own series"
+                path,
+                f"orientation, pixel spacing or image size differs from the rest of {series}",
+                "the series mixes images of different reconstructions: export each "
+                "reconstruction as its own series",
             )
         ipps.append(_vec(ds, "ImagePositionPatient", 3, str(path)))
     row_dir, col_dir = iop0[:3] / np.linalg.norm(iop0[:3]), iop0[3:] / np.linalg.norm(iop0[3:])
@@ -199,9 +201,11 @@ def build_grid(
     if dup.size:
         a, b = order[dup[0]], order[dup[0] + 1]
         raise DicomError(
-            f"{series}: {dup.size + 1} slices share a position (e.g. {paths[a]} and "
-            f"{paths[b]} at {d[dup[0]]:.2f} mm); the series holds several "
-            "acquisitions or duplicates: remove the duplicates or split it"
+            series,
+            f"{dup.size + 1} slices share a position (e.g. {paths[a]} and {paths[b]} at "
+            f"{d[dup[0]]:.2f} mm)",
+            "the series holds several acquisitions or duplicates: remove the duplicates or "
+            "split it",
         )
     spacing = float(np.median(steps))
     bad = np.flatnonzero(np.abs(steps - spacing) > max(SPACING_ATOL_MM, SPACING_RTOL * spacing))
@@ -213,10 +217,12 @@ def build_grid(
         hint = f" ({round(missing)} slice(s) missing?)" if missing > 0.5 else ""
         if not resample_nonuniform:
             raise DicomError(
-                f"{series}: slice spacing is not uniform: a gap of {gap:.2f} mm between slices "
-                f"at {d[j]:.2f} and {d[j + 1]:.2f} mm where the series' spacing is "
-                f"{spacing:.2f} mm{hint}; re-export the complete series, or pass "
-                "--resample-nonuniform to interpolate it onto a uniform spacing"
+                series,
+                f"slice spacing is not uniform: a gap of {gap:.2f} mm between slices at "
+                f"{d[j]:.2f} and {d[j + 1]:.2f} mm where the series' spacing is "
+                f"{spacing:.2f} mm{hint}",
+                "re-export the complete series, or pass --resample-nonuniform to interpolate "
+                "it onto a uniform spacing",
             )
         n = int(math.floor((d[-1] - d[0]) / spacing + 0.5)) + 1
         targets = d[0] + spacing * np.arange(n)

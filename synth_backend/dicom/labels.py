@@ -90,19 +90,25 @@ def parse_label_map(values: Sequence[str] | None) -> dict[str, str]:
                 pairs = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise DicomError(
-                    f"{path}: --label-map must be a JSON file "
-                    '{"segment name": "liver:tumor", ...} or NAME=TARGET, got an '
-                    f"unreadable file ({exc}); fix the file"
+                    path,
+                    '--label-map must be a JSON file {"segment name": "liver:tumor", ...} or '
+                    f"NAME=TARGET, got an unreadable file ({exc})",
+                    "fix the file",
                 ) from exc
             if not isinstance(pairs, dict):
-                raise DicomError(f"{path}: --label-map JSON must be an object of name -> target")
+                raise DicomError(
+                    path,
+                    "--label-map JSON must be an object of name -> target",
+                    'write it as {"segment name": "liver:tumor", ...}',
+                )
             source = str(path)
         for name, target in pairs.items():
             target = str(target).strip().lower()
             if target not in TARGETS:
                 raise DicomError(
-                    f"{source}: target of {name!r} must be one of {TARGETS}, got "
-                    f"{target!r}; fix the label map"
+                    source,
+                    f"target of {name!r} must be one of {TARGETS}, got {target!r}",
+                    "fix the label map",
                 )
             out[normalize(name)] = target
     return out
@@ -143,10 +149,11 @@ def resolve(
             continue
         if len(organs) != 1:
             raise DicomError(
-                f"{where}: segment {names[key][0]!r} is a tumor of an unknown "
-                f"organ ({'organs ' + ', '.join(organs) if organs else 'no organ'} "
-                f"segmented); say which with --label-map '{names[key][0]}="
-                "liver:tumor' (or pancreas:tumor, kidney:tumor)"
+                where,
+                f"segment {names[key][0]!r} is a tumor of an unknown organ "
+                f"({'organs ' + ', '.join(organs) if organs else 'no organ'} segmented)",
+                f"say which with --label-map '{names[key][0]}=liver:tumor' "
+                "(or pancreas:tumor, kidney:tumor)",
             )
         mapped[key] = f"{organs[0]}:tumor"
     return mapped, notes

@@ -88,14 +88,16 @@ def read_seg(
         seg = hd.seg.segread(source.path)
     except Exception as exc:
         raise DicomError(
-            f"{source.path}: unreadable DICOM SEG ({exc.__class__.__name__}: "
-            f"{exc}); export the segmentation again"
+            source.path,
+            f"unreadable DICOM SEG ({exc.__class__.__name__}: {exc})",
+            "export the segmentation again",
         ) from exc
     if (int(seg.Rows), int(seg.Columns)) != grid.shape_rc:
         raise DicomError(
-            f"{source.path}: SEG frames are {seg.Rows}x{seg.Columns} but {series} "
-            f"has {grid.shape_rc[0]}x{grid.shape_rc[1]} images; this SEG belongs "
-            "to another series: import it with its own CT series"
+            source.path,
+            f"SEG frames are {seg.Rows}x{seg.Columns} but {series} has "
+            f"{grid.shape_rc[0]}x{grid.shape_rc[1]} images",
+            "this SEG belongs to another series: import it with its own CT series",
         )
     referenced = {uid for _, _, uid in seg.get_source_image_uids()}
     known = [uid for uid in grid.sop_uids if uid in referenced]
@@ -116,9 +118,9 @@ def read_seg(
         raise
     except Exception as exc:
         raise DicomError(
-            f"{source.path}: SEG frames do not match the slices of {series} "
-            f"({exc.__class__.__name__}: {exc}); the SEG belongs to another series "
-            "or reconstruction: import it with its own CT series"
+            source.path,
+            f"SEG frames do not match the slices of {series} ({exc.__class__.__name__}: {exc})",
+            "the SEG belongs to another series or reconstruction: import it with its own CT series",
         ) from exc
 
 
@@ -142,9 +144,9 @@ def _seg_by_position(
             np.abs(grid.plane_rc(ipp[None], k)[0]).max() > 0.01 and grid.tilt_deg == 0
         ):
             raise DicomError(
-                f"{path}: SEG frame {i + 1} at {ipp.round(2).tolist()} mm lies on no "
-                f"slice of {series}; the SEG belongs to another series: import it "
-                "with its own CT series"
+                path,
+                f"SEG frame {i + 1} at {ipp.round(2).tolist()} mm lies on no slice of {series}",
+                "the SEG belongs to another series: import it with its own CT series",
             )
         out[number][k] |= frames[i] > 0
     return out
@@ -174,8 +176,9 @@ def read_rtstruct(
         ds = pydicom.dcmread(source.path)
     except Exception as exc:
         raise DicomError(
-            f"{source.path}: unreadable RTSTRUCT ({exc.__class__.__name__}); "
-            "export the structure set again"
+            source.path,
+            f"unreadable RTSTRUCT ({exc.__class__.__name__})",
+            "export the structure set again",
         ) from exc
     numbers = set(numbers)
     shape = (len(grid.positions), *grid.shape_rc)
@@ -192,16 +195,19 @@ def read_rtstruct(
                 points = contour_points(contour)
             except ValueError as exc:
                 raise DicomError(
-                    f"{source.path}: a contour of ROI {names[number]!r} is "
-                    f"malformed ({exc}); export the structure set again"
+                    source.path,
+                    f"a contour of ROI {names[number]!r} is malformed ({exc})",
+                    "export the structure set again",
                 ) from exc
             k = grid.source_index_at(points.mean(axis=0))
             if k is None:
                 z = float(points.mean(axis=0) @ grid.normal)
                 raise DicomError(
-                    f"{source.path}: a contour of ROI {names[number]!r} at "
-                    f"{z:.2f} mm lies on no slice of {series}; the RTSTRUCT belongs "
-                    "to another series or reconstruction: import it with its own CT"
+                    source.path,
+                    f"a contour of ROI {names[number]!r} at {z:.2f} mm lies on no slice of "
+                    f"{series}",
+                    "the RTSTRUCT belongs to another series or reconstruction: import it with "
+                    "its own CT",
                 )
             rc = grid.plane_rc(points, k)
             rr, cc = polygon(rc[:, 0], rc[:, 1], shape=grid.shape_rc)

@@ -20,8 +20,10 @@ def _module(url: str):
 
         return dimse
     raise DicomError(
-        f"{url}: --pacs must be a DICOMweb URL (http://host:8042/dicom-web) or a "
-        "DIMSE address (dicom://AET@host:4242)"
+        url,
+        "--pacs must be a DICOMweb URL (http://host:8042/dicom-web) or a "
+        "DIMSE address (dicom://AET@host:4242)",
+        "correct the --pacs address",
     )
 
 

@@ -72,8 +72,9 @@ def iter_files(root: Path) -> list[Path]:
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
         if len(files) > MAX_FILES:
             raise DicomError(
-                f"{root}: more than {MAX_FILES} files; point the import at one "
-                "patient or study folder at a time"
+                root,
+                f"more than {MAX_FILES} files",
+                "point the import at one patient or study folder at a time",
             )
     return files
 
@@ -91,8 +92,9 @@ def read_header(path: Path) -> pydicom.Dataset | None:
         ds = None
     except Exception as exc:  # a DICOM preamble followed by a broken or cut-off header
         raise DicomError(
-            f"{path}: DICOM header is truncated or corrupt "
-            f"({exc.__class__.__name__}: {exc}); copy or export the file again"
+            path,
+            f"DICOM header is truncated or corrupt ({exc.__class__.__name__}: {exc})",
+            "copy or export the file again",
         ) from exc
     if ds is not None:
         # pydicom stops quietly at the end of a cut-off file: a header without the
@@ -101,8 +103,9 @@ def read_header(path: Path) -> pydicom.Dataset | None:
             if str(getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", "")) == DICOMDIR:
                 return ds
             raise DicomError(
-                f"{path}: DICOM header is truncated or incomplete (no SOP Class "
-                "or Series Instance UID); copy or export the file again"
+                path,
+                "DICOM header is truncated or incomplete (no SOP Class or Series Instance UID)",
+                "copy or export the file again",
             )
         return ds
     try:
@@ -113,8 +116,9 @@ def read_header(path: Path) -> pydicom.Dataset | None:
         pass
     if path.suffix.lower() in DICOM_SUFFIXES:
         raise DicomError(
-            f"{path}: is not a DICOM file (no DICOM header found); remove it or "
-            "export it again from the PACS"
+            path,
+            "is not a DICOM file (no DICOM header found)",
+            "remove it or export it again from the PACS",
         )
     return None
 
@@ -123,7 +127,7 @@ def scan(root: str | Path) -> ScanResult:
     """Read every header under ``root`` and sort it (see the module docstring)."""
     root = Path(root)
     if not root.exists():
-        raise DicomError(f"{root}: does not exist; check the path")
+        raise DicomError(root, "does not exist", "check the path")
     result = ScanResult()
     ct: dict[str, Series] = {}
     skipped: dict[str, int] = defaultdict(int)
@@ -162,11 +166,12 @@ def scan(root: str | Path) -> ScanResult:
         else:
             skipped[f"{modality or 'unknown modality'} {ds.get('SeriesInstanceUID', '?')}"] += 1
     if root.is_file() and n_dicom == 0:
-        raise DicomError(f"{root}: is not a DICOM file; pass a DICOM file or a folder of them")
+        raise DicomError(root, "is not a DICOM file", "pass a DICOM file or a folder of them")
     if n_dicom == 0:
         raise DicomError(
-            f"{root}: no DICOM files found ({len(not_dicom)} other files); pass "
-            "the folder that holds the exported series"
+            root,
+            f"no DICOM files found ({len(not_dicom)} other files)",
+            "pass the folder that holds the exported series",
         )
     for what, n in sorted(skipped.items()):
         result.notes.append(f"skipped {what} ({n} file{'s' if n > 1 else ''})")

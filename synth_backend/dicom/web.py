@@ -24,7 +24,9 @@ def _client(url: str):
 
     if not url.startswith(("http://", "https://")):
         raise DicomError(
-            f"{url}: --pacs must be a DICOMweb http(s) URL, e.g. http://host:8042/dicom-web"
+            url,
+            "--pacs must be a DICOMweb http(s) URL, e.g. http://host:8042/dicom-web",
+            "correct the --pacs address",
         )
     client = DICOMwebClient(url=url.rstrip("/"))
     client.set_http_retry_params(retry=False)
@@ -50,13 +52,15 @@ def _network(url: str, action: str) -> Iterator[None]:
     except requests.exceptions.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise DicomError(
-            f"{url}: {action} failed with HTTP {status} ({exc}); check the URL "
-            "(the DICOMweb root, e.g. .../dicom-web), the UID and the PACS logs"
+            url,
+            f"{action} failed with HTTP {status} ({exc})",
+            "check the URL (the DICOMweb root, e.g. .../dicom-web), the UID and the PACS logs",
         ) from exc
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise DicomError(
-            f"{url}: cannot reach the PACS ({exc.__class__.__name__}); check the "
-            "URL and that the server is running and reachable"
+            url,
+            f"cannot reach the PACS ({exc.__class__.__name__})",
+            "check the URL and that the server is running and reachable",
         ) from exc
 
 
@@ -71,9 +75,10 @@ def push_files(url: str, files: Sequence[Path]) -> int:
         failed = response.get("FailedSOPSequence") if response is not None else None
         if failed:
             raise DicomError(
-                f"{url}: the PACS refused {len(failed)} of {len(batch)} instances "
-                f"(failure reason {failed[0].get('FailureReason', '?')}); check the "
-                "PACS logs"
+                url,
+                f"the PACS refused {len(failed)} of {len(batch)} instances "
+                f"(failure reason {failed[0].get('FailureReason', '?')})",
+                "check the PACS logs",
             )
         stored += len(batch)
     return stored
@@ -90,8 +95,9 @@ def pull_study(url: str, study_uid: str, out_root: Path) -> Path:
         series = client.search_for_series(study_instance_uid=study_uid)
     if not series:
         raise DicomError(
-            f"{url}: study {study_uid} not found on the PACS (no series); check "
-            "the StudyInstanceUID"
+            url,
+            f"study {study_uid} not found on the PACS (no series)",
+            "check the StudyInstanceUID",
         )
     final = Path(out_root) / study_uid
     with staged_folder(final) as tmp:

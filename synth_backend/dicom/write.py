@@ -56,12 +56,14 @@ def ct_series(
     data = np.asarray(array_xyz)
     if data.ndim != 3:
         raise DicomError(
-            f"<array>: must be a 3D (x, y, z) volume, got shape {data.shape}; pass one CT volume"
+            "<array>",
+            f"must be a 3D (x, y, z) volume, got shape {data.shape}",
+            "pass one CT volume",
         )
     if data.dtype != np.int16:
         if data.min() < -32768 or data.max() > 32767 or not np.array_equal(data, np.rint(data)):
             raise DicomError(
-                "<array>: CT values must be integer HU within int16; quantize the volume first"
+                "<array>", "CT values must be integer HU within int16", "quantize the volume first"
             )
         data = data.astype(np.int16)
     lps = LPS @ np.asarray(affine_ras, float)
@@ -71,8 +73,9 @@ def ct_series(
     normal = np.cross(row_dir, col_dir)
     if abs(abs(float(normal @ slice_vec / dz)) - 1) > 1e-6 or abs(row_dir @ col_dir) > 1e-6:
         raise DicomError(
-            "<affine>: the volume's axes are not orthogonal; a classic CT series "
-            "needs an orthogonal grid (resample it first)"
+            "<affine>",
+            "the volume's axes are not orthogonal",
+            "a classic CT series needs an orthogonal grid (resample it first)",
         )
     if len(sop_uids) != data.shape[2]:
         raise ValueError(f"need {data.shape[2]} SOP Instance UIDs, got {len(sop_uids)}")
