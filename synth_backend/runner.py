@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -65,12 +65,17 @@ def synthesize_file(
     device: str = "auto",
     checkpoint: str | Path | None = None,
     vessel_mask: str | Path | None = None,
+    replay_params: dict[str, Any] | None = None,
+    replay_of: dict[str, Any] | None = None,
     **options: Any,
 ) -> Path:
     """Synthesize tumor(s) with ``method`` into one CT file; return the output folder.
 
     ``options`` go to the method (e.g. ``size``, ``diameter_mm``). ``vessel_mask``: a mask
-    file of the dataset's vessels on the CT's grid (hand-crafted ``vtt`` profile). Raises
+    file of the dataset's vessels on the CT's grid (hand-crafted ``vtt`` profile).
+    ``replay_params``: a provenance ``params`` dict to re-apply instead of drawing new ones
+    (:func:`replay_file`; ``seed`` and ``options`` are then only recorded, and ``replay_of``
+    goes into the manifest). Raises
     :class:`synth_backend.errors.VolumeError` for unreadable or mismatched files and
     :class:`SynthesisInputError` subclasses for unusable organ masks, each naming the case.
     """
@@ -109,16 +114,21 @@ def synthesize_file(
     synth = get_synthesizer(method, **kwargs)
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        result = synth.synthesize(
-            ct.array,
-            organ_mask,
-            organ=organ,
-            spacing=ct.spacing,
-            seed=int(seed),
-            device=device,
-            **options,
-            **extra,
-        )
+        if replay_params is not None:
+            result = synth.replay(
+                ct.array, organ_mask, spacing=ct.spacing, params=replay_params, device=device
+            )
+        else:
+            result = synth.synthesize(
+                ct.array,
+                organ_mask,
+                organ=organ,
+                spacing=ct.spacing,
+                seed=int(seed),
+                device=device,
+                **options,
+                **extra,
+            )
     except SynthesisInputError as exc:
         raise exc.for_case(ct_path) from exc
     if not result.tumor_mask.any():
@@ -173,6 +183,7 @@ def synthesize_file(
         "tumor": stats,
         "runtime_s": round(time.perf_counter() - started, 3),
         "environment": environment(),
+        **({"replay_of": replay_of} if replay_of is not None else {}),
     }
     write_provenance(out_dir / PROVENANCE_NAME, manifest)
     log.info(
@@ -184,3 +195,108 @@ def synthesize_file(
         out_dir,
     )
     return out_dir
+
+
+def replay_file(source: str | Path, out_dir: str | Path, *, device: str | None = None) -> Path:
+    """Re-run a finished synthesis from its provenance.json into ``out_dir``; return it.
+
+    The inputs and the checkpoint must be the very files the provenance names (sha256 checked,
+    so a replay never silently runs on changed data); the stored ``params`` are re-applied
+    (no new draws). ``device`` defaults to the recorded one: the same volume, bit for bit, is
+    promised only on the same device and library versions. The new provenance records
+    ``replay_of`` (the source folder and its outputs' hashes); :func:`compare_outputs` says
+    whether the volumes agree.
+    """
+    from synth_backend.io import sha256_file
+    from synth_backend.provenance import read_provenance
+
+    source = Path(source)
+    manifest_path = source / "provenance.json" if source.is_dir() else source
+    if not manifest_path.is_file():
+        raise SynthesisInputError(
+            source, "has no provenance.json", "pass a folder written by `turingct synth`"
+        )
+    if Path(out_dir).resolve() == manifest_path.parent.resolve():
+        raise SynthesisInputError(
+            out_dir, "is the folder being replayed", "pass another --out (the original stays)"
+        )
+    try:
+        manifest = read_provenance(manifest_path)
+        missing = [k for k in ("method", "organ", "seed", "params", "inputs") if k not in manifest]
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SynthesisInputError(
+            manifest_path, f"is not valid JSON ({exc})", "replay an intact provenance.json"
+        ) from exc
+    if missing or "ct" not in manifest["inputs"] or "organ_mask" not in manifest["inputs"]:
+        raise SynthesisInputError(
+            manifest_path,
+            f"lacks {', '.join(missing) or 'the ct / organ mask inputs'}",
+            "replay a provenance.json written by `turingct synth` or `synth batch`",
+        )
+    inputs = manifest["inputs"]
+    for name, entry in inputs.items():
+        path = Path(entry["path"])
+        if not path.is_file():
+            raise SynthesisInputError(
+                path,
+                f"the {name.replace('_', ' ')} this synthesis used is missing",
+                "restore it at that path (a replay runs on the recorded inputs only)",
+            )
+        if sha256_file(path) != entry["sha256"]:
+            raise SynthesisInputError(
+                path,
+                f"the {name.replace('_', ' ')} changed since the synthesis (sha256 differs)",
+                "restore the recorded file; a replay on other data would not be a replay",
+            )
+    checkpoint = manifest.get("checkpoint")
+    if manifest.get("checkpoint_hash") is not None:
+        if checkpoint is None or not Path(checkpoint).is_file():
+            raise SynthesisInputError(
+                checkpoint,
+                "the checkpoint this synthesis used is missing",
+                "restore it at that path",
+            )
+        if sha256_file(Path(checkpoint)) != manifest["checkpoint_hash"]:
+            raise SynthesisInputError(
+                checkpoint,
+                "the checkpoint changed since the synthesis (sha256 differs)",
+                "restore the recorded checkpoint",
+            )
+    vessels = inputs.get("vessel_mask")
+    return synthesize_file(
+        manifest["method"],
+        inputs["ct"]["path"],
+        inputs["organ_mask"]["path"],
+        organ=manifest["organ"],
+        organ_label=inputs["organ_mask"].get("organ_label"),
+        out_dir=out_dir,
+        seed=manifest["seed"],
+        device=device or manifest.get("device") or "auto",
+        checkpoint=checkpoint,
+        vessel_mask=vessels["path"] if vessels else None,
+        replay_params=manifest["params"],
+        replay_of={
+            "path": str(manifest_path.parent.resolve()),
+            "outputs": manifest.get("outputs", {}),
+        },
+        **manifest.get("options", {}),
+    )
+
+
+def compare_outputs(a: str | Path, b: str | Path) -> dict[str, Any]:
+    """Voxel comparison of two synthesis folders: per file (ct, tumor mask) the number of
+    differing voxels and the largest absolute difference (HU for the CT)."""
+    from synth_backend.io import check_same_grid, load_volume
+
+    report: dict[str, Any] = {}
+    files: tuple[tuple[str, Literal["ct", "mask"]], ...] = (
+        ("ct.nii.gz", "ct"),
+        ("tumor_mask.nii.gz", "mask"),
+    )
+    for name, kind in files:
+        va, vb = load_volume(Path(a) / name, kind), load_volume(Path(b) / name, kind)
+        check_same_grid(va, vb)
+        diff = np.abs(va.array.astype(np.float64) - vb.array.astype(np.float64))
+        report[name] = {"differing_voxels": int((diff > 0).sum()), "max_abs": float(diff.max())}
+    report["identical"] = all(r["differing_voxels"] == 0 for r in report.values())
+    return report

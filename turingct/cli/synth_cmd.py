@@ -4,14 +4,16 @@
         [--size S | --diameter-mm D] [--n-tumors K] [--profile train|vtt] [--vessel-mask FILE]
     turingct synth batch --method M --organ O (--from-catalog | --from-dir DIR) --n N --out DIR
     turingct synth preview DIR --out preview.png
+    turingct synth replay DIR --out DIR2 [--device D]
 
-`synth` is a command and a group at once: its own options run one synthesis; `batch` and
-`preview` are optional subcommands (argparse picks them when they come first).
+`synth` is a command and a group at once: its own options run one synthesis; `batch`,
+`preview` and `replay` are optional subcommands (argparse picks them when they come first).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.vocabulary import ORGANS, SIZES
 from synth_backend.registry import registered_methods
@@ -56,7 +58,7 @@ def register(sub) -> None:
         "synth",
         help="insert synthetic tumors into CT volumes",
         description="Insert synthetic tumors into one CT. Subcommands: "
-        "`synth batch ...`, `synth preview ...`.",
+        "`synth batch ...`, `synth preview ...`, `synth replay ...`.",
     )
     _add_method_options(parser, required=False)
     parser.add_argument("--ct", help="input CT (NIfTI/NRRD)")
@@ -129,6 +131,23 @@ def register(sub) -> None:
     preview.add_argument("dir", help="a synthesis output folder")
     preview.add_argument("--out", required=True, help="PNG file to write")
     preview.set_defaults(func=_preview)
+
+    replay = subs.add_parser(
+        "replay",
+        help="re-run a finished synthesis from its provenance.json and compare the volumes",
+        description="Re-apply the parameters recorded in DIR/provenance.json to the same "
+        "inputs and checkpoint (both checked by sha256), write the result to --out and "
+        "compare it voxel by voxel with DIR (exit 1 when they differ).",
+    )
+    replay.add_argument("dir", help="a synthesis output folder (or its provenance.json)")
+    replay.add_argument("--out", required=True, help="folder for the replayed output")
+    replay.add_argument(
+        "--device",
+        default=None,
+        help="auto, cpu or cuda[:N] (default: the recorded device; the same volume bit for "
+        "bit is promised on the same device only)",
+    )
+    replay.set_defaults(func=_replay)
 
 
 def _options(args) -> dict:
@@ -249,3 +268,22 @@ def _preview(args) -> int:
 
     print(write_preview(args.dir, args.out))
     return 0
+
+
+def _replay(args) -> int:
+    from synth_backend.runner import compare_outputs, replay_file
+
+    source = Path(args.dir)
+    source = source.parent if source.name == "provenance.json" else source
+    out = replay_file(source, args.out, device=args.device)
+    report = compare_outputs(source, out)
+    if report["identical"]:
+        print(f"{out}: replay of {source}: ct and tumor mask identical")
+        return 0
+    ct, mask = report["ct.nii.gz"], report["tumor_mask.nii.gz"]
+    print(
+        f"{out}: replay of {source} differs: ct {ct['differing_voxels']} voxel(s) (max "
+        f"{ct['max_abs']:.0f} HU), tumor mask {mask['differing_voxels']} voxel(s); bit-exact "
+        "replay needs the recorded device and library versions (see provenance environment)"
+    )
+    return 1
