@@ -45,7 +45,11 @@ class Address:
 def parse_address(url: str) -> Address:
     """``dicom://CALLED@host:port[?calling=AET]`` -> :class:`Address` (one-line errors)."""
     parsed = urlparse(url)
-    if parsed.scheme != "dicom" or not parsed.hostname or not parsed.port:
+    try:
+        port = parsed.port  # urllib raises ValueError for a non-numeric or out-of-range port
+    except ValueError:
+        port = None
+    if parsed.scheme != "dicom" or not parsed.hostname or not port:
         raise DicomError(
             url,
             "a DIMSE address must look like dicom://AET@host:port "
@@ -61,7 +65,7 @@ def parse_address(url: str) -> Address:
                 f"AE title {title!r} must be 1-16 characters",
                 "fix the AE title in --pacs (dicom://CALLED@host:port?calling=CALLING)",
             )
-    return Address(parsed.hostname, parsed.port, called, calling)
+    return Address(parsed.hostname, port, called, calling)
 
 
 def _associate(ae, address: Address, **kwargs):

@@ -105,6 +105,15 @@ def test_label_map_errors(tmp_path):
             "a DIMSE address must look like dicom://AET@host:port "
             "(e.g. dicom://ORTHANC@pacs.example.org:4242)",
         ),
+        # urllib's ValueError for a bad port used to escape as a traceback
+        *(
+            (
+                url,
+                "a DIMSE address must look like dicom://AET@host:port "
+                "(e.g. dicom://ORTHANC@pacs.example.org:4242)",
+            )
+            for url in ("dicom://A@pacs.example.org:abc", "dicom://A@pacs.example.org:99999")
+        ),
     ],
 )
 def test_malformed_pacs_address_gains_a_fix(url, problem):
