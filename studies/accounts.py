@@ -114,7 +114,9 @@ def require_can_manage(actor: User | LocalOperator | None, target: User) -> None
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise StudyError(
-            f"password must have at least {MIN_PASSWORD_LENGTH} characters; choose a longer one"
+            "new password",
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters",
+            "choose a longer one",
         )
 
 
@@ -133,13 +135,17 @@ def create_user(
     (:func:`can_manage`): researchers create readers, admins any role."""
     if not isinstance(username, str) or not USERNAME_RE.match(username):
         raise StudyError(
-            f"username must be 1-100 letters, digits or _ . @ -, got {username!r}; choose another"
+            "new account",
+            f"username must be 1-100 letters, digits or _ . @ -, got {username!r}",
+            "choose another",
         )
     try:
         role = Role(role)
     except ValueError:
         raise StudyError(
-            f"role must be one of reader, researcher, admin, got {role!r}; pick one of those"
+            f"user {username!r}",
+            f"role must be one of reader, researcher, admin, got {role!r}",
+            "pick one of those",
         ) from None
     if actor is not None:
         require_role(actor, Role.RESEARCHER, Role.ADMIN)
@@ -154,12 +160,15 @@ def create_user(
         or not 0 <= years_experience <= 80
     ):
         raise StudyError(
-            f"years of experience must be an integer in [0, 80], got "
-            f"{years_experience!r}; fix the number"
+            f"user {username!r}",
+            f"years of experience must be an integer in [0, 80], got {years_experience!r}",
+            "fix the number",
         )
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise StudyError(
-            f"username {username!r} already exists; choose another or use the existing account"
+            "new account",
+            f"username {username!r} already exists",
+            "choose another or use the existing account",
         )
     user = User(
         username=username,
@@ -270,8 +279,9 @@ def create_invite(
         or not 0 < ttl_hours <= MAX_INVITE_HOURS
     ):
         raise StudyError(
-            f"invite lifetime must be > 0 and <= {MAX_INVITE_HOURS} hours, got "
-            f"{ttl_hours!r}; pass e.g. {DEFAULT_INVITE_HOURS}"
+            f"user {user.username!r}",
+            f"invite lifetime must be > 0 and <= {MAX_INVITE_HOURS} hours, got {ttl_hours!r}",
+            f"pass e.g. {DEFAULT_INVITE_HOURS}",
         )
     now = clock.now()
     revoke_invites(session, user, actor=actor, now=now)
@@ -353,7 +363,11 @@ def set_active(session: Session, user: User, active: bool, *, actor: User | Loca
     its open invites and ends its login sessions; its answers stay."""
     require_can_manage(actor, user)
     if actor.id is not None and actor.id == user.id and not active:
-        raise StudyError("you cannot deactivate your own account; ask another admin")
+        raise StudyError(
+            f"user {user.username!r}",
+            "you cannot deactivate your own account",
+            "ask another admin",
+        )
     user.is_active = bool(active)
     if not active:
         revoke_invites(session, user, actor=actor)
@@ -388,7 +402,9 @@ def require_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise StudyError(
-            f"no user {username!r}; create it with `turingct reader add --username {username} ...`"
+            f"user {username!r}",
+            f"no user {username!r}",
+            f"create it with `turingct reader add --username {username} ...`",
         )
     return user
 

@@ -80,8 +80,9 @@ def get_study(session: Session, actor: Actor, study: int | str) -> Study:
     if found is None:
         names = session.scalars(select(Study.name).order_by(Study.id)).all()
         raise StudyError(
-            f"no study {study!r}; existing studies: {', '.join(names) or 'none'} "
-            "(`turingct study list`)"
+            f"study {study!r}",
+            f"no study {study!r}",
+            f"existing studies: {', '.join(names) or 'none'} (`turingct study list`)",
         )
     return found
 
@@ -103,7 +104,9 @@ def create_study(
     spec, spec_text = _spec(spec)
     if session.scalar(select(Study.id).where(Study.name == spec.name)) is not None:
         raise StudyError(
-            f"{spec.source or spec.name}: a study named {spec.name!r} exists; choose another name"
+            spec.source or spec.name,
+            f"a study named {spec.name!r} exists",
+            "choose another name",
         )
     chosen = select_cases(session, spec)
     rng = np.random.default_rng([spec.seed, 2])
@@ -126,8 +129,9 @@ def create_study(
     final = root / f"study-{study.id:05d}"
     if final.exists():
         raise StudyError(
-            f"{final}: export folder exists but the database has no such study "
-            "(left from another database?); move it away or pick --export-root"
+            final,
+            "export folder exists but the database has no such study (left from another database?)",
+            "move it away or pick --export-root",
         )
     organs = {c.organ_id: session.get(VolumeOrgan, c.organ_id) for c in chosen}
     _check_files(organs.values())  # a file gone since import fails now, not at case 99
@@ -182,9 +186,10 @@ def _check_files(organs) -> None:
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise StudyError(
-            f"{missing[0]}: file of a chosen case is missing{more}; restore it or "
-            "re-import the dataset (`turingct data import`), then create the study "
-            "again"
+            missing[0],
+            f"file of a chosen case is missing{more}",
+            "restore it or re-import the dataset (`turingct data import`), then create the "
+            "study again",
         )
 
 
@@ -359,8 +364,9 @@ def remove_reader(session: Session, actor: Actor, study: int | str, username: st
             .order_by(User.username)
         ).all()
         raise StudyError(
-            f"study {s.name!r}: {username!r} is not one of its readers "
-            f"({', '.join(readers) or 'none'}); pick an assigned reader"
+            f"study {s.name!r}",
+            f"{username!r} is not one of its readers ({', '.join(readers) or 'none'})",
+            "pick an assigned reader",
         )
     kept = session.execute(
         select(func.count(Answer.id)).where(Answer.study_id == s.id, Answer.reader_id == user.id)
@@ -388,7 +394,11 @@ def assign_reader(session: Session, actor: Actor, study_id: int | str, reader: U
     """Give ``reader`` a seeded order over the study's cases (idempotent); returns #cases."""
     s = get_study(session, actor, study_id)
     if s.status == StudyStatus.CLOSED:
-        raise StudyError(f"study {s.name!r} is closed; readers cannot be added")
+        raise StudyError(
+            f"study {s.name!r}",
+            f"study {s.name!r} is closed; readers cannot be added",
+            "reopen it first (`turingct study reopen`)",
+        )
     return len(assign(session, s, reader))
 
 

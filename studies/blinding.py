@@ -65,13 +65,14 @@ def load_case(volume: VolumeRow, organ: VolumeOrgan) -> CaseArrays:
     ct = load_volume(volume.ct_path, kind="ct")
     if not organ.tumor_paths:
         raise StudyError(
-            f"{volume.ct_path}: {organ.organ} has no tumor mask; only volumes with "
-            "a tumor can enter a study"
+            volume.ct_path,
+            f"{organ.organ} has no tumor mask",
+            "only volumes with a tumor can enter a study",
         )
     tumor = load_tumor_mask(organ, ct)
     if not tumor.any():
         raise StudyError(
-            f"{organ.tumor_paths[0]}: tumor mask is empty; re-import the case or exclude it"
+            organ.tumor_paths[0], "tumor mask is empty", "re-import the case or exclude it"
         )
     return CaseArrays(ct.array, load_organ_mask(organ, ct), tumor, ct.affine, ct.spacing)
 
@@ -153,9 +154,10 @@ def target_shape(
     if mm.max() > MAX_CROP_MM or int(np.prod(shape)) > MAX_CROP_VOXELS:
         # checked before any case array is allocated (organ-region boxes are only known here)
         raise StudyError(
+            "presentation.crop",
             f"crop of {' x '.join(map(str, shape))} voxels ({np.round(mm, 1)} mm) "
-            f"exceeds {MAX_CROP_MM:g} mm per axis or {MAX_CROP_VOXELS} voxels; "
-            "give presentation.crop.size or a coarser spacing_mm"
+            f"exceeds {MAX_CROP_MM:g} mm per axis or {MAX_CROP_VOXELS} voxels",
+            "give presentation.crop.size or a coarser spacing_mm",
         )
     return shape  # type: ignore[return-value]
 
@@ -290,11 +292,12 @@ def export_case(
     ct, tumor, lesion, in_crop, voxel = blind_arrays(case, presentation, shape)
     if in_crop == 0:  # centred on it, so only a lesion smaller than one study voxel vanishes
         raise StudyError(
-            f"case {code}: its largest lesion ({lesion.voxels} voxels, "
-            f"{lesion.diameter_mm:g} mm) does not survive resampling to "
-            f"{tuple(presentation.spacing_mm)} mm or lies outside the "
-            f"{tuple(shape)} crop; use a finer presentation.spacing_mm, a larger "
-            "crop or selection.tumor_diameter_mm to exclude it"
+            f"case {code}",
+            f"its largest lesion ({lesion.voxels} voxels, {lesion.diameter_mm:g} mm) does "
+            f"not survive resampling to {tuple(presentation.spacing_mm)} mm or lies outside "
+            f"the {tuple(shape)} crop",
+            "use a finer presentation.spacing_mm, a larger crop or "
+            "selection.tumor_diameter_mm to exclude it",
         )
     assert voxel is not None  # in_crop > 0, so crop_lesion_voxel found a voxel
     window = presentation.window if presentation.window_in_header else None

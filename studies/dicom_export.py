@@ -99,21 +99,25 @@ def check_identical_headers(cases: Mapping[str, Sequence[pydicom.Dataset]]) -> N
     for code, datasets in cases.items():
         if len(datasets) != len(ref):
             raise StudyError(
-                f"case {code}: {len(datasets)} slices, case {reference_code} has "
-                f"{len(ref)}; re-create the study (its cases must share a shape)"
+                f"case {code}",
+                f"{len(datasets)} slices, case {reference_code} has {len(ref)}",
+                "re-create the study (its cases must share a shape)",
             )
         for i, ds in enumerate(datasets):
             if any(elem.tag.is_private for elem in ds.iterall()):
                 raise StudyError(
-                    f"case {code}: slice {i + 1} has private tags; this is a bug "
-                    "in the export, report it"
+                    f"case {code}",
+                    f"slice {i + 1} has private tags",
+                    "this is a bug in the export, report it",
                 )
             sig = header_signature(ds)
             diff = sorted(k for k in set(sig) | set(ref[i]) if sig.get(k) != ref[i].get(k))
             if diff:
                 raise StudyError(
-                    f"case {code}: header field(s) {diff} differ from case "
-                    f"{reference_code}; the export would not be blinded"
+                    f"case {code}",
+                    f"header field(s) {diff} differ from case {reference_code}; the export "
+                    "would not be blinded",
+                    "this is a bug in the export, report it",
                 )
 
 
@@ -158,9 +162,13 @@ def export_study_dicom(
     window = parse_spec(st.spec).presentation.window
     out = Path(out).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise StudyError(f"{out}: exists and is not an empty folder; choose a new --out folder")
+        raise StudyError(out, "exists and is not an empty folder", "choose a new --out folder")
     if not st.cases:
-        raise StudyError(f"study {st.name!r} has no cases; nothing to export")
+        raise StudyError(
+            f"study {st.name!r}",
+            f"study {st.name!r} has no cases; nothing to export",
+            "export a study that has cases (`turingct study list`)",
+        )
     root = f"2.25.{secrets.randbits(64)}."
     fixed = blinded_template(window)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -171,8 +179,9 @@ def export_study_dicom(
             image_path = Path(case.blinded_path)
             if not image_path.is_file():
                 raise StudyError(
-                    f"{image_path}: blinded file of case {case.code} is missing; "
-                    "restore the study export folder"
+                    image_path,
+                    f"blinded file of case {case.code} is missing",
+                    "restore the study export folder",
                 )
             # nib.load is typed as the base image class; blinded files are NIfTI-1
             img = cast(nib.Nifti1Image, nib.load(image_path))

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from core.errors import TuringCTError
 from core.vocabulary import DESIGN_QUESTION, StudyDesign
 from core.vocabulary import AnswerEventKind as Kind
 from db.models import Answer, AnswerEvent, Assignment, Study, StudyCase, StudyStatus, User
@@ -276,8 +277,9 @@ def case_volume_bytes(session: Session, reader: User, code: str) -> bytes:
     payload = Path(case.blinded_path).read_bytes()
     if hashlib.sha256(payload).hexdigest() != case.blinded_sha256:
         raise StudyError(
-            f"case {code}: blinded file changed on disk since the study was "
-            "created; restore the study export folder"
+            f"case {code}",
+            "blinded file changed on disk since the study was created",
+            "restore the study export folder",
         )
     return payload
 
@@ -289,28 +291,44 @@ def _validate(
     window_width: float | None,
     window_level: float | None,
     key: str,
+    code: str,
 ) -> None:
+    where = f"case {code}"
     spec, _ = _presentation(study)
     allowed = [v for _, v in spec.choices]
     if value not in allowed:
-        raise StudyError(f"answer must be one of {', '.join(allowed)}, got {value!r}")
+        raise StudyError(
+            where, f"answer must be one of {', '.join(allowed)}, got {value!r}", "pick one of those"
+        )
     if confidence is not None:
         if not spec.confidence:
-            raise StudyError("this study does not ask for a confidence; send confidence=None")
+            raise StudyError(
+                where, "this study does not ask for a confidence", "send confidence=None"
+            )
         if (
             isinstance(confidence, bool)
             or not isinstance(confidence, int)
             or not 1 <= confidence <= 5
         ):
-            raise StudyError(f"confidence must be an integer 1-5, got {confidence!r}")
+            raise StudyError(
+                where,
+                f"confidence must be an integer 1-5, got {confidence!r}",
+                "pick a whole number from 1 to 5",
+            )
     for name, v in (("window width", window_width), ("window level", window_level)):
         if v is not None and not (isinstance(v, int | float) and math.isfinite(v)):
-            raise StudyError(f"{name} must be a finite number, got {v!r}")
+            raise StudyError(
+                where, f"{name} must be a finite number, got {v!r}", f"send a number or no {name}"
+            )
     if window_width is not None and window_width <= 0:
-        raise StudyError(f"window width must be > 0, got {window_width!r}")
+        raise StudyError(
+            where, f"window width must be > 0, got {window_width!r}", "send a positive width"
+        )
     if not isinstance(key, str) or not 8 <= len(key) <= 64:
         raise StudyError(
-            "idempotency key must be a string of 8-64 characters; use CaseView.idempotency_key"
+            where,
+            "idempotency key must be a string of 8-64 characters",
+            "use CaseView.idempotency_key",
         )
 
 
@@ -370,7 +388,8 @@ def submit_answer(
             if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
                 raise
             time.sleep(0.05 * 2**attempt)
-    raise StudyError(
+    # database state, not a bad input: a plain one-line error (the app and CLI print it)
+    raise TuringCTError(
         f"case {code}: the answer could not be recorded (database busy); submit "
         "again, nothing was lost"
     )
@@ -414,7 +433,7 @@ def _submit_once(
 ) -> SubmitResult:
     a = _assignment(session, reader, code)
     study = session.get_one(Study, a.study_id)
-    _validate(study, value, confidence, window_width, window_level, key)
+    _validate(study, value, confidence, window_width, window_level, key, code)
     if visible_seconds is not None and not (
         isinstance(visible_seconds, int | float)
         and not isinstance(visible_seconds, bool)
@@ -422,8 +441,9 @@ def _submit_once(
         and visible_seconds >= 0
     ):
         raise StudyError(
-            f"visible seconds must be a finite number >= 0, got "
-            f"{visible_seconds!r}; send the viewer's report or None"
+            f"case {code}",
+            f"visible seconds must be a finite number >= 0, got {visible_seconds!r}",
+            "send the viewer's report or None",
         )
     spec, _ = _presentation(study)
     least = spec.reading.min_seconds_on_case
@@ -456,8 +476,9 @@ def _submit_once(
         other = session.scalar(select(Answer).where(Answer.idempotency_key == key))
         if other is not None and (other.case_id, other.reader_id) != (a.case_id, reader.id):
             raise StudyError(
-                "idempotency key already used for another case; use a fresh "
-                "key per displayed case (CaseView.idempotency_key)"
+                f"case {code}",
+                "idempotency key already used for another case",
+                "use a fresh key per displayed case (CaseView.idempotency_key)",
             )
         answer = other  # not None: a concurrent submit of this very key committed meanwhile
     seen = answer is not None and (

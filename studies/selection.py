@@ -146,8 +146,9 @@ def _check_enough(pool: Sequence[Candidate], n: int, what: str, spec: StudySpec,
             f"{hi if hi is not None else 'inf'}] mm"
         )
         raise SelectionError(
-            f"{spec.source or spec.name}: {what} asks for {n} cases but the "
-            f"catalog has {len(pool)} matching{size}; {fix}"
+            spec.source or spec.name,
+            f"{what} asks for {n} cases but the catalog has {len(pool)} matching{size}",
+            fix,
         )
 
 

@@ -199,9 +199,7 @@ class _Checker:
         self.source = source
 
     def fail(self, key: str, constraint: str, value: Any, fix: str) -> SpecError:
-        return SpecError(
-            f"{self.source}: {key} must be {constraint}, got {short_repr(value)}; {fix}"
-        )
+        return SpecError(self.source, f"{key} must be {constraint}, got {short_repr(value)}", fix)
 
     def mapping(
         self,
@@ -219,14 +217,16 @@ class _Checker:
         )
         if unknown:
             raise SpecError(
-                f"{self.source}: unknown key {key + '.' if key != 'spec' else ''}"
-                f"{unknown[0]}; allowed keys are {', '.join(sorted(allowed))}"
+                self.source,
+                f"unknown key {key + '.' if key != 'spec' else ''}{unknown[0]}",
+                f"allowed keys are {', '.join(sorted(allowed))}",
             )
         for req in sorted(required):
             if req not in value:
                 raise SpecError(
-                    f"{self.source}: {key + '.' if key != 'spec' else ''}{req} is "
-                    "missing; add it (see studies/examples/turing_demo.yaml)"
+                    self.source,
+                    f"{key + '.' if key != 'spec' else ''}{req} is missing",
+                    "add it (see studies/examples/turing_demo.yaml)",
                 )
         return dict(value)
 
@@ -278,7 +278,7 @@ def load_spec(path: str | Path) -> StudySpec:
             raw = f.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecError(
-            f"{path}: cannot read the spec ({exc.__class__.__name__}); check the path"
+            path, f"cannot read the spec ({exc.__class__.__name__})", "check the path"
         ) from exc
     return parse_spec_bytes(raw, source=str(path))
 
@@ -288,13 +288,14 @@ def parse_spec_bytes(raw: bytes, source: str = "<spec>") -> StudySpec:
     :data:`MAX_SPEC_BYTES`)."""
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError(
-            f"{source}: spec file must be at most {MAX_SPEC_BYTES // 1024} KiB, got "
-            f"more; a study spec is a short YAML file (see studies/examples/)"
+            source,
+            f"spec file must be at most {MAX_SPEC_BYTES // 1024} KiB, got more",
+            "a study spec is a short YAML file (see studies/examples/)",
         )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{source}: is not a UTF-8 text file; save it as UTF-8 YAML") from exc
+        raise SpecError(source, "is not a UTF-8 text file", "save it as UTF-8 YAML") from exc
     return parse_spec_text(text, source=source)
 
 
@@ -313,8 +314,9 @@ class _BoundedLoader(yaml.SafeLoader):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 raise SpecError(
-                    f"{self.source}: spec must use at most {MAX_ALIASES} YAML "
-                    "aliases (*name); write the values out"
+                    self.source,
+                    f"spec must use at most {MAX_ALIASES} YAML aliases (*name)",
+                    "write the values out",
                 )
         return super().compose_node(parent, index)
 
@@ -330,11 +332,12 @@ def _expanded_size(node: yaml.Node, source: str) -> int:
         if key in sizes:
             return sizes[key]
         if key in on_path:
-            raise SpecError(f"{source}: spec has a recursive YAML alias; write the values out")
+            raise SpecError(source, "spec has a recursive YAML alias", "write the values out")
         if depth > MAX_DEPTH:
             raise SpecError(
-                f"{source}: spec must nest at most {MAX_DEPTH} levels deep; "
-                "see studies/examples/turing_demo.yaml"
+                source,
+                f"spec must nest at most {MAX_DEPTH} levels deep",
+                "see studies/examples/turing_demo.yaml",
             )
         on_path.add(key)
         total = 1
@@ -348,8 +351,9 @@ def _expanded_size(node: yaml.Node, source: str) -> int:
             total += size(child, depth + 1)
             if total > MAX_EXPANDED_NODES:
                 raise SpecError(
-                    f"{source}: spec expands to more than {MAX_EXPANDED_NODES} "
-                    "values (YAML aliases?); a study spec is a short file"
+                    source,
+                    f"spec expands to more than {MAX_EXPANDED_NODES} values (YAML aliases?)",
+                    "a study spec is a short file",
                 )
         on_path.discard(key)
         sizes[key] = total
@@ -365,8 +369,9 @@ def safe_load_bounded(text: str, source: str = "<spec>") -> Any:
     document)."""
     if len(text) > MAX_SPEC_BYTES:
         raise SpecError(
-            f"{source}: spec must be at most {MAX_SPEC_BYTES // 1024} KiB; a study "
-            "spec is a short YAML file (see studies/examples/)"
+            source,
+            f"spec must be at most {MAX_SPEC_BYTES // 1024} KiB",
+            "a study spec is a short YAML file (see studies/examples/)",
         )
     loader = _BoundedLoader(text, source)
     try:
@@ -376,7 +381,9 @@ def safe_load_bounded(text: str, source: str = "<spec>") -> Any:
             where = getattr(exc, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
             raise SpecError(
-                f"{source}: is not valid YAML{line}; fix the syntax (indentation, colons, quotes)"
+                source,
+                f"is not valid YAML{line}",
+                "fix the syntax (indentation, colons, quotes)",
             ) from None
         if node is None:
             return None
@@ -385,8 +392,9 @@ def safe_load_bounded(text: str, source: str = "<spec>") -> Any:
             return loader.construct_document(node)
         except yaml.YAMLError:
             raise SpecError(
-                f"{source}: holds a YAML value that is not plain data; use plain "
-                "strings, numbers, lists and mappings"
+                source,
+                "holds a YAML value that is not plain data",
+                "use plain strings, numbers, lists and mappings",
             ) from None
     finally:
         loader.dispose()
@@ -556,15 +564,17 @@ def check_crop_bounds(
     vox = [max(1, round(m / s)) for m, s in zip(mm, sp, strict=True)]
     if max(mm) > MAX_CROP_MM:
         raise SpecError(
-            f"{source}: presentation.crop.size must be at most {MAX_CROP_MM:g} mm "
-            f"per axis, got {[round(m, 1) for m in mm]} mm; crop around the tumor "
-            "(e.g. [96, 96, 64] mm)"
+            source,
+            f"presentation.crop.size must be at most {MAX_CROP_MM:g} mm per axis, got "
+            f"{[round(m, 1) for m in mm]} mm",
+            "crop around the tumor (e.g. [96, 96, 64] mm)",
         )
     if math.prod(vox) > MAX_CROP_VOXELS:
         raise SpecError(
-            f"{source}: the crop must be at most {MAX_CROP_VOXELS} voxels, got "
-            f"{' x '.join(map(str, vox))} at spacing {sp} mm; use a coarser "
-            "presentation.spacing_mm or a smaller crop"
+            source,
+            f"the crop must be at most {MAX_CROP_VOXELS} voxels, got "
+            f"{' x '.join(map(str, vox))} at spacing {sp} mm",
+            "use a coarser presentation.spacing_mm or a smaller crop",
         )
 
 

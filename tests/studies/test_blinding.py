@@ -276,7 +276,7 @@ def test_failure_late_in_the_export_leaves_nothing(engine, tmp_path, monkeypatch
     def fail_on_fifth(*args, **kwargs):  # 4 cases are already written when this fails
         calls.append(1)
         if len(calls) == 5:
-            raise admin.StudyError("case x: injected failure")
+            raise admin.StudyError("case x", "injected failure", "none, a test")
         return real_export(*args, **kwargs)
 
     monkeypatch.setattr(admin, "export_case", fail_on_fifth)
