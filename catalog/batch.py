@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 
 from catalog.volumes import healthy_volumes
-from core.errors import TuringCTError
+from core.errors import InputError
 from db.models import (
     Dataset,
     DatasetFormat,
@@ -66,10 +66,10 @@ def items_from_catalog(
             )
     engine.dispose()
     if not items:
-        raise TuringCTError(
-            f"catalog: no healthy {organ} volume"
-            f"{f' in dataset {dataset!r}' if dataset else ''}; import data "
-            "first (`turingct data import ...` or `turingct phantom ...`)"
+        raise InputError(
+            "catalog",
+            f"no healthy {organ} volume{f' in dataset {dataset!r}' if dataset else ''}",
+            "import data first (`turingct data import ...` or `turingct phantom ...`)",
         )
     return items
 

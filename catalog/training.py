@@ -47,7 +47,8 @@ def cases_from_catalog(db_url: str | None, organ: str) -> list[Case]:
     engine.dispose()
     if not cases:
         raise DataError(
-            f"catalog has no non-synthetic volume with a {organ} mask; import a "
-            "dataset first (`turingct data import ...`) or pass --data DIR"
+            "catalog",
+            f"has no non-synthetic volume with a {organ} mask",
+            "import a dataset first (`turingct data import ...`) or pass --data DIR",
         )
     return cases

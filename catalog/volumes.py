@@ -20,7 +20,7 @@ from scipy import ndimage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from db.models import Dataset, DatasetFormat, Origin, TumorKind, Volume, VolumeOrgan
 from synth_backend import datasets as layouts
 from synth_backend.errors import VolumeError
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 _SKIP_EMPTY = {"atlas", "totalseg", "phantom", "dicom"}
 
 
-class CatalogError(TuringCTError):
-    """The catalog cannot take this import as given."""
+class CatalogError(InputError):
+    """The catalog cannot take this import as given: '<path or option>: <problem>; <fix>'."""
 
 
 @dataclass
@@ -74,11 +74,15 @@ def import_dataset(
     """
     path = Path(path).resolve()
     if not path.exists():
-        raise CatalogError(f"{path}: does not exist; check the dataset path")
+        raise CatalogError(path, "does not exist", "check the dataset path")
     organs_t = tuple(organs) if organs else None
     for organ in organs_t or ():
         if organ not in layouts.ORGAN_NAMES:
-            raise CatalogError(f"--organ must be one of {layouts.ORGAN_NAMES}, got {organ!r}")
+            raise CatalogError(
+                "--organ",
+                f"must be one of {layouts.ORGAN_NAMES}, got {organ!r}",
+                f"pass --organ {' or '.join(layouts.ORGAN_NAMES)}",
+            )
     notes: list[str] = []
     if fmt == "dicom":
         from core.settings import data_dir
@@ -105,8 +109,9 @@ def import_dataset(
     dataset = session.scalar(select(Dataset).where(Dataset.name == name))
     if dataset is not None and dataset.format != db_format:
         raise CatalogError(
-            f"{path}: dataset name {name!r} is already used by a "
-            f"{dataset.format} dataset; pass --name to choose another"
+            path,
+            f"dataset name {name!r} is already used by a {dataset.format} dataset",
+            "pass --name to choose another",
         )
     existing = {v.case_id: v for v in dataset.volumes} if dataset else {}
 
@@ -117,8 +122,9 @@ def import_dataset(
         if record.case_id in existing:
             if existing[record.case_id].ct_sha256 != sha256_file(record.ct_path):
                 raise CatalogError(
-                    f"{record.ct_path}: case {record.case_id!r} is registered "
-                    "with different contents; import it under a new --name"
+                    record.ct_path,
+                    f"case {record.case_id!r} is registered with different contents",
+                    "import it under a new --name",
                 )
             report.skipped_existing.append(record.case_id)
             continue
@@ -166,7 +172,11 @@ def _records(fmt, path, organs, ct, class_map, case_id) -> Iterable[layouts.Case
         )
     if fmt == "manifest":
         return layouts.read_manifest(path, organs)
-    raise CatalogError(f"--format must be one of {layouts.FORMATS}, got {fmt!r}")
+    raise CatalogError(
+        "--format",
+        f"must be one of {layouts.FORMATS}, got {fmt!r}",
+        f"pass --format {'|'.join(layouts.FORMATS)}",
+    )
 
 
 def _progress(items, enabled: bool, desc: str):
@@ -238,7 +248,10 @@ def _union(reference, paths: Sequence[Path | str], labels: Sequence[int] | None)
         sel = np.isin(mask.array, labels) if labels else mask.array > 0
         out = sel if out is None else (out | sel)
     if out is None:
-        raise CatalogError("no mask files given")
+        # the reference is the case's CT: the one file a record without masks still names
+        raise CatalogError(
+            reference.path, "no mask files given", "list the organ's mask file(s) for this case"
+        )
     return out
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from core.errors import InputError
 from core.settings import database_url
 from db.session import DatabaseError
 
@@ -27,7 +28,8 @@ def backup(url: str | None, out: str | os.PathLike | None = None) -> Path:
     if parsed.get_backend_name() == "sqlite":
         src = Path(parsed.database or "")
         if not src.is_file():
-            raise DatabaseError(f"{src}: database file not found; check --db")
+            # the --db value names no file: an input, unlike the server and tool failures below
+            raise InputError(src, "database file not found", "check --db")
         dest = Path(out) if out else src.with_name(f"{src.stem}-backup-{stamp}.db")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(dest.suffix + ".part")
@@ -55,4 +57,8 @@ def backup(url: str | None, out: str | os.PathLike | None = None) -> Path:
             )
         tmp.replace(dest)
         return dest
-    raise DatabaseError(f"backup supports SQLite and PostgreSQL, got {parsed.get_backend_name()}")
+    raise InputError(
+        parsed.render_as_string(hide_password=True),
+        f"backup supports SQLite and PostgreSQL, got {parsed.get_backend_name()}",
+        "pass a SQLite or PostgreSQL --db URL",
+    )

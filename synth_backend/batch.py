@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from synth_backend.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,10 @@ def items_from_dir(root: str | Path, organ: str) -> list[BatchItem]:
     union of ``kidney_left``/``kidney_right`` when there is no ``kidney``), sorted by name."""
     root = Path(root)
     if not root.is_dir():
-        raise TuringCTError(
-            f"{root}: folder does not exist; pass a folder of "
-            "<case>/ct.nii.gz + <case>/segmentations/<organ>.nii.gz"
+        raise InputError(
+            root,
+            "folder does not exist",
+            "pass a folder of <case>/ct.nii.gz + <case>/segmentations/<organ>.nii.gz",
         )
     items = []
     for case in sorted(p for p in root.iterdir() if (p / "ct.nii.gz").is_file()):
@@ -96,9 +97,10 @@ def items_from_dir(root: str | Path, organ: str) -> list[BatchItem]:
                 BatchItem(case.name, case / "ct.nii.gz", masks[0], extra_masks=tuple(masks[1:]))
             )
     if not items:
-        raise TuringCTError(
-            f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
-            "check the folder layout"
+        raise InputError(
+            root,
+            f"no case with ct.nii.gz and segmentations/{organ}.nii.gz",
+            "check the folder layout",
         )
     return items
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from core.vocabulary import ORGANS
 
 ORGAN_NAMES = ORGANS
@@ -42,8 +42,8 @@ TOTALSEG_ORGANS = {
 }
 
 
-class DatasetLayoutError(TuringCTError):
-    """A dataset folder or manifest that does not have the expected layout."""
+class DatasetLayoutError(InputError):
+    """A dataset folder or manifest without the expected layout: '<path>: <problem>; <fix>'."""
 
 
 @dataclass
@@ -82,14 +82,15 @@ def read_msd(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Case
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
         raise DatasetLayoutError(
-            f"{root}: no dataset.json; pass an MSD task folder "
-            "(e.g. Task03_Liver) or use --format manifest"
+            root,
+            "no dataset.json",
+            "pass an MSD task folder (e.g. Task03_Liver) or use --format manifest",
         )
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise DatasetLayoutError(
-            f"{meta_path}: invalid JSON ({exc}); fix or re-download it"
+            meta_path, f"invalid JSON ({exc})", "fix or re-download it"
         ) from exc
     labels = {int(k): str(v).lower() for k, v in meta.get("labels", {}).items()}
     organ = labels.get(1)
@@ -98,8 +99,9 @@ def read_msd(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Case
             organ = organs[0]
         else:
             raise DatasetLayoutError(
-                f"{meta_path}: label 1 is {organ!r}, not one of "
-                f"{ORGAN_NAMES}; pass --organ to say which organ it is"
+                meta_path,
+                f"label 1 is {organ!r}, not one of {ORGAN_NAMES}",
+                "pass --organ to say which organ it is",
             )
     if not _want(organ, organs):
         return
@@ -117,7 +119,7 @@ def read_kits(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Cas
         return
     cases = sorted(p for p in root.glob("case_*") if p.is_dir())
     if not cases:
-        raise DatasetLayoutError(f"{root}: no case_xxxxx folders; pass the KiTS data folder")
+        raise DatasetLayoutError(root, "no case_xxxxx folders", "pass the KiTS data folder")
     for case in cases:
         seg = case / "segmentation.nii.gz"
         yield CaseRecord(
@@ -139,7 +141,7 @@ def read_atlas(root: Path, organs: tuple[str, ...] | None = None) -> Iterator[Ca
     )
     if not cases:
         raise DatasetLayoutError(
-            f"{root}: no <case>/ct.nii.gz found; pass the folder that holds the case folders"
+            root, "no <case>/ct.nii.gz found", "pass the folder that holds the case folders"
         )
     for case in cases:
         seg_dir = case / "segmentations"
@@ -188,7 +190,7 @@ def read_totalseg(
     mask ("no tumor annotated", which is not proof of a healthy organ).
     """
     if ct is None:
-        raise DatasetLayoutError(f"{seg}: TotalSegmentator output has no CT; pass --ct CT_FILE")
+        raise DatasetLayoutError(seg, "TotalSegmentator output has no CT", "pass --ct CT_FILE")
     case = case_id or nifti_stem(ct)
     records = []
     if seg.is_dir():
@@ -213,15 +215,17 @@ def _totalseg_class_map(seg: Path, class_map: Path | None) -> dict[int, str]:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise DatasetLayoutError(
-                f"{path}: unreadable class map ({exc}); pass a JSON "
-                '{"labels": {"1": "spleen", ...}}'
+                path,
+                f"unreadable class map ({exc})",
+                'pass a JSON {"labels": {"1": "spleen", ...}}',
             ) from exc
         labels = data.get("labels", data)
         if isinstance(labels, dict):
             return {int(k): str(v) for k, v in labels.items() if str(k).isdigit()}
     raise DatasetLayoutError(
-        f"{seg}: multi-label file without a class map; pass --class-map "
-        "JSON (TotalSegmentator v2 'total' map)"
+        seg,
+        "multi-label file without a class map",
+        "pass --class-map JSON (TotalSegmentator v2 'total' map)",
     )
 
 
@@ -236,24 +240,26 @@ def read_manifest(csv_path: Path, organs: tuple[str, ...] | None = None) -> Iter
     tumor files, or ``1;2``).
     """
     if not csv_path.is_file():
-        raise DatasetLayoutError(f"{csv_path}: manifest not found; pass a CSV file")
+        raise DatasetLayoutError(csv_path, "manifest not found", "pass a CSV file")
     # surrogateescape: Linux file names are bytes; a non-UTF-8 name must still resolve
     with open(csv_path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise DatasetLayoutError(
-                f"{csv_path}: missing column(s) {missing}; the manifest "
-                f"needs {list(MANIFEST_COLUMNS)} (+ optional organ_label, "
-                "tumor_mask, tumor_label, tumor_kind)"
+                csv_path,
+                f"missing column(s) {missing}",
+                f"the manifest needs {list(MANIFEST_COLUMNS)} (+ optional organ_label, "
+                "tumor_mask, tumor_label, tumor_kind)",
             )
         cases: dict[str, CaseRecord] = {}
         for line, row in enumerate(reader, start=2):
             organ = (row["organ"] or "").strip().lower()
             if organ not in ORGAN_NAMES:
                 raise DatasetLayoutError(
-                    f"{csv_path}:{line}: organ must be one of "
-                    f"{ORGAN_NAMES}, got {organ!r}; fix that row"
+                    f"{csv_path}:{line}",
+                    f"organ must be one of {ORGAN_NAMES}, got {organ!r}",
+                    "fix that row",
                 )
             if not _want(organ, organs):
                 continue
@@ -269,8 +275,9 @@ def read_manifest(csv_path: Path, organs: tuple[str, ...] | None = None) -> Iter
             case = cases.setdefault(row["case"], CaseRecord(row["case"], ct, []))
             if case.ct_path != ct:
                 raise DatasetLayoutError(
-                    f"{csv_path}:{line}: case {row['case']!r} lists two "
-                    "CT files; use one CT per case"
+                    f"{csv_path}:{line}",
+                    f"case {row['case']!r} lists two CT files",
+                    "use one CT per case",
                 )
             case.organs.append(record)
     yield from cases.values()
@@ -293,5 +300,7 @@ def _labels(csv_path: Path, line: int, row: dict, column: str) -> list[int] | No
         return [int(v) for v in value.split(";")]
     except ValueError:
         raise DatasetLayoutError(
-            f"{csv_path}:{line}: {column} must be integers separated by ';', got {value!r}"
+            f"{csv_path}:{line}",
+            f"{column} must be integers separated by ';', got {value!r}",
+            "fix that row",
         ) from None

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from core.errors import TuringCTError
+from core.errors import InputError, TuringCTError
 from synth_backend.batch import (
     FAILURES_NAME,
     BatchConfig,
@@ -76,7 +76,7 @@ def plan_tasks(items: list[BatchItem], config: BatchConfig) -> list[BatchTask]:
     """The ``config.n`` outputs (default one per item; more cycles through the items with
     new seeds), named and seeded exactly as :func:`synth_backend.batch.run_batch` does."""
     if not items:
-        raise TuringCTError("batch: no input items; check the input folder or catalog")
+        raise InputError("batch", "no input items", "check the input folder or catalog")
     n = config.n if config.n is not None else len(items)
     out = Path(config.out_dir)
     tasks = []
@@ -152,9 +152,10 @@ def run_batch_on(
     from tqdm import tqdm
 
     if config.register and recorder is None:
-        raise TuringCTError(
-            "batch: register=True needs a recorder; run it through "
-            "catalog.batch.run_batch / run_batch_on, which pass the catalog's"
+        raise InputError(
+            "batch",
+            "register=True needs a recorder",
+            "run it through catalog.batch.run_batch / run_batch_on, which pass the catalog's",
         )
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)

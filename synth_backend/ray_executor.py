@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import TuringCTError
+from core.errors import InputError, TuringCTError
 from synth_backend.batch import BatchConfig
 from synth_backend.executors import BatchTask, TaskFn, TaskResult, run_task
 
@@ -67,12 +67,15 @@ class RayExecutor:
 
     def __post_init__(self) -> None:
         if self.gpus_per_task < 0 or self.cpus_per_task < 0:
-            raise TuringCTError(
-                f"--gpus-per-task/--cpus-per-task must be >= 0, got "
-                f"{self.gpus_per_task}/{self.cpus_per_task}; pass e.g. 1"
+            raise InputError(
+                "--gpus-per-task/--cpus-per-task",
+                f"must be >= 0, got {self.gpus_per_task}/{self.cpus_per_task}",
+                "pass e.g. 1",
             )
         if self.max_retries < 0:
-            raise TuringCTError(f"--max-retries must be >= 0, got {self.max_retries}; pass e.g. 3")
+            raise InputError(
+                "--max-retries", f"must be >= 0, got {self.max_retries}", "pass e.g. 3"
+            )
 
     def _connect(self, ray) -> bool:
         """Initialize Ray if needed; True when this call started it (and must shut it down)."""

@@ -66,8 +66,9 @@ def load_autoencoder(path, device: str = "cpu") -> tuple[AutoencoderKL, dict[str
     payload = load_checkpoint(path, method="autoencoder", map_location="cpu")
     if downsampling_factor(payload["config"]["model"]) != 4:
         raise CheckpointError(
-            f"{payload['path']}: autoencoder must downsample 4x per axis; "
-            "train it with 3 channel levels"
+            payload["path"],
+            "autoencoder must downsample 4x per axis",
+            "train it with 3 channel levels",
         )
     return autoencoder_from_payload(payload, device), payload
 

@@ -45,11 +45,16 @@ def train_autoencoder(
 ) -> Path:
     """Train (or resume) an autoencoder on ``cases``; returns ``out_dir/final.pt``."""
     if cfg["patch_size"] % 4:
-        raise ConfigError(f"patch_size must be divisible by 4, got {cfg['patch_size']}")
+        raise ConfigError(
+            "patch_size",
+            f"must be divisible by 4, got {cfg['patch_size']}",
+            "pass e.g. --set patch_size=32",
+        )
     if float(cfg["train"].get("perceptual_weight", 0.0)) > 0:
         raise ConfigError(
-            "train.perceptual_weight > 0 needs pretrained perceptual networks, "
-            "which cannot be downloaded here; set it to 0"
+            "train.perceptual_weight",
+            "> 0 needs pretrained perceptual networks, which cannot be downloaded here",
+            "set it to 0",
         )
     sampler = PatchSampler(
         cases,

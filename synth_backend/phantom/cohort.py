@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from synth_backend.io import atomic_write, save_volume, sha256_file
 from synth_backend.phantom.case import PhantomCase, case_seed, generate_case, measure_hu
 from synth_backend.phantom.config import GENERATOR_VERSION, LESION_ORGANS, PhantomConfig
@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 COHORT_JSON = "cohort.json"
 
 
-class CohortError(TuringCTError):
-    """An output folder that cannot be used for the requested cohort."""
+class CohortError(InputError):
+    """An output folder that cannot be used for the requested cohort: '<file>: <problem>; <fix>'."""
 
 
 def case_id(index: int) -> str:
@@ -139,8 +139,9 @@ def load_cohort(out_dir: str | Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise CohortError(
-            f"{path}: is not a readable cohort file ({exc}); delete it (the cases "
-            "will be regenerated) or choose another output folder"
+            path,
+            f"is not a readable cohort file ({exc})",
+            "delete it (the cases will be regenerated) or choose another output folder",
         ) from exc
 
 
@@ -171,9 +172,9 @@ def generate_cohort(
         if old != settings:
             diff = sorted(k for k in settings if old[k] != settings[k])
             raise CohortError(
-                f"{out / COHORT_JSON}: was generated with different settings "
-                f"({', '.join(diff)}); choose another output folder or delete "
-                "this one"
+                out / COHORT_JSON,
+                f"was generated with different settings ({', '.join(diff)})",
+                "choose another output folder or delete this one",
             )
         cases = {c["case_id"]: c for c in existing.get("cases", [])}
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from synth_backend.io import atomic_write, sha256_file
 
 FORMAT_VERSION = 1
@@ -27,8 +27,8 @@ LAST = "last.pt"
 FINAL = "final.pt"
 
 
-class CheckpointError(TuringCTError, ValueError):
-    """A checkpoint that is missing, unreadable or of the wrong kind."""
+class CheckpointError(InputError):
+    """A checkpoint that is missing, unreadable or of the wrong kind: '<file>: <problem>; <fix>'."""
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -46,15 +46,15 @@ def resolve_checkpoint(path: str | os.PathLike | None, *, method: str) -> Path:
         "(or the training directory) as --checkpoint"
     )
     if path is None:
-        raise CheckpointError(f"{method}: no checkpoint given; {train_hint}")
+        raise CheckpointError(method, "no checkpoint given", train_hint)
     path = Path(path)
     if path.is_dir():
         for name in (FINAL, LAST):
             if (path / name).is_file():
                 return path / name
-        raise CheckpointError(f"{path}: directory holds no {FINAL} or {LAST}; {train_hint}")
+        raise CheckpointError(path, f"directory holds no {FINAL} or {LAST}", train_hint)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file does not exist; {train_hint}")
+        raise CheckpointError(path, "checkpoint file does not exist", train_hint)
     return path
 
 
@@ -69,20 +69,22 @@ def load_checkpoint(
         payload = torch.load(file, map_location=map_location, weights_only=False)
     except Exception as exc:  # torch raises many types for truncated / foreign files
         raise CheckpointError(
-            f"{file}: is not a readable checkpoint ({exc.__class__.__name__}); "
-            "re-copy it or train again"
+            file,
+            f"is not a readable checkpoint ({exc.__class__.__name__})",
+            "re-copy it or train again",
         ) from exc
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{file}: is not a turingct checkpoint (format_version "
-            f"{FORMAT_VERSION} expected); pass a file written by "
-            "`turingct train`"
+            file,
+            f"is not a turingct checkpoint (format_version {FORMAT_VERSION} expected)",
+            "pass a file written by `turingct train`",
         )
     if payload.get("method") != method:
         raise CheckpointError(
-            f"{file}: was written by `turingct train {payload.get('method')}`"
-            f", but a `turingct train {method}` checkpoint is needed; "
-            "pass the right file"
+            file,
+            f"was written by `turingct train {payload.get('method')}`, "
+            f"but a `turingct train {method}` checkpoint is needed",
+            "pass the right file",
         )
     payload["path"] = str(file)
     return payload

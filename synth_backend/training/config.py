@@ -14,23 +14,29 @@ from typing import Any
 
 import yaml
 
-from core.errors import TuringCTError
+from core.errors import InputError
 
 METHODS = ("autoencoder", "difftumor", "tumorgen")
 PRESETS = ("tiny", "small", "full")
 
 
-class ConfigError(TuringCTError, ValueError):
-    """A training configuration that cannot be used as given."""
+class ConfigError(InputError):
+    """A training configuration that cannot be used as given: '<key or file>: <problem>; <fix>'."""
 
 
 def load_preset(method: str, preset: str = "tiny") -> dict[str, Any]:
     """The packaged preset ``preset`` of ``method`` as a fresh nested dict."""
     if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+        raise ConfigError(
+            "method",
+            f"must be one of {METHODS}, got {method!r}",
+            f"pass one of {', '.join(METHODS)}",
+        )
     if preset not in PRESETS:
         raise ConfigError(
-            f"preset must be one of {PRESETS}, got {preset!r}; use --preset tiny, small or full"
+            "preset",
+            f"must be one of {PRESETS}, got {preset!r}",
+            "use --preset tiny, small or full",
         )
     text = resources.files("synth_backend.configs").joinpath(f"{method}.yaml").read_text()
     return copy.deepcopy(yaml.safe_load(text)[preset])
@@ -41,10 +47,14 @@ def merge(base: dict[str, Any], override: dict[str, Any], *, where: str) -> dict
     out = copy.deepcopy(base)
     for key, value in override.items():
         if key not in out:
-            raise ConfigError(f"{where}: unknown key {key!r}; valid keys are {sorted(out)}")
+            raise ConfigError(where, f"unknown key {key!r}", f"valid keys are {sorted(out)}")
         if isinstance(out[key], dict):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: key {key!r} must be a mapping, got {value!r}")
+                raise ConfigError(
+                    where,
+                    f"key {key!r} must be a mapping, got {value!r}",
+                    f"give it as a mapping of {sorted(out[key])}",
+                )
             out[key] = merge(out[key], value, where=f"{where}.{key}")
         else:
             out[key] = value
@@ -54,7 +64,11 @@ def merge(base: dict[str, Any], override: dict[str, Any], *, where: str) -> dict
 def parse_override(text: str) -> dict[str, Any]:
     """``"train.lr=1e-4"`` -> ``{"train": {"lr": 0.0001}}`` (value parsed as YAML)."""
     if "=" not in text:
-        raise ConfigError(f"--set value must look like key.sub=value, got {text!r}")
+        raise ConfigError(
+            "--set",
+            f"value must look like key.sub=value, got {text!r}",
+            "pass e.g. --set train.lr=1e-4",
+        )
     key, raw = text.split("=", 1)
     value = yaml.safe_load(raw) if raw.strip() else ""
     node: dict[str, Any] = {}
@@ -78,15 +92,16 @@ def build_config(
     if config_file is not None:
         path = Path(config_file)
         if not path.is_file():
-            raise ConfigError(f"{path}: config file does not exist; check the path")
+            raise ConfigError(path, "config file does not exist", "check the path")
         try:
             user = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: is not valid YAML ({exc}); fix the syntax") from exc
+            raise ConfigError(path, f"is not valid YAML ({exc})", "fix the syntax") from exc
         if not isinstance(user, dict):
             raise ConfigError(
-                f"{path}: must hold a mapping of config keys; see "
-                f"synth_backend/configs/{method}.yaml for the layout"
+                path,
+                "must hold a mapping of config keys",
+                f"see synth_backend/configs/{method}.yaml for the layout",
             )
         cfg = merge(cfg, user, where=str(path))
     for text in overrides or []:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from synth_backend.geometry import resample_to_spacing
 from synth_backend.io import check_same_grid, load_volume, sha256_file
 from synth_backend.training.pseudo_tumors import paste_pseudo_tumor
@@ -38,8 +38,8 @@ CACHE_DIR = "patch_cache"  # under a training run's output folder
 CACHE_VERSION = 1
 
 
-class DataError(TuringCTError, ValueError):
-    """Training data that cannot be used as given."""
+class DataError(InputError):
+    """Training data that cannot be used as given: '<folder, file or case>: <problem>; <fix>'."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,9 @@ def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(
-            f"{root}: data directory does not exist; pass a folder holding "
-            "<case>/ct.nii.gz and <case>/segmentations/<organ>.nii.gz"
+            root,
+            "data directory does not exist",
+            "pass a folder holding <case>/ct.nii.gz and <case>/segmentations/<organ>.nii.gz",
         )
     cases = []
     for ct in sorted(root.glob("*/ct.nii*")):
@@ -88,8 +89,9 @@ def discover_cases(data_dir: str | os.PathLike, organ: str) -> list[Case]:
         )
     if not cases:
         raise DataError(
-            f"{root}: no case with ct.nii.gz and segmentations/{organ}.nii.gz; "
-            "check the layout or pass a manifest file with ct,organ[,tumor] lines"
+            root,
+            f"no case with ct.nii.gz and segmentations/{organ}.nii.gz",
+            "check the layout or pass a manifest file with ct,organ[,tumor] lines",
         )
     return cases
 
@@ -109,8 +111,9 @@ def read_manifest(path: str | os.PathLike) -> list[Case]:
                 continue
             if len(row) not in (2, 3):
                 raise DataError(
-                    f"{path}: line {i + 1} must be ct,organ_mask[,tumor_mask], "
-                    f"got {len(row)} fields; fix the manifest"
+                    path,
+                    f"line {i + 1} must be ct,organ_mask[,tumor_mask], got {len(row)} fields",
+                    "fix the manifest",
                 )
             files = [
                 tuple((path.parent / p.strip()).resolve() for p in field.split(";"))
@@ -120,7 +123,7 @@ def read_manifest(path: str | os.PathLike) -> list[Case]:
                 Case(f"case{i:04d}", files[0][0], files[1], files[2] if len(files) == 3 else ())
             )
     if not cases:
-        raise DataError(f"{path}: manifest lists no case; add ct,organ_mask[,tumor_mask] lines")
+        raise DataError(path, "manifest lists no case", "add ct,organ_mask[,tumor_mask] lines")
     return cases
 
 
@@ -157,7 +160,7 @@ def load_case(case: Case) -> LoadedCase:
         if not tumor_1mm.any():
             tumor_1mm = None
     if not (organ_1mm > 0).any():
-        raise DataError(f"{case.organ[0]}: organ mask is empty; pass the mask of this organ")
+        raise DataError(case.organ[0], "organ mask is empty", "pass the mask of this organ")
     return LoadedCase(ct_1mm.astype(np.float32), organ_1mm > 0, tumor_1mm)
 
 
@@ -261,7 +264,7 @@ class PatchSampler:
         cache_dir: str | os.PathLike | None = None,
     ):
         if not cases:
-            raise DataError("no training case given; pass --data DIR or a manifest")
+            raise DataError("--data", "no training case given", "pass --data DIR or a manifest")
         if mode not in ("any", "tumor"):
             raise ValueError(f"mode must be 'any' or 'tumor', got {mode!r}")
         if tumor_source not in ("auto", "real", "ellipsoid"):
@@ -287,8 +290,9 @@ class PatchSampler:
         loaded = cached_case(self.cases[index], self.patch_size, self.cache_dir)
         if self.mode == "tumor" and self.tumor_source == "real" and loaded.tumor is None:
             raise DataError(
-                f"{self.cases[index].ct}: case has no tumor mask but tumor_source "
-                "is 'real'; add <organ>_tumor.nii.gz or use tumor_source=auto"
+                self.cases[index].ct,
+                "case has no tumor mask but tumor_source is 'real'",
+                "add <organ>_tumor.nii.gz or use tumor_source=auto",
             )
         self._cache[index] = loaded
         while len(self._cache) > self.max_cached:

@@ -173,8 +173,9 @@ class Trainer:
             "model"
         ) != self.cfg.get("model"):
             raise CheckpointError(
-                f"{path}: was written by a different method or model config; "
-                "use a new --out directory or the same config to resume"
+                path,
+                "was written by a different method or model config",
+                "use a new --out directory or the same config to resume",
             )
         state = payload["train_state"]
         self.model.load_state_dict(state["model"])

@@ -42,8 +42,9 @@ def trained_sizes(cfg: dict[str, Any]) -> tuple[str, ...]:
     unknown = [s for s in sizes if s not in SIZE_RADIUS_MM]
     if unknown or not sizes:
         raise ConfigError(
-            f"sizes must be a non-empty list of {list(SIZE_RADIUS_MM)}, got "
-            f"{list(sizes)}; fix --set sizes=[...]"
+            "sizes",
+            f"must be a non-empty list of {list(SIZE_RADIUS_MM)}, got {list(sizes)}",
+            "fix --set sizes=[...]",
         )
     return sizes
 
@@ -104,7 +105,11 @@ def tumorgen_losses(
 def make_ssim(cfg: dict[str, Any], latent_size: int) -> SSIMLoss:
     win = int(cfg["ssim_win"])
     if win % 2 == 0 or win > latent_size:
-        raise ConfigError(f"ssim_win must be odd and <= the latent size {latent_size}, got {win}")
+        raise ConfigError(
+            "ssim_win",
+            f"must be odd and <= the latent size {latent_size}, got {win}",
+            f"pass an odd --set ssim_win=N with N <= {latent_size}",
+        )
     # unit-variance latents: +-4 std covers practically all values
     return SSIMLoss(spatial_dims=3, data_range=8.0, win_size=win)
 

@@ -45,7 +45,7 @@ def test_config_precedence_and_unknown_keys(tmp_path):
     assert cfg["model"]["channels"] == [8, 8, 8] and cfg["method"] == "autoencoder"
     with pytest.raises(ConfigError, match="unknown key 'stepz'"):
         build_config("autoencoder", "tiny", overrides=["train.stepz=3"])
-    with pytest.raises(ConfigError, match="preset must be one of"):
+    with pytest.raises(ConfigError, match="preset: must be one of"):
         build_config("autoencoder", "huge")
     assert build_config("difftumor", "full")["model"]["channels"] == [128, 256, 512]
 

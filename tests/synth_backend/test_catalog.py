@@ -175,7 +175,7 @@ def test_atlas_kidney_union_phantom_flag_and_resume(tmp_path, engine):
 
 
 def test_organ_filter_and_bad_organ(tmp_path, engine):
-    with session_scope(engine) as s, pytest.raises(CatalogError, match="--organ must be"):
+    with session_scope(engine) as s, pytest.raises(CatalogError, match="--organ: must be"):
         import_dataset(s, "atlas", tmp_path, organs=["lung"])
 
 
