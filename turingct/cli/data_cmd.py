@@ -65,7 +65,8 @@ def register(sub) -> None:
 
 
 def _import(args) -> int:
-    from catalog.volumes import CatalogError, import_dataset
+    from catalog.volumes import import_dataset
+    from core.errors import InputError
     from db.session import open_engine, session_scope
 
     path, name, label_map = args.path, args.name, None
@@ -74,13 +75,18 @@ def _import(args) -> int:
 
         label_map = parse_label_map(args.label_map)
     elif args.label_map or args.pacs or args.resample_nonuniform:
-        raise CatalogError(
-            "--label-map, --resample-nonuniform and --pacs are for "
-            "--format dicom; drop them or use --format dicom"
+        raise InputError(
+            f"--format {args.fmt}",
+            "--label-map, --resample-nonuniform and --pacs are for --format dicom",
+            "drop them or use --format dicom",
         )
     if args.pacs:
         if args.fmt != "dicom" or not args.study_uid or path:
-            raise CatalogError("--pacs needs --format dicom and --study-uid UID, and no PATH")
+            raise InputError(
+                "--pacs",
+                "--pacs needs --format dicom and --study-uid UID, and no PATH",
+                "pass --format dicom --pacs URL --study-uid UID without PATH",
+            )
         from core.settings import data_dir
         from synth_backend.dicom.pacs import pull
 
@@ -88,7 +94,11 @@ def _import(args) -> int:
         name = name or f"pacs-{args.study_uid}"
         print(f"pulled study {args.study_uid} from {args.pacs} into {path}")
     elif not path:
-        raise CatalogError("PATH is required (or, for --format dicom, --pacs URL --study-uid UID)")
+        raise InputError(
+            "PATH",
+            "PATH is required (or, for --format dicom, --pacs URL --study-uid UID)",
+            "pass the folder or file to import",
+        )
     engine = open_engine(args.db)
     with session_scope(engine) as session:
         report = import_dataset(
