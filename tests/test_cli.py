@@ -73,16 +73,6 @@ SYNTH = ["synth", "--organ", "liver", "--ct", "ct.nii.gz", "--organ-mask", "m.ni
             "drop --profile or use --method handcrafted",
         ),
         (
-            ["data", "import", "--format", "msd"],
-            "PATH: PATH is required (or, for --format dicom, --pacs URL --study-uid UID); "
-            "pass the folder or file to import",
-        ),
-        (
-            ["data", "import", "--format", "msd", "--pacs", "http://pacs", "d"],
-            "--format msd: --label-map, --resample-nonuniform and --pacs are for --format "
-            "dicom; drop them or use --format dicom",
-        ),
-        (
             ["train", "autoencoder", "--data", "d", "--out", "o", "--device", "tpu"],
             "--device: device must be auto, cpu or cuda[:N], got 'tpu'; "
             "pass --device auto, cpu or cuda[:N]",

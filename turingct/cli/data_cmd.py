@@ -65,8 +65,7 @@ def register(sub) -> None:
 
 
 def _import(args) -> int:
-    from catalog.volumes import import_dataset
-    from core.errors import InputError
+    from catalog.volumes import CatalogError, import_dataset
     from db.session import open_engine, session_scope
 
     path, name, label_map = args.path, args.name, None
@@ -75,18 +74,13 @@ def _import(args) -> int:
 
         label_map = parse_label_map(args.label_map)
     elif args.label_map or args.pacs or args.resample_nonuniform:
-        raise InputError(
-            f"--format {args.fmt}",
-            "--label-map, --resample-nonuniform and --pacs are for --format dicom",
-            "drop them or use --format dicom",
+        raise CatalogError(
+            "--label-map, --resample-nonuniform and --pacs are for "
+            "--format dicom; drop them or use --format dicom"
         )
     if args.pacs:
         if args.fmt != "dicom" or not args.study_uid or path:
-            raise InputError(
-                "--pacs",
-                "--pacs needs --format dicom and --study-uid UID, and no PATH",
-                "pass --format dicom --pacs URL --study-uid UID without PATH",
-            )
+            raise CatalogError("--pacs needs --format dicom and --study-uid UID, and no PATH")
         from core.settings import data_dir
         from synth_backend.dicom.pacs import pull
 
@@ -94,11 +88,7 @@ def _import(args) -> int:
         name = name or f"pacs-{args.study_uid}"
         print(f"pulled study {args.study_uid} from {args.pacs} into {path}")
     elif not path:
-        raise InputError(
-            "PATH",
-            "PATH is required (or, for --format dicom, --pacs URL --study-uid UID)",
-            "pass the folder or file to import",
-        )
+        raise CatalogError("PATH is required (or, for --format dicom, --pacs URL --study-uid UID)")
     engine = open_engine(args.db)
     with session_scope(engine) as session:
         report = import_dataset(
