@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import TuringCTError
+from core.errors import InputError, TuringCTError
 from core.vocabulary import SIZES
 
 PROFILES = ("train", "vtt")  # hand-crafted only, as `turingct synth --profile`
@@ -23,8 +23,11 @@ PROFILES = ("train", "vtt")  # hand-crafted only, as `turingct synth --profile`
 TURINGCT = [sys.executable, "-c", "import sys; from turingct.cli import main; sys.exit(main())"]
 
 
-class LaunchError(TuringCTError):
-    """A batch could not be started (message says why and what to do)."""
+class LaunchError(InputError):
+    """A choice of the launch form that cannot start a batch.
+
+    ``where`` is the form field (its label on the page) or the checkpoint path.
+    """
 
 
 def batch_available() -> bool:
@@ -57,42 +60,62 @@ def batch_command(
     from synth_backend.registry import LEARNING_BASED, available_methods
 
     if method not in available_methods():
-        raise LaunchError(f"method must be one of {available_methods()}, got {method!r}")
+        raise LaunchError(
+            "Method",
+            f"method must be one of {available_methods()}, got {method!r}",
+            "pick one of them",
+        )
     if organ not in ORGANS:
-        raise LaunchError(f"organ must be one of {list(ORGANS)}, got {organ!r}")
+        raise LaunchError(
+            "Organ", f"organ must be one of {list(ORGANS)}, got {organ!r}", "pick one of them"
+        )
     if size not in SIZES:
-        raise LaunchError(f"tumor size must be one of {SIZES}, got {size!r}; pick one")
+        raise LaunchError(
+            "Tumor size", f"tumor size must be one of {SIZES}, got {size!r}", "pick one"
+        )
     if device not in ("auto", "cpu", "cuda"):
-        raise LaunchError(f"device must be auto, cpu or cuda, got {device!r}")
+        raise LaunchError(
+            "Device", f"device must be auto, cpu or cuda, got {device!r}", "pick one of them"
+        )
     if count < 1:
-        raise LaunchError(f"number of volumes must be >= 1, got {count}")
+        raise LaunchError(
+            "How many", f"number of volumes must be >= 1, got {count}", "ask for 1 or more"
+        )
     if n_tumors is not None and int(n_tumors) < 1:
         raise LaunchError(
-            f"number of tumors must be >= 1, got {n_tumors}; clear the field "
-            "for the method's default"
+            "Number of tumors",
+            f"number of tumors must be >= 1, got {n_tumors}",
+            "clear the field for the method's default",
         )
     if profile is not None and profile not in PROFILES:
-        raise LaunchError(f"profile must be one of {PROFILES}, got {profile!r}")
+        raise LaunchError(
+            "Hand-crafted profile",
+            f"profile must be one of {PROFILES}, got {profile!r}",
+            "pick one of them or the default",
+        )
     if profile is not None and method != "handcrafted":
         raise LaunchError(
-            f"profile is a hand-crafted option, not for {method}; set it "
-            "back to the default or pick the handcrafted method"
+            "Hand-crafted profile",
+            f"profile is a hand-crafted option, not for {method}",
+            "set it back to the default or pick the handcrafted method",
         )
     checkpoint = str(checkpoint).strip() if checkpoint else None
     if method in LEARNING_BASED and not checkpoint:
         raise LaunchError(
-            f"checkpoint must be given for {method} (a learning-based method); "
-            "type the path of its trained weights (`turingct train ...` makes "
-            "them)"
+            "Checkpoint",
+            f"checkpoint must be given for {method} (a learning-based method)",
+            "type the path of its trained weights (`turingct train ...` makes them)",
         )
     if checkpoint and method not in LEARNING_BASED:
         raise LaunchError(
+            "Checkpoint",
             f"checkpoint is only for learning-based methods "
-            f"({', '.join(sorted(LEARNING_BASED))}), not {method}; clear the field"
+            f"({', '.join(sorted(LEARNING_BASED))}), not {method}",
+            "clear the field",
         )
     if checkpoint and not Path(checkpoint).is_file():
         raise LaunchError(
-            f"{checkpoint}: checkpoint file does not exist on this server; check the path"
+            checkpoint, "checkpoint file does not exist on this server", "check the path"
         )
     argv = [
         *TURINGCT,
@@ -149,7 +172,8 @@ def launch_batch(**choices: Any) -> Launched:
     from core.settings import data_dir, database_url
 
     if not batch_available():
-        raise LaunchError("the batch runner is not installed; update turingct")
+        # not a choice of the form: a missing module (the page disables Launch then)
+        raise TuringCTError("the batch runner is not installed; update turingct")
     name = f"{choices['method']}-{choices['organ']}-seed{int(choices['seed'])}"
     if choices.get("checkpoint"):  # other weights, other outputs: never resume across them
         name += (

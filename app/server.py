@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.errors import InputError
 from core.settings import ENV_DATABASE_URL
 
 MAIN_SCRIPT = Path(__file__).resolve().parent / "main.py"
@@ -33,10 +34,11 @@ def streamlit_command(
     """(argv, env) that run the app on ``address:port`` against ``database_url``.
 
     ``database_url`` reaches the app through ``$TURINGCT_DATABASE_URL`` (never on the command
-    line, where other users could read a password in ``ps``). ``port`` must be 1-65535.
+    line, where other users could read a password in ``ps``). ``port`` must be 1-65535
+    (else :class:`~core.errors.InputError`, a ValueError).
     """
     if not 0 < int(port) < 65536:
-        raise ValueError(f"--port must be in 1-65535, got {port}; pick a free port")
+        raise InputError("--port", f"--port must be in 1-65535, got {port}", "pick a free port")
     env = dict(os.environ if base_env is None else base_env)
     if database_url:
         env[ENV_DATABASE_URL] = database_url

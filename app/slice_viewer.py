@@ -116,9 +116,15 @@ def viewer_payload(
     non-finite window.
     """
     if isinstance(height, bool) or not isinstance(height, int) or not 200 <= height <= 4000:
-        raise ViewerError(f"viewer height must be an integer 200-4000 px, got {height!r}")
+        raise ViewerError(
+            "height",
+            f"viewer height must be an integer 200-4000 px, got {height!r}",
+            "pass a whole number of px from 200 to 4000",
+        )
     if not (math.isfinite(window.width) and math.isfinite(window.level)):
-        raise ViewerError(f"window must be finite numbers (HU), got {window}; pick a preset")
+        raise ViewerError(
+            "window", f"window must be finite numbers (HU), got {window}", "pick a preset"
+        )
     settings = {
         "window": [float(window.width), float(window.level)],
         "height": height,
@@ -136,11 +142,13 @@ def viewer_payload(
 
 def unpack_payload(payload: bytes) -> tuple[Window, int, bytes, dict[str, Any]]:
     """Inverse of :func:`viewer_payload`: (window, height, gzip NIfTI bytes, settings)."""
-    if len(payload) < HEADER_BYTES:
-        raise ViewerError("not a slice viewer payload (missing TCT2 header)")
-    magic, n = _HEAD.unpack_from(payload)
+    magic, n = _HEAD.unpack_from(payload) if len(payload) >= HEADER_BYTES else (b"", 0)
     if magic != MAGIC or n > MAX_SETTINGS_BYTES:
-        raise ViewerError("not a slice viewer payload (missing TCT2 header)")
+        raise ViewerError(
+            "payload",
+            "not a slice viewer payload (missing TCT2 header)",
+            "pass the bytes viewer_payload() made",
+        )
     settings = json.loads(payload[HEADER_BYTES : HEADER_BYTES + n])
     return (
         Window(*settings["window"]),
@@ -158,16 +166,21 @@ def parse_vote(raw: Any, choices: Sequence[tuple[str, str]]) -> Vote:
     positive finite window and finite seconds >= 0.
     """
     if not isinstance(raw, dict):
-        raise ViewerError("the vote did not arrive in a readable form; answer again")
+        raise ViewerError("vote", "the vote did not arrive in a readable form", "answer again")
     allowed = {v for _, v in choices}
     value, conf = raw.get("value"), raw.get("confidence")
     if value not in allowed:
         raise ViewerError(
-            f"answer must be one of {', '.join(sorted(allowed))}, got "
-            f"{str(value)[:40]!r}; answer again"
+            "vote",
+            f"answer must be one of {', '.join(sorted(allowed))}, got {str(value)[:40]!r}",
+            "answer again",
         )
     if conf is not None and (isinstance(conf, bool) or conf not in range(1, 6)):
-        raise ViewerError(f"confidence must be 1-5 or none, got {str(conf)[:10]!r}")
+        raise ViewerError(
+            "vote",
+            f"confidence must be 1-5 or none, got {str(conf)[:10]!r}",
+            "pick a confidence 1-5 or none and answer again",
+        )
     # untrusted JSON values: Any until the check below has seen finite numbers
     numbers: list[Any] = [raw.get(k) for k in ("width", "level", "visible_s", "ballot")]
     if (
@@ -179,7 +192,9 @@ def parse_vote(raw: Any, choices: Sequence[tuple[str, str]]) -> Vote:
         or numbers[2] < 0
     ):
         raise ViewerError(
-            "the vote carries no valid window or time on screen; reload the page and answer again"
+            "vote",
+            "the vote carries no valid window or time on screen",
+            "reload the page and answer again",
         )
     width, level, seconds, ballot = numbers
     return Vote(str(value), conf, Window(float(width), float(level)), float(seconds), int(ballot))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import nibabel as nib
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from studies.spec import WINDOW_PRESETS as SPEC_PRESETS
 
 
@@ -43,8 +43,12 @@ _FCOMMENT = 0x10
 _FHCRC = 0x02
 
 
-class ViewerError(TuringCTError, ValueError):
-    """A volume that cannot be shown (not NIfTI, bad window)."""
+class ViewerError(InputError):
+    """A volume that cannot be shown (not NIfTI, bad window) or a vote that cannot be read.
+
+    ``where`` names the input: ``"case volume"`` (never its file name: the browser may see the
+    message), ``"window"``, ``"height"``, ``"payload"`` or ``"vote"``.
+    """
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,9 @@ class Window:
     def __post_init__(self) -> None:
         if not self.width > 0:
             raise ViewerError(
-                f"window width must be > 0 HU, got {self.width}; pick a preset "
-                "or type a positive width"
+                "window",
+                f"window width must be > 0 HU, got {self.width}",
+                "pick a preset or type a positive width",
             )
 
     @property
@@ -71,10 +76,18 @@ def preset_window(name: str, custom: tuple[float, float] | None = None) -> Windo
     """Window of a preset name; ``CUSTOM`` takes ``custom=(width, level)``."""
     if name == CUSTOM:
         if custom is None:
-            raise ViewerError("custom window needs a width and a level (HU)")
+            raise ViewerError(
+                "window",
+                "custom window needs a width and a level (HU)",
+                "pass custom=(width, level)",
+            )
         return Window(*custom)
     if name not in WINDOW_PRESETS:
-        raise ViewerError(f"window preset must be one of {[*WINDOW_PRESETS, CUSTOM]}, got {name!r}")
+        raise ViewerError(
+            "window",
+            f"window preset must be one of {[*WINDOW_PRESETS, CUSTOM]}, got {name!r}",
+            "pick one of them",
+        )
     return Window(*WINDOW_PRESETS[name])
 
 
@@ -86,8 +99,9 @@ def _check_nifti1(raw_header: bytes) -> None:
     ):
         return
     raise ViewerError(
-        "case volume is not a NIfTI-1 file (sizeof_hdr is not 348); re-export "
-        "the study (blinded exports are NIfTI-1 .nii.gz)"
+        "case volume",
+        "case volume is not a NIfTI-1 file (sizeof_hdr is not 348)",
+        "re-export the study (blinded exports are NIfTI-1 .nii.gz)",
     )
 
 
@@ -109,7 +123,11 @@ def scrub_gzip_header(data: bytes) -> bytes:
     the browser. Only the header is rewritten (the deflate stream and CRC stay as they are).
     """
     if data[:2] != _GZIP_MAGIC or len(data) < 10:
-        raise ViewerError("case volume is not gzip-compressed")
+        raise ViewerError(
+            "case volume",
+            "case volume is not gzip-compressed",
+            "re-export the study (blinded exports are NIfTI-1 .nii.gz)",
+        )
     flags = data[3]
     if flags & (_FHCRC | _FEXTRA | _FCOMMENT):
         # Rare header options: fall back to a clean re-compression.

@@ -106,7 +106,7 @@ def catalog_tumor_features(
     if not entries:
         where = f"dataset {dataset!r}" if dataset else "the catalog"
         raise EvaluationInputError(
-            None,
+            f"--dataset {dataset}" if dataset else "catalog",
             f"{where} has no {'/'.join(organs)} tumors",
             "import annotated datasets or synthesize tumors first",
         )
@@ -137,7 +137,9 @@ def study_tumor_features(
             )
         entries.append((_meta(vo, case.arm.value, case.method, case.code), vo))
     if not entries:
-        raise EvaluationInputError(None, f"study {study!r} has no cases", "check the study name")
+        raise EvaluationInputError(
+            "--study", f"study {study!r} has no cases", "check the study name"
+        )
     return _features(entries, spec, progress)
 
 

@@ -115,7 +115,7 @@ def _torchscript(
 
     if weights is None:
         raise EvaluationInputError(
-            None,
+            "--weights",
             "the torchscript extractor needs a weights file",
             "pass --weights FILE (a TorchScript module)",
         )
@@ -173,7 +173,7 @@ def get_extractor(
         name = "torchscript" if weights is not None else DEFAULT_EXTRACTOR
     if name not in _REGISTRY:
         raise EvaluationInputError(
-            None,
+            "--extractor",
             f"unknown feature extractor {name!r}",
             f"use one of {', '.join(available_extractors())}",
         )

@@ -155,7 +155,7 @@ def fid_2p5d(
         s_all = np.concatenate(s) if s else np.zeros((0, 1))
         if len(r_all) < 2 or len(s_all) < 2:
             raise EvaluationInputError(
-                None,
+                "--real" if len(r_all) < 2 else "--synthetic",
                 f"fewer than 2 {plane} slices with body in a set "
                 f"(real {len(r_all)}, synthetic {len(s_all)})",
                 "pass more volumes, or CT in HU (not normalized)",

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from evaluation.tables import EvaluationInputError
+
 MIN_D2 = 1e-12
 
 
@@ -34,12 +36,20 @@ def frechet_radiomics_distance(real: pd.DataFrame, synthetic: pd.DataFrame) -> d
     r = real[cols].astype(float)
     s = synthetic[cols].astype(float)
     if len(r) < 2 or len(s) < 2:
-        raise ValueError(f"FRD needs >= 2 tumors per set, got real {len(r)}, synthetic {len(s)}")
+        raise EvaluationInputError(
+            "real" if len(r) < 2 else "synthetic",
+            f"FRD needs >= 2 tumors per set, got real {len(r)}, synthetic {len(s)}",
+            "pass 2 or more tumors in each set",
+        )
     mean, std = r.mean(), r.std(ddof=1)
     keep = np.isfinite(r).all() & np.isfinite(s).all() & np.isfinite(std) & (std > 0)
     kept = [c for c in cols if keep[c]]
     if not kept:
-        raise ValueError("no feature varies in the reference set")
+        raise EvaluationInputError(
+            "real",
+            "no feature varies in the reference set",
+            "pass real tumors that differ (not copies of one tumor)",
+        )
     zr = ((r[kept] - mean[kept]) / std[kept]).to_numpy()
     zs = ((s[kept] - mean[kept]) / std[kept]).to_numpy()
     d2 = frechet_distance(

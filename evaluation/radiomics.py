@@ -207,7 +207,9 @@ def tsne_embedding(
     x = StandardScaler().fit_transform(np.nan_to_num(np.asarray(features, dtype=float)))
     n = x.shape[0]
     if n < 4:
-        raise ValueError(f"t-SNE needs at least 4 tumors, got {n}")
+        raise EvaluationInputError(
+            "features", f"t-SNE needs at least 4 tumors, got {n}", "pass 4 or more tumors"
+        )
     perplexity = perplexity or max(1.0, min(30.0, (n - 1) / 3))
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
         x

@@ -308,21 +308,23 @@ def grouped_folds(
     n_groups = len(np.unique(group_ids))
     if n_groups < 2:
         raise EvaluationInputError(
-            None,
+            "--real/--synthetic",
             "every case comes from one source volume",
             "cross-validation grouped by volume needs tumors from at least 2 CT volumes",
         )
     # sklearn needs at least one case of each arm per fold
     n_splits = min(max_folds, n_groups, int(np.bincount(np.asarray(y, int)).min()))
     if n_splits < 2:
-        raise EvaluationInputError(None, "an arm has a single case", "add cases to both arms")
+        raise EvaluationInputError(
+            "--real/--synthetic", "an arm has a single case", "add cases to both arms"
+        )
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     folds = list(splitter.split(np.zeros(len(y)), y, group_ids))
     for train, _ in folds:
         if len(np.unique(y[train])) < 2:
             arm = "real" if not y[train].any() else "synthetic"
             raise EvaluationInputError(
-                None,
+                f"--{arm}",
                 f"a training fold has no {arm} tumor (all {arm} "
                 "tumors come from too few CT volumes)",
                 f"add {arm} tumors from at least 2 CT volumes",
@@ -479,13 +481,13 @@ def check_arms(cases: Sequence[RealismCase], organ: str, methods: Sequence[str])
     n_real = sum(c.arm == "real" for c in cases)
     if n_real == 0:
         raise EvaluationInputError(
-            None,
+            "--real",
             f"no real {organ} tumor in --real",
             "pass a dataset or folder with annotated real tumors",
         )
     if n_real < MIN_CASES_PER_ARM:
         raise EvaluationInputError(
-            None,
+            "--real",
             f"only {n_real} real {organ} tumor(s); the test needs >= {MIN_CASES_PER_ARM} per arm",
             "add real tumors",
         )
@@ -493,7 +495,7 @@ def check_arms(cases: Sequence[RealismCase], organ: str, methods: Sequence[str])
         n = sum(c.arm == "synthetic" and c.method == m for c in cases)
         if n < MIN_CASES_PER_ARM:
             raise EvaluationInputError(
-                None,
+                "--synthetic",
                 f"only {n} synthetic {organ} tumor(s) of {m}; the "
                 f"test needs >= {MIN_CASES_PER_ARM} per arm",
                 "synthesize more tumors",

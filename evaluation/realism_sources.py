@@ -129,7 +129,7 @@ def _catalog_real(name: str, organ: str, db: str | None) -> list[TumorSource]:
         dataset = session.scalar(select(Dataset).where(Dataset.name == name))
         if dataset is None:
             raise EvaluationInputError(
-                None,
+                "--real",
                 f"--real {name!r} is not a file, folder or catalog dataset",
                 "list datasets with `turingct data list`",
             )
@@ -159,7 +159,7 @@ def _catalog_real(name: str, organ: str, db: str | None) -> list[TumorSource]:
         ]
     if not out:
         raise EvaluationInputError(
-            None,
+            "--real",
             f"catalog dataset {name!r} has no real {organ} tumor",
             "import a dataset with annotated tumors of that organ",
         )
@@ -288,7 +288,7 @@ def _catalog_synthetic(method: str, organ: str, db: str | None) -> list[TumorSou
             )
     if not out:
         raise EvaluationInputError(
-            None,
+            "--synthetic",
             f"the catalog has no synthetic {organ} tumor of {method}",
             f"synthesize with `turingct synth batch --method "
             f"{method} --organ {organ}` (registered) or pass a folder",

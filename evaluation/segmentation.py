@@ -68,7 +68,9 @@ def normalized_surface_dice(
 
     p, t = _binary_pair(pred, truth)
     if tolerance_mm < 0:
-        raise ValueError(f"tolerance_mm must be >= 0, got {tolerance_mm}")
+        raise EvaluationInputError(
+            "--tolerance-mm", f"tolerance_mm must be >= 0, got {tolerance_mm}", "pass 0 or more mm"
+        )
     has_p, has_t = bool(p.any()), bool(t.any())
     if not has_p and not has_t:
         return 1.0

@@ -78,8 +78,8 @@ def resolve_study_id(session, study: int | str | None) -> int | None:
 
     found = find_study(session, study)
     if found is None:
-        raise EvaluationInputError(
-            None, f"study {study!r} does not exist", "list studies with `turingct study list`"
+        raise EvaluationInputError(  # --study or --for-study: name neither option
+            "study", f"study {study!r} does not exist", "list studies with `turingct study list`"
         )
     return found.id
 

@@ -26,7 +26,7 @@ def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:
     found = session.scalars(query).first()
     if found is None:
         raise EvaluationInputError(
-            None, f"study {study!r} does not exist", "list studies with `turingct study list`"
+            "--study", f"study {study!r} does not exist", "list studies with `turingct study list`"
         )
     rows = session.execute(
         select(
@@ -47,7 +47,7 @@ def study_votes(session, study: str, task: str = "turing") -> pd.DataFrame:
     ).all()
     if not rows:
         raise EvaluationInputError(
-            None,
+            "--study",
             f"study {found.name!r} has no {QUESTIONS[task]!r} answers yet",
             "wait for readers to answer, or check --task",
         )

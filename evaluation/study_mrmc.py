@@ -32,7 +32,7 @@ def study_ratings(session, study: str, organ: str | None = None) -> pd.DataFrame
         votes = votes[votes["organ"] == organ]
         if votes.empty:
             raise EvaluationInputError(
-                None,
+                "--organ",
                 f"study {study!r} has no answers on {organ} cases",
                 "pick an organ of the study or drop --organ",
             )

@@ -50,3 +50,42 @@ def test_missing_schema_is_a_one_line_error(tmp_path, capsys):
     rc = main(["data", "list", "--db", str(tmp_path / "empty.db")])
     assert rc == 2
     assert "run `turingct db upgrade` first" in capsys.readouterr().err
+
+
+SYNTH = ["synth", "--organ", "liver", "--ct", "ct.nii.gz", "--organ-mask", "m.nii.gz"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [*SYNTH, "--method", "pixel2cancer", "--out", "o", "--vessel-mask", "v.nii.gz"],
+            "--vessel-mask: --vessel-mask is a handcrafted option, got --method pixel2cancer; "
+            "drop it or use --method handcrafted --profile vtt",
+        ),
+        (
+            [*SYNTH, "--method", "handcrafted", "--out", "o", "--n-tumors", "0"],
+            "--n-tumors: --n-tumors must be >= 1, got 0; pass a positive count or leave it out",
+        ),
+        (
+            [*SYNTH, "--method", "pixel2cancer", "--out", "o", "--profile", "vtt"],
+            "--profile: --profile is a handcrafted option, got --method pixel2cancer; "
+            "drop --profile or use --method handcrafted",
+        ),
+        (
+            ["train", "autoencoder", "--data", "d", "--out", "o", "--device", "tpu"],
+            "--device: device must be auto, cpu or cuda[:N], got 'tpu'; "
+            "pass --device auto, cpu or cuda[:N]",
+        ),
+    ],
+)
+def test_a_bad_option_is_an_input_error(argv, message, tmp_path, monkeypatch, capsys):
+    from core.errors import InputError
+
+    monkeypatch.chdir(tmp_path)  # nothing is read or written before the check refuses
+    args = build_parser().parse_args(argv)
+    with pytest.raises(InputError) as err:
+        args.func(args)
+    assert err.value.where and err.value.problem and err.value.fix
+    assert str(err.value) == message
+    assert main(argv) == 2 and capsys.readouterr().err.strip() == f"error: {message}"

@@ -16,6 +16,7 @@ from app import admin_ui, jobs, safe_text, state
 login = state.require_login(*state.RESEARCH_ROLES)
 
 from catalog import jobs as job_rows  # noqa: E402  (after the guard)
+from core.errors import TuringCTError  # noqa: E402
 from core.vocabulary import ORGANS  # noqa: E402
 from synth_backend.registry import LEARNING_BASED, available_methods  # noqa: E402
 
@@ -95,7 +96,7 @@ with st.expander("Launch a batch", expanded=not rows):
                         n_tumors=None if n_tumors is None else int(n_tumors),
                         profile=profile,
                     )
-            except jobs.LaunchError as exc:
+            except TuringCTError as exc:  # a LaunchError (a field) or no batch runner
                 safe_text.error(exc)
             else:
                 st.session_state[POLL_KEY] = time.monotonic() + LAUNCH_GRACE_S

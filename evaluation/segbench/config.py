@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from evaluation.tables import EvaluationInputError
 from synth_backend.registry import registered_methods
 
 # real tumors, or every registered method's tumors on healthy CT
@@ -78,7 +79,11 @@ class BenchConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"{message}; got {self}")
+                raise EvaluationInputError(
+                    f"benchmark preset {self.preset}",
+                    f"{message}; got {self}",
+                    "change the overridden setting (e.g. pass --iterations >= 1)",
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -220,7 +220,7 @@ class PatchSampler:
         if not self.cases:
             kind = "tumor (real or phantom lesion)" if train_on == "real" else "healthy"
             raise EvaluationInputError(
-                None,
+                "benchmark cases",
                 f"no {kind} {organ} volumes left for training (train_on={train_on})",
                 "import more volumes or use a larger phantom cohort",
             )

@@ -99,7 +99,7 @@ def run_benchmark(
 
     if train_on not in TRAIN_ON:
         raise EvaluationInputError(
-            None,
+            "--train-on",
             f"--train-on must be one of {', '.join(TRAIN_ON)}, got {train_on!r}",
             "pick one of those",
         )
@@ -109,7 +109,7 @@ def run_benchmark(
     if not any(c.has_tumor for c in split.test):
         n = sum(c.has_tumor for c in cases)
         raise EvaluationInputError(
-            None,
+            "benchmark cases",
             f"only {n} {organ} volume(s) with a real tumor or "
             "phantom lesion; the benchmark needs at least 2 (train + "
             "test)",

@@ -13,15 +13,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import TuringCTError
+from core.errors import InputError
 from evaluation.segbench.config import BenchConfig
 from evaluation.segbench.data import PatchSampler
 
 CHECKPOINT = "checkpoint.pt"
 
 
-class BenchmarkStateError(TuringCTError):
-    """An output folder whose checkpoint belongs to another benchmark run."""
+class BenchmarkStateError(InputError):
+    """An output folder (``--out``) whose checkpoint belongs to another benchmark run."""
 
 
 @dataclass
@@ -91,9 +91,9 @@ def train(
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         if state.get("run_key") != run_key:
             raise BenchmarkStateError(
-                f"{ckpt_path}: checkpoint of another benchmark run "
-                "(different settings, data or seed); choose another "
-                "--out or delete this folder"
+                ckpt_path,
+                "checkpoint of another benchmark run (different settings, data or seed)",
+                "choose another --out or delete this folder",
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -126,7 +126,7 @@ def cmd_realism(args: argparse.Namespace) -> int:
     for name, value in (("--n-boot", args.n_boot), ("--cnn-epochs", args.cnn_epochs)):
         if value < 1:
             raise EvaluationInputError(
-                None, f"{name} must be >= 1, got {value}", f"pass a positive {name}"
+                name, f"{name} must be >= 1, got {value}", f"pass a positive {name}"
             )
     presentation = _presentation(args)
     sources, described = real_sources(args.real, args.organ, args.db)

@@ -31,12 +31,8 @@ def _serve(args) -> int:
 
     url = database_url(args.db)
     open_engine(url).dispose()  # fail now, with the fix, if the schema is missing
-    try:
-        argv, env = streamlit_command(args.port, args.address, url)
-    except ValueError as exc:
-        from core.errors import TuringCTError
-
-        raise TuringCTError(str(exc)) from None
+    # a bad --port raises InputError, which the CLI prints as one line
+    argv, env = streamlit_command(args.port, args.address, url)
     print(f"serving on http://{args.address}:{args.port}  (Ctrl+C to stop)", flush=True)
     # exec: the server *is* this process, so stopping `turingct serve` stops Streamlit.
     os.execve(argv[0], argv, env)

@@ -151,16 +151,19 @@ def register(sub) -> None:
 
 
 def _options(args) -> dict:
-    from core.errors import TuringCTError
+    from core.errors import InputError
 
     if args.n_tumors is not None and args.n_tumors < 1:
-        raise TuringCTError(
-            f"--n-tumors must be >= 1, got {args.n_tumors}; pass a positive count or leave it out"
+        raise InputError(
+            "--n-tumors",
+            f"--n-tumors must be >= 1, got {args.n_tumors}",
+            "pass a positive count or leave it out",
         )
     if args.profile is not None and args.method != "handcrafted":
-        raise TuringCTError(
-            f"--profile is a handcrafted option, got --method {args.method}; "
-            "drop --profile or use --method handcrafted"
+        raise InputError(
+            "--profile",
+            f"--profile is a handcrafted option, got --method {args.method}",
+            "drop --profile or use --method handcrafted",
         )
     return {
         "size": args.size,
@@ -199,14 +202,15 @@ def _synth(args) -> int:
             "(or use `turingct synth batch|preview ...`)"
         )
         return 2
-    from core.errors import TuringCTError
+    from core.errors import InputError
     from synth_backend.provenance import read_provenance
     from synth_backend.runner import synthesize_file
 
     if args.vessel_mask is not None and args.method != "handcrafted":
-        raise TuringCTError(
-            f"--vessel-mask is a handcrafted option, got --method {args.method}; "
-            "drop it or use --method handcrafted --profile vtt"
+        raise InputError(
+            "--vessel-mask",
+            f"--vessel-mask is a handcrafted option, got --method {args.method}",
+            "drop it or use --method handcrafted --profile vtt",
         )
     out = synthesize_file(
         args.method,

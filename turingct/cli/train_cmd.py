@@ -88,7 +88,7 @@ def register(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from catalog.training import cases_from_catalog
-    from core.errors import TuringCTError
+    from core.errors import InputError
     from synth_backend.base import resolve_device
     from synth_backend.training.config import build_config
     from synth_backend.training.data import find_cases
@@ -97,7 +97,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
     except (RuntimeError, ValueError) as exc:
-        raise TuringCTError(f"--device: {exc}") from exc
+        # resolve_device's message carries the fix when it has one ("...; use --device cpu")
+        problem, sep, fix = str(exc).rpartition("; ")
+        if isinstance(exc, InputError):
+            problem, sep, fix = exc.problem, "; ", exc.fix
+        if not sep:
+            problem, fix = fix, "pass --device auto, cpu or cuda[:N]"
+        raise InputError("--device", problem, fix) from exc
     cfg = build_config(args.method, args.preset, args.config, args.overrides)
     cases = (
         cases_from_catalog(args.db, args.organ)
