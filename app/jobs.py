@@ -62,20 +62,18 @@ def batch_command(
     if method not in available_methods():
         raise LaunchError(
             "Method",
-            f"method must be one of {available_methods()}, got {method!r}",
+            f"must be one of {available_methods()}, got {method!r}",
             "pick one of them",
         )
     if organ not in ORGANS:
         raise LaunchError(
-            "Organ", f"organ must be one of {list(ORGANS)}, got {organ!r}", "pick one of them"
+            "Organ", f"must be one of {list(ORGANS)}, got {organ!r}", "pick one of them"
         )
     if size not in SIZES:
-        raise LaunchError(
-            "Tumor size", f"tumor size must be one of {SIZES}, got {size!r}", "pick one"
-        )
+        raise LaunchError("Tumor size", f"must be one of {SIZES}, got {size!r}", "pick one")
     if device not in ("auto", "cpu", "cuda"):
         raise LaunchError(
-            "Device", f"device must be auto, cpu or cuda, got {device!r}", "pick one of them"
+            "Device", f"must be auto, cpu or cuda, got {device!r}", "pick one of them"
         )
     if count < 1:
         raise LaunchError(
@@ -84,7 +82,7 @@ def batch_command(
     if n_tumors is not None and int(n_tumors) < 1:
         raise LaunchError(
             "Number of tumors",
-            f"number of tumors must be >= 1, got {n_tumors}",
+            f"must be >= 1, got {n_tumors}",
             "clear the field for the method's default",
         )
     if profile is not None and profile not in PROFILES:
@@ -103,13 +101,13 @@ def batch_command(
     if method in LEARNING_BASED and not checkpoint:
         raise LaunchError(
             "Checkpoint",
-            f"checkpoint must be given for {method} (a learning-based method)",
+            f"must be given for {method} (a learning-based method)",
             "type the path of its trained weights (`turingct train ...` makes them)",
         )
     if checkpoint and method not in LEARNING_BASED:
         raise LaunchError(
             "Checkpoint",
-            f"checkpoint is only for learning-based methods "
+            "is only for learning-based methods "
             f"({', '.join(sorted(LEARNING_BASED))}), not {method}",
             "clear the field",
         )

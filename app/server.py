@@ -38,7 +38,7 @@ def streamlit_command(
     (else :class:`~core.errors.InputError`, a ValueError).
     """
     if not 0 < int(port) < 65536:
-        raise InputError("--port", f"--port must be in 1-65535, got {port}", "pick a free port")
+        raise InputError("--port", f"must be in 1-65535, got {port}", "pick a free port")
     env = dict(os.environ if base_env is None else base_env)
     if database_url:
         env[ENV_DATABASE_URL] = database_url

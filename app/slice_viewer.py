@@ -122,9 +122,7 @@ def viewer_payload(
             "pass a whole number of px from 200 to 4000",
         )
     if not (math.isfinite(window.width) and math.isfinite(window.level)):
-        raise ViewerError(
-            "window", f"window must be finite numbers (HU), got {window}", "pick a preset"
-        )
+        raise ViewerError("window", f"must be finite numbers (HU), got {window}", "pick a preset")
     settings = {
         "window": [float(window.width), float(window.level)],
         "height": height,

@@ -62,7 +62,7 @@ class Window:
         if not self.width > 0:
             raise ViewerError(
                 "window",
-                f"window width must be > 0 HU, got {self.width}",
+                f"width must be > 0 HU, got {self.width}",
                 "pick a preset or type a positive width",
             )
 
@@ -85,7 +85,7 @@ def preset_window(name: str, custom: tuple[float, float] | None = None) -> Windo
     if name not in WINDOW_PRESETS:
         raise ViewerError(
             "window",
-            f"window preset must be one of {[*WINDOW_PRESETS, CUSTOM]}, got {name!r}",
+            f"preset must be one of {[*WINDOW_PRESETS, CUSTOM]}, got {name!r}",
             "pick one of them",
         )
     return Window(*WINDOW_PRESETS[name])
@@ -100,7 +100,7 @@ def _check_nifti1(raw_header: bytes) -> None:
         return
     raise ViewerError(
         "case volume",
-        "case volume is not a NIfTI-1 file (sizeof_hdr is not 348)",
+        "is not a NIfTI-1 file (sizeof_hdr is not 348)",
         "re-export the study (blinded exports are NIfTI-1 .nii.gz)",
     )
 
@@ -125,7 +125,7 @@ def scrub_gzip_header(data: bytes) -> bytes:
     if data[:2] != _GZIP_MAGIC or len(data) < 10:
         raise ViewerError(
             "case volume",
-            "case volume is not gzip-compressed",
+            "is not gzip-compressed",
             "re-export the study (blinded exports are NIfTI-1 .nii.gz)",
         )
     flags = data[3]

@@ -130,7 +130,7 @@ def _catalog_real(name: str, organ: str, db: str | None) -> list[TumorSource]:
         if dataset is None:
             raise EvaluationInputError(
                 "--real",
-                f"--real {name!r} is not a file, folder or catalog dataset",
+                f"{name!r} is not a file, folder or catalog dataset",
                 "list datasets with `turingct data list`",
             )
         rows = session.scalars(

@@ -396,7 +396,7 @@ def assign_reader(session: Session, actor: Actor, study_id: int | str, reader: U
     if s.status == StudyStatus.CLOSED:
         raise StudyError(
             f"study {s.name!r}",
-            f"study {s.name!r} is closed; readers cannot be added",
+            "is closed; readers cannot be added",
             "reopen it first (`turingct study reopen`)",
         )
     return len(assign(session, s, reader))

@@ -166,7 +166,7 @@ def export_study_dicom(
     if not st.cases:
         raise StudyError(
             f"study {st.name!r}",
-            f"study {st.name!r} has no cases; nothing to export",
+            "has no cases; nothing to export",
             "export a study that has cases (`turingct study list`)",
         )
     root = f"2.25.{secrets.randbits(64)}."

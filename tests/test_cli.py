@@ -60,16 +60,16 @@ SYNTH = ["synth", "--organ", "liver", "--ct", "ct.nii.gz", "--organ-mask", "m.ni
     [
         (
             [*SYNTH, "--method", "pixel2cancer", "--out", "o", "--vessel-mask", "v.nii.gz"],
-            "--vessel-mask: --vessel-mask is a handcrafted option, got --method pixel2cancer; "
+            "--vessel-mask: is a handcrafted option, got --method pixel2cancer; "
             "drop it or use --method handcrafted --profile vtt",
         ),
         (
             [*SYNTH, "--method", "handcrafted", "--out", "o", "--n-tumors", "0"],
-            "--n-tumors: --n-tumors must be >= 1, got 0; pass a positive count or leave it out",
+            "--n-tumors: must be >= 1, got 0; pass a positive count or leave it out",
         ),
         (
             [*SYNTH, "--method", "pixel2cancer", "--out", "o", "--profile", "vtt"],
-            "--profile: --profile is a handcrafted option, got --method pixel2cancer; "
+            "--profile: is a handcrafted option, got --method pixel2cancer; "
             "drop --profile or use --method handcrafted",
         ),
         (

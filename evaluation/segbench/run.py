@@ -100,7 +100,7 @@ def run_benchmark(
     if train_on not in TRAIN_ON:
         raise EvaluationInputError(
             "--train-on",
-            f"--train-on must be one of {', '.join(TRAIN_ON)}, got {train_on!r}",
+            f"must be one of {', '.join(TRAIN_ON)}, got {train_on!r}",
             "pick one of those",
         )
     started = time.perf_counter()

@@ -215,7 +215,7 @@ def test_batch_command_matches_the_cli(tmp_path):
         "small",
     )
     assert args.from_catalog and args.device == "cpu" and args.out == str(tmp_path / "o")
-    with pytest.raises(jobs.LaunchError, match="tumor size must be one of"):
+    with pytest.raises(jobs.LaunchError, match="Tumor size: must be one of"):
         jobs.batch_command(
             method="handcrafted",
             organ="liver",
@@ -227,7 +227,7 @@ def test_batch_command_matches_the_cli(tmp_path):
             out_dir=tmp_path,
             database_url="sqlite://",
         )
-    with pytest.raises(jobs.LaunchError, match="method must be one of"):
+    with pytest.raises(jobs.LaunchError, match="Method: must be one of"):
         jobs.batch_command(
             method="nope",
             organ="liver",

@@ -67,8 +67,7 @@ def test_launch_messages_keep_their_text_and_gain_the_missing_parts(tmp_path):
         _launch(tmp_path, size="huge")
     # the old message already had its fix ("; pick one"): it gains only the field
     assert str(err.value) == (
-        "Tumor size: tumor size must be one of ('tiny', 'small', 'medium', 'large'), "
-        "got 'huge'; pick one"
+        "Tumor size: must be one of ('tiny', 'small', 'medium', 'large'), got 'huge'; pick one"
     )
     missing = tmp_path / "gone.pt"
     with pytest.raises(jobs.LaunchError) as err:
@@ -92,7 +91,7 @@ def test_viewer_inputs_are_input_errors():
         Window(0, 40)
     assert _shaped(err.value).where == "window"
     assert str(err.value) == (
-        "window: window width must be > 0 HU, got 0; pick a preset or type a positive width"
+        "window: width must be > 0 HU, got 0; pick a preset or type a positive width"
     )
     with pytest.raises(InputError) as err:
         preset_window("Custom")
@@ -125,4 +124,4 @@ def test_a_bad_port_is_an_input_error():
     with pytest.raises(ValueError) as err:
         streamlit_command(port=0)
     assert _shaped(err.value).where == "--port"
-    assert str(err.value) == "--port: --port must be in 1-65535, got 0; pick a free port"
+    assert str(err.value) == "--port: must be in 1-65535, got 0; pick a free port"

@@ -169,7 +169,7 @@ def test_synthesis_form_passes_a_checkpoint_to_learned_methods(app_db, monkeypat
     button(at, "Launch").click()
     at.run()
     (error,) = [e.value for e in at.error]  # refused before anything starts
-    assert error.startswith("Checkpoint: checkpoint must be given for difftumor") and not started
+    assert error.startswith("Checkpoint: must be given for difftumor") and not started
 
     [s for s in at.selectbox if s.label == "Method"][0].set_value("difftumor")
     [t for t in at.text_input if t.label.startswith("Checkpoint")][0].input(str(tmp_path / "x"))

@@ -73,12 +73,12 @@ def test_window_display_range_is_level_plus_minus_half_width():
 
 @pytest.mark.parametrize("bad", [0, -10])
 def test_non_positive_width_is_refused(bad):
-    with pytest.raises(ViewerError, match="window width must be > 0"):
+    with pytest.raises(ViewerError, match="window: width must be > 0"):
         Window(bad, 40)
 
 
 def test_unknown_preset_is_refused():
-    with pytest.raises(ViewerError, match="window preset must be one of"):
+    with pytest.raises(ViewerError, match="window: preset must be one of"):
         preset_window("Brain")
 
 
@@ -250,7 +250,7 @@ def test_bad_height_is_refused(height):
 
 def test_non_finite_window_is_refused():
     gz, _ = _nifti_gz(np.zeros((4, 4, 4)))
-    with pytest.raises(ViewerError, match="window must be finite"):
+    with pytest.raises(ViewerError, match="window: must be finite"):
         viewer_payload(gz, Window(400, float("nan")), 640)
 
 
@@ -622,7 +622,7 @@ def test_serve_command_is_headless_without_usage_stats_and_passes_the_db_by_env(
     assert opts["--client.showErrorDetails"] == "none"
     assert env["TURINGCT_DATABASE_URL"] == "sqlite:////tmp/x.db"
     assert "x.db" not in " ".join(argv)  # the URL (maybe with a password) is not in `ps`
-    with pytest.raises(ValueError, match="--port must be in 1-65535"):
+    with pytest.raises(ValueError, match="--port: must be in 1-65535"):
         streamlit_command(70000)
 
 

@@ -274,7 +274,7 @@ def test_cli_reports_each_lesion_and_takes_n_tumors(case, tmp_path, capsys):
             "0",
         ]
     )
-    assert rc == 2 and "--n-tumors must be >= 1" in capsys.readouterr().err
+    assert rc == 2 and "--n-tumors: must be >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("method", ["handcrafted", "pixel2cancer", "difftumor", "tumorgen"])
@@ -423,7 +423,7 @@ def test_cli_profile_vtt_single_and_batch(case, tmp_path, capsys):
             "vtt",
         ]
     )
-    assert rc == 2 and "--profile is a handcrafted option" in capsys.readouterr().err
+    assert rc == 2 and "--profile: is a handcrafted option" in capsys.readouterr().err
     batch = build_parser().parse_args(
         [
             "synth",

@@ -156,13 +156,13 @@ def _options(args) -> dict:
     if args.n_tumors is not None and args.n_tumors < 1:
         raise InputError(
             "--n-tumors",
-            f"--n-tumors must be >= 1, got {args.n_tumors}",
+            f"must be >= 1, got {args.n_tumors}",
             "pass a positive count or leave it out",
         )
     if args.profile is not None and args.method != "handcrafted":
         raise InputError(
             "--profile",
-            f"--profile is a handcrafted option, got --method {args.method}",
+            f"is a handcrafted option, got --method {args.method}",
             "drop --profile or use --method handcrafted",
         )
     return {
@@ -209,7 +209,7 @@ def _synth(args) -> int:
     if args.vessel_mask is not None and args.method != "handcrafted":
         raise InputError(
             "--vessel-mask",
-            f"--vessel-mask is a handcrafted option, got --method {args.method}",
+            f"is a handcrafted option, got --method {args.method}",
             "drop it or use --method handcrafted --profile vtt",
         )
     out = synthesize_file(
