@@ -92,7 +92,7 @@ def _folder_sources(root: Path, organ: str, cache: dict[str, str]) -> list[Tumor
             records = list(datasets.read_atlas(root, (organ,)))
         except datasets.DatasetLayoutError as exc:
             raise EvaluationInputError(
-                root, str(exc).split(": ", 1)[-1], "pass an MSD task or AbdomenAtlas-style folder"
+                exc.where, exc.problem, "pass an MSD task or AbdomenAtlas-style folder"
             ) from exc
     out = []
     for rec in records:
