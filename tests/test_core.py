@@ -73,3 +73,47 @@ def test_cli_choices_come_from_the_registry_and_vocabulary():
 
     assert registered_methods() == synth_cmd.METHODS
     assert synth_cmd.ORGANS is ORGANS and synth_cmd.SIZES is SIZES
+
+
+# The project's errors that are not about an input, each for its reason; every other
+# TuringCTError subclass must be an InputError (where, problem, fix).
+NOT_INPUT_ERRORS = {
+    "AccessDenied": "a role or assignment check",
+    "AuthError": "authentication (password, lockout, session)",
+    "DatabaseError": "database state (no schema, cannot connect, driver missing)",
+    "RayMissingError": "a missing optional backend",
+}
+
+
+def _error_classes() -> dict[str, list[str]]:
+    """Every class defined in the project's packages -> the names of its bases (read with ast,
+    as tests/test_layers.py reads imports, so no page or model module has to be imported)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    classes: dict[str, list[str]] = {}
+    for package in ("core", "db", "synth_backend", "catalog", "studies", "evaluation", "app",
+                    "turingct"):  # fmt: skip
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef):
+                    classes[node.name] = [
+                        b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                        for b in node.bases
+                    ]
+    return classes
+
+
+def test_every_project_error_about_an_input_is_an_input_error():
+    classes = _error_classes()
+
+    def descends(name: str, target: str) -> bool:
+        return name == target or any(descends(b, target) for b in classes.get(name, ()))
+
+    errors = {n for n in classes if descends(n, "TuringCTError")} - {"TuringCTError"}
+    assert len(errors) > 20  # the walk found the project's errors
+    free_form = {n for n in errors if not descends(n, "InputError")}
+    assert free_form == set(NOT_INPUT_ERRORS), (
+        "make these InputError(where, problem, fix) subclasses, or list them with a reason: "
+        f"{sorted(free_form ^ set(NOT_INPUT_ERRORS))}"
+    )
