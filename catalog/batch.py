@@ -31,7 +31,6 @@ from db.models import (
     VolumeOrgan,
 )
 from db.session import make_engine, make_sessionmaker
-from synth_backend import batch as files_batch
 from synth_backend import executors
 from synth_backend.batch import BatchConfig, BatchItem, BatchSummary, safe_case_name
 from synth_backend.io import load_volume
@@ -77,8 +76,8 @@ def items_from_catalog(
 def run_batch(
     items: list[BatchItem], config: BatchConfig, *, progress: bool = True
 ) -> BatchSummary:
-    """:func:`synth_backend.batch.run_batch`, registering in the catalog when asked."""
-    return files_batch.run_batch(items, config, progress=progress, recorder=recorder_for(config))
+    """:func:`synth_backend.executors.run_batch`, registering in the catalog when asked."""
+    return executors.run_batch(items, config, progress=progress, recorder=recorder_for(config))
 
 
 def run_batch_on(

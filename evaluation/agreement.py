@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.vocabulary import Answer
+from evaluation.readers import realness_score
 
 ANSWER_CODES = {"synthetic": 0, "unsure": 1, "real": 2}
 STATISTICS = ("accuracy", "sensitivity", "specificity")
@@ -92,20 +93,6 @@ def fleiss_kappa(votes: pd.DataFrame, unsure: str = "category") -> tuple[float, 
         return float("nan"), len(mat)
     table, _ = aggregate_raters(mat.to_numpy().astype(int), n_cat=len(ANSWER_CODES))
     return float(_fleiss(table, method="fleiss")), len(mat)
-
-
-def realness_score(answer: pd.Series, confidence: pd.Series | None = None) -> np.ndarray:
-    """Ordinal "realness" score: ``+c`` for answer real with confidence c, ``-c`` for synthetic,
-    0 for unsure. Without confidence (or where blank) c = 1, which reduces to the binary answer.
-
-    The score orders a reader's belief from "surely synthetic" (-5) to "surely real" (+5), so
-    an ROC curve over it is the confidence-rating ROC of classic observer studies.
-    """
-    sign = answer.map({"real": 1.0, "synthetic": -1.0, "unsure": 0.0}).to_numpy(dtype=float)
-    if confidence is None:
-        return sign
-    conf = pd.to_numeric(confidence, errors="coerce").fillna(1.0).to_numpy(dtype=float)
-    return sign * conf
 
 
 def reader_auc(votes: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:

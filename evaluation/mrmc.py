@@ -201,14 +201,13 @@ def ratings_from_votes(votes: pd.DataFrame) -> pd.DataFrame:
     """Long ratings table (``reader,modality,case,truth,rating``) from a validated votes table.
 
     Positive (truth 1) = real tumor. Rating = the answer combined with its confidence on one
-    ordinal "realness" scale (:func:`evaluation.agreement.realness_score`): real with confidence
+    ordinal "realness" scale (:func:`evaluation.readers.realness_score`): real with confidence
     c -> +c, synthetic with confidence c -> -c, unsure -> 0 (c = 1 without confidence), so -5
     (surely synthetic) ... +5 (surely real). Modality = synthesis method; real cases whose
     method is blank or ``real`` are shared by every method; without a named method the single
     modality is ``all``.
     """
-    from evaluation.agreement import realness_score
-    from evaluation.readers import SHARED_METHODS
+    from evaluation.readers import SHARED_METHODS, realness_score
 
     conf = votes["confidence"] if "confidence" in votes.columns else None
     base = pd.DataFrame(

@@ -456,6 +456,22 @@ def organ_origin_table(votes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["reader", "organ", "n", "n_unsure", "precision", "recall"])
 
 
+def realness_score(answer: pd.Series, confidence: pd.Series | None = None) -> np.ndarray:
+    """Ordinal "realness" score: ``+c`` for answer real with confidence c, ``-c`` for synthetic,
+    0 for unsure. Without confidence (or where blank) c = 1, which reduces to the binary answer.
+
+    The score orders a reader's belief from "surely synthetic" (-5) to "surely real" (+5), so
+    an ROC curve over it is the confidence-rating ROC of classic observer studies.
+    """
+    sign = answer.map({Answer.REAL: 1.0, Answer.SYNTHETIC: -1.0, Answer.UNSURE: 0.0}).to_numpy(
+        dtype=float
+    )
+    if confidence is None:
+        return sign
+    conf = pd.to_numeric(confidence, errors="coerce").fillna(1.0).to_numpy(dtype=float)
+    return sign * conf
+
+
 ORIGIN_CONVENTIONS = {
     "task": "organ origin (liver / pancreas / kidney); truth = organ column",
     "unsure": "never a prediction of an organ (does not lower precision); counts as a miss "

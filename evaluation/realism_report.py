@@ -101,14 +101,14 @@ def auc_forest(table: pd.DataFrame, title: str = "Machine Turing test"):
 def add_to_report(parts, session, study_id: int) -> None:
     """Add the realism figures (and the tables of unattached results, which the generic stored
     section does not list) to a :class:`evaluation.study_report.ReportParts`."""
-    from evaluation.study_report import _slug
+    from evaluation.tables import table_slug
 
     for r in study_realism(session, study_id):
         if r.table.empty:
             continue
         if not r.attached:  # attached results' tables are already in the stored section
             conv = {**r.conventions, "stored": r.caption}
-            parts.add(_slug(f"realism_{r.name}"), r.table, conv)
+            parts.add(table_slug(f"realism_{r.name}"), r.table, conv)
             if not r.features.empty:
-                parts.add(_slug(f"realism_{r.name}_features"), r.features, conv)
+                parts.add(table_slug(f"realism_{r.name}_features"), r.features, conv)
         parts.figures.append(auc_forest(r.table, r.name))

@@ -15,14 +15,13 @@ Tables are written as ``<out folder>/report_tables/<name>.csv`` with a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from core.vocabulary import Task
-from evaluation.tables import EvaluationInputError, write_table
+from evaluation.tables import EvaluationInputError, table_slug, write_table
 
 TABLES_DIR = "report_tables"
 
@@ -41,10 +40,6 @@ class ReportParts:
     def add(self, name: str, table: pd.DataFrame, conventions: dict[str, object]) -> None:
         self.tables[name] = table
         self.conventions[name] = dict(conventions)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "table"
 
 
 def case_counts(session, study_id: int) -> pd.DataFrame:
@@ -173,7 +168,7 @@ def _stored_parts(parts: ReportParts, session, study_id: int) -> None:
             f"{row.created_at:%Y-%m-%d %H:%M} UTC, code {row.code_version}",
         }
         for name, table in result_tables(row).items():
-            parts.add(_slug(f"{row.kind}_{row.name}_{name}"), table, conv)
+            parts.add(table_slug(f"{row.kind}_{row.name}_{name}"), table, conv)
             if row.kind == "seg" and {"dsc", "nsd"} <= set(table.columns):
                 parts.figures.append(figures.seg_box(table, row.params.get("tolerance_mm")))
             if row.kind == "fid" and {"plane", "fid"} <= set(table.columns):

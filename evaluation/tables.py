@@ -9,6 +9,7 @@ keeps the CSV readable by every tool (pandas, R, Excel) without options.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def format_conventions(conventions: Mapping[str, object], title: str = "") -> st
     lines = [f"# {title}"] if title else []
     lines += [f"{key}: {value}" for key, value in conventions.items()]
     return "\n".join(lines) + "\n"
+
+
+def table_slug(text: str) -> str:
+    """A table name safe as a file name (report CSVs are written under it)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "table"
 
 
 def write_table(

@@ -128,22 +128,6 @@ def record_failure(path: Path, entry: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
-def run_batch(
-    items: list[BatchItem],
-    config: BatchConfig,
-    *,
-    progress: bool = True,
-    recorder: BatchRecorder | None = None,
-) -> BatchSummary:
-    """Synthesize ``config.n`` outputs (default: one per item; more than the items cycles
-    through them with new seeds) in this process, skipping finished ones; never stops on a
-    failing item. See :mod:`synth_backend.executors` for the driver and the Ray executor, and
-    :func:`catalog.batch.run_batch` for a batch that registers its outputs."""
-    from synth_backend.executors import LocalExecutor, run_batch_on
-
-    return run_batch_on(LocalExecutor(), items, config, progress=progress, recorder=recorder)
-
-
 class BatchRecorder(Protocol):
     """Where the batch driver reports a job (the database side lives in :mod:`catalog.batch`).
 

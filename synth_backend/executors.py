@@ -1,7 +1,7 @@
 """Where the items of a synthesis batch run: in this process (local) or on a Ray cluster.
 
 The batch is split into a *plan* (:func:`plan_tasks`: the same output names and per-item seeds
-as :func:`synth_backend.batch.run_batch`, so a batch started locally can be finished on a
+as :func:`run_batch`, so a batch started locally can be finished on a
 cluster and vice versa), a *task* (:func:`run_task`: one item, no database access, safe to run
 on any node that sees the input and output folders) and a *driver* (:func:`run_batch_on`):
 it skips finished items (``provenance.json`` present), hands the rest to an executor, and alone
@@ -74,7 +74,7 @@ class Executor(Protocol):
 
 def plan_tasks(items: list[BatchItem], config: BatchConfig) -> list[BatchTask]:
     """The ``config.n`` outputs (default one per item; more cycles through the items with
-    new seeds), named and seeded exactly as :func:`synth_backend.batch.run_batch` does."""
+    new seeds), named and seeded exactly as :func:`run_batch` does."""
     if not items:
         raise InputError("batch", "no input items", "check the input folder or catalog")
     n = config.n if config.n is not None else len(items)
@@ -146,7 +146,7 @@ def run_batch_on(
     ``OUT/failures.jsonl`` and report the job and every output to ``recorder``
     (:class:`catalog.batch.CatalogRecorder` writes the SynthesisJob row and the catalog).
 
-    Same outputs, seeds and resume rule as :func:`synth_backend.batch.run_batch`; only the
+    Same outputs, seeds and resume rule as :func:`run_batch`; only the
     driver (this function) writes the failures file and calls the recorder.
     """
     from tqdm import tqdm
@@ -237,3 +237,17 @@ def _results(
     executor: Executor, tasks: list[BatchTask], config: BatchConfig, task_fn: TaskFn
 ) -> Iterable[TaskResult]:
     return executor.run(tasks, config, task_fn) if tasks else ()
+
+
+def run_batch(
+    items: list[BatchItem],
+    config: BatchConfig,
+    *,
+    progress: bool = True,
+    recorder: BatchRecorder | None = None,
+) -> BatchSummary:
+    """Synthesize ``config.n`` outputs (default: one per item; more than the items cycles
+    through them with new seeds) in this process, skipping finished ones; never stops on a
+    failing item. The driver is :func:`run_batch_on`; see
+    :func:`catalog.batch.run_batch` for a batch that registers its outputs."""
+    return run_batch_on(LocalExecutor(), items, config, progress=progress, recorder=recorder)

@@ -100,3 +100,36 @@ def test_the_walk_sees_function_level_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from db.models import Study\n    import app.state\n")
     assert _imports(module) == {"db.models", "app.state"}
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports (anywhere in the file). ``from pkg
+    import name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``."""
+    paths = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for package in FLOOR
+        for p in (ROOT / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in paths)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in paths:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    deps.add(sub if sub in paths else node.module)
+        graph[module] = deps - {module}
+    return graph
+
+
+def test_no_circular_import_between_modules():
+    """Inside a package too: two modules that need each other (even through a function-level
+    import) are one module, or share a third below both."""
+    from graphlib import CycleError, TopologicalSorter
+
+    try:
+        TopologicalSorter(_module_graph()).prepare()
+    except CycleError as exc:
+        raise AssertionError(f"circular import: {' -> '.join(exc.args[1])}") from None

@@ -1,4 +1,4 @@
-"""The executor split of a batch (plan / task / driver) matches ``batch.run_batch``."""
+"""The executor split of a batch (plan / task / driver) matches ``executors.run_batch``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from synth_backend.batch import BatchConfig, derive_seed, items_from_dir, run_batch
-from synth_backend.executors import LocalExecutor, TaskResult, plan_tasks, run_batch_on
+from synth_backend.batch import BatchConfig, derive_seed, items_from_dir
+from synth_backend.executors import (
+    LocalExecutor,
+    TaskResult,
+    plan_tasks,
+    run_batch,
+    run_batch_on,
+)
 from synth_backend.io import load_volume, save_volume
 from tests.synth_backend.test_handcrafted import organ_phantom
 

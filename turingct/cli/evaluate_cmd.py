@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.vocabulary import ORGANS, Task
 from turingct.cli import add_db_option, group
+from turingct.cli.votes import add_votes_source, load_votes, votes_label
 
 
 def register(sub) -> None:
@@ -23,7 +24,7 @@ def register(sub) -> None:
         description="Reader table of a visual Turing test (real tumor = positive, "
         "Wilson 95% CIs, binomial test of accuracy vs 0.5).",
     )
-    _votes_source(p)
+    add_votes_source(p)
     p.add_argument("--out", required=True, type=Path, help="output table.csv")
     p.add_argument(
         "--unsure",
@@ -40,7 +41,7 @@ def register(sub) -> None:
         description="Inter-reader agreement, per-reader ROC AUC from confidence "
         "ratings and reader/case-clustered bootstrap CIs.",
     )
-    _votes_source(p)
+    add_votes_source(p)
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--unsure", choices=("exclude", "wrong"), default="exclude")
     p.add_argument("--n-boot", type=int, default=2000)
@@ -53,7 +54,7 @@ def register(sub) -> None:
         description="Organ-origin reader study (liver/pancreas/kidney): per "
         "reader confusion matrix and per-organ precision/recall.",
     )
-    _votes_source(p)
+    add_votes_source(p)
     p.add_argument("--out", required=True, type=Path)
     _store_options(p, has_db=True)
     p.set_defaults(func=cmd_origin)
@@ -143,7 +144,7 @@ def register(sub) -> None:
     from turingct.cli import evaluate_methods, evaluate_mrmc, evaluate_realism
 
     evaluate_mrmc.register(ev)
-    evaluate_methods.register(ev, _votes_source)
+    evaluate_methods.register(ev)
     evaluate_realism.register(ev)
 
 
@@ -199,38 +200,13 @@ def _store(
         print(f"stored as evaluation result {row.id} ({kind}: {name})")
 
 
-def _votes_source(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
-        "--votes", type=Path, help="votes CSV: reader,case,organ,truth,answer[,method,confidence]"
-    )
-    src.add_argument("--study", help="study name or id in the database")
-    add_db_option(p)
-
-
-def _load_votes(args, task: str = "turing"):
-    from evaluation.readers import read_votes
-
-    if args.votes is not None:
-        return read_votes(args.votes, task=task)
-    from db.session import open_engine, session_scope
-    from evaluation.study_data import study_votes
-
-    with session_scope(open_engine(args.db)) as session:
-        return study_votes(session, args.study, task=task)
-
-
-def _source(args) -> str:
-    return str(args.votes) if args.votes is not None else f"study {args.study}"
-
-
 def cmd_readers(args) -> int:
     from evaluation.study_stats import reader_statistics
     from evaluation.tables import write_table
 
-    stats = reader_statistics(_load_votes(args), "turing", unsure=args.unsure)
+    stats = reader_statistics(load_votes(args), "turing", unsure=args.unsure)
     table = stats.table
-    conv = {"source": _source(args), **stats.conventions}
+    conv = {"source": votes_label(args), **stats.conventions}
     csv, side = write_table(table, args.out, conv, "reader table")
     _store(
         args,
@@ -250,9 +226,9 @@ def cmd_agreement(args) -> int:
     from evaluation import agreement
     from evaluation.tables import write_table
 
-    votes = _load_votes(args)
+    votes = load_votes(args)
     out = args.out_dir
-    base = {"source": _source(args), "positive_class": "real tumor"}
+    base = {"source": votes_label(args), "positive_class": "real tumor"}
     pairs = agreement.pairwise_cohen_kappa(votes)
     write_table(
         pairs,
@@ -309,9 +285,9 @@ def cmd_origin(args) -> int:
     from evaluation.study_stats import reader_statistics
     from evaluation.tables import write_table
 
-    stats = reader_statistics(_load_votes(args, task=Task.ORIGIN), Task.ORIGIN)
+    stats = reader_statistics(load_votes(args, task=Task.ORIGIN), Task.ORIGIN)
     votes, table = stats.votes, stats.table
-    conv = {"source": _source(args), **stats.conventions}
+    conv = {"source": votes_label(args), **stats.conventions}
     write_table(table, args.out, conv, "organ-origin reader table")
     _store(
         args,

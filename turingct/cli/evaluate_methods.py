@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from turingct.cli.votes import add_votes_source, load_votes, votes_label
 
-def register(ev, votes_source) -> None:
+
+def register(ev) -> None:
     p = ev.add_parser(
         "methods",
         help="compare methods' fooling rates (GEE, clustered by reader and case)",
@@ -14,7 +16,7 @@ def register(ev, votes_source) -> None:
         "and 95% CI of every method vs the shared real arm and of every method "
         "pair (synthetic cases of different methods are different cases: unpaired).",
     )
-    votes_source(p)
+    add_votes_source(p)
     p.add_argument("--out", required=True, type=Path, help="output table.csv")
     p.add_argument(
         "--unsure",
@@ -28,9 +30,8 @@ def register(ev, votes_source) -> None:
 def cmd_methods(args) -> int:
     from evaluation.comparisons import CONVENTIONS, method_comparison
     from evaluation.tables import EvaluationInputError, write_table
-    from turingct.cli.evaluate_cmd import _load_votes, _source
 
-    votes = _load_votes(args)
+    votes = load_votes(args)
     if "method" not in votes.columns:
         raise EvaluationInputError(
             args.votes,
@@ -38,7 +39,7 @@ def cmd_methods(args) -> int:
             "add method (blank for real cases) to compare methods",
         )
     table = method_comparison(votes, unsure=args.unsure)
-    conv = {"source": _source(args), "unsure": args.unsure, **CONVENTIONS}
+    conv = {"source": votes_label(args), "unsure": args.unsure, **CONVENTIONS}
     write_table(table, args.out, conv, "method comparison")
     for row in table.itertuples():
         print(
