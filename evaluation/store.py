@@ -29,14 +29,14 @@ KIND_MAX = 32
 NAME_MAX = 200
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types; NaN / inf become None (JSON has no NaN), numpy scalars become Python."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
+        return [jsonable(v) for v in value.tolist()]
     if isinstance(value, (np.bool_, bool)):
         return bool(value)
     if isinstance(value, (np.integer, int)):
@@ -54,7 +54,7 @@ def table_records(df: pd.DataFrame) -> dict[str, Any]:
     """``{"columns": [...], "records": [{col: value}, ...]}`` with NaN stored as null."""
     return {
         "columns": [str(c) for c in df.columns],
-        "records": [_jsonable(r) for r in df.to_dict(orient="records")],
+        "records": [jsonable(r) for r in df.to_dict(orient="records")],
     }
 
 
@@ -111,9 +111,9 @@ def store_result(
     conv = dict(conventions or {})
     result = {
         "tables": {str(k): table_records(v) for k, v in tables.items()},
-        "conventions": _jsonable(conv),
+        "conventions": jsonable(conv),
         "conventions_text": format_conventions(conv, name),
-        "summary": _jsonable(dict(summary or {})),
+        "summary": jsonable(dict(summary or {})),
     }
     # round-trip through json so that anything not serializable fails here, not at commit
     json.dumps(result, allow_nan=False)
@@ -121,7 +121,7 @@ def store_result(
         study_id=resolve_study_id(session, study),
         kind=kind,
         name=name,
-        params=_jsonable(dict(params or {})),
+        params=jsonable(dict(params or {})),
         result=result,
         code_version=code_version(),
     )

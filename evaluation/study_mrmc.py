@@ -69,11 +69,11 @@ def write_outputs(
 ) -> tuple[Path, Path, Path]:
     """Write ``mrmc.json`` (NaN -> null), ``<stem>.csv`` (+ conventions) and ``<stem>.html``."""
     from evaluation.report import build_report
-    from evaluation.store import _jsonable
+    from evaluation.store import jsonable
     from synth_backend.io import atomic_write
 
     out = Path(out_json)
-    text = json.dumps(_jsonable(result), indent=2, allow_nan=False)
+    text = json.dumps(jsonable(result), indent=2, allow_nan=False)
     atomic_write(out, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     table = mrmc.result_table(result)
     csv, _ = write_table(table, out.with_suffix(".csv"), conv, "MRMC (Obuchowski-Rockette)")
