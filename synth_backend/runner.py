@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core.errors import InputError
 from synth_backend.errors import (
     EmptyOrganError,
     NoTumorError,
@@ -263,24 +264,33 @@ def replay_file(source: str | Path, out_dir: str | Path, *, device: str | None =
                 "restore the recorded checkpoint",
             )
     vessels = inputs.get("vessel_mask")
-    return synthesize_file(
-        manifest["method"],
-        inputs["ct"]["path"],
-        inputs["organ_mask"]["path"],
-        organ=manifest["organ"],
-        organ_label=inputs["organ_mask"].get("organ_label"),
-        out_dir=out_dir,
-        seed=manifest["seed"],
-        device=device or manifest.get("device") or "auto",
-        checkpoint=checkpoint,
-        vessel_mask=vessels["path"] if vessels else None,
-        replay_params=manifest["params"],
-        replay_of={
-            "path": str(manifest_path.parent.resolve()),
-            "outputs": manifest.get("outputs", {}),
-        },
-        **manifest.get("options", {}),
-    )
+    try:
+        return synthesize_file(
+            manifest["method"],
+            inputs["ct"]["path"],
+            inputs["organ_mask"]["path"],
+            organ=manifest["organ"],
+            organ_label=inputs["organ_mask"].get("organ_label"),
+            out_dir=out_dir,
+            seed=manifest["seed"],
+            device=device or manifest.get("device") or "auto",
+            checkpoint=checkpoint,
+            vessel_mask=vessels["path"] if vessels else None,
+            replay_params=manifest["params"],
+            replay_of={
+                "path": str(manifest_path.parent.resolve()),
+                "outputs": manifest.get("outputs", {}),
+            },
+            **manifest.get("options", {}),
+        )
+    except InputError:  # already says what is wrong (UnknownMethodError is a KeyError too)
+        raise
+    except (KeyError, TypeError) as exc:  # params of another shape (edited, or another version)
+        raise SynthesisInputError(
+            manifest_path,
+            f"its {manifest['method']} params do not fit this version ({exc!r})",
+            "replay a provenance.json written by this version of turingct",
+        ) from exc
 
 
 def compare_outputs(a: str | Path, b: str | Path) -> dict[str, Any]:

@@ -97,3 +97,19 @@ def test_replay_reports_a_difference_with_exit_1(case, tmp_path, capsys):
     assert main(["synth", "replay", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 1
     out = capsys.readouterr().out
     assert "differs: ct" in out and "voxel(s)" in out
+
+
+def test_replay_refuses_params_of_another_shape_in_one_line(case, tmp_path, capsys):
+    assert _synth(case, tmp_path / "a", "handcrafted") == 0
+    prov = tmp_path / "a" / "provenance.json"
+    manifest = json.loads(prov.read_text())
+    del manifest["params"]["tumors"][0]["radii_mm"]  # as if written by another version
+    prov.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["synth", "replay", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "params do not fit this version" in err
+    manifest["method"] = "nosuchmethod"
+    prov.write_text(json.dumps(manifest))
+    assert main(["synth", "replay", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 2
+    assert "nosuchmethod" in capsys.readouterr().err
